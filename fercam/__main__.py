@@ -1,0 +1,5 @@
+import sys
+
+from fercam.cli import main
+
+sys.exit(main())

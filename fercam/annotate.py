@@ -1,0 +1,130 @@
+"""Overlays. Each annotator has one method, `annotate(image, analysis)`, and draws in place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from fercam.emoji import paste, render_emoji
+from fercam.settings import Settings
+from fercam.types import EMOTIONS, Analysis, Emotion, Face
+
+_COLORS = {  # BGR, one per emotion so a glance tells the label
+    Emotion.ANGRY: (50, 50, 230),
+    Emotion.DISGUST: (60, 160, 60),
+    Emotion.FEAR: (200, 120, 160),
+    Emotion.HAPPY: (40, 200, 250),
+    Emotion.SAD: (200, 130, 40),
+    Emotion.SURPRISE: (30, 140, 255),
+    Emotion.NEUTRAL: (200, 200, 200),
+}
+_STALE = (128, 128, 128)
+_FONT = cv2.FONT_HERSHEY_SIMPLEX
+
+
+def face_color(face: Face, stale: bool) -> tuple[int, int, int]:
+    return _STALE if stale else _COLORS[Emotion(int(np.argmax(face.probs)))]
+
+
+def _scale(face: Face) -> float:
+    """Text and line sizes follow the face, so overlays read the same at any distance."""
+    return float(np.clip(face.box.width / 160, 0.45, 1.6))
+
+
+@dataclass(frozen=True)
+class BoxAnnotator:
+    stale: bool = False
+
+    def annotate(self, image: np.ndarray, analysis: Analysis) -> np.ndarray:
+        for face in analysis.faces:
+            x1, y1, x2, y2 = face.box.as_ints()
+            thickness = max(2, round(2 * _scale(face)))
+            cv2.rectangle(image, (x1, y1), (x2, y2), face_color(face, self.stale), thickness, cv2.LINE_AA)
+        return image
+
+
+@dataclass(frozen=True)
+class LabelAnnotator:
+    """'happy 87%' on a filled tab above the box (below it when the box touches the top)."""
+
+    stale: bool = False
+
+    def annotate(self, image: np.ndarray, analysis: Analysis) -> np.ndarray:
+        for face in analysis.faces:
+            text = f"{face.emotion} {face.confidence:.0%}" + (" (stale)" if self.stale else "")
+            scale = 0.6 * _scale(face)
+            thickness = max(1, round(2 * _scale(face)))
+            (tw, th), base = cv2.getTextSize(text, _FONT, scale, thickness)
+            x1, y1, _, y2 = face.box.as_ints()
+            top = y1 - th - base - 6 if y1 - th - base - 6 >= 0 else y2
+            cv2.rectangle(image, (x1, top), (x1 + tw + 8, top + th + base + 6), face_color(face, self.stale), -1)
+            cv2.putText(image, text, (x1 + 4, top + th + 3), _FONT, scale, (20, 20, 20), thickness, cv2.LINE_AA)
+        return image
+
+
+@dataclass(frozen=True)
+class EmojiAnnotator:
+    """An emoji a third of the face wide, beside the top-right corner of the box."""
+
+    def annotate(self, image: np.ndarray, analysis: Analysis) -> np.ndarray:
+        for face in analysis.faces:
+            size = max(16, round(face.box.width / 3))
+            x1, y1, x2, _ = face.box.as_ints()
+            x = x2 + 4 if x2 + 4 + size <= image.shape[1] else x1 - size - 4
+            paste(image, render_emoji(Emotion(int(np.argmax(face.probs))), size), x, y1)
+        return image
+
+
+@dataclass(frozen=True)
+class ProbabilityAnnotator:
+    """Seven small bars under the box, one per emotion."""
+
+    def annotate(self, image: np.ndarray, analysis: Analysis) -> np.ndarray:
+        for face in analysis.faces:
+            x1, _, x2, y2 = face.box.as_ints()
+            bar_h = max(10, round(12 * _scale(face)))
+            width = max(60, x2 - x1)
+            scale = 0.35 * _scale(face)
+            for i, (name, p) in enumerate(zip(EMOTIONS, face.probs)):
+                top = y2 + 4 + i * (bar_h + 2)
+                cv2.rectangle(image, (x1, top), (x1 + width, top + bar_h), (40, 40, 40), -1)
+                cv2.rectangle(image, (x1, top), (x1 + round(width * float(p)), top + bar_h), _COLORS[Emotion(i)], -1)
+                cv2.putText(image, name, (x1 + 2, top + bar_h - 2), _FONT, scale, (255, 255, 255), 1, cv2.LINE_AA)
+        return image
+
+
+def annotators_for(settings: Settings, *, stale: bool = False) -> list:
+    """The overlays the user switched on; none while overlays are paused."""
+    if settings.paused:
+        return []
+    chosen: list = []
+    if settings.show_boxes:
+        chosen.append(BoxAnnotator(stale))
+    if settings.show_labels:
+        chosen.append(LabelAnnotator(stale))
+    if settings.show_emoji and not stale:
+        chosen.append(EmojiAnnotator())
+    if settings.show_probs and not stale:
+        chosen.append(ProbabilityAnnotator())
+    return chosen
+
+
+def annotate(image: np.ndarray, analysis: Analysis | None, settings: Settings, *, stale: bool = False) -> np.ndarray:
+    """A copy of `image` with every chosen overlay drawn for `analysis`."""
+    out = image.copy()
+    if analysis is None:
+        return out
+    for annotator in annotators_for(settings, stale=stale):
+        annotator.annotate(out, analysis)
+    return out
+
+
+def message_frame(text: str, width: int, height: int) -> np.ndarray:
+    """A dark frame with a centred message, e.g. while the camera is disconnected."""
+    image = np.full((height, width, 3), 32, np.uint8)
+    scale = max(0.6, width / 1280)
+    (tw, th), _ = cv2.getTextSize(text, _FONT, scale, 2)
+    cv2.putText(image, text, ((width - tw) // 2, (height + th) // 2), _FONT, scale, (230, 230, 230), 2, cv2.LINE_AA)
+    return image

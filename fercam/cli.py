@@ -1,0 +1,130 @@
+"""`fercam ...`: a thin command line over the library. main(argv) -> exit code, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from fercam import __version__
+
+log = logging.getLogger("fercam")
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must look like 1280x720, not {text!r}") from None
+    if width <= 0 or height <= 0:
+        raise argparse.ArgumentTypeError(f"size must be positive, not {text!r}")
+    return width, height
+
+
+def _add_run(sub) -> None:
+    p = sub.add_parser("run", help="run the pipeline (headless with --no-tray)")
+    p.add_argument("--source", help="webcam index, video file, stream URL, image or folder (default: settings)")
+    p.add_argument("--sink", default="virtualcam", help="virtualcam, window or file:PATH (default: virtualcam)")
+    p.add_argument("--no-tray", action="store_true", help="run without the tray icon")
+    p.add_argument("--max-frames", type=int, default=0, metavar="N", help="stop after N frames")
+    p.add_argument("--events", metavar="FILE.jsonl", help="write one JSON line per analysed frame")
+    p.add_argument("--detector", help="face detector: mtcnn (default), haar, mtcnn-reference")
+    p.add_argument("--vcam-backend", help="pyvirtualcam backend: obs, unitycapture, v4l2loopback, ...")
+    p.add_argument("--size", type=_size, help="output size, e.g. 1280x720")
+    p.add_argument("--fps", type=int, help="output frame rate")
+    p.add_argument("--mirror", action="store_true", help="mirror the output")
+
+
+def _add_training(sub) -> None:
+    p = sub.add_parser("train", help="train an emotion model (needs fercam[train])")
+    p.add_argument("--task", choices=("face", "voice"), default="face")
+    p.add_argument("--data", default="../shared/data/fer2013.npz", help="npz, fer2013.csv or a train/test folder")
+    p.add_argument("--out", default="runs/fernet", help="run folder (config, checkpoints, metrics)")
+    p.add_argument("--model", default="fernet", help="fernet, vgg16, resnet50, densenet121, mobilenetv2")
+    p.add_argument("--epochs", type=int, default=60)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--limit", type=int, default=0, help="use only the first N training rows")
+    p.add_argument("--weights", help="local ImageNet weights file for a keras.applications backbone")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    p = sub.add_parser("evaluate", help="score a model on the public test split")
+    p.add_argument("model", help="a .tflite or .keras model")
+    p.add_argument("--task", choices=("face", "voice"), default="face")
+    p.add_argument("--data", default="../shared/data/fer2013.npz")
+    p.add_argument("--out", default="runs/evaluate", help="folder for metrics.json and the figures")
+    p.add_argument("--tta", action="store_true", help="average with horizontally flipped faces")
+    p.add_argument("--limit", type=int, default=0, help="score only the first N test faces")
+
+
+def _add_analysis(sub) -> None:
+    p = sub.add_parser("analyze", help="emotion timelines, summaries and plots for recordings")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="video, audio, stream URL, image or folder")
+    p.add_argument("-o", "--out", required=True, metavar="OUTDIR")
+    p.add_argument("--every", type=int, default=1, metavar="N", help="analyse every N-th frame")
+    p.add_argument("--duration", type=float, default=0, metavar="S", help="stop after S seconds (streams)")
+    p.add_argument("--no-video", action="store_true", help="skip the annotated video")
+    p.add_argument("--detector", default="mtcnn")
+    p.add_argument("--jobs", type=int, default=0, help="parallel inputs (default: one per core)")
+    p = sub.add_parser("bench", help="measure the live pipeline (fps, latency, analysis rate, memory)")
+    p.add_argument("--source", default="../shared/media/fer_woman2.mp4", help="clip replayed as a 30 fps camera")
+    p.add_argument("--size", type=_size, default=(1280, 720))
+    p.add_argument("--faces", type=int, default=1, help="tile the clip to show N faces")
+    p.add_argument("--detector", default="mtcnn")
+    p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument("--compare", action="store_true", help="also time the reference mtcnn on the same frames")
+    p.add_argument("--json", action="store_true", help="print exactly one JSON object")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fercam", description="FER Cam: emotions on faces, live as a virtual camera.")
+    parser.add_argument("--version", action="version", version=f"fercam {__version__}")
+    parser.add_argument("--debug", action="store_true", help="log details and show tracebacks")
+    sub = parser.add_subparsers(dest="command")
+    _add_run(sub)
+    sub.add_parser("devices", help="list webcams and virtual cameras")
+    p = sub.add_parser("doctor", help="check the installation and say how to fix what is missing")
+    p.add_argument("--vcam-backend", help="pyvirtualcam backend to try")
+    _add_training(sub)
+    _add_analysis(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse already printed its one-line usage error
+        return int(exc.code or 0)
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, format="fercam: %(message)s")
+    try:
+        return _dispatch(args)
+    except KeyboardInterrupt:
+        print("fercam: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # the one place that turns any failure into one line
+        if args.debug:
+            raise
+        print(f"fercam: error: {_one_line(exc)}", file=sys.stderr)
+        return 1
+
+
+def _one_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _dispatch(args) -> int:
+    from fercam import commands
+
+    handlers = {
+        None: commands.tray,
+        "run": commands.run,
+        "devices": commands.devices,
+        "doctor": commands.doctor,
+        "train": commands.train,
+        "evaluate": commands.evaluate,
+        "analyze": commands.analyze,
+        "bench": commands.bench,
+    }
+    return handlers[args.command](args)

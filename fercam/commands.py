@@ -1,0 +1,127 @@
+"""The handlers behind each `fercam` subcommand; they print for humans and return exit codes."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from fercam.settings import Settings, SettingsStore, default_settings_path
+
+
+def _settings(args) -> Settings:
+    """Persisted settings with this run's command-line overrides on top."""
+    settings = SettingsStore(default_settings_path()).get()
+    changes = {"detector": getattr(args, "detector", None), "fps": getattr(args, "fps", None)}
+    if getattr(args, "size", None):
+        changes["width"], changes["height"] = args.size
+    if getattr(args, "mirror", False):
+        changes["mirror"] = True
+    return settings.replace(**{k: v for k, v in changes.items() if v is not None})
+
+
+def _notify(message: str) -> None:
+    print(f"fercam: {message}", file=sys.stderr)
+
+
+def run(args) -> int:
+    from fercam.app import has_display, run_headless
+
+    settings = _settings(args)
+    source = args.source or settings.camera
+    if args.no_tray or not has_display():
+        frames = run_headless(source, args.sink, settings, max_frames=args.max_frames, events=args.events,
+                              vcam_backend=args.vcam_backend, notify=_notify)
+        print(f"{frames} frames from {source} -> {args.sink}")
+        return 0
+    return _run_tray(SettingsStore(default_settings_path(), initial=settings), source, args.sink, args.vcam_backend)
+
+
+def tray(_args) -> int:
+    return _run_tray(SettingsStore(default_settings_path()), None, "virtualcam", None)
+
+
+def _run_tray(store: SettingsStore, source: str | None, sink: str, vcam_backend: str | None) -> int:
+    from fercam.app import App
+    from fercam.detection import DETECTORS
+    from fercam.sources import list_cameras
+    from fercam.tray import Tray
+
+    app = App(store, sink_spec=sink, vcam_backend=vcam_backend, source_spec=source, notify=_notify)
+    Tray(app, store, cameras=list_cameras() or [0], detectors=tuple(DETECTORS)).run()
+    return 0
+
+
+def devices(_args) -> int:
+    from fercam.sinks import CAMERA_NAME, loopback_devices
+    from fercam.sources import list_cameras
+
+    cameras = list_cameras()
+    print("webcams:", ", ".join(f"camera {i}" for i in cameras) if cameras else "none found")
+    labels = loopback_devices()
+    for device, label in labels.items():
+        mark = "  <- FER Cam output" if label == CAMERA_NAME else ""
+        print(f"video device {device}: {label}{mark}")
+    if sys.platform.startswith("linux") and CAMERA_NAME not in labels.values():
+        from fercam.sinks import driver_fix
+
+        print(f'virtual camera "{CAMERA_NAME}": not found; {driver_fix()}')
+    return 0
+
+
+def doctor(args) -> int:
+    from fercam.doctor import run_doctor
+
+    return run_doctor(vcam_backend=args.vcam_backend)
+
+
+def train(args) -> int:
+    if args.task == "voice":
+        from fercam.training.voice_train import train_voice
+
+        metrics = train_voice(args.out, data_dir=args.data, epochs=args.epochs, seed=args.seed)
+    else:
+        from fercam.training.train import TrainConfig, train as train_face
+
+        config = TrainConfig(data=args.data, out=args.out, model=args.model, epochs=args.epochs,
+                             batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed, limit=args.limit,
+                             weights=args.weights)
+        metrics = train_face(config, resume=args.resume)
+    print(json.dumps({k: v for k, v in metrics.items() if k != "confusion"}, indent=2))
+    print(f"run folder: {args.out}")
+    return 0
+
+
+def evaluate(args) -> int:
+    if args.task == "voice":
+        from fercam.training.voice_train import evaluate_voice
+
+        metrics = evaluate_voice(args.model, data_dir=args.data)
+    else:
+        from fercam.training.evaluate import evaluate_model
+
+        metrics = evaluate_model(args.model, args.data, out=args.out, flip_tta=args.tta, limit=args.limit)
+    print(f"accuracy {metrics['accuracy']:.4f} on {metrics.get('samples', '?')} samples")
+    for name, m in metrics.get("per_class", {}).items():
+        print(f"  {name:9s} precision {m['precision']:.3f}  recall {m['recall']:.3f}")
+    print(f"report: {args.out}")
+    return 0
+
+
+def analyze(args) -> int:
+    from fercam.analyze import analyze_inputs
+
+    results = analyze_inputs(args.inputs, args.out, every=args.every, duration=args.duration,
+                             video=not args.no_video, detector=args.detector, jobs=args.jobs)
+    failed = [r for r in results if r.error]
+    for r in results:
+        print(f"{r.input}: {'FAILED: ' + r.error if r.error else r.summary_line()}")
+    return 1 if failed and len(failed) == len(results) else 0
+
+
+def bench(args) -> int:
+    from fercam.bench import BenchConfig, format_report, run_bench
+
+    result = run_bench(BenchConfig(source=args.source, size=args.size, faces=args.faces, detector=args.detector,
+                                   seconds=args.seconds, compare=args.compare))
+    print(json.dumps(result) if args.json else format_report(result))
+    return 0

@@ -1,0 +1,41 @@
+"""Analyses as plain records: one JSON line per analysed frame (`--events`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from fercam.types import EMOTIONS, Analysis, Face
+
+
+def face_record(face: Face) -> dict:
+    return {
+        "id": face.id,
+        "box": [round(v, 1) for v in (face.box.x1, face.box.y1, face.box.x2, face.box.y2)],
+        "emotion": face.emotion,
+        "confidence": round(face.confidence, 4),
+        "probs": {name: round(float(p), 4) for name, p in zip(EMOTIONS, face.probs)},
+    }
+
+
+def analysis_record(analysis: Analysis) -> dict:
+    return {
+        "frame": analysis.frame_index,
+        "timestamp": round(analysis.timestamp, 4),
+        "faces": [face_record(face) for face in analysis.faces],
+    }
+
+
+class EventLog:
+    """Appends one JSON object per analysed frame, flushed so a crash keeps what was written."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._file = self.path.open("w", encoding="utf-8")
+
+    def write(self, analysis: Analysis, *_frame) -> None:
+        self._file.write(json.dumps(analysis_record(analysis)) + "\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()

@@ -1,0 +1,17 @@
+"""Where FER Cam finds its shipped models and keeps per-user files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+# An installed wheel carries the models as package data; a source checkout keeps them at the top.
+_MODEL_DIRS = (_PACKAGE_DIR / "models", _PACKAGE_DIR.parent / "models")
+
+
+def model_file(name: str) -> Path:
+    """The shipped model file `name` (the first location that has it)."""
+    for folder in _MODEL_DIRS:
+        if (folder / name).is_file():
+            return folder / name
+    return _MODEL_DIRS[-1] / name

@@ -1,0 +1,199 @@
+"""Frame sources: webcam, video file, stream URL, image or folder of images.
+
+Every source has `read() -> Frame | None` (None: nothing now, or the end), `close()`,
+`fps`, and `live` (a live source may come back after None: a camera that was unplugged).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from fercam.types import Frame
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+STREAM_SCHEMES = ("rtsp://", "rtmp://", "http://", "https://", "udp://", "tcp://")
+SOURCE_HELP = "a webcam index (0, 1, ...), a video file, a stream URL (rtsp://, http://...), an image or a folder"
+
+
+class SourceError(ValueError):
+    """A source that cannot be opened or read."""
+
+
+class _CaptureSource:
+    """Shared reading through cv2.VideoCapture."""
+
+    live = False
+
+    def __init__(self, capture: cv2.VideoCapture, name: str) -> None:
+        self._capture = capture
+        self.name = name
+        self._index = 0
+        self._start = time.monotonic()
+
+    @property
+    def fps(self) -> float:
+        fps = self._capture.get(cv2.CAP_PROP_FPS)
+        return fps if 1 <= fps <= 240 else 30.0
+
+    def _grab(self) -> np.ndarray | None:
+        ok, image = self._capture.read()
+        return image if ok and image is not None else None
+
+    def close(self) -> None:
+        self._capture.release()
+
+
+class WebcamSource(_CaptureSource):
+    """A camera by index, with a one-frame buffer so the newest frame is always read."""
+
+    live = True
+
+    def __init__(self, index: int, *, width: int = 1280, height: int = 720, fps: int = 30) -> None:
+        self.index, self._request = index, (width, height, fps)
+        super().__init__(self._open(), name=f"camera {index}")
+        if not self._capture.isOpened():
+            raise SourceError(f"no webcam at index {index}; sources are {SOURCE_HELP} (see `fercam devices`)")
+
+    def _open(self) -> cv2.VideoCapture:
+        backend = cv2.CAP_DSHOW if sys.platform == "win32" else cv2.CAP_ANY
+        capture = cv2.VideoCapture(self.index, backend)
+        width, height, fps = self._request
+        capture.set(cv2.CAP_PROP_FRAME_WIDTH, width)
+        capture.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
+        capture.set(cv2.CAP_PROP_FPS, fps)
+        capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)
+        return capture
+
+    def read(self) -> Frame | None:
+        image = self._grab()
+        if image is None:
+            return None
+        self._index += 1
+        return Frame(image, self._index - 1, time.monotonic() - self._start)
+
+    def reopen(self) -> bool:
+        """Try to open the camera again after it was unplugged."""
+        self._capture.release()
+        self._capture = self._open()
+        return self._capture.isOpened()
+
+
+class VideoFileSource(_CaptureSource):
+    """A video file, as fast as possible or paced like a camera (`realtime`), optionally looped."""
+
+    def __init__(self, path: str | Path, *, realtime: bool = False, loop: bool = False, size: tuple[int, int] | None = None):
+        path = Path(path)
+        if not path.is_file():
+            raise SourceError(f"no such file: {path}")
+        super().__init__(cv2.VideoCapture(str(path)), name=path.name)
+        if not self._capture.isOpened() or self._capture.get(cv2.CAP_PROP_FRAME_COUNT) <= 0 and self._grab() is None:
+            raise SourceError(f"cannot read video: {path} (not a video, or a codec OpenCV lacks)")
+        self._capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
+        self.realtime, self.loop, self.size = realtime, loop, size
+        self.live = realtime  # a paced file behaves like a camera for the live pipeline
+
+    @property
+    def frame_count(self) -> int:
+        return int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT))
+
+    def read(self) -> Frame | None:
+        image = self._grab()
+        if image is None and self.loop and self._index > 0:
+            self._capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
+            image = self._grab()
+        if image is None:
+            return None
+        if self.size is not None and image.shape[1::-1] != self.size:
+            image = cv2.resize(image, self.size, interpolation=cv2.INTER_LINEAR)
+        timestamp = self._index / self.fps
+        if self.realtime:
+            time.sleep(max(0.0, self._start + timestamp - time.monotonic()))
+            timestamp = time.monotonic() - self._start
+        self._index += 1
+        return Frame(image, self._index - 1, timestamp)
+
+
+class StreamSource(_CaptureSource):
+    """An RTSP/HTTP stream; frames carry wall-clock time since the stream opened."""
+
+    live = True
+
+    def __init__(self, url: str) -> None:
+        super().__init__(cv2.VideoCapture(url, cv2.CAP_FFMPEG), name=url)
+        if not self._capture.isOpened():
+            raise SourceError(f"cannot open stream: {url}")
+        self._capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)
+
+    def read(self) -> Frame | None:
+        image = self._grab()
+        if image is None:
+            return None
+        self._index += 1
+        return Frame(image, self._index - 1, time.monotonic() - self._start)
+
+
+class ImageSource:
+    """One image, or every image in a folder (sorted by name), each read once."""
+
+    live = False
+    fps = 1.0
+
+    def __init__(self, path: str | Path) -> None:
+        path = Path(path)
+        self.paths = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if path.is_dir() else [path]
+        if not self.paths:
+            raise SourceError(f"no images in folder: {path}")
+        self.name = path.name
+        self._next = 0
+
+    def read(self) -> Frame | None:
+        if self._next >= len(self.paths):
+            return None
+        path = self.paths[self._next]
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if image is None:
+            raise SourceError(f"cannot read image: {path}")
+        self._next += 1
+        return Frame(image, self._next - 1, float(self._next - 1))
+
+    def close(self) -> None:
+        self._next = len(self.paths)
+
+
+Source = WebcamSource | VideoFileSource | StreamSource | ImageSource
+
+
+def open_source(spec: str, *, realtime: bool = False, width: int = 1280, height: int = 720, fps: int = 30) -> Source:
+    """Open a source from what a user types: `0`, `clip.mp4`, `rtsp://...`, `photo.jpg`, `folder/`."""
+    spec = str(spec)
+    if spec.isdigit():
+        return WebcamSource(int(spec), width=width, height=height, fps=fps)
+    if spec.lower().startswith(STREAM_SCHEMES):
+        return StreamSource(spec)
+    path = Path(spec)
+    if not path.exists():
+        raise SourceError(f"no such file or folder: {spec} (a source is {SOURCE_HELP})")
+    if path.is_dir() or path.suffix.lower() in IMAGE_SUFFIXES:
+        return ImageSource(path)
+    return VideoFileSource(path, realtime=realtime)
+
+
+def list_cameras(max_index: int = 4) -> list[int]:
+    """Indices of the cameras that open and deliver a frame."""
+    found = []
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+    for index in range(max_index):
+        capture = cv2.VideoCapture(index)
+        if capture.isOpened() and capture.read()[0]:
+            found.append(index)
+        capture.release()
+    return found

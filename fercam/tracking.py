@@ -1,0 +1,76 @@
+"""Face identity across frames, and temporal smoothing of emotion probabilities.
+
+The tracker knows nothing about detectors or models: it matches boxes by overlap and
+distance, and blends each face's probabilities over time so labels do not flicker.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from fercam.types import Box, Detection, Face
+
+
+@dataclass
+class _Track:
+    id: int
+    box: Box
+    probs: np.ndarray
+    last_seen: float
+
+
+def _match_cost(a: Box, b: Box) -> float:
+    """0 for the same box, 1 for unrelated boxes: 1 - IoU, relaxed by centre distance."""
+    (ax, ay), (bx, by) = a.center, b.center
+    scale = max(a.width, a.height, b.width, b.height, 1.0)
+    distance = math.hypot(ax - bx, ay - by) / scale
+    return min(1 - a.iou(b), distance)
+
+
+class FaceTracker:
+    """Greedy box matching with exponential smoothing whose time constant is in seconds."""
+
+    def __init__(self, *, smoothing_s: float = 0.35, max_age_s: float = 1.0, max_cost: float = 0.7) -> None:
+        self.smoothing_s = smoothing_s
+        self.max_age_s = max_age_s
+        self.max_cost = max_cost
+        self._tracks: list[_Track] = []
+        self._next_id = 1
+
+    @property
+    def boxes(self) -> list[Box]:
+        return [t.box for t in self._tracks]
+
+    def update(self, detections: list[Detection], probs: np.ndarray, timestamp: float) -> tuple[Face, ...]:
+        """Assign ids to this frame's detections and return their smoothed faces."""
+        self._tracks = [t for t in self._tracks if timestamp - t.last_seen <= self.max_age_s]
+        pairs = sorted(
+            (_match_cost(t.box, d.box), ti, di) for ti, t in enumerate(self._tracks) for di, d in enumerate(detections)
+        )
+        track_of: dict[int, _Track] = {}
+        used: set[int] = set()
+        for cost, ti, di in pairs:
+            if cost <= self.max_cost and ti not in used and di not in track_of:
+                used.add(ti)
+                track_of[di] = self._tracks[ti]
+        faces = []
+        for di, detection in enumerate(detections):
+            track = track_of.get(di) or self._new_track(detection, probs[di], timestamp)
+            self._advance(track, detection.box, probs[di], timestamp)
+            faces.append(Face(track.id, detection.box, detection.score, track.probs.copy()))
+        return tuple(faces)
+
+    def _new_track(self, detection: Detection, probs: np.ndarray, timestamp: float) -> _Track:
+        track = _Track(self._next_id, detection.box, np.asarray(probs, np.float32).copy(), timestamp)
+        self._next_id += 1
+        self._tracks.append(track)
+        return track
+
+    def _advance(self, track: _Track, box: Box, probs: np.ndarray, timestamp: float) -> None:
+        dt = max(0.0, timestamp - track.last_seen)
+        keep = math.exp(-dt / self.smoothing_s) if self.smoothing_s > 0 else 0.0
+        track.probs = (keep * track.probs + (1 - keep) * np.asarray(probs, np.float32)).astype(np.float32)
+        track.box, track.last_seen = box, timestamp

@@ -1,0 +1,98 @@
+"""Model builders. Each takes raw 48x48 gray pixels (0..255) and returns class logits.
+
+Preprocessing lives inside the model so that training, evaluation and serving cannot
+disagree about scaling.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import keras
+from keras import layers
+
+from fercam.types import EMOTIONS
+
+INPUT_SHAPE = (48, 48, 1)
+
+# (stage widths, convolutions per stage) of our own compact residual CNN.
+FERNET_STAGES = ((32, 1), (64, 2), (128, 2), (256, 2))
+
+
+def make_fernet(*, stages: tuple[tuple[int, int], ...] = FERNET_STAGES, dropout: float = 0.4) -> keras.Model:
+    """A small VGG-style net with residual stages: cheap at 48x48, fast under LiteRT."""
+    inputs = keras.Input(INPUT_SHAPE, name="pixels")
+    x = layers.Rescaling(1 / 127.5, offset=-1.0)(inputs)
+    for i, (width, convs) in enumerate(stages):
+        x = _residual_stage(x, width, convs)
+        if i < len(stages) - 1:
+            x = layers.MaxPooling2D()(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.Dropout(dropout)(x)
+    logits = layers.Dense(len(EMOTIONS), name="logits")(x)
+    return keras.Model(inputs, logits, name="fernet")
+
+
+def _conv_bn_relu(x, width: int):
+    x = layers.Conv2D(width, 3, padding="same", use_bias=False, kernel_initializer="he_normal")(x)
+    x = layers.BatchNormalization()(x)
+    return layers.ReLU()(x)
+
+
+def _residual_stage(x, width: int, convs: int):
+    x = _conv_bn_relu(x, width)
+    if convs < 2:
+        return x
+    shortcut = x
+    for _ in range(convs - 1):
+        x = _conv_bn_relu(x, width)
+    return layers.Add()([shortcut, x])
+
+
+# keras.applications backbones, trained from scratch on gray faces replicated to RGB.
+# Each entry: (constructor, per-channel mean, per-channel std) for the backbone's own scaling.
+_CAFFE = ((103.939, 116.779, 123.68), (1.0, 1.0, 1.0))
+_TORCH = ((0.485 * 255, 0.456 * 255, 0.406 * 255), (0.229 * 255, 0.224 * 255, 0.225 * 255))
+_TF = ((127.5,) * 3, (127.5,) * 3)
+
+
+def _backbones() -> dict[str, tuple[Callable, tuple]]:
+    apps = keras.applications
+    return {
+        "vgg16": (apps.VGG16, _CAFFE),
+        "resnet50": (apps.ResNet50, _CAFFE),
+        "densenet121": (apps.DenseNet121, _TORCH),
+        "mobilenetv2": (apps.MobileNetV2, _TF),
+    }
+
+
+def make_backbone(name: str, *, weights: str | None = None, dropout: float = 0.4) -> keras.Model:
+    """A keras.applications backbone with a 7-way head; `weights` is a local .h5 file or None."""
+    constructor, (mean, std) = _backbones()[name]
+    inputs = keras.Input(INPUT_SHAPE, name="pixels")
+    rgb = layers.Concatenate()([inputs, inputs, inputs])
+    x = layers.Normalization(mean=mean, variance=[s * s for s in std])(rgb)
+    base = constructor(include_top=False, weights=weights, input_shape=(48, 48, 3), pooling="avg")
+    x = layers.Dropout(dropout)(base(x))
+    logits = layers.Dense(len(EMOTIONS), name="logits")(x)
+    return keras.Model(inputs, logits, name=name)
+
+
+MODEL_NAMES = ("fernet", "vgg16", "resnet50", "densenet121", "mobilenetv2")
+
+
+def make_model(name: str, *, weights: str | None = None) -> keras.Model:
+    if name == "fernet":
+        return make_fernet()
+    if name in MODEL_NAMES:
+        return make_backbone(name, weights=weights)
+    raise ValueError(f"unknown model {name!r}: choose from {', '.join(MODEL_NAMES)}")
+
+
+def with_softmax(logits_model: keras.Model, *, logit_bias=None) -> keras.Model:
+    """The serving model: logits (+ a calibrated per-class bias) -> probabilities."""
+    x = logits_model.output
+    if logit_bias is not None:
+        x = layers.Add(name="calibrate")([x, keras.ops.convert_to_tensor([list(map(float, logit_bias))])])
+    probs = layers.Softmax(name="probs")(x)
+    return keras.Model(logits_model.input, probs, name=logits_model.name)

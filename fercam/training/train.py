@@ -1,0 +1,185 @@
+"""`fercam train`: fit an emotion model with checkpoints, resume, and a self-describing run folder.
+
+A run folder holds `config.json`, `history.csv` (one row per epoch), `checkpoint.keras`
+(model + optimizer, written every epoch), and at the end `model.keras`, `model.tflite`
+and `metrics.json`. `--resume` continues from the checkpoint with the same config.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from fercam.training.data import FaceData, ferplus_distribution, load_splits, validation_split
+from fercam.types import EMOTIONS
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    data: str
+    out: str
+    model: str = "fernet"
+    epochs: int = 60
+    batch_size: int = 64
+    learning_rate: float = 2e-3
+    weight_decay: float = 0.05
+    warmup_epochs: int = 2
+    ferplus_weight: float = 0.3  # share of the target taken from FER+ votes (else smoothing)
+    class_weight_power: float = 0.5  # 0: none, 1: inverse frequency
+    val_fraction: float = 0.1
+    seed: int = 1234
+    limit: int = 0  # use only this many training rows (smoke tests)
+    weights: str | None = None
+
+    @classmethod
+    def load(cls, run_dir: Path) -> TrainConfig:
+        return cls(**json.loads((run_dir / "config.json").read_text()))
+
+
+def soft_targets(data: FaceData, ferplus_weight: float) -> np.ndarray:
+    """One-hot FER2013 labels blended with FER+ vote shares (uniform where there are no votes)."""
+    onehot = np.eye(len(EMOTIONS), dtype=np.float32)[data.y]
+    prior = np.full_like(onehot, 1 / len(EMOTIONS))
+    if data.votes is not None:
+        votes = ferplus_distribution(data.votes)
+        prior = np.where(np.isnan(votes), prior, votes)
+    return (1 - ferplus_weight) * onehot + ferplus_weight * prior
+
+
+def class_weights(labels: np.ndarray, power: float) -> np.ndarray:
+    """Per-class loss weights (n_max / n_c) ** power, normalised to mean 1 over samples."""
+    counts = np.bincount(labels, minlength=len(EMOTIONS)).astype(np.float64)
+    weights = (counts.max() / np.maximum(counts, 1)) ** power
+    return (weights / (weights[labels].mean())).astype(np.float32)
+
+
+def augmenter(seed: int):
+    """Random geometry, light photometric jitter and erasing: the faces a webcam shows."""
+    import keras
+
+    return keras.Sequential(
+        [
+            keras.layers.RandomFlip("horizontal", seed=seed),
+            keras.layers.RandomRotation(12 / 360, fill_mode="reflect", seed=seed + 1),
+            keras.layers.RandomZoom((-0.15, 0.1), fill_mode="reflect", seed=seed + 2),
+            keras.layers.RandomTranslation(0.1, 0.1, fill_mode="reflect", seed=seed + 3),
+            keras.layers.RandomBrightness(0.2, value_range=(0, 255), seed=seed + 4),
+            keras.layers.RandomContrast(0.3, value_range=(0, 255), seed=seed + 5),
+            keras.layers.RandomErasing(factor=0.5, scale=(0.02, 0.15), value_range=(0, 255), seed=seed + 6),
+        ],
+        name="augment",
+    )
+
+
+def _datasets(config: TrainConfig):
+    import tensorflow as tf
+
+    splits = load_splits(config.data)
+    train = splits.train
+    if config.limit:
+        train = train.subset(np.arange(min(config.limit, len(train))))
+    fit_idx, val_idx = validation_split(train.y, config.val_fraction, config.seed)
+    fit, val = train.subset(fit_idx), train.subset(val_idx)
+    weights = class_weights(fit.y, config.class_weight_power)[fit.y]
+    augment = augmenter(config.seed)
+
+    def pixels(data: FaceData):
+        return data.x[..., None].astype(np.float32)
+
+    fit_ds = (
+        tf.data.Dataset.from_tensor_slices((pixels(fit), soft_targets(fit, config.ferplus_weight), weights))
+        .shuffle(len(fit), seed=config.seed, reshuffle_each_iteration=True)
+        .batch(config.batch_size, drop_remainder=len(fit) > config.batch_size)
+        .map(lambda x, y, w: (augment(x, training=True), y, w), num_parallel_calls=tf.data.AUTOTUNE)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+    onehot = np.eye(len(EMOTIONS), dtype=np.float32)
+    val_ds = tf.data.Dataset.from_tensor_slices((pixels(val), onehot[val.y])).batch(256)
+    return fit_ds, val_ds, val, splits.test
+
+
+def _new_model(config: TrainConfig, steps_per_epoch: int):
+    import keras
+
+    from fercam.training.models import make_model
+
+    model = make_model(config.model, weights=config.weights)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=config.learning_rate / 20,
+        decay_steps=max(1, (config.epochs - config.warmup_epochs) * steps_per_epoch),
+        warmup_target=config.learning_rate,
+        warmup_steps=config.warmup_epochs * steps_per_epoch,
+        alpha=0.01,
+    )
+    model.compile(
+        optimizer=keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay),
+        loss=keras.losses.CategoricalCrossentropy(from_logits=True),
+        metrics=[keras.metrics.CategoricalAccuracy(name="acc")],
+    )
+    return model
+
+
+def train(config: TrainConfig, *, resume: bool = False) -> dict:
+    """Train (or resume) a run; returns the final metrics that are also written to metrics.json."""
+    from fercam.training import require_tensorflow
+
+    keras = require_tensorflow()
+
+    run_dir = Path(config.out)
+    if resume:
+        config = TrainConfig.load(run_dir)
+    else:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.json").write_text(json.dumps(asdict(config), indent=2))
+    keras.utils.set_random_seed(config.seed)
+    fit_ds, val_ds, val, test = _datasets(config)
+    checkpoint = run_dir / "checkpoint.keras"
+    state_file = run_dir / "state.json"
+    if resume and checkpoint.exists():
+        model = keras.models.load_model(checkpoint)
+        initial_epoch = json.loads(state_file.read_text())["epoch"]
+        log.info("resuming %s at epoch %d", run_dir, initial_epoch)
+    else:
+        model, initial_epoch = _new_model(config, len(fit_ds)), 0
+    callbacks = [
+        keras.callbacks.ModelCheckpoint(checkpoint),
+        keras.callbacks.LambdaCallback(
+            on_epoch_end=lambda epoch, _: state_file.write_text(json.dumps({"epoch": epoch + 1}))
+        ),
+        keras.callbacks.CSVLogger(run_dir / "history.csv", append=resume),
+    ]
+    model.fit(
+        fit_ds,
+        validation_data=val_ds,
+        epochs=config.epochs,
+        initial_epoch=initial_epoch,
+        callbacks=callbacks,
+        verbose=1 if sys.stdout.isatty() else 2,
+    )
+    return finish(model, run_dir, val, test)
+
+
+def finish(logits_model, run_dir: Path, val: FaceData, test: FaceData) -> dict:
+    """Calibrate class biases on validation, export serving models, and score the test split."""
+    from fercam.training.calibrate import fit_logit_bias
+    from fercam.training.evaluate import evaluate_probs, write_report
+    from fercam.training.export import export_tflite
+    from fercam.training.models import with_softmax
+
+    val_logits = logits_model.predict(val.x[..., None].astype(np.float32), batch_size=256, verbose=0)
+    bias = fit_logit_bias(val_logits, val.y)
+    serving = with_softmax(logits_model, logit_bias=bias)
+    serving.save(run_dir / "model.keras")
+    export_tflite(serving, run_dir / "model.tflite", check_faces=test.x[:256])
+    probs = serving.predict(test.x[..., None].astype(np.float32), batch_size=256, verbose=0)
+    metrics = evaluate_probs(probs, test.y)
+    metrics["logit_bias"] = [round(float(b), 4) for b in bias]
+    write_report(metrics, run_dir)
+    return metrics

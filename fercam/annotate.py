@@ -11,7 +11,7 @@ from fercam.emoji import paste, render_emoji
 from fercam.settings import Settings
 from fercam.types import EMOTIONS, Analysis, Emotion, Face
 
-_COLORS = {  # BGR, one per emotion so a glance tells the label
+EMOTION_COLORS = {  # BGR, one per emotion so a glance tells the label
     Emotion.ANGRY: (50, 50, 230),
     Emotion.DISGUST: (60, 160, 60),
     Emotion.FEAR: (200, 120, 160),
@@ -25,7 +25,7 @@ _FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 
 def face_color(face: Face, stale: bool) -> tuple[int, int, int]:
-    return _STALE if stale else _COLORS[Emotion(int(np.argmax(face.probs)))]
+    return _STALE if stale else EMOTION_COLORS[Emotion(int(np.argmax(face.probs)))]
 
 
 def _scale(face: Face) -> float:
@@ -90,7 +90,7 @@ class ProbabilityAnnotator:
             for i, (name, p) in enumerate(zip(EMOTIONS, face.probs)):
                 top = y2 + 4 + i * (bar_h + 2)
                 cv2.rectangle(image, (x1, top), (x1 + width, top + bar_h), (40, 40, 40), -1)
-                cv2.rectangle(image, (x1, top), (x1 + round(width * float(p)), top + bar_h), _COLORS[Emotion(i)], -1)
+                cv2.rectangle(image, (x1, top), (x1 + round(width * float(p)), top + bar_h), EMOTION_COLORS[Emotion(i)], -1)
                 cv2.putText(image, name, (x1 + 2, top + bar_h - 2), _FONT, scale, (255, 255, 255), 1, cv2.LINE_AA)
         return image
 

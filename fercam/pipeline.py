@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,8 +17,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from fercam.annotate import annotate, message_frame
-from fercam.settings import Settings, SettingsStore
+from fercam.annotate import annotate
+from fercam.settings import Settings
 from fercam.tracking import FaceTracker
 from fercam.types import Analysis, Box, Detection, Frame
 
@@ -80,12 +79,12 @@ def mirrored(frame: Frame) -> Frame:
 
 
 def run_offline(source, analyzer: Analyzer, sinks: list, settings: Settings, *, every: int = 1, max_frames: int = 0,
-                on_analysis: Callable[[Analysis, Frame], None] | None = None) -> int:
+                max_seconds: float = 0, on_analysis: Callable[[Analysis, Frame], None] | None = None) -> int:
     """Every frame in order; analyses every `every`-th frame. Returns the number of frames."""
     analysis, count = None, 0
     while not max_frames or count < max_frames:
         frame = source.read()
-        if frame is None:
+        if frame is None or (max_seconds and frame.timestamp >= max_seconds):
             break
         frame = mirrored(frame) if settings.mirror else frame
         if count % every == 0:

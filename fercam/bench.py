@@ -1,0 +1,238 @@
+"""`fercam bench`: the real live pipeline on a clip replayed as a 30 fps camera, measured.
+
+Frames go through the real `pyvirtualcam.Camera` into a recording backend, so the
+numbers include everything a user's call app would wait for.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import threading
+import time
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from fercam.live import LiveRunner
+from fercam.settings import Settings, SettingsStore
+from fercam.sources import VideoFileSource
+from fercam.types import Frame
+
+BENCH_BACKEND = "fercam-bench"
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    source: str = "../shared/media/fer_woman2.mp4"
+    size: tuple[int, int] = (1280, 720)
+    faces: int = 1
+    detector: str = "mtcnn"
+    seconds: float = 10.0
+    fps: int = 30
+    compare: bool = False
+
+
+def process_age_s() -> float:
+    """Seconds since this process started (Linux /proc; elsewhere since fercam was imported)."""
+    try:
+        import os
+
+        ticks = os.sysconf("SC_CLK_TCK")
+        start = int(open("/proc/self/stat").read().rsplit(")", 1)[1].split()[19]) / ticks
+        return float(open("/proc/uptime").read().split()[0]) - start
+    except (OSError, ValueError, IndexError, AttributeError):
+        import fercam
+
+        return time.monotonic() - fercam.IMPORTED_AT
+
+
+def peak_rss_mb() -> float | None:
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
+
+
+class TiledSource:
+    """A clip replayed in real time as a camera of `size`, tiled so that `faces` faces show."""
+
+    live = True
+
+    def __init__(self, path: str, size: tuple[int, int], faces: int, fps: int) -> None:
+        self._clip = VideoFileSource(path, realtime=True, loop=True)
+        self._clip._capture.set(cv2.CAP_PROP_FPS, fps)
+        self.size, self.faces, self.fps, self.name = size, max(1, faces), fps, path
+        self.cols = math.ceil(math.sqrt(self.faces))
+        self.rows = math.ceil(self.faces / self.cols)
+
+    def read(self) -> Frame | None:
+        frame = self._clip.read()
+        if frame is None:
+            return None
+        width, height = self.size
+        cell_w, cell_h = width // self.cols, height // self.rows
+        cell = cv2.resize(frame.image, (cell_w, cell_h), interpolation=cv2.INTER_LINEAR)
+        image = np.zeros((height, width, 3), np.uint8)
+        for i in range(self.faces):
+            r, c = divmod(i, self.cols)
+            image[r * cell_h : (r + 1) * cell_h, c * cell_w : (c + 1) * cell_w] = cell
+        return Frame(image, frame.index, frame.timestamp)
+
+    def close(self) -> None:
+        self._clip.close()
+
+
+class CountingBackend:
+    """A pyvirtualcam backend that only counts: what a call app would receive, minus the driver."""
+
+    frames = 0
+
+    def __init__(self, *, width, height, fps, fourcc, device, **kw) -> None:
+        self._device = device or "FER Cam (bench)"
+
+    def send(self, frame) -> None:
+        CountingBackend.frames += 1
+
+    def close(self) -> None:
+        pass
+
+    def device(self) -> str:
+        return self._device
+
+    def native_fourcc(self):
+        return None
+
+
+class TimedDetector:
+    """Records how long full scans and tracked searches take (milliseconds)."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.full_ms: list[float] = []
+        self.near_ms: list[float] = []
+        if hasattr(inner, "detect_near"):
+            self.detect_near = self._detect_near
+
+    def detect(self, image):
+        start = time.perf_counter()
+        found = self.inner.detect(image)
+        self.full_ms.append((time.perf_counter() - start) * 1000)
+        return found
+
+    def _detect_near(self, image, boxes):
+        start = time.perf_counter()
+        found = self.inner.detect_near(image, boxes)
+        self.near_ms.append((time.perf_counter() - start) * 1000)
+        return found
+
+
+class TimedClassifier:
+    """Records the classifier's milliseconds per face."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.ms_per_face: list[float] = []
+
+    def predict_faces(self, faces):
+        start = time.perf_counter()
+        probs = self.inner.predict_faces(faces)
+        if len(faces):
+            self.ms_per_face.append((time.perf_counter() - start) * 1000 / len(faces))
+        return probs
+
+
+def _mean(values: list[float]) -> float | None:
+    return round(float(np.mean(values)), 2) if values else None
+
+
+def run_bench(config: BenchConfig) -> dict:
+    """Run the live pipeline for `config.seconds` and return the measured figures."""
+    import pyvirtualcam
+
+    from fercam.app import make_analyzer
+    from fercam.sinks import VirtualCameraSink
+
+    origin = time.monotonic() - process_age_s()
+    pyvirtualcam.register_backend(BENCH_BACKEND, CountingBackend)
+    width, height = config.size
+    source = TiledSource(config.source, config.size, config.faces, config.fps)
+    sink = VirtualCameraSink(width=width, height=height, fps=config.fps, backend=BENCH_BACKEND)
+    timers: dict = {}
+
+    def timed_analyzer(settings: Settings):
+        analyzer = make_analyzer(settings)
+        analyzer.detector = timers["detector"] = TimedDetector(analyzer.detector)
+        analyzer.classifier = timers["classifier"] = TimedClassifier(analyzer.classifier)
+        return analyzer
+
+    store = SettingsStore(initial=Settings(detector=config.detector, width=width, height=height, fps=config.fps))
+    runner = LiveRunner(source, sink, store, timed_analyzer)
+    threading.Timer(config.seconds, runner.stop).start()
+    runner.run()
+    end = time.monotonic()
+    source.close()
+    sink.close()
+    result = _figures(runner, timers, origin, end, config)
+    if config.compare:
+        result.update(compare_reference(config, result))
+    return result
+
+
+def _figures(runner: LiveRunner, timers: dict, origin: float, end: float, config: BenchConfig) -> dict:
+    stats = runner.stats
+    latencies = np.array(stats.latencies_ms) if stats.latencies_ms else np.zeros(1)
+    steady = end - (stats.first_annotated_at or end)
+    detector, classifier = timers.get("detector"), timers.get("classifier")
+    return {
+        "size": f"{config.size[0]}x{config.size[1]}",
+        "faces": config.faces,
+        "detector": config.detector,
+        "seconds": config.seconds,
+        "output_fps": round(stats.frames_sent / max(1e-9, end - (stats.first_frame_at or end)), 2),
+        "latency_p50_ms": round(float(np.percentile(latencies, 50)), 2),
+        "latency_p95_ms": round(float(np.percentile(latencies, 95)), 2),
+        "analysis_hz": round(stats.analyses / steady, 2) if steady > 0 else 0.0,
+        "detector_ms": _mean((detector.full_ms + detector.near_ms) if detector else []),
+        "detector_full_scan_ms": _mean(detector.full_ms if detector else []),
+        "detector_tracked_ms": _mean(detector.near_ms if detector else []),
+        "classifier_ms_per_face": _mean(classifier.ms_per_face if classifier else []),
+        "first_frame_s": round(stats.first_frame_at - origin, 3) if stats.first_frame_at else None,
+        "first_annotated_s": round(stats.first_annotated_at - origin, 3) if stats.first_annotated_at else None,
+        "rss_mb": peak_rss_mb(),
+        "frames_received": CountingBackend.frames,
+    }
+
+
+def compare_reference(config: BenchConfig, result: dict, frames: int = 8) -> dict:
+    """Time the `mtcnn` package's detect_faces on the same frames (needs fercam[train])."""
+    from fercam.detection import load_detector
+
+    source = TiledSource(config.source, config.size, config.faces, config.fps)
+    source._clip.realtime = False
+    images = [source.read().image for _ in range(frames + 1)]
+    source.close()
+    reference = load_detector("mtcnn-reference")
+    reference.detect(images[0])  # warm-up: graph building is not detection time
+    start = time.perf_counter()
+    for image in images[1:]:
+        reference.detect(image)
+    reference_ms = (time.perf_counter() - start) * 1000 / frames
+    reference_hz = 1000 / reference_ms
+    return {
+        "reference_detector_ms": round(reference_ms, 2),
+        "reference_hz": round(reference_hz, 2),
+        "analysis_speedup": round(result["analysis_hz"] / reference_hz, 1),
+        "detector_speedup": round(reference_ms / result["detector_ms"], 1) if result["detector_ms"] else None,
+    }
+
+
+def format_report(result: dict) -> str:
+    lines = [f"fercam bench: {result['size']}, {result['faces']} face(s), detector {result['detector']}"]
+    lines += [f"  {key:24s} {value}" for key, value in result.items() if key not in ("size", "faces", "detector")]
+    if "analysis_speedup" in result:
+        lines.append(f"  => analysis {result['analysis_speedup']}x the reference MTCNN's rate in this run")
+    return "\n".join(lines)

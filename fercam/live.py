@@ -92,13 +92,13 @@ class LiveRunner:
             self._stop.set()
 
     def _handle_missing_frame(self) -> bool:
-        """End of a file; or a live camera gone: keep the output alive and try to reconnect."""
-        if not self.source.live:
+        """The end of a clip; or a camera gone: keep the output alive and try to reconnect."""
+        reopen = getattr(self.source, "reopen", None)
+        if reopen is None:
             return False
         settings = self.store.get()
         self._send(message_frame(DISCONNECTED, settings.width, settings.height))
-        reopen = getattr(self.source, "reopen", None)
-        if reopen is not None and reopen():
+        if reopen():
             log.info("camera reconnected")
         else:
             self._stop.wait(1.0 / max(1, settings.fps))

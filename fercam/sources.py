@@ -1,7 +1,8 @@
 """Frame sources: webcam, video file, stream URL, image or folder of images.
 
 Every source has `read() -> Frame | None` (None: nothing now, or the end), `close()`,
-`fps`, and `live` (a live source may come back after None: a camera that was unplugged).
+`fps`, and `live` (frames arrive in real time, so the newest wins). Sources that can come
+back after None (an unplugged camera, a dropped stream) also have `reopen() -> bool`.
 """
 
 from __future__ import annotations
@@ -139,6 +140,12 @@ class StreamSource(_CaptureSource):
             return None
         self._index += 1
         return Frame(image, self._index - 1, time.monotonic() - self._start)
+
+    def reopen(self) -> bool:
+        """Reconnect after the stream dropped."""
+        self._capture.release()
+        self._capture = cv2.VideoCapture(self.name, cv2.CAP_FFMPEG)
+        return self._capture.isOpened()
 
 
 class ImageSource:

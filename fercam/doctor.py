@@ -1,0 +1,316 @@
+"""`fercam doctor`: checks each link of webcam -> model -> virtual camera and prints the fix for a broken one.
+
+Every check is a small function returning a `Check`; its slow or machine-bound parts (the webcam prober, the
+camera factory, the model loader) are keyword arguments, so tests can swap them for fakes.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import importlib.util
+import os
+import platform
+import sys
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+MIN_PYTHON = (3, 10)
+WEBCAM_INDICES = range(4)
+PROBE_TIMEOUT_S = 3.0
+VCAM_FORMAT = {"width": 1280, "height": 720, "fps": 30}
+SYSFS_VIDEO = Path("/sys/class/video4linux")
+TRAY_BACKENDS = ("appindicator", "gtk", "xorg", "win32", "darwin", "dummy")
+VCAM_FIX = {
+    "Linux": "sudo bash installer/linux/install.sh  (installs v4l2loopback and loads it as 'FER Cam')",
+    "Windows": "powershell -ExecutionPolicy Bypass -File installer\\windows\\install.ps1 -UnityCaptureDir <folder with "
+    "UnityCaptureFilter64bit.dll>  (or install OBS Studio and click Start Virtual Camera once)",
+    "Darwin": "install OBS Studio 30+, click Start Virtual Camera once and allow its camera extension in "
+    "System Settings > Privacy & Security",
+}
+WEBCAM_FIX = {
+    "Linux": "connect a webcam, close apps using it, allow access: sudo usermod -aG video $USER (then log in again)",
+    "Windows": "connect a webcam and allow desktop apps in Settings > Privacy & security > Camera",
+    "Darwin": "connect a webcam and allow FER Cam (or your terminal) in System Settings > Privacy & Security > Camera",
+}
+MODEL_FIX = "copy the trained model (training writes runs/<run>/model.tflite) to models/fer_cnn.tflite, then reinstall"
+
+
+@dataclass(frozen=True)
+class Check:
+    """One verdict. A failed critical check means FER Cam cannot feed the virtual camera."""
+
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+    critical: bool = True
+
+    def line(self) -> str:
+        tag = "[ok]" if self.ok else "[FAIL]" if self.critical else "[warn]"
+        text = f"{tag:<6} {self.name}: {self.detail}"
+        return text if self.ok or not self.fix else f"{text} -> fix: {self.fix}"
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """A Python package the app imports, and the distributions that may provide it."""
+
+    label: str
+    module: str
+    dists: tuple[str, ...]
+    below_major: int | None = None
+    critical: bool = True
+
+
+REQUIREMENTS = (
+    Requirement("numpy", "numpy", ("numpy",)),
+    Requirement("opencv", "cv2", ("opencv-python", "opencv-python-headless", "opencv-contrib-python"), below_major=5),
+    Requirement("ai_edge_litert", "ai_edge_litert", ("ai-edge-litert",)),
+    Requirement("pyvirtualcam", "pyvirtualcam", ("pyvirtualcam",)),
+    Requirement("pystray", "pystray", ("pystray",), critical=False),
+    Requirement("pillow", "PIL", ("pillow",)),
+)
+
+
+def _pip_fix(spec: str) -> str:
+    """A frozen build cannot pip-install into itself: there the fix is a rebuild."""
+    if getattr(sys, "frozen", False):
+        return "rebuild FER Cam (installer/windows/fercam.spec) or reinstall it"
+    return f'{sys.executable} -m pip install "{spec}"'
+
+
+def package_version(req: Requirement) -> str | None:
+    """Installed version without importing (pystray's import opens the display), else the module's __version__."""
+    if importlib.util.find_spec(req.module) is None:
+        return None
+    for dist in req.dists:
+        try:
+            return importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return str(getattr(importlib.import_module(req.module), "__version__", "unknown version"))
+
+
+def check_python(version: Sequence[int] = sys.version_info) -> Check:
+    found = ".".join(str(part) for part in version[:3])
+    ok = tuple(version[:2]) >= MIN_PYTHON
+    need = ".".join(map(str, MIN_PYTHON))
+    return Check("python", ok, f"{found} (need >= {need})", f"install Python {need} or newer and reinstall FER Cam")
+
+
+def check_package(req: Requirement, *, version_of: Callable[[Requirement], str | None] = package_version) -> Check:
+    spec = f"{req.dists[0]}<{req.below_major}" if req.below_major else req.dists[0]
+    try:
+        version = version_of(req)
+    except Exception as exc:  # a broken install can raise anything on import
+        return Check(req.label, False, f"import {req.module} fails: {exc}", _pip_fix(spec), req.critical)
+    if version is None:
+        return Check(req.label, False, "not installed", _pip_fix(spec), req.critical)
+    major = version.split(".")[0]
+    if req.below_major is not None and major.isdigit() and int(major) >= req.below_major:
+        return Check(req.label, False, f"{version} (need < {req.below_major})", _pip_fix(spec), req.critical)
+    return Check(req.label, True, version, critical=req.critical)
+
+
+def _load_classifier() -> Any:
+    from fercam.emotion import load_classifier
+
+    return load_classifier()
+
+
+def check_model(*, loader: Callable[[], Any] = _load_classifier) -> Check:
+    import numpy as np
+
+    try:
+        classifier = loader()
+        probabilities = np.asarray(classifier.predict_faces(np.zeros((1, 48, 48), np.uint8)))
+    except Exception as exc:
+        return Check("emotion model", False, f"does not load: {exc}", MODEL_FIX)
+    if probabilities.shape != (1, 7) or not np.all(np.isfinite(probabilities)):
+        return Check("emotion model", False, f"predicts shape {probabilities.shape}, not (1, 7)", MODEL_FIX)
+    return Check("emotion model", True, f"{getattr(classifier, 'path', 'loaded')} predicts 7 emotions")
+
+
+def _load_mtcnn() -> Any:
+    from fercam.detection import load_detector
+
+    return load_detector("mtcnn")
+
+
+def check_detector(*, loader: Callable[[], Any] = _load_mtcnn) -> Check:
+    fix = "reinstall FER Cam; in a checkout regenerate models/mtcnn_*.tflite: python -m fercam.training.convert_mtcnn"
+    try:
+        detector = loader()
+    except Exception as exc:  # ImportError while fercam.detection is missing, model errors otherwise
+        return Check("face detector", False, f"mtcnn does not load: {type(exc).__name__}: {exc}", fix)
+    return Check("face detector", True, f"mtcnn loaded ({type(detector).__name__})")
+
+
+@dataclass(frozen=True)
+class VideoDevice:
+    """A Linux video node and its driver-given name; loopback devices live under /sys/devices/virtual."""
+
+    node: str
+    name: str
+    loopback: bool
+
+
+def linux_video_devices(sysfs: Path = SYSFS_VIDEO) -> list[VideoDevice]:
+    if not sysfs.is_dir():
+        return []
+    devices = []
+    for entry in sorted(sysfs.iterdir(), key=lambda p: (len(p.name), p.name)):
+        name_file = entry / "name"
+        name = name_file.read_text(errors="replace").strip() if name_file.is_file() else "?"
+        devices.append(VideoDevice(f"/dev/{entry.name}", name, "/virtual/" in str(entry.resolve())))
+    return devices
+
+
+def check_video_devices(*, lister: Callable[[], list[VideoDevice]] = linux_video_devices) -> Check:
+    devices = lister()
+    listed = ", ".join(f"{d.node} '{d.name}'" + (" (v4l2loopback)" if d.loopback else "") for d in devices)
+    ok = any(d.loopback for d in devices)
+    detail = listed if ok else f"{listed or 'no /dev/video* devices'}; no v4l2loopback device"
+    return Check("video devices", ok, detail, VCAM_FIX["Linux"], critical=False)
+
+
+def _open_webcam(index: int, found: dict[int, str]) -> None:
+    import cv2
+
+    capture = cv2.VideoCapture(index)
+    try:
+        ok, frame = capture.read() if capture.isOpened() else (False, None)
+        if ok and frame is not None:
+            found[index] = f"{index} ({frame.shape[1]}x{frame.shape[0]})"
+    finally:
+        capture.release()
+
+
+def probe_webcams(indices: Iterable[int] = WEBCAM_INDICES, timeout_s: float = PROBE_TIMEOUT_S) -> list[str]:
+    """Cameras that open and deliver a frame; each probe runs in a thread so a hung driver costs only `timeout_s`."""
+    import cv2
+
+    if platform.system() == "Linux":  # OpenCV index n is /dev/video<n>; skip absent nodes and loopbacks
+        own = {d.node for d in linux_video_devices() if d.loopback}
+        indices = [i for i in indices if Path(f"/dev/video{i}").exists() and f"/dev/video{i}" not in own]
+    found: dict[int, str] = {}
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    try:
+        for index in indices:
+            worker = threading.Thread(target=_open_webcam, args=(index, found), daemon=True)
+            worker.start()
+            worker.join(timeout_s)
+    finally:
+        cv2.utils.logging.setLogLevel(level)
+    return [found[i] for i in sorted(found)]
+
+
+def check_webcams(*, prober: Callable[[], list[str]] = probe_webcams, system: str = platform.system()) -> Check:
+    fix = WEBCAM_FIX.get(system, WEBCAM_FIX["Linux"])
+    try:
+        cameras = prober()
+    except Exception as exc:
+        return Check("webcam", False, f"probing failed: {exc}", fix)
+    if not cameras:
+        return Check("webcam", False, f"none opened (tried {WEBCAM_INDICES[0]}-{WEBCAM_INDICES[-1]})", fix)
+    return Check("webcam", True, "opens: " + ", ".join(cameras))
+
+
+def _pyvirtualcam_camera(**kwargs: Any) -> Any:
+    import pyvirtualcam
+
+    return pyvirtualcam.Camera(**kwargs)
+
+
+def check_virtual_camera(
+    backend: str | None = None, *, factory: Callable[..., Any] = _pyvirtualcam_camera, system: str = platform.system()
+) -> Check:
+    fix = VCAM_FIX.get(system, VCAM_FIX["Linux"])
+    try:
+        camera = factory(**VCAM_FORMAT, backend=backend)
+    except Exception as exc:  # pyvirtualcam joins every backend's error into one RuntimeError
+        reason = "; ".join(str(exc).splitlines()) or type(exc).__name__
+        return Check("virtual camera", False, f"cannot be created: {reason}", fix)
+    try:
+        detail = f"{camera.device} via {getattr(camera, 'backend', backend or '?')}"
+    finally:
+        camera.close()
+    return Check("virtual camera", True, detail)
+
+
+def check_display(*, env: Mapping[str, str] = os.environ, system: str = platform.system()) -> Check:
+    if system != "Linux":
+        return Check("display", True, f"{system} desktop session", critical=False)
+    shown = [f"{key}={env[key]}" for key in ("WAYLAND_DISPLAY", "DISPLAY") if env.get(key)]
+    if shown:
+        return Check("display", True, ", ".join(shown), critical=False)
+    fix = "start FER Cam from your desktop session, or run it without a tray: fercam run --no-tray"
+    return Check("display", False, "DISPLAY and WAYLAND_DISPLAY are unset: no tray icon or preview", fix, False)
+
+
+def _has_module(name: str) -> bool:
+    return importlib.util.find_spec(name) is not None
+
+
+def check_tray(
+    *,
+    env: Mapping[str, str] = os.environ,
+    system: str = platform.system(),
+    has_module: Callable[[str], bool] = _has_module,
+) -> Check:
+    chosen = env.get("PYSTRAY_BACKEND", "")
+    if chosen:
+        ok = chosen in TRAY_BACKENDS
+        fix = f"unset PYSTRAY_BACKEND or set it to one of {', '.join(TRAY_BACKENDS)}"
+        return Check("tray", ok, f"PYSTRAY_BACKEND={chosen}", fix, critical=False)
+    if system != "Linux":
+        return Check("tray", True, f"pystray {'win32' if system == 'Windows' else 'darwin'} backend", critical=False)
+    if has_module("gi"):
+        return Check("tray", True, "pystray appindicator/gtk backend (PyGObject found)", critical=False)
+    detail = "pystray xorg backend (no PyGObject): needs an X11 tray; GNOME shows none without an extension"
+    fix = "install the AppIndicator extension, or PyGObject (pip install PyGObject) for the appindicator backend"
+    return Check("tray", has_module("Xlib"), detail, fix, critical=False)
+
+
+def default_checks(vcam_backend: str | None = None) -> list[Callable[[], Check]]:
+    """The checks in the order they are printed: environment, packages, models, devices, desktop."""
+    checks: list[Callable[[], Check]] = [check_python]
+    checks += [partial(check_package, req) for req in REQUIREMENTS]
+    checks += [check_model, check_detector]
+    checks += [check_video_devices] if platform.system() == "Linux" else []
+    checks += [check_webcams, partial(check_virtual_camera, vcam_backend), check_display, check_tray]
+    return checks
+
+
+def _run_one(check: Callable[[], Check]) -> Check:
+    """A bug in one check must not hide the others."""
+    try:
+        return check()
+    except Exception as exc:
+        name = getattr(check, "__name__", getattr(getattr(check, "func", None), "__name__", "check"))
+        return Check(name, False, f"the check itself crashed: {type(exc).__name__}: {exc}", "report this bug")
+
+
+def run_doctor(
+    *,
+    vcam_backend: str | None = None,
+    out: Callable[[str], Any] = print,
+    checks: Sequence[Callable[[], Check]] | None = None,
+) -> int:
+    """Print one line per check; 1 when a critical check failed (FER Cam cannot feed the virtual camera), else 0."""
+    results = []
+    for check in default_checks(vcam_backend) if checks is None else checks:
+        results.append(_run_one(check))
+        out(results[-1].line())
+    failed = [r.name for r in results if r.critical and not r.ok]
+    if failed:
+        out(f"FER Cam cannot run: fix {', '.join(failed)} (see the fixes above), then run `fercam doctor` again.")
+        return 1
+    out("FER Cam can run: webcam -> emotion overlay -> virtual camera.")
+    return 0

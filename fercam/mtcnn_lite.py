@@ -1,0 +1,314 @@
+"""MTCNN face detection on LiteRT: the `mtcnn` package's three networks, without TensorFlow.
+
+The arithmetic (pyramid, proposal decoding, regression, squaring, the reference's NMS variant, crop
+sampling) follows `mtcnn` 1.0 so that boxes agree with `mtcnn.MTCNN`. It is faster because the pyramid
+skips faces below a fraction of the frame, RNet and ONet see all candidates in few invokes, and
+interpreters stay allocated per input shape.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+from ai_edge_litert.interpreter import Interpreter
+
+from fercam.detection import check_image
+from fercam.paths import model_file
+from fercam.types import Box, Detection
+
+log = logging.getLogger(__name__)
+
+CELL, STRIDE = 12, 2  # PNet sees 12x12 windows every 2 pixels of a pyramid level
+MAX_BATCH = 32  # RNet/ONet patches per invoke: larger batches were slower per patch (cache misses)
+MAX_SHAPES = 32  # interpreters kept per network (frame sizes x pyramid levels, batch sizes)
+_NMS_BLOCK = 1024  # boxes compared at once in `suppress`, to bound its memory
+# Where a candidate window is tried around a tracked face in `detect_near` (relative to its size).
+NEAR_SHIFTS = (-0.15, 0.0, 0.15)
+NEAR_SIZES = (0.9, 1.15)
+
+
+class _Network:
+    """One network as LiteRT interpreters, one per input shape, so a frame never re-allocates."""
+
+    def __init__(self, path: Path, num_threads: int) -> None:
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} is missing; build it with `python -m fercam.training.convert_mtcnn`")
+        self._content, self._name, self._num_threads = path.read_bytes(), path.name, num_threads
+        self._by_shape: dict[tuple[int, ...], tuple[Interpreter, int, list[int]]] = {}
+
+    def _interpreter(self, shape: tuple[int, ...]) -> tuple[Interpreter, int, list[int]]:
+        entry = self._by_shape.get(shape)
+        if entry is None:
+            if len(self._by_shape) >= MAX_SHAPES:
+                self._by_shape.pop(next(iter(self._by_shape)))  # forget the oldest shape
+            interpreter = Interpreter(model_content=self._content, num_threads=self._num_threads)
+            index = interpreter.get_input_details()[0]["index"]
+            interpreter.resize_tensor_input(index, shape)
+            interpreter.allocate_tensors()
+            # Output names end in :0, :1, ... in the Keras model's output order.
+            outputs = sorted(interpreter.get_output_details(), key=lambda d: d["name"])
+            entry = self._by_shape[shape] = (interpreter, index, [d["index"] for d in outputs])
+            log.debug("%s: interpreter allocated for input %s", self._name, shape)
+        return entry
+
+    def __call__(self, batch: np.ndarray) -> list[np.ndarray]:
+        interpreter, index, outputs = self._interpreter(batch.shape)
+        interpreter.set_tensor(index, batch)
+        interpreter.invoke()
+        return [interpreter.get_tensor(i) for i in outputs]
+
+    def batched(self, patches: np.ndarray) -> list[np.ndarray]:
+        """All patches in few invokes, padded to one of a few batch sizes so that few shapes are ever allocated."""
+        parts = []
+        for start in range(0, len(patches), MAX_BATCH):
+            chunk = patches[start : start + MAX_BATCH]
+            padded = np.zeros((_batch_size(len(chunk)), *chunk.shape[1:]), np.float32)
+            padded[: len(chunk)] = chunk
+            parts.append([out[: len(chunk)] for out in self(padded)])
+        return [np.concatenate(outs) for outs in zip(*parts, strict=True)]
+
+
+def _batch_size(count: int) -> int:
+    """1, 2, 4, 8, 16, then multiples of 8: little padding, at most 7 shapes per network."""
+    return 1 << (count - 1).bit_length() if count <= 16 else -(-count // 8) * 8
+
+
+def overlap(a: np.ndarray, b: np.ndarray, method: str = "union") -> np.ndarray:
+    """Pairwise overlap (n, m) of boxes (x1, y1, x2, y2): intersection over union, or over the smaller area."""
+    iw = np.maximum(0.0, np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]))
+    ih = np.maximum(0.0, np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]))
+    inter = iw * ih
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    if method == "union":
+        denominator = area_a[:, None] + area_b[None, :] - inter
+    else:
+        denominator = np.minimum(area_a[:, None], area_b[None, :])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return inter / denominator
+
+
+def suppress(boxes: np.ndarray, threshold: float, method: str = "union") -> np.ndarray:
+    """Indices of the boxes (x1, y1, x2, y2, score) that survive NMS, best first.
+
+    As in the reference, a box is dropped when ANY better box overlaps it above `threshold`, even
+    one that was itself dropped (stricter than greedy NMS, and what the boxes must match)."""
+    order = np.argsort(-boxes[:, 4], kind="stable")
+    ranked = boxes[order, :4]
+    keep = np.ones(len(order), bool)
+    for start in range(0, len(order), _NMS_BLOCK):
+        stop = min(start + _NMS_BLOCK, len(order))
+        over = overlap(ranked[:stop], ranked[start:stop], method) > threshold
+        better = np.arange(stop)[:, None] < np.arange(start, stop)[None, :]
+        keep[start:stop] = ~(over & better).any(axis=0)
+    return order[keep]
+
+
+def square(boxes: np.ndarray) -> np.ndarray:
+    """Boxes grown to squares about their centres (the longer side wins), as the next network expects."""
+    out = boxes.copy()
+    w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    side = np.maximum(w, h)
+    out[:, 0] += (w - side) / 2
+    out[:, 1] += (h - side) / 2
+    out[:, 2:4] = out[:, 0:2] + side[:, None]
+    return out
+
+
+def regress(boxes: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Apply a network's box offsets, which are relative to the (inclusive-pixel) box size."""
+    out = boxes.copy()
+    w, h = boxes[:, 2] - boxes[:, 0] + 1, boxes[:, 3] - boxes[:, 1] + 1
+    out[:, :4] += offsets * np.stack([w, h, w, h], axis=1)
+    return out
+
+
+def place_landmarks(boxes: np.ndarray, marks: np.ndarray) -> np.ndarray:
+    """ONet's box-relative landmarks (x1..x5, y1..y5) -> image coordinates (x1..x5, y1..y5)."""
+    w, h = boxes[:, 2:3] - boxes[:, 0:1] + 1, boxes[:, 3:4] - boxes[:, 1:2] + 1
+    return np.concatenate([w * marks[:, :5] + boxes[:, 0:1] - 1, h * marks[:, 5:] + boxes[:, 1:2] - 1], axis=1)
+
+
+def pyramid_scales(height: int, width: int, min_face_size: float, factor: float, min_face: float) -> list[float]:
+    """The reference's pyramid (a `min_face_size` face at 12 px, then x `factor` until a side is 12 px),
+    less the levels that only find faces smaller than `min_face`: same levels, so same boxes."""
+    scale, scales = CELL / min_face_size, []
+    while min(height, width) * scale >= CELL:
+        if scale * min_face <= CELL * (1 + 1e-9):
+            scales.append(scale)
+        scale *= factor
+    return scales
+
+
+def normalize(pixels: np.ndarray) -> np.ndarray:
+    """RGB values 0..255 -> the float range the networks were trained on."""
+    return (pixels.astype(np.float32) - 127.5) * (1 / 128)
+
+
+def area_levels(rgb: np.ndarray, sizes: Sequence[tuple[int, int]]) -> Iterator[np.ndarray]:
+    """The frame resized to each (width, height) by exact area averaging (as TF's AREA resize), normalized.
+
+    cv2's INTER_AREA took ~7 ms a level at such ratios on 720p; here one integral image serves all levels
+    (the integral of a pixel grid is bilinear inside each pixel, so interpolating it is exact)."""
+    integral = cv2.integral(rgb, sdepth=cv2.CV_64F)
+    height, width = rgb.shape[:2]
+    for out_width, out_height in sizes:
+        grid = _integral_at(_integral_at(integral, out_height, height, 0), out_width, width, 1)
+        sums = grid[1:, 1:] - grid[:-1, 1:] - grid[1:, :-1] + grid[:-1, :-1]
+        yield normalize(sums * (out_height * out_width / (height * width)))
+
+
+def _integral_at(table: np.ndarray, count: int, length: int, axis: int) -> np.ndarray:
+    """`table` interpolated along `axis` at the count + 1 edges splitting `length` pixels evenly."""
+    edges = np.arange(count + 1) * (length / count)
+    low = np.minimum(edges.astype(np.intp), length - 1)
+    shape = [1, 1, 1]
+    shape[axis] = -1
+    frac = (edges - low).reshape(shape)
+    below = np.take(table, low, axis=axis)
+    return below + frac * (np.take(table, low + 1, axis=axis) - below)
+
+
+def decode_proposals(offsets: np.ndarray, score: np.ndarray, scale: float, threshold: float) -> np.ndarray:
+    """PNet maps of one pyramid level -> boxes (x1, y1, x2, y2, score) in frame pixels."""
+    ys, xs = np.nonzero(score > threshold)
+    # The reference's window runs from pixel 2x+1 to 2x+12, so its size is 11 (kept, for equal boxes).
+    windows = np.stack([xs, ys, xs, ys], axis=1) * STRIDE + np.array([1, 1, CELL, CELL])
+    boxes = (windows + offsets[ys, xs] * (CELL - 1)) / scale
+    return np.column_stack([boxes, score[ys, xs]])
+
+
+def crop_patches(rgb: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarray:
+    """Normalized (n, size, size, 3) crops sampled where tf.image.crop_and_resize samples (bilinear).
+
+    One cv2.remap call does all boxes: 6x faster than numpy gathers, within ~1 grey level of TF."""
+    height, width = rgb.shape[:2]
+    n, steps = len(boxes), np.arange(size) / (size - 1)
+    ys = (boxes[:, 1:2] + steps * (boxes[:, 3:4] - boxes[:, 1:2])) * ((height - 1) / height)
+    xs = (boxes[:, 0:1] + steps * (boxes[:, 2:3] - boxes[:, 0:1])) * ((width - 1) / width)
+    map_x = np.broadcast_to(xs[:, None, :], (n, size, size)).reshape(n * size, size).astype(np.float32)
+    map_y = np.broadcast_to(ys[:, :, None], (n, size, size)).reshape(n * size, size).astype(np.float32)
+    pixels = cv2.remap(rgb, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    patches = normalize(pixels).reshape(n, size, size, 3)
+    inside = ((ys >= 0) & (ys <= height - 1))[:, :, None] & ((xs >= 0) & (xs <= width - 1))[:, None, :]
+    patches[~inside] = 0.0  # crop_and_resize's value for samples outside the image
+    return patches
+
+
+def near_candidates(boxes: np.ndarray) -> np.ndarray:
+    """Square windows (x1, y1, x2, y2, 1) shifted and resized around each tracked box, for RNet to judge."""
+    centre = (boxes[:, 0:2] + boxes[:, 2:4]) / 2
+    side = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+    windows = []
+    for size, dy, dx in itertools.product(NEAR_SIZES, NEAR_SHIFTS, NEAR_SHIFTS):
+        corner = centre + side[:, None] * np.array([dx - size / 2, dy - size / 2])
+        windows.append(np.column_stack([corner, corner + side[:, None] * size, np.ones(len(boxes))]))
+    return np.concatenate(windows)
+
+
+class MTCNNLite:
+    """The three-stage MTCNN detector on LiteRT; `detect` scans a frame, `detect_near` re-finds tracked faces.
+
+    min_face_size (pixels) and min_face_ratio (of the frame's shorter side) bound the smallest face
+    searched for; the larger wins. scan_size, if set, shrinks the frame's shorter side to it first.
+    """
+
+    def __init__(
+        self,
+        *,
+        num_threads: int = 2,
+        min_face_size: float = 20.0,
+        min_face_ratio: float = 0.07,
+        scale_factor: float = 0.709,
+        thresholds: tuple[float, float, float] = (0.6, 0.7, 0.8),
+        scan_size: int | None = None,
+    ) -> None:
+        self._pnet, self._rnet, self._onet = (
+            _Network(model_file(f"mtcnn_{name}.tflite"), num_threads) for name in ("pnet", "rnet", "onet")
+        )
+        self.min_face_size, self.min_face_ratio = min_face_size, min_face_ratio
+        self.scale_factor, self.thresholds, self.scan_size = scale_factor, thresholds, scan_size
+        self._lock = threading.Lock()  # LiteRT interpreters are not thread-safe
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        """All faces in a uint8 BGR frame, best first."""
+        rgb, factor = self._prepare(image)
+        with self._lock:
+            boxes = self._refine(rgb, self._propose(rgb))
+            boxes, marks = self._output(rgb, boxes)
+        return _detections(boxes, marks, factor, image.shape)
+
+    def detect_near(self, image: np.ndarray, boxes: Sequence[Box]) -> list[Detection]:
+        """Faces close to already-known boxes: RNet and ONet only, a fraction of a full scan's cost."""
+        rgb, factor = self._prepare(image)
+        if len(boxes) == 0:
+            return []
+        known = np.array([[b.x1, b.y1, b.x2, b.y2] for b in boxes], np.float64) * factor
+        with self._lock:
+            found = self._refine(rgb, near_candidates(known))
+            found, marks = self._output(rgb, found)
+        return _detections(found, marks, factor, image.shape)
+
+    def _prepare(self, image: np.ndarray) -> tuple[np.ndarray, float]:
+        """Checked RGB frame, shrunk to `scan_size` if asked, and the factor it was shrunk by."""
+        check_image(image)
+        factor = 1.0
+        if self.scan_size and min(image.shape[:2]) > self.scan_size:
+            factor = self.scan_size / min(image.shape[:2])
+            size = (round(image.shape[1] * factor), round(image.shape[0] * factor))
+            image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB), factor
+
+    def _propose(self, rgb: np.ndarray) -> np.ndarray:
+        """PNet over the pyramid: NMS per level, then across levels, then squared."""
+        height, width = rgb.shape[:2]
+        min_face = max(self.min_face_size, self.min_face_ratio * min(height, width))
+        scales = pyramid_scales(height, width, self.min_face_size, self.scale_factor, min_face)
+        sizes = [(int(width * scale), int(height * scale)) for scale in scales]
+        levels = [np.empty((0, 5))]
+        for scale, level in zip(scales, area_levels(rgb, sizes), strict=True):
+            offsets, score = self._pnet(level[None])
+            boxes = decode_proposals(offsets[0], score[0, ..., 1], scale, self.thresholds[0])
+            levels.append(boxes[suppress(boxes, 0.5)])
+        boxes = np.concatenate(levels)
+        return square(boxes[suppress(boxes, 0.7)])
+
+    def _refine(self, rgb: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        """RNet on every proposal in one batch: rescored, regressed, thresholded, NMS, squared."""
+        if len(boxes) == 0:
+            return boxes
+        offsets, score = self._rnet.batched(crop_patches(rgb, boxes, 24))
+        boxes = regress(np.column_stack([boxes[:, :4], score[:, 1]]), offsets)
+        boxes = boxes[boxes[:, 4] > self.thresholds[1]]
+        return square(boxes[suppress(boxes, 0.7)])
+
+    def _output(self, rgb: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """ONet on every refined box in one batch: final boxes, scores and five landmarks."""
+        if len(boxes) == 0:
+            return boxes, np.empty((0, 10))
+        offsets, marks, score = self._onet.batched(crop_patches(rgb, boxes, 48))
+        marks = place_landmarks(boxes, marks)
+        boxes = regress(np.column_stack([boxes[:, :4], score[:, 1]]), offsets)
+        passed = boxes[:, 4] > self.thresholds[2]
+        boxes, marks = boxes[passed], marks[passed]
+        keep = suppress(boxes, 0.7, "min")
+        return boxes[keep], marks[keep]
+
+
+def _detections(boxes: np.ndarray, marks: np.ndarray, factor: float, shape: tuple[int, ...]) -> list[Detection]:
+    """Network boxes in (possibly shrunk) scan pixels -> Detections in frame pixels, clipped to the frame."""
+    height, width = shape[:2]
+    clipped = np.clip(boxes[:, :4] / factor, 0, [width, height, width, height])
+    scores = np.clip(boxes[:, 4], 0.0, 1.0)
+    found = []
+    for (x1, y1, x2, y2), score, mark in zip(clipped.tolist(), scores.tolist(), marks / factor, strict=True):
+        if x2 > x1 and y2 > y1:
+            points = tuple(zip(mark[:5].tolist(), mark[5:].tolist(), strict=True))
+            found.append(Detection(Box(x1, y1, x2, y2), score, points))
+    return found

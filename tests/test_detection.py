@@ -1,0 +1,161 @@
+"""Face detectors: the LiteRT MTCNN must agree with the `mtcnn` package; the registry and Haar must behave."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from fercam.detection import DETECTORS, load_detector
+from fercam.types import Box, Detection
+
+VIDEOS = ("fer_test.mp4", "fer_woman2.mp4", "fr_short_hamilton_clip.mp4")
+FRAMES_PER_VIDEO = 8
+FINAL_THRESHOLD = 0.8  # ONet's threshold, the same in both detectors
+MATCH_IOU = 0.7
+
+
+def video_frames(path: Path, count: int) -> dict[str, np.ndarray]:
+    capture = cv2.VideoCapture(str(path))
+    total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    frames = {}
+    for index in np.linspace(0, total - 1, count).astype(int):
+        capture.set(cv2.CAP_PROP_POS_FRAMES, int(index))
+        ok, frame = capture.read()
+        if ok:
+            frames[f"{path.name}#{index}"] = frame
+    capture.release()
+    return frames
+
+
+@pytest.fixture(scope="module")
+def media(media_dir: Path) -> dict[str, np.ndarray]:
+    """Every shared photo and 8 evenly spaced frames of each shared video, by name."""
+    images = {p.name: cv2.imread(str(p)) for p in sorted(media_dir.iterdir()) if p.suffix in (".jpg", ".png")}
+    for name in VIDEOS:
+        if not (media_dir / name).is_file():
+            pytest.skip(f"shared video {name} not found in {media_dir}")
+        images |= video_frames(media_dir / name, FRAMES_PER_VIDEO)
+    return images
+
+
+@pytest.fixture(scope="module")
+def mtcnn():
+    return load_detector("mtcnn")
+
+
+@pytest.fixture(scope="module")
+def reference_boxes(media: dict[str, np.ndarray]) -> dict[str, list[Box]]:
+    """The `mtcnn` package's boxes for every media image (computed once: TensorFlow is slow)."""
+    pytest.importorskip("mtcnn", reason="the reference MTCNN needs fercam[train]")
+    reference = load_detector("mtcnn-reference")
+    detections = {name: reference.detect(image) for name, image in media.items()}
+    return {name: [d.box for d in found if d.score >= FINAL_THRESHOLD] for name, found in detections.items()}
+
+
+def matches(box: Box, others: list[Box]) -> bool:
+    return any(box.iou(other) >= MATCH_IOU for other in others)
+
+
+def test_fast_mtcnn_agrees_with_the_reference(mtcnn, media, reference_boxes):
+    total = matched = extra = 0
+    misses = []
+    for name, image in media.items():
+        expected, found = reference_boxes[name], [d.box for d in mtcnn.detect(image)]
+        hits = sum(matches(box, found) for box in expected)
+        surplus = sum(not matches(box, expected) for box in found)
+        total, matched, extra = total + len(expected), matched + hits, extra + surplus
+        if hits < len(expected) or surplus:
+            misses.append(f"{name}: reference {expected} fast {found}")
+    assert total >= 30, f"the shared media should hold at least 30 reference faces, found {total}"
+    assert matched >= 0.95 * total, f"matched {matched}/{total} reference boxes:\n" + "\n".join(misses)
+    assert extra <= 0.05 * total, f"{extra} extra boxes for {total} reference boxes:\n" + "\n".join(misses)
+
+
+def test_shipped_litert_models_reproduce_keras():
+    pytest.importorskip("mtcnn", reason="the Keras reference networks need fercam[train]")
+    from fercam.paths import model_file
+    from fercam.training.convert_mtcnn import NETS, TOLERANCE, load_keras_net, max_difference
+
+    for spec in NETS:
+        model_bytes = model_file(f"mtcnn_{spec.name}.tflite").read_bytes()
+        assert max_difference(load_keras_net(spec.name), model_bytes, spec.check_shapes) < TOLERANCE, spec.name
+
+
+def test_two_people_give_two_faces_with_landmarks_inside(mtcnn, media):
+    faces = mtcnn.detect(media["fr_two_people.jpg"])
+    assert len(faces) == 2
+    left, right = sorted(faces, key=lambda d: d.box.x1)
+    assert left.box.x2 < right.box.x1
+    for face in faces:
+        assert 0.8 < face.score <= 1.0 and len(face.landmarks) == 5
+        assert all(face.box.x1 <= x <= face.box.x2 and face.box.y1 <= y <= face.box.y2 for x, y in face.landmarks)
+
+
+def test_boxes_are_clipped_floats(mtcnn, media):
+    image = media["fer_test.mp4#16"]  # the face touches the top edge
+    height, width = image.shape[:2]
+    for face in mtcnn.detect(image):
+        assert all(isinstance(v, float) for v in (face.box.x1, face.box.y1, face.box.x2, face.box.y2))
+        assert 0 <= face.box.x1 < face.box.x2 <= width and 0 <= face.box.y1 < face.box.y2 <= height
+
+
+def test_haar_finds_justin(mtcnn, media):
+    image = media["fer_justin.jpg"]
+    (face,) = mtcnn.detect(image)
+    found = load_detector("haar").detect(image)
+    assert found and all(isinstance(d, Detection) and 0 <= d.score <= 1 for d in found)
+    cx, cy = found[0].box.center
+    assert face.box.x1 < cx < face.box.x2 and face.box.y1 < cy < face.box.y2
+
+
+def test_detect_near_refinds_faces_from_shifted_boxes(mtcnn, media):
+    image = media["fr_two_people.jpg"]
+    faces = mtcnn.detect(image)
+    boxes = [face.box for face in faces]
+    shifted = [Box(b.x1 + 0.1 * b.width, b.y1 - 0.08 * b.height, b.x2 + 0.15 * b.width, b.y2) for b in boxes]
+    found = mtcnn.detect_near(image, shifted)
+    assert len(found) == len(faces)
+    assert all(matches(face.box, [d.box for d in found]) for face in faces)
+    assert mtcnn.detect_near(image, []) == []
+
+
+def test_tiny_and_blank_images_have_no_faces(mtcnn):
+    assert mtcnn.detect(np.zeros((8, 8, 3), np.uint8)) == []
+    assert mtcnn.detect(np.full((240, 320, 3), 128, np.uint8)) == []
+
+
+@pytest.mark.parametrize("name", ["mtcnn", "haar"])
+@pytest.mark.parametrize(
+    "image",
+    [
+        np.zeros((64, 64, 3), np.float32),
+        np.zeros((64, 64), np.uint8),
+        np.zeros((64, 64, 4), np.uint8),
+        np.zeros((0, 64, 3), np.uint8),
+        [[0, 0, 0]],
+    ],
+    ids=["float32", "gray", "bgra", "empty", "list"],
+)
+def test_bad_input_is_a_value_error(name, image):
+    with pytest.raises(ValueError, match="uint8 BGR image"):
+        load_detector(name).detect(image)
+
+
+def test_unknown_detector_lists_the_valid_names():
+    with pytest.raises(ValueError) as error:
+        load_detector("retinaface")
+    assert all(name in str(error.value) for name in ("mtcnn", "mtcnn-reference", "haar"))
+    assert set(DETECTORS) == {"mtcnn", "mtcnn-reference", "haar"}
+
+
+def test_reference_without_mtcnn_says_how_to_install(monkeypatch):
+    from fercam.training import INSTALL_HINT, MissingExtraError
+
+    monkeypatch.setitem(sys.modules, "mtcnn", None)  # makes `import mtcnn` fail
+    with pytest.raises(MissingExtraError, match="fercam\\[train\\]") as error:
+        load_detector("mtcnn-reference")
+    assert INSTALL_HINT in str(error.value)

@@ -1,0 +1,255 @@
+"""`fercam doctor`: every check's pass and fail path with fakes, and one real run on this headless machine."""
+
+from __future__ import annotations
+
+import glob
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import pyvirtualcam
+import pyvirtualcam.camera
+
+from fercam import doctor
+from fercam.doctor import Check, Requirement, VideoDevice
+
+
+def test_check_line_formats() -> None:
+    assert Check("a", True, "fine", "never shown").line() == "[ok]   a: fine"
+    assert Check("b", False, "broken", "do x").line() == "[FAIL] b: broken -> fix: do x"
+    assert Check("c", False, "meh", "do y", critical=False).line() == "[warn] c: meh -> fix: do y"
+
+
+def test_python_version() -> None:
+    assert doctor.check_python((3, 11, 2)).ok
+    old = doctor.check_python((3, 9, 1))
+    assert not old.ok and "3.9.1" in old.detail and old.fix
+
+
+OPENCV = Requirement("opencv", "cv2", ("opencv-python",), below_major=5)
+
+
+@pytest.mark.parametrize(
+    ("version", "ok", "detail"),
+    [("4.10.0", True, "4.10.0"), ("5.0.0", False, "need < 5"), (None, False, "not installed")],
+)
+def test_package_versions(version: str | None, ok: bool, detail: str) -> None:
+    check = doctor.check_package(OPENCV, version_of=lambda _req: version)
+    assert check.ok is ok and detail in check.detail
+    assert ok or 'pip install "opencv-python<5"' in check.fix
+
+
+def test_package_import_error_and_optional_package() -> None:
+    def broken(_req: Requirement) -> str:
+        raise ImportError("libGL.so.1: cannot open shared object file")
+
+    assert "libGL" in doctor.check_package(OPENCV, version_of=broken).detail
+    tray = doctor.check_package(
+        Requirement("pystray", "pystray", ("pystray",), critical=False), version_of=lambda _r: None
+    )
+    assert tray.line().startswith("[warn]")
+
+
+def test_package_version_reads_metadata() -> None:
+    assert doctor.package_version(Requirement("numpy", "numpy", ("numpy",))) == np.__version__
+    assert doctor.package_version(Requirement("nope", "fercam_no_such_module", ("nope",))) is None
+
+
+class FakeClassifier:
+    path = Path("models/fer_cnn.tflite")
+
+    def __init__(self, shape: tuple[int, ...] = (1, 7)) -> None:
+        self.shape = shape
+
+    def predict_faces(self, faces: np.ndarray) -> np.ndarray:
+        assert faces.shape == (1, 48, 48) and faces.dtype == np.uint8
+        return np.full(self.shape, 1 / 7, np.float32)
+
+
+def test_model_check() -> None:
+    assert doctor.check_model(loader=FakeClassifier).ok
+    wrong = doctor.check_model(loader=lambda: FakeClassifier((1, 3)))
+    assert not wrong.ok and "(1, 3)" in wrong.detail
+
+    def missing() -> FakeClassifier:
+        raise ValueError("model file not found: models/fer_cnn.tflite")
+
+    failed = doctor.check_model(loader=missing)
+    assert not failed.ok and failed.critical and "not found" in failed.detail and "fer_cnn.tflite" in failed.fix
+
+
+def test_detector_check() -> None:
+    assert doctor.check_detector(loader=lambda: object()).ok
+
+    def not_written_yet() -> object:
+        raise ImportError("No module named 'fercam.detection'")
+
+    failed = doctor.check_detector(loader=not_written_yet)
+    assert not failed.ok and "ImportError" in failed.detail and failed.fix
+
+
+def test_linux_video_devices_reads_sysfs(tmp_path: Path) -> None:
+    sysfs = tmp_path / "class" / "video4linux"
+    sysfs.mkdir(parents=True)
+    for node, parent, name in (("video0", "pci0000:00/usb1", "Integrated Camera"), ("video10", "virtual", "FER Cam")):
+        real = tmp_path / "devices" / parent / "video4linux" / node
+        real.mkdir(parents=True)
+        (real / "name").write_text(name + "\n")
+        (sysfs / node).symlink_to(real)
+    devices = doctor.linux_video_devices(sysfs)
+    assert devices == [
+        VideoDevice("/dev/video0", "Integrated Camera", False),
+        VideoDevice("/dev/video10", "FER Cam", True),
+    ]
+    check = doctor.check_video_devices(lister=lambda: devices)
+    assert check.ok and "/dev/video10 'FER Cam' (v4l2loopback)" in check.detail
+    assert doctor.linux_video_devices(tmp_path / "absent") == []
+
+
+def test_video_devices_without_loopback_warns() -> None:
+    check = doctor.check_video_devices(lister=list)
+    assert not check.ok and not check.critical and "install.sh" in check.fix
+
+
+def test_webcam_check() -> None:
+    assert doctor.check_webcams(prober=lambda: ["0 (640x480)"]).detail == "opens: 0 (640x480)"
+    none = doctor.check_webcams(prober=list, system="Windows")
+    assert not none.ok and none.critical and "Privacy" in none.fix
+
+    def crashing() -> list[str]:
+        raise RuntimeError("backend exploded")
+
+    assert "backend exploded" in doctor.check_webcams(prober=crashing).detail
+
+
+class FakeCapture:
+    """cv2.VideoCapture stand-in: index 1 delivers a frame, index 2 hangs, the rest do not open."""
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        if index == 2:
+            time.sleep(1.0)
+
+    def isOpened(self) -> bool:  # noqa: N802 (OpenCV's name)
+        return self.index == 1
+
+    def read(self) -> tuple[bool, np.ndarray]:
+        return True, np.zeros((480, 640, 3), np.uint8)
+
+    def release(self) -> None:
+        pass
+
+
+def test_probe_webcams_skips_a_hung_camera(monkeypatch: pytest.MonkeyPatch) -> None:
+    import cv2
+
+    monkeypatch.setattr(cv2, "VideoCapture", FakeCapture)
+    monkeypatch.setattr(doctor.platform, "system", lambda: "Windows")
+    start = time.monotonic()
+    assert doctor.probe_webcams(range(4), timeout_s=0.2) == ["1 (640x480)"]
+    assert time.monotonic() - start < 0.9
+
+
+class RecordingBackend:
+    """A pyvirtualcam backend that only records what it is asked to do."""
+
+    instances: list[RecordingBackend] = []
+
+    def __init__(self, *, width: int, height: int, fps: float, fourcc: int, device: str | None, **kw) -> None:
+        self.size, self.closed = (width, height, fps), False
+        RecordingBackend.instances.append(self)
+
+    def close(self) -> None:
+        self.closed = True
+
+    def send(self, frame: np.ndarray) -> None:
+        pass
+
+    def device(self) -> str:
+        return "FER Cam (test)"
+
+    def native_fourcc(self) -> int | None:
+        return None
+
+
+@pytest.fixture
+def recording_backend() -> Iterator[str]:
+    pyvirtualcam.register_backend("fercam-test", RecordingBackend)
+    RecordingBackend.instances.clear()
+    yield "fercam-test"
+    pyvirtualcam.camera.BACKENDS.pop("fercam-test", None)
+
+
+def test_virtual_camera_created_and_closed(recording_backend: str) -> None:
+    check = doctor.check_virtual_camera(recording_backend)
+    assert check.ok and check.detail == "FER Cam (test) via fercam-test"
+    (backend,) = RecordingBackend.instances
+    assert backend.size == (1280, 720, 30) and backend.closed
+
+
+@pytest.mark.parametrize(
+    ("system", "fix"),
+    [("Linux", "sudo bash installer/linux/install.sh"), ("Windows", "install.ps1"), ("Darwin", "OBS Studio 30+")],
+)
+def test_virtual_camera_failure_names_the_installer(system: str, fix: str) -> None:
+    def no_driver(**_kwargs: object) -> object:
+        raise RuntimeError("'v4l2loopback' backend: No v4l2 loopback device found\nsecond line")
+
+    check = doctor.check_virtual_camera(factory=no_driver, system=system)
+    assert not check.ok and check.critical and fix in check.fix
+    assert "No v4l2 loopback device found; second line" in check.detail
+
+
+def test_display_check() -> None:
+    assert doctor.check_display(env={"WAYLAND_DISPLAY": "wayland-0"}, system="Linux").ok
+    assert doctor.check_display(env={}, system="Windows").ok
+    headless = doctor.check_display(env={}, system="Linux")
+    assert not headless.ok and not headless.critical and "--no-tray" in headless.fix
+
+
+def test_tray_check() -> None:
+    assert doctor.check_tray(env={"PYSTRAY_BACKEND": "xorg"}, system="Linux").ok
+    assert not doctor.check_tray(env={"PYSTRAY_BACKEND": "qt"}, system="Linux").ok
+    assert doctor.check_tray(env={}, system="Linux", has_module=lambda name: name == "gi").ok
+    bare = doctor.check_tray(env={}, system="Linux", has_module=lambda _name: False)
+    assert not bare.ok and not bare.critical
+    assert "win32" in doctor.check_tray(env={}, system="Windows").detail
+
+
+def _fixed(check: Check):
+    return lambda: check
+
+
+def test_run_doctor_exit_codes() -> None:
+    lines: list[str] = []
+    fine = [_fixed(Check("a", True, "ok")), _fixed(Check("b", False, "meh", "x", critical=False))]
+    assert doctor.run_doctor(out=lines.append, checks=fine) == 0
+    assert lines[1].startswith("[warn]") and "can run" in lines[-1]
+    lines.clear()
+    assert doctor.run_doctor(out=lines.append, checks=[*fine, _fixed(Check("webcam", False, "none", "plug"))]) == 1
+    assert "fix webcam" in lines[-1]
+
+
+def test_a_crashing_check_is_reported_not_raised() -> None:
+    def check_boom() -> Check:
+        raise KeyError("bug")
+
+    lines: list[str] = []
+    assert doctor.run_doctor(out=lines.append, checks=[check_boom]) == 1
+    assert lines[0].startswith("[FAIL] check_boom: the check itself crashed")
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux") or bool(glob.glob("/dev/video*")),
+    reason="describes a headless Linux machine without webcam or v4l2loopback (like CI)",
+)
+def test_whole_run_here_reports_no_webcam_and_no_virtual_camera() -> None:
+    lines: list[str] = []
+    assert doctor.run_doctor(out=lines.append) != 0
+    webcam = next(line for line in lines if line.startswith("[FAIL] webcam:"))
+    vcam = next(line for line in lines if line.startswith("[FAIL] virtual camera:"))
+    assert "-> fix:" in webcam and "sudo bash installer/linux/install.sh" in vcam
+    assert lines[0].startswith("[ok]   python:")

@@ -1,0 +1,178 @@
+"""Stages of the pipeline, headless: crops, tracking, overlays, offline and live modes."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from conftest import FakeClassifier, FakeDetector, ListSink
+
+from fercam.annotate import annotate, message_frame
+from fercam.emoji import render_emoji
+from fercam.live import LiveRunner
+from fercam.pipeline import Analyzer, LatestSlot, face_crops, run_offline
+from fercam.settings import Settings, SettingsStore
+from fercam.tracking import FaceTracker
+from fercam.types import Analysis, Box, Detection, Emotion, Face, Frame
+
+BOX = (100, 80, 200, 180)
+
+
+class ArraySource:
+    """Synthetic frames from memory; `live` sources pace themselves like a camera."""
+
+    def __init__(self, count: int = 10, *, fps: float = 0.0, size=(320, 240)):
+        self.count, self.fps, self.size = count, fps or 30.0, size
+        self.live = bool(fps)
+        self._pace = 1 / fps if fps else 0.0
+        self._index = 0
+        self._start = time.monotonic()
+
+    def read(self):
+        if self._index >= self.count:
+            return None
+        if self._pace:
+            time.sleep(max(0.0, self._start + self._index * self._pace - time.monotonic()))
+        image = np.full((self.size[1], self.size[0], 3), 90 + self._index % 50, np.uint8)
+        self._index += 1
+        return Frame(image, self._index - 1, (self._index - 1) / self.fps)
+
+    def close(self):
+        pass
+
+
+def face(probs=(0, 0, 0, 1, 0, 0, 0), box=BOX, face_id=1) -> Face:
+    return Face(face_id, Box(*box), 0.99, np.asarray(probs, np.float32))
+
+
+def test_face_crops_are_square_and_padded_at_the_border():
+    gray = np.arange(100 * 100, dtype=np.uint32).reshape(100, 100).astype(np.uint8)
+    inside, corner = face_crops(gray, [Box(20, 20, 60, 50), Box(-10, -10, 30, 30)])
+    assert inside.shape[0] == inside.shape[1] == 44
+    assert corner.shape == (44, 44)
+    assert corner[0, 0] == gray[0, 0]  # replicated edge, not black
+
+
+def test_tracker_keeps_ids_and_smooths_flicker():
+    tracker = FaceTracker(smoothing_s=0.3)
+    happy, sad = np.eye(7, dtype=np.float32)[3], np.eye(7, dtype=np.float32)[4]
+    a, b = Detection(Box(0, 0, 50, 50), 1.0), Detection(Box(200, 0, 250, 50), 1.0)
+    first = tracker.update([a, b], np.stack([happy, happy]), 0.0)
+    moved = Detection(Box(5, 2, 55, 52), 1.0)
+    second = tracker.update([b, moved], np.stack([happy, sad]), 1 / 30)
+    assert [f.id for f in first] == [1, 2]
+    assert [f.id for f in second] == [2, 1]
+    assert second[1].emotion == "happy"  # one sad frame does not flip the label
+    later = tracker.update([moved], sad[None], 2.0)
+    assert later[0].id == 3  # gone longer than max_age: a new identity
+
+
+def test_annotators_draw_inside_boxes_and_leave_the_rest():
+    image = np.full((300, 400, 3), 127, np.uint8)
+    analysis = Analysis(0, 0.0, (face(),))
+    settings = Settings(show_probs=False, show_emoji=False, show_labels=False)
+    out = annotate(image, analysis, settings)
+    changed = np.any(out != image, axis=2)
+    x1, y1, x2, y2 = BOX
+    assert changed[y1 - 2 : y2 + 3, x1 - 2 : x2 + 3].any()
+    outside = changed.copy()
+    outside[y1 - 3 : y2 + 4, x1 - 3 : x2 + 4] = False
+    assert not outside.any()
+    assert np.array_equal(image, np.full((300, 400, 3), 127, np.uint8))  # input untouched
+
+
+def test_each_overlay_can_be_switched_and_paused():
+    image = np.full((400, 500, 3), 127, np.uint8)
+    analysis = Analysis(0, 0.0, (face(),))
+    none = Settings(show_boxes=False, show_labels=False, show_emoji=False, show_probs=False)
+    assert np.array_equal(annotate(image, analysis, none), image)
+    assert np.array_equal(annotate(image, analysis, Settings(paused=True)), image)
+    for key in ("show_boxes", "show_labels", "show_emoji", "show_probs"):
+        assert not np.array_equal(annotate(image, analysis, none.replace(**{key: True})), image), key
+
+
+def test_emoji_are_crisp_at_any_size_and_differ_by_emotion():
+    for size in (16, 64, 400):
+        emoji = render_emoji(Emotion.HAPPY, size)
+        assert emoji.shape == (size, size, 4)
+        assert emoji[size // 2, size // 2, 3] == 255 and emoji[0, 0, 3] == 0
+    big = render_emoji(Emotion.HAPPY, 400)[..., 3]
+    edge = np.count_nonzero((big > 0) & (big < 255))
+    assert edge < 0.02 * big.size  # a sharp anti-aliased rim, not a blurry upscale
+    assert not np.array_equal(render_emoji(Emotion.HAPPY, 64), render_emoji(Emotion.SAD, 64))
+
+
+def test_offline_mode_analyses_every_frame_in_order():
+    sink, seen = ListSink(), []
+    analyzer = Analyzer(FakeDetector([BOX]), FakeClassifier())
+    count = run_offline(ArraySource(12), analyzer, [sink], Settings(), on_analysis=lambda a, f: seen.append(a.frame_index))
+    assert count == 12 and len(sink.frames) == 12
+    assert seen == list(range(12))
+
+
+def test_live_mode_keeps_full_rate_with_a_slow_classifier():
+    sink = ListSink()
+    slow = FakeClassifier(delay=0.25)
+    runner = LiveRunner(ArraySource(45, fps=30), sink, SettingsStore(initial=Settings()),
+                        lambda s: Analyzer(FakeDetector([BOX]), slow))
+    runner.run()
+    gaps = np.diff(sink.times)
+    assert len(sink.frames) == 45
+    assert np.median(gaps) < 1 / 30 * 1.5  # paced by the camera, not by the 4 Hz model
+    assert 1 <= slow.calls <= 8  # only the newest frames were analysed
+    assert runner.stats.first_annotated_at is not None
+
+
+def test_live_mode_survives_a_failing_model_and_marks_nothing_fresh():
+    sink = ListSink()
+    broken = FakeClassifier(error=RuntimeError("model exploded"))
+    runner = LiveRunner(ArraySource(20, fps=30), sink, SettingsStore(initial=Settings()),
+                        lambda s: Analyzer(FakeDetector([BOX]), broken))
+    runner.run()
+    assert len(sink.frames) == 20
+    assert "model exploded" in runner.stats.error
+    assert runner.stats.first_annotated_at is None
+
+
+def test_stale_analysis_is_drawn_grey():
+    image = np.full((300, 400, 3), 127, np.uint8)
+    out = annotate(image, Analysis(0, 0.0, (face(),)), Settings(show_labels=False), stale=True)
+    x1, y1, _, _ = BOX
+    assert tuple(out[y1, x1 + 20]) == (128, 128, 128)
+
+
+def test_latest_slot_drops_old_values():
+    slot = LatestSlot()
+    for i in range(5):
+        slot.put(i)
+    version, value = slot.wait_newer(0, timeout=0.01)
+    assert (version, value) == (5, 4)
+    assert slot.wait_newer(5, timeout=0.01) == (5, 4)  # nothing newer: returns after the timeout
+
+
+class UnpluggedCamera(ArraySource):
+    """A camera that disappears after 5 frames and returns after 3 reconnect attempts."""
+
+    def __init__(self):
+        super().__init__(1000, fps=60)
+        self.attempts = 0
+
+    def read(self):
+        if 5 <= self._index and self.attempts < 3:
+            return None
+        return super().read()
+
+    def reopen(self):
+        self.attempts += 1
+        return self.attempts >= 3
+
+
+def test_unplugged_camera_shows_a_message_and_reconnects():
+    sink, camera = ListSink(), UnpluggedCamera()
+    settings = Settings(width=320, height=240)
+    runner = LiveRunner(camera, sink, SettingsStore(initial=settings), lambda s: Analyzer(FakeDetector([]), FakeClassifier()))
+    runner.run(max_frames=15)
+    message = message_frame("x", 320, 240)
+    assert len(sink.frames) == 15
+    assert any(f.shape == message.shape and f[0, 0, 0] == 32 for f in sink.frames[5:8])  # the message frame
+    assert camera.attempts == 3 and sink.frames[-1][0, 0, 0] != 32  # video again

@@ -63,8 +63,16 @@ def _out_dirs(inputs: list[str], out: Path) -> list[Path]:
     return dirs
 
 
-def analyze_inputs(inputs: list[str], out: str | Path, *, every: int = 1, duration: float = 0, video: bool = True,
-                   detector: str = "mtcnn", jobs: int = 0) -> list[InputResult]:
+def analyze_inputs(
+    inputs: list[str],
+    out: str | Path,
+    *,
+    every: int = 1,
+    duration: float = 0,
+    video: bool = True,
+    detector: str = "mtcnn",
+    jobs: int = 0,
+) -> list[InputResult]:
     """Analyse every input; a bad input is reported in its result and the others still complete."""
     if every < 1:
         raise ValueError("--every must be 1 or more")
@@ -73,7 +81,9 @@ def analyze_inputs(inputs: list[str], out: str | Path, *, every: int = 1, durati
         raise ValueError("no inputs to analyse")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    tasks = [(spec, d, every, duration, video, detector, i) for i, (spec, d) in enumerate(zip(specs, _out_dirs(specs, out)))]
+    tasks = [
+        (spec, d, every, duration, video, detector, i) for i, (spec, d) in enumerate(zip(specs, _out_dirs(specs, out)))
+    ]
     jobs = min(jobs or os.cpu_count() or 1, len(tasks))
     if jobs == 1:
         return [_safe_analyze(*task) for task in tasks]
@@ -81,18 +91,28 @@ def analyze_inputs(inputs: list[str], out: str | Path, *, every: int = 1, durati
         return list(pool.map(_safe_analyze, *zip(*tasks)))
 
 
-def _safe_analyze(spec: str, out_dir: Path, every: int, duration: float, video: bool, detector: str,
-                  position: int = 0) -> InputResult:
+def _safe_analyze(
+    spec: str, out_dir: Path, every: int, duration: float, video: bool, detector: str, position: int = 0
+) -> InputResult:
     try:
-        return analyze_one(spec, out_dir, every=every, duration=duration, video=video, detector=detector,
-                           position=position)
+        return analyze_one(
+            spec, out_dir, every=every, duration=duration, video=video, detector=detector, position=position
+        )
     except Exception as exc:  # one bad input must not stop the others
         log.warning("skipped %s: %s", spec, exc)
         return InputResult(spec, error=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
 
 
-def analyze_one(spec: str, out_dir: Path, *, every: int = 1, duration: float = 0, video: bool = True,
-                detector: str = "mtcnn", position: int = 0) -> InputResult:
+def analyze_one(
+    spec: str,
+    out_dir: Path,
+    *,
+    every: int = 1,
+    duration: float = 0,
+    video: bool = True,
+    detector: str = "mtcnn",
+    position: int = 0,
+) -> InputResult:
     if spec.lower().startswith(STREAM_SCHEMES) and not duration:
         raise ValueError(f"{spec}: a stream needs --duration S")
     if Path(spec).suffix.lower() in AUDIO_SUFFIXES:
@@ -102,8 +122,16 @@ def analyze_one(spec: str, out_dir: Path, *, every: int = 1, duration: float = 0
     result = InputResult(spec, out_dir=str(out_dir))
     timeline = TimelineWriter(out_dir / "timeline.csv")
     try:
-        result.frames = _run_frames(source, out_dir, timeline, every, duration, video and not isinstance(source, ImageSource),
-                                    detector, position)
+        result.frames = _run_frames(
+            source,
+            out_dir,
+            timeline,
+            every,
+            duration,
+            video and not isinstance(source, ImageSource),
+            detector,
+            position,
+        )
     except KeyboardInterrupt:
         result.interrupted = True
     finally:
@@ -114,8 +142,16 @@ def analyze_one(spec: str, out_dir: Path, *, every: int = 1, duration: float = 0
     return result
 
 
-def _run_frames(source, out_dir: Path, timeline: TimelineWriter, every: int, duration: float, video: bool,
-                detector: str, position: int) -> int:
+def _run_frames(
+    source,
+    out_dir: Path,
+    timeline: TimelineWriter,
+    every: int,
+    duration: float,
+    video: bool,
+    detector: str,
+    position: int,
+) -> int:
     from tqdm import tqdm
 
     from fercam.app import make_analyzer
@@ -130,8 +166,15 @@ def _run_frames(source, out_dir: Path, timeline: TimelineWriter, every: int, dur
     if video:
         sinks.insert(0, VideoFileSink(out_dir / "annotated.mp4", fps=source.fps))
     try:
-        return run_offline(source, make_analyzer(settings), sinks, settings, every=every, max_seconds=duration,
-                           on_analysis=timeline.write)
+        return run_offline(
+            source,
+            make_analyzer(settings),
+            sinks,
+            settings,
+            every=every,
+            max_seconds=duration,
+            on_analysis=timeline.write,
+        )
     finally:
         for sink in sinks:
             sink.close()
@@ -195,7 +238,9 @@ def _voice_summary(windows) -> dict:
     from fercam.types import EMOTIONS
 
     spoken = [w for w in windows if w.speech]
-    shares = {name: round(sum(w.emotion == name for w in spoken) / len(spoken), 4) for name in EMOTIONS} if spoken else {}
+    shares = (
+        {name: round(sum(w.emotion == name for w in spoken) / len(spoken), 4) for name in EMOTIONS} if spoken else {}
+    )
     return {
         "windows": len(windows),
         "speech_windows": len(spoken),

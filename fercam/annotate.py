@@ -90,7 +90,9 @@ class ProbabilityAnnotator:
             for i, (name, p) in enumerate(zip(EMOTIONS, face.probs)):
                 top = y2 + 4 + i * (bar_h + 2)
                 cv2.rectangle(image, (x1, top), (x1 + width, top + bar_h), (40, 40, 40), -1)
-                cv2.rectangle(image, (x1, top), (x1 + round(width * float(p)), top + bar_h), EMOTION_COLORS[Emotion(i)], -1)
+                cv2.rectangle(
+                    image, (x1, top), (x1 + round(width * float(p)), top + bar_h), EMOTION_COLORS[Emotion(i)], -1
+                )
                 cv2.putText(image, name, (x1 + 2, top + bar_h - 2), _FONT, scale, (255, 255, 255), 1, cv2.LINE_AA)
         return image
 

@@ -32,10 +32,14 @@ def has_display() -> bool:
     return True
 
 
-def open_output(spec: str, settings: Settings, *, vcam_backend: str | None = None, notify: Callable[[str], None] = log.warning):
+def open_output(
+    spec: str, settings: Settings, *, vcam_backend: str | None = None, notify: Callable[[str], None] = log.warning
+):
     """The sink asked for; a missing virtual-camera driver falls back to a preview window if there is a display."""
     try:
-        return open_sink(spec, width=settings.width, height=settings.height, fps=settings.fps, vcam_backend=vcam_backend)
+        return open_sink(
+            spec, width=settings.width, height=settings.height, fps=settings.fps, vcam_backend=vcam_backend
+        )
     except SinkError as exc:
         if spec != "virtualcam" or not has_display():
             raise
@@ -43,8 +47,16 @@ def open_output(spec: str, settings: Settings, *, vcam_backend: str | None = Non
         return WindowSink()
 
 
-def run_headless(source_spec: str, sink_spec: str, settings: Settings, *, max_frames: int = 0, events: str | None = None,
-                 vcam_backend: str | None = None, notify: Callable[[str], None] = log.warning) -> int:
+def run_headless(
+    source_spec: str,
+    sink_spec: str,
+    settings: Settings,
+    *,
+    max_frames: int = 0,
+    events: str | None = None,
+    vcam_backend: str | None = None,
+    notify: Callable[[str], None] = log.warning,
+) -> int:
     """`fercam run --no-tray`: files into files run offline (every frame); anything live runs live."""
     live = sink_spec in ("virtualcam", "window") or source_spec.isdigit() or "://" in source_spec
     source = open_source(source_spec, realtime=live, width=settings.width, height=settings.height, fps=settings.fps)
@@ -55,7 +67,9 @@ def run_headless(source_spec: str, sink_spec: str, settings: Settings, *, max_fr
         if live and source.live:
             runner = LiveRunner(source, sink, SettingsStore(initial=settings), make_analyzer, on_analysis=on_analysis)
             return runner.run(max_frames=max_frames)
-        return run_offline(source, make_analyzer(settings), [sink], settings, max_frames=max_frames, on_analysis=on_analysis)
+        return run_offline(
+            source, make_analyzer(settings), [sink], settings, max_frames=max_frames, on_analysis=on_analysis
+        )
     finally:
         source.close()
         sink.close()
@@ -66,8 +80,15 @@ def run_headless(source_spec: str, sink_spec: str, settings: Settings, *, max_fr
 class App:
     """The tray app's engine: one live pipeline, restarted when the camera or output changes."""
 
-    def __init__(self, store: SettingsStore, *, sink_spec: str = "virtualcam", vcam_backend: str | None = None,
-                 source_spec: str | None = None, notify: Callable[[str], None] = log.warning) -> None:
+    def __init__(
+        self,
+        store: SettingsStore,
+        *,
+        sink_spec: str = "virtualcam",
+        vcam_backend: str | None = None,
+        source_spec: str | None = None,
+        notify: Callable[[str], None] = log.warning,
+    ) -> None:
         self.store, self.sink_spec, self.vcam_backend = store, sink_spec, vcam_backend
         self.source_spec = source_spec
         self.notify = notify

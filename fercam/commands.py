@@ -29,14 +29,27 @@ def run(args) -> int:
     settings = _settings(args)
     source = args.source or settings.camera
     if args.no_tray or not has_display():
-        frames = run_headless(source, args.sink, settings, max_frames=args.max_frames, events=args.events,
-                              vcam_backend=args.vcam_backend, notify=_notify)
+        frames = run_headless(
+            source,
+            args.sink,
+            settings,
+            max_frames=args.max_frames,
+            events=args.events,
+            vcam_backend=args.vcam_backend,
+            notify=_notify,
+        )
         print(f"{frames} frames from {source} -> {args.sink}")
         return 0
     return _run_tray(SettingsStore(default_settings_path(), initial=settings), source, args.sink, args.vcam_backend)
 
 
 def tray(_args) -> int:
+    from fercam.app import has_display
+
+    if not has_display():
+        raise RuntimeError(
+            "no display for the tray icon; run headless: fercam run --no-tray --source 0 --sink virtualcam"
+        )
     return _run_tray(SettingsStore(default_settings_path()), None, "virtualcam", None)
 
 
@@ -80,11 +93,20 @@ def train(args) -> int:
 
         metrics = train_voice(args.out, data_dir=args.data, epochs=args.epochs, seed=args.seed)
     else:
-        from fercam.training.train import TrainConfig, train as train_face
+        from fercam.training.train import TrainConfig
+        from fercam.training.train import train as train_face
 
-        config = TrainConfig(data=args.data, out=args.out, model=args.model, epochs=args.epochs,
-                             batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed, limit=args.limit,
-                             weights=args.weights)
+        config = TrainConfig(
+            data=args.data,
+            out=args.out,
+            model=args.model,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            learning_rate=args.lr,
+            seed=args.seed,
+            limit=args.limit,
+            weights=args.weights,
+        )
         metrics = train_face(config, resume=args.resume)
     print(json.dumps({k: v for k, v in metrics.items() if k != "confusion"}, indent=2))
     print(f"run folder: {args.out}")
@@ -110,8 +132,15 @@ def evaluate(args) -> int:
 def analyze(args) -> int:
     from fercam.analyze import analyze_inputs
 
-    results = analyze_inputs(args.inputs, args.out, every=args.every, duration=args.duration,
-                             video=not args.no_video, detector=args.detector, jobs=args.jobs)
+    results = analyze_inputs(
+        args.inputs,
+        args.out,
+        every=args.every,
+        duration=args.duration,
+        video=not args.no_video,
+        detector=args.detector,
+        jobs=args.jobs,
+    )
     failed = [r for r in results if r.error]
     for r in results:
         print(f"{r.input}: {'FAILED: ' + r.error if r.error else r.summary_line()}")
@@ -121,7 +150,15 @@ def analyze(args) -> int:
 def bench(args) -> int:
     from fercam.bench import BenchConfig, format_report, run_bench
 
-    result = run_bench(BenchConfig(source=args.source, size=args.size, faces=args.faces, detector=args.detector,
-                                   seconds=args.seconds, compare=args.compare))
+    result = run_bench(
+        BenchConfig(
+            source=args.source,
+            size=args.size,
+            faces=args.faces,
+            detector=args.detector,
+            seconds=args.seconds,
+            compare=args.compare,
+        )
+    )
     print(json.dumps(result) if args.json else format_report(result))
     return 0

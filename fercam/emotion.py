@@ -29,12 +29,12 @@ def to_model_input(faces: np.ndarray | list[np.ndarray]) -> np.ndarray:
     for i, face in enumerate(faces):
         face = np.asarray(face)
         if face.dtype != np.uint8 or face.ndim != 2 or min(face.shape) == 0:
-            raise ValueError(
-                f"faces must be uint8 grayscale images of shape (H, W); got {face.dtype} {face.shape}"
-            )
+            raise ValueError(f"faces must be uint8 grayscale images of shape (H, W); got {face.dtype} {face.shape}")
         if face.shape != (NATIVE_SIZE, NATIVE_SIZE):
             shrink = face.shape[0] > NATIVE_SIZE
-            face = cv2.resize(face, (NATIVE_SIZE, NATIVE_SIZE), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+            face = cv2.resize(
+                face, (NATIVE_SIZE, NATIVE_SIZE), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+            )
         out[i, ..., 0] = face
     return out
 
@@ -55,8 +55,12 @@ class EmotionClassifier:
             raise ModelError(f"{self.path}: not a LiteRT model ({exc})") from exc
         self._input = self._interpreter.get_input_details()[0]
         self._output = self._interpreter.get_output_details()[0]
-        if tuple(self._input["shape"][1:]) != (NATIVE_SIZE, NATIVE_SIZE, 1) or self._output["shape"][-1] != len(EMOTIONS):
-            raise ModelError(f"{self.path}: expects {self._input['shape']} -> {self._output['shape']}, not 48x48x1 -> 7")
+        if tuple(self._input["shape"][1:]) != (NATIVE_SIZE, NATIVE_SIZE, 1) or self._output["shape"][-1] != len(
+            EMOTIONS
+        ):
+            raise ModelError(
+                f"{self.path}: expects {self._input['shape']} -> {self._output['shape']}, not 48x48x1 -> 7"
+            )
         self._batch = int(self._input["shape"][0])
         self._lock = threading.Lock()  # a LiteRT interpreter is not thread-safe
 

@@ -24,9 +24,17 @@ class LiveRunner:
     raw video already flows, and again when the user picks another detector.
     """
 
-    def __init__(self, source, sink, store: SettingsStore, make_analyzer: Callable[[Settings], Analyzer], *,
-                 stale_after_s: float = 1.0, drop_after_s: float = 5.0,
-                 on_analysis: Callable[[Analysis, Frame], None] | None = None) -> None:
+    def __init__(
+        self,
+        source,
+        sink,
+        store: SettingsStore,
+        make_analyzer: Callable[[Settings], Analyzer],
+        *,
+        stale_after_s: float = 1.0,
+        drop_after_s: float = 5.0,
+        on_analysis: Callable[[Analysis, Frame], None] | None = None,
+    ) -> None:
         self.source, self.sink, self.store = source, sink, store
         self.make_analyzer = make_analyzer
         self.stale_after_s, self.drop_after_s = stale_after_s, drop_after_s

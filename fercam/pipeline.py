@@ -78,8 +78,17 @@ def mirrored(frame: Frame) -> Frame:
     return Frame(cv2.flip(frame.image, 1), frame.index, frame.timestamp)
 
 
-def run_offline(source, analyzer: Analyzer, sinks: list, settings: Settings, *, every: int = 1, max_frames: int = 0,
-                max_seconds: float = 0, on_analysis: Callable[[Analysis, Frame], None] | None = None) -> int:
+def run_offline(
+    source,
+    analyzer: Analyzer,
+    sinks: list,
+    settings: Settings,
+    *,
+    every: int = 1,
+    max_frames: int = 0,
+    max_seconds: float = 0,
+    on_analysis: Callable[[Analysis, Frame], None] | None = None,
+) -> int:
     """Every frame in order; analyses every `every`-th frame. Returns the number of frames."""
     analysis, count = None, 0
     while not max_frames or count < max_frames:

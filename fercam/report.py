@@ -28,8 +28,17 @@ class TimelineWriter:
         for face in analysis.faces:
             box = [round(v, 1) for v in (face.box.x1, face.box.y1, face.box.x2, face.box.y2)]
             probs = [round(float(p), 4) for p in face.probs]
-            self._csv.writerow([round(analysis.timestamp, 3), analysis.frame_index, face.id, *box, face.emotion,
-                                round(face.confidence, 4), *probs])
+            self._csv.writerow(
+                [
+                    round(analysis.timestamp, 3),
+                    analysis.frame_index,
+                    face.id,
+                    *box,
+                    face.emotion,
+                    round(face.confidence, 4),
+                    *probs,
+                ]
+            )
             self.rows.append((analysis.timestamp, face.id, face.probs))
         self._file.flush()
 
@@ -119,8 +128,7 @@ def plot_distribution(summary_faces: dict, path: Path) -> None:
     bottom = np.zeros(len(ids))
     for k, name in enumerate(EMOTIONS):
         shares = np.array([summary_faces[i]["share_of_time"][name] for i in ids])
-        ax.bar([f"face {i}" for i in ids], shares, bottom=bottom, label=name,
-               color=_plot_colors()[k])
+        ax.bar([f"face {i}" for i in ids], shares, bottom=bottom, label=name, color=_plot_colors()[k])
         bottom += shares
     ax.set(ylim=(0, 1), ylabel="share of time", title="Emotion distribution per face")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1, 1))

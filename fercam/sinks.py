@@ -23,7 +23,7 @@ class SinkError(RuntimeError):
 def driver_fix() -> str:
     """The one command (or step) that installs the virtual-camera driver on this OS."""
     if sys.platform.startswith("linux"):
-        return "run `sudo bash installer/linux/install.sh` (installs v4l2loopback with the label \"FER Cam\")"
+        return 'run `sudo bash installer/linux/install.sh` (installs v4l2loopback with the label "FER Cam")'
     if sys.platform == "win32":
         return "run `powershell -ExecutionPolicy Bypass -File installer\\windows\\install.ps1` (or install OBS Studio)"
     return "install OBS Studio 30+ and start its Virtual Camera once (see README, macOS)"
@@ -33,7 +33,9 @@ def loopback_devices(sysfs: Path = Path("/sys/class/video4linux")) -> dict[str, 
     """Linux: {"/dev/videoN": label} for every video device, to find the one called "FER Cam"."""
     if not sysfs.is_dir():
         return {}
-    return {f"/dev/{d.name}": (d / "name").read_text().strip() for d in sorted(sysfs.iterdir()) if (d / "name").is_file()}
+    return {
+        f"/dev/{d.name}": (d / "name").read_text().strip() for d in sorted(sysfs.iterdir()) if (d / "name").is_file()
+    }
 
 
 def camera_candidates(backend: str | None) -> list[tuple[str | None, str | None]]:
@@ -68,6 +70,11 @@ class VirtualCameraSink:
         import pyvirtualcam
 
         self.width, self.height = width, height
+        known = sorted(pyvirtualcam.camera.BACKENDS)
+        if backend and backend not in known:
+            raise SinkError(
+                f"unknown virtual-camera backend {backend!r} (available: {', '.join(known)}); fix: {driver_fix()}"
+            )
         errors = []
         for name, device in camera_candidates(backend):
             try:
@@ -75,7 +82,7 @@ class VirtualCameraSink:
                     width, height, fps, fmt=pyvirtualcam.PixelFormat.BGR, backend=name, device=device
                 )
                 break
-            except (RuntimeError, KeyError, ValueError, OSError) as exc:
+            except (RuntimeError, ValueError, OSError) as exc:
                 errors.append(f"{name}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
         else:
             raise SinkError(f"no virtual camera available ({'; '.join(errors)}); fix: {driver_fix()}")
@@ -162,7 +169,12 @@ Sink = VirtualCameraSink | WindowSink | VideoFileSink | TeeSink
 def open_sink(spec: str, *, width: int = 1280, height: int = 720, fps: float = 30, vcam_backend: str | None = None):
     """A sink from its CLI name: `virtualcam`, `window` or `file:PATH`; `a+b` sends to both."""
     if "+" in spec and not spec.startswith("file:"):
-        return TeeSink([open_sink(part, width=width, height=height, fps=fps, vcam_backend=vcam_backend) for part in spec.split("+")])
+        return TeeSink(
+            [
+                open_sink(part, width=width, height=height, fps=fps, vcam_backend=vcam_backend)
+                for part in spec.split("+")
+            ]
+        )
     if spec == "virtualcam":
         return VirtualCameraSink(width=width, height=height, fps=round(fps), backend=vcam_backend)
     if spec == "window":

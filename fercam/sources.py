@@ -91,7 +91,9 @@ class WebcamSource(_CaptureSource):
 class VideoFileSource(_CaptureSource):
     """A video file, as fast as possible or paced like a camera (`realtime`), optionally looped."""
 
-    def __init__(self, path: str | Path, *, realtime: bool = False, loop: bool = False, size: tuple[int, int] | None = None):
+    def __init__(
+        self, path: str | Path, *, realtime: bool = False, loop: bool = False, size: tuple[int, int] | None = None
+    ):
         path = Path(path)
         if not path.is_file():
             raise SourceError(f"no such file: {path}")
@@ -156,7 +158,9 @@ class ImageSource:
 
     def __init__(self, path: str | Path) -> None:
         path = Path(path)
-        self.paths = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if path.is_dir() else [path]
+        self.paths = (
+            sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if path.is_dir() else [path]
+        )
         if not self.paths:
             raise SourceError(f"no images in folder: {path}")
         self.name = path.name

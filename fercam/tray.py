@@ -35,8 +35,14 @@ def icon_image(size: int = 64) -> Image.Image:
 class Tray:
     """Menu actions as plain methods, so tests can call them without a real tray."""
 
-    def __init__(self, app: App, store: SettingsStore, *, cameras: list[int] | None = None,
-                 detectors: tuple[str, ...] = ("mtcnn", "haar")) -> None:
+    def __init__(
+        self,
+        app: App,
+        store: SettingsStore,
+        *,
+        cameras: list[int] | None = None,
+        detectors: tuple[str, ...] = ("mtcnn", "haar"),
+    ) -> None:
         self.app, self.store = app, store
         self.cameras = cameras if cameras is not None else [0]
         self.detectors = detectors
@@ -92,24 +98,37 @@ class Tray:
 
         item = pystray.MenuItem
         toggles = [
-            item(lambda _, t=title, k=key: self.toggle_label(t, k), lambda _, k=key: self.toggle(k),
-                 checked=lambda _, k=key: getattr(self.store.get(), k))
+            item(
+                lambda _, t=title, k=key: self.toggle_label(t, k),
+                lambda _, k=key: self.toggle(k),
+                checked=lambda _, k=key: getattr(self.store.get(), k),
+            )
             for title, key in TOGGLES
         ]
         cameras = [
-            item(f"Camera {i}", lambda _, i=i: self.set_camera(i), checked=lambda _, i=i: self.store.get().camera == str(i),
-                 radio=True)
+            item(
+                f"Camera {i}",
+                lambda _, i=i: self.set_camera(i),
+                checked=lambda _, i=i: self.store.get().camera == str(i),
+                radio=True,
+            )
             for i in self.cameras
         ]
         detectors = [
-            item(name, lambda _, n=name: self.set_detector(n), checked=lambda _, n=name: self.store.get().detector == n,
-                 radio=True)
+            item(
+                name,
+                lambda _, n=name: self.set_detector(n),
+                checked=lambda _, n=name: self.store.get().detector == n,
+                radio=True,
+            )
             for name in self.detectors
         ]
         return pystray.Menu(
             item(lambda _: self.status_text(), None, enabled=False),
             *toggles,
-            item(lambda _: self.pause_label(), lambda _: self.toggle("paused"), checked=lambda _: self.store.get().paused),
+            item(
+                lambda _: self.pause_label(), lambda _: self.toggle("paused"), checked=lambda _: self.store.get().paused
+            ),
             item(lambda _: f"Camera: {self.store.get().camera}", pystray.Menu(*cameras)),
             item(lambda _: f"Detector: {self.store.get().detector}", pystray.Menu(*detectors)),
             item("Open preview", lambda _: self.open_preview()),

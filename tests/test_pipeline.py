@@ -105,7 +105,9 @@ def test_emoji_are_crisp_at_any_size_and_differ_by_emotion():
 def test_offline_mode_analyses_every_frame_in_order():
     sink, seen = ListSink(), []
     analyzer = Analyzer(FakeDetector([BOX]), FakeClassifier())
-    count = run_offline(ArraySource(12), analyzer, [sink], Settings(), on_analysis=lambda a, f: seen.append(a.frame_index))
+    count = run_offline(
+        ArraySource(12), analyzer, [sink], Settings(), on_analysis=lambda a, f: seen.append(a.frame_index)
+    )
     assert count == 12 and len(sink.frames) == 12
     assert seen == list(range(12))
 
@@ -113,8 +115,9 @@ def test_offline_mode_analyses_every_frame_in_order():
 def test_live_mode_keeps_full_rate_with_a_slow_classifier():
     sink = ListSink()
     slow = FakeClassifier(delay=0.25)
-    runner = LiveRunner(ArraySource(45, fps=30), sink, SettingsStore(initial=Settings()),
-                        lambda s: Analyzer(FakeDetector([BOX]), slow))
+    runner = LiveRunner(
+        ArraySource(45, fps=30), sink, SettingsStore(initial=Settings()), lambda s: Analyzer(FakeDetector([BOX]), slow)
+    )
     runner.run()
     gaps = np.diff(sink.times)
     assert len(sink.frames) == 45
@@ -126,8 +129,12 @@ def test_live_mode_keeps_full_rate_with_a_slow_classifier():
 def test_live_mode_survives_a_failing_model_and_marks_nothing_fresh():
     sink = ListSink()
     broken = FakeClassifier(error=RuntimeError("model exploded"))
-    runner = LiveRunner(ArraySource(20, fps=30), sink, SettingsStore(initial=Settings()),
-                        lambda s: Analyzer(FakeDetector([BOX]), broken))
+    runner = LiveRunner(
+        ArraySource(20, fps=30),
+        sink,
+        SettingsStore(initial=Settings()),
+        lambda s: Analyzer(FakeDetector([BOX]), broken),
+    )
     runner.run()
     assert len(sink.frames) == 20
     assert "model exploded" in runner.stats.error
@@ -170,7 +177,9 @@ class UnpluggedCamera(ArraySource):
 def test_unplugged_camera_shows_a_message_and_reconnects():
     sink, camera = ListSink(), UnpluggedCamera()
     settings = Settings(width=320, height=240)
-    runner = LiveRunner(camera, sink, SettingsStore(initial=settings), lambda s: Analyzer(FakeDetector([]), FakeClassifier()))
+    runner = LiveRunner(
+        camera, sink, SettingsStore(initial=settings), lambda s: Analyzer(FakeDetector([]), FakeClassifier())
+    )
     runner.run(max_frames=15)
     message = message_frame("x", 320, 240)
     assert len(sink.frames) == 15

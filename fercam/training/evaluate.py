@@ -41,7 +41,9 @@ def predict(classifier, faces: np.ndarray, *, flip_tta: bool = False, batch: int
     return probs
 
 
-def evaluate_model(model: str | Path, data: str | Path, *, out: str | Path, flip_tta: bool = False, limit: int = 0) -> dict:
+def evaluate_model(
+    model: str | Path, data: str | Path, *, out: str | Path, flip_tta: bool = False, limit: int = 0
+) -> dict:
     from fercam.emotion import load_classifier
     from fercam.training.data import load_splits
 

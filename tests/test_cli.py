@@ -1,0 +1,155 @@
+"""The real CLI, in process: what a user types, what they get, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import pytest
+
+from fercam.cli import main
+
+BENCH_KEYS = {
+    "output_fps",
+    "latency_p50_ms",
+    "latency_p95_ms",
+    "analysis_hz",
+    "detector_ms",
+    "classifier_ms_per_face",
+    "first_frame_s",
+    "first_annotated_s",
+    "rss_mb",
+}
+
+
+@pytest.fixture(scope="module")
+def woman_run(media_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    code = main(
+        [
+            "run",
+            "--source",
+            str(media_dir / "fer_woman2.mp4"),
+            "--sink",
+            f"file:{out / 'out.mp4'}",
+            "--events",
+            str(out / "ev.jsonl"),
+            "--no-tray",
+        ]
+    )
+    return code, out
+
+
+def test_run_annotates_every_frame_of_a_video_into_a_file(woman_run):
+    code, out = woman_run
+    assert code == 0
+    capture = cv2.VideoCapture(str(out / "out.mp4"))
+    assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 464
+
+
+def test_run_events_have_one_line_per_frame_with_faces(woman_run):
+    _, out = woman_run
+    events = [json.loads(line) for line in (out / "ev.jsonl").read_text().splitlines()]
+    assert [e["frame"] for e in events] == list(range(464))
+    with_face = [e for e in events if e["faces"]]
+    assert len(with_face) >= 0.9 * 464
+    face = with_face[0]["faces"][0]
+    assert set(face) == {"id", "box", "emotion", "confidence", "probs"} and len(face["box"]) == 4
+    assert list(face["probs"]) == ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+    assert {f["id"] for e in with_face for f in e["faces"]} == {1}
+
+
+def test_run_into_a_registered_virtual_camera_backend(media_dir, recording_backend, capsys):
+    code = main(
+        [
+            "run",
+            "--source",
+            str(media_dir / "fer_test.mp4"),
+            "--sink",
+            "virtualcam",
+            "--no-tray",
+            "--vcam-backend",
+            "fercam-test",
+            "--max-frames",
+            "12",
+            "--size",
+            "640x360",
+        ]
+    )
+    assert code == 0
+    (camera,) = recording_backend.instances
+    assert len(camera.frames) == 12 and camera.frames[0].shape == (360, 640, 3) and camera.closed
+
+
+def test_two_faces_in_a_photo(media_dir, tmp_path):
+    events = tmp_path / "ev.jsonl"
+    assert (
+        main(
+            [
+                "run",
+                "--source",
+                str(media_dir / "fr_two_people.jpg"),
+                "--sink",
+                f"file:{tmp_path / 'o.mp4'}",
+                "--events",
+                str(events),
+                "--no-tray",
+            ]
+        )
+        == 0
+    )
+    (event,) = [json.loads(line) for line in events.read_text().splitlines()]
+    assert len(event["faces"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "--source", "missing.mp4", "--sink", "file:o.mp4", "--no-tray"], "no such file"),
+        (["run", "--source", "{video}", "--sink", "printer", "--no-tray"], "unknown sink"),
+        (["run", "--source", "{junk}", "--sink", "file:o.mp4", "--no-tray"], "cannot read video"),
+        (["run", "--source", "{video}", "--sink", "virtualcam", "--vcam-backend", "nope", "--no-tray"], "fix:"),
+        (
+            [
+                "run",
+                "--source",
+                "{video}",
+                "--sink",
+                "file:o.mp4",
+                "--detector",
+                "nope",
+                "--no-tray",
+                "--max-frames",
+                "2",
+            ],
+            "unknown face detector",
+        ),
+    ],
+)
+def test_bad_input_is_one_line_and_non_zero(args, message, media_dir, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "junk.mp4").write_text("not a video")
+    args = [a.format(video=media_dir / "fer_test.mp4", junk=tmp_path / "junk.mp4") for a in args]
+    assert main(args) != 0
+    err = capsys.readouterr().err
+    assert message in err.lower() and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_usage_errors_do_not_raise(capsys):
+    assert main(["run", "--size", "big"]) == 2
+    assert main(["no-such-command"]) == 2
+
+
+def test_devices_lists_cameras(capsys):
+    assert main(["devices"]) == 0
+    assert "webcams:" in capsys.readouterr().out
+
+
+def test_bench_prints_one_json_object(media_dir, capsys):
+    assert (
+        main(["bench", "--json", "--source", str(media_dir / "fer_test.mp4"), "--seconds", "3", "--size", "640x480"])
+        == 0
+    )
+    result = json.loads(capsys.readouterr().out)
+    assert BENCH_KEYS <= set(result)
+    assert result["output_fps"] > 0 and result["rss_mb"] > 0

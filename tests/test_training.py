@@ -1,0 +1,134 @@
+"""Training and evaluation tools on small slices of the real data (they need fercam[train])."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow", reason="training tools need the train extra: pip install 'fercam[train]'")
+
+from fercam.cli import main  # noqa: E402
+from fercam.emotion import load_classifier  # noqa: E402
+from fercam.training.calibrate import MIN_RECALL, fit_logit_bias, recall  # noqa: E402
+from fercam.training.data import DataError, ferplus_distribution, load_splits, validation_split  # noqa: E402
+from fercam.training.train import TrainConfig, class_weights, soft_targets, train  # noqa: E402
+from fercam.types import EMOTIONS  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def small_splits(fer_npz):
+    splits = load_splits(fer_npz)
+    return splits.train.subset(np.arange(300)), splits.test.subset(np.arange(70))
+
+
+def test_npz_splits_have_faces_labels_and_votes(fer_npz):
+    splits = load_splits(fer_npz)
+    assert splits.train.x.shape == (28709, 48, 48) and splits.train.x.dtype == np.uint8
+    assert len(splits.test) == 3589
+    assert np.bincount(splits.train.y)[1] == 436  # disgust, the rare class
+    assert splits.train.votes.shape == (28709, 10)
+
+
+def test_kaggle_csv_and_class_folders_load_the_same_faces(tmp_path, small_splits):
+    train, test = small_splits
+    path = tmp_path / "fer2013.csv"
+    with path.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["emotion", "pixels", "Usage"])
+        for data, usage in ((train, "Training"), (test, "PublicTest")):
+            for x, y in zip(data.x[:20], data.y[:20]):
+                writer.writerow([int(y), " ".join(map(str, x.ravel())), usage])
+    from_csv = load_splits(path)
+    assert np.array_equal(from_csv.train.x, train.x[:20]) and np.array_equal(from_csv.test.y, test.y[:20])
+    for part, data in (("train", train), ("test", test)):
+        for i, (x, y) in enumerate(zip(data.x[:10], data.y[:10])):
+            folder = tmp_path / "faces" / part / EMOTIONS[y]
+            folder.mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(folder / f"{i}.png"), x)
+    from_folders = load_splits(tmp_path / "faces")
+    assert len(from_folders.train) == 10 and sorted(from_folders.train.y) == sorted(train.y[:10])
+
+
+@pytest.mark.parametrize("content", ["", "emotion,pixels,Usage\n0,1 2 3,Training\n", "not,a\ncsv,file\n"])
+def test_bad_data_files_raise_one_clear_error(tmp_path, content):
+    path = tmp_path / "bad.csv"
+    path.write_text(content)
+    with pytest.raises(DataError, match="bad.csv"):
+        load_splits(path)
+    with pytest.raises(DataError, match="not found"):
+        load_splits(tmp_path / "missing.npz")
+    (tmp_path / "junk.npz").write_bytes(b"not a zip")
+    with pytest.raises(DataError, match="not a readable"):
+        load_splits(tmp_path / "junk.npz")
+
+
+def test_targets_weights_and_split_handle_imbalance(fer_npz):
+    train = load_splits(fer_npz).train
+    fit, val = validation_split(train.y, 0.1, seed=1)
+    assert not set(fit) & set(val) and (np.bincount(train.y[val]) > 0).all()
+    targets = soft_targets(train.subset(np.arange(500)), 0.3)
+    assert np.allclose(targets.sum(1), 1) and (targets.argmax(1) == train.y[:500]).all()
+    votes = ferplus_distribution(train.votes[:500])
+    assert np.allclose(np.nansum(votes, 1)[~np.isnan(votes).any(1)], 1)
+    weights = class_weights(train.y, 0.5)
+    assert weights[1] > 3 * weights[3]  # disgust weighs more than happy
+    assert np.isclose(weights[train.y].mean(), 1)
+
+
+def test_logit_bias_buys_recall_for_rare_classes():
+    rng = np.random.default_rng(0)
+    labels = rng.choice(7, 2000, p=[0.14, 0.02, 0.14, 0.25, 0.17, 0.11, 0.17])
+    logits = rng.normal(size=(2000, 7)) + 2.0 * np.eye(7)[labels]
+    logits[:, 1] -= 2.5  # a model that under-predicts disgust
+    bias = fit_logit_bias(logits, labels)
+    before, after = np.argmax(logits, 1), np.argmax(logits + bias, 1)
+    assert recall(after, labels, 1) > recall(before, labels, 1)
+    assert all(recall(after, labels, c) >= floor for c, floor in MIN_RECALL.items())
+
+
+def test_training_smoke_exports_a_litert_model_that_agrees(tmp_path, fer_npz):
+    config = TrainConfig(data=str(fer_npz), out=str(tmp_path / "run"), epochs=1, limit=320, batch_size=32)
+    metrics = train(config)
+    run = tmp_path / "run"
+    for name in (
+        "config.json",
+        "history.csv",
+        "checkpoint.keras",
+        "model.keras",
+        "model.tflite",
+        "metrics.json",
+        "confusion.png",
+        "per_class.png",
+    ):
+        assert (run / name).is_file(), name
+    assert 0 <= metrics["accuracy"] <= 1 and set(metrics["per_class"]) == set(EMOTIONS)
+    faces = load_splits(fer_npz).test.x[:5]
+    litert, keras_model = load_classifier(run / "model.tflite"), load_classifier(run / "model.keras")
+    assert np.allclose(litert.predict_faces(faces), keras_model.predict_faces(faces), atol=1e-4)
+    json.loads((run / "state.json").read_text())
+    resumed = train(config, resume=True)  # already at its last epoch: resumes, re-exports
+    assert resumed["samples"] == metrics["samples"]
+
+
+def test_evaluate_cli_writes_metrics_and_figures(tmp_path, fer_npz, capsys):
+    out = tmp_path / "eval"
+    assert (
+        main(
+            ["evaluate", "models/fer_cnn.tflite", "--data", str(fer_npz), "--out", str(out), "--limit", "200", "--tta"]
+        )
+        == 0
+    )
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["samples"] == 200 and metrics["flip_tta"] is True
+    assert (out / "confusion.png").stat().st_size > 1000 and (out / "per_class.png").is_file()
+    assert "accuracy" in capsys.readouterr().out
+
+
+def test_train_cli_rejects_a_missing_data_file(tmp_path, capsys):
+    assert main(["train", "--data", str(tmp_path / "nope.npz"), "--out", str(tmp_path / "run")]) != 0
+    err = capsys.readouterr().err
+    assert "data not found" in err and "Traceback" not in err

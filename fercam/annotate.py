@@ -113,14 +113,34 @@ def annotators_for(settings: Settings, *, stale: bool = False) -> list:
     return chosen
 
 
-def annotate(image: np.ndarray, analysis: Analysis | None, settings: Settings, *, stale: bool = False) -> np.ndarray:
-    """A copy of `image` with every chosen overlay drawn for `analysis`."""
+def annotate(
+    image: np.ndarray,
+    analysis: Analysis | None,
+    settings: Settings,
+    *,
+    stale: bool = False,
+    voice: np.ndarray | None = None,
+) -> np.ndarray:
+    """A copy of `image` with every chosen overlay drawn for `analysis` (and the voice badge)."""
     out = image.copy()
-    if analysis is None:
-        return out
-    for annotator in annotators_for(settings, stale=stale):
-        annotator.annotate(out, analysis)
+    if analysis is not None:
+        for annotator in annotators_for(settings, stale=stale):
+            annotator.annotate(out, analysis)
+    if voice is not None and settings.voice and not settings.paused:
+        draw_voice_badge(out, voice)
     return out
+
+
+def draw_voice_badge(image: np.ndarray, probs: np.ndarray) -> None:
+    """The voice's emotion in the top-left corner: an emoji and "voice: happy 70%"."""
+    size = max(24, image.shape[0] // 14)
+    emotion = Emotion(int(np.argmax(probs)))
+    text = f"voice: {emotion.label} {float(np.max(probs)):.0%}"
+    scale = size / 40
+    (tw, th), _ = cv2.getTextSize(text, _FONT, scale, 2)
+    cv2.rectangle(image, (6, 6), (18 + size + tw, 14 + size), (30, 30, 30), -1)
+    paste(image, render_emoji(emotion, size), 10, 10)
+    cv2.putText(image, text, (14 + size, 10 + (size + th) // 2), _FONT, scale, (240, 240, 240), 2, cv2.LINE_AA)
 
 
 def message_frame(text: str, width: int, height: int) -> np.ndarray:

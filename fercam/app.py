@@ -94,6 +94,8 @@ class App:
         self.notify = notify
         self.runner: LiveRunner | None = None
         self._thread: threading.Thread | None = None
+        self._listener = None  # the microphone, while "Voice" is on
+        store.subscribe(self._sync_voice)
 
     def status_line(self) -> str:
         if self.runner is None or self.runner.stopped:
@@ -109,8 +111,24 @@ class App:
             self.notify(str(exc))
             return
         self.runner = LiveRunner(source, sink, self.store, make_analyzer)
+        self._sync_voice(settings)
         self._thread = threading.Thread(target=self._run, args=(self.runner, source, sink), daemon=True)
         self._thread.start()
+
+    def _sync_voice(self, settings: Settings) -> None:
+        """Open or close the microphone to follow the "Voice" toggle; its failure never stops the video."""
+        if settings.voice and self._listener is None:
+            try:
+                from fercam.voice import MicrophoneListener
+
+                self._listener = MicrophoneListener().start()
+            except (ImportError, ValueError, RuntimeError, OSError) as exc:
+                self.notify(f"voice is off: {exc}")
+        elif not settings.voice and self._listener is not None:
+            self._listener.stop()
+            self._listener = None
+        if self.runner is not None:
+            self.runner.voice = self._listener.latest if self._listener is not None else None
 
     def _open_source(self, settings: Settings):
         spec = self.source_spec or settings.camera
@@ -133,7 +151,9 @@ class App:
             self.runner.stop()
         if self._thread is not None:
             self._thread.join(timeout=5)
-        self.runner, self._thread = None, None
+        if self._listener is not None:
+            self._listener.stop()
+        self.runner, self._thread, self._listener = None, None, None
 
     def restart(self) -> None:
         self.stop()

@@ -7,6 +7,8 @@ import threading
 import time
 from collections.abc import Callable
 
+import numpy as np
+
 from fercam.annotate import annotate, message_frame
 from fercam.pipeline import Analyzer, LatestSlot, LiveStats, mirrored
 from fercam.settings import Settings, SettingsStore
@@ -39,6 +41,7 @@ class LiveRunner:
         self.make_analyzer = make_analyzer
         self.stale_after_s, self.drop_after_s = stale_after_s, drop_after_s
         self.on_analysis = on_analysis
+        self.voice: Callable[[], np.ndarray | None] | None = None  # newest voice probabilities, if listening
         self.stats = LiveStats()
         self.started_at = time.monotonic()
         self._stop = threading.Event()
@@ -77,7 +80,8 @@ class LiveRunner:
         if self.stats.first_frame_at is None:
             self.stats.first_frame_at = captured
         analysis, stale = self._fresh_analysis(frame)
-        self._send(annotate(frame.image, analysis, settings, stale=stale))
+        voice = self.voice() if self.voice is not None else None
+        self._send(annotate(frame.image, analysis, settings, stale=stale, voice=voice))
         if analysis is not None and not stale and self.stats.first_annotated_at is None:
             self.stats.first_annotated_at = time.monotonic()
         self.stats.latencies_ms.append((time.monotonic() - captured) * 1000)

@@ -185,3 +185,25 @@ def test_unplugged_camera_shows_a_message_and_reconnects():
     assert len(sink.frames) == 15
     assert any(f.shape == message.shape and f[0, 0, 0] == 32 for f in sink.frames[5:8])  # the message frame
     assert camera.attempts == 3 and sink.frames[-1][0, 0, 0] != 32  # video again
+
+
+def test_voice_badge_shows_only_when_voice_is_on():
+    image = np.full((360, 640, 3), 127, np.uint8)
+    happy = np.eye(7, dtype=np.float32)[3]
+    on = annotate(image, None, Settings(voice=True), voice=happy)
+    assert (on[:40, :200] != 127).any() and (on[60:] == 127).all()
+    assert np.array_equal(annotate(image, None, Settings(voice=False), voice=happy), image)
+    assert np.array_equal(annotate(image, None, Settings(voice=True, paused=True), voice=happy), image)
+
+
+def test_voice_toggle_without_a_microphone_tells_the_user_and_keeps_going(tmp_path):
+    from fercam.app import App
+
+    messages = []
+    store = SettingsStore(tmp_path / "settings.json")
+    app = App(store, notify=messages.append)
+    store.update(voice=True)  # no microphone (or no PortAudio) on a CI machine
+    if app._listener is not None:  # a machine with a microphone: it really listens
+        app.stop()
+        return
+    assert messages and messages[-1].startswith("voice is off")

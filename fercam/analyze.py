@@ -99,7 +99,7 @@ def _safe_analyze(
             spec, out_dir, every=every, duration=duration, video=video, detector=detector, position=position
         )
     except Exception as exc:  # one bad input must not stop the others
-        log.warning("skipped %s: %s", spec, exc)
+        log.info("skipped %s: %s", spec, exc)
         return InputResult(spec, error=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
 
 
@@ -121,11 +121,13 @@ def analyze_one(
     out_dir.mkdir(parents=True, exist_ok=True)
     result = InputResult(spec, out_dir=str(out_dir))
     timeline = TimelineWriter(out_dir / "timeline.csv")
+    frame_interval = every / source.fps if source.fps else 1.0  # before close(): a released capture has no fps
     try:
-        result.frames = _run_frames(
+        _run_frames(
             source,
             out_dir,
             timeline,
+            result,
             every,
             duration,
             video and not isinstance(source, ImageSource),
@@ -137,7 +139,6 @@ def analyze_one(
     finally:
         source.close()
         timeline.close()
-    frame_interval = every / source.fps if source.fps else 1.0
     _finish(spec, out_dir, result, timeline.rows, frame_interval)
     return result
 
@@ -146,12 +147,14 @@ def _run_frames(
     source,
     out_dir: Path,
     timeline: TimelineWriter,
+    result: InputResult,
     every: int,
     duration: float,
     video: bool,
     detector: str,
     position: int,
 ) -> int:
+    """The offline pipeline over `source`; `result.frames` counts as it goes, so a Ctrl-C keeps the count."""
     from tqdm import tqdm
 
     from fercam.app import make_analyzer
@@ -162,7 +165,7 @@ def _run_frames(
     settings = Settings(detector=detector)
     total = getattr(source, "frame_count", None) or len(getattr(source, "paths", [])) or None
     progress = tqdm(total=total, unit="frame", desc=Path(source.name).stem[:20], position=position, leave=True)
-    sinks = [_ProgressSink(progress)]
+    sinks = [_ProgressSink(progress, result)]
     if video:
         sinks.insert(0, VideoFileSink(out_dir / "annotated.mp4", fps=source.fps))
     try:
@@ -181,13 +184,14 @@ def _run_frames(
 
 
 class _ProgressSink:
-    """Counts frames into a tqdm bar (rate and ETA come with it)."""
+    """Counts frames into a tqdm bar (rate and ETA come with it) and into the input's result."""
 
-    def __init__(self, bar) -> None:
-        self.bar = bar
+    def __init__(self, bar, result: InputResult) -> None:
+        self.bar, self.result = bar, result
 
     def send(self, _image) -> None:
         self.bar.update(1)
+        self.result.frames += 1
 
     def close(self) -> None:
         self.bar.close()

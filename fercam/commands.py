@@ -143,7 +143,10 @@ def analyze(args) -> int:
     )
     failed = [r for r in results if r.error]
     for r in results:
-        print(f"{r.input}: {'FAILED: ' + r.error if r.error else r.summary_line()}")
+        if r.error:
+            print(f"fercam: skipped {r.input}: {r.error}", file=sys.stderr)
+        else:
+            print(f"{r.input}: {r.summary_line()}")
     return 1 if failed and len(failed) == len(results) else 0
 
 

@@ -96,43 +96,33 @@ class Tray:
     def menu(self):
         import pystray
 
+        def act(fn, *args):  # pystray passes (icon, item) to two-argument callables: take none
+            return lambda: fn(*args)
+
+        def is_set(key, value=True):
+            return lambda _item: getattr(self.store.get(), key) == value
+
         item = pystray.MenuItem
         toggles = [
-            item(
-                lambda _, t=title, k=key: self.toggle_label(t, k),
-                lambda _, k=key: self.toggle(k),
-                checked=lambda _, k=key: getattr(self.store.get(), k),
-            )
+            item(lambda _item, t=title, k=key: self.toggle_label(t, k), act(self.toggle, key), checked=is_set(key))
             for title, key in TOGGLES
         ]
         cameras = [
-            item(
-                f"Camera {i}",
-                lambda _, i=i: self.set_camera(i),
-                checked=lambda _, i=i: self.store.get().camera == str(i),
-                radio=True,
-            )
+            item(f"Camera {i}", act(self.set_camera, i), checked=is_set("camera", str(i)), radio=True)
             for i in self.cameras
         ]
         detectors = [
-            item(
-                name,
-                lambda _, n=name: self.set_detector(n),
-                checked=lambda _, n=name: self.store.get().detector == n,
-                radio=True,
-            )
+            item(name, act(self.set_detector, name), checked=is_set("detector", name), radio=True)
             for name in self.detectors
         ]
         return pystray.Menu(
-            item(lambda _: self.status_text(), None, enabled=False),
+            item(lambda _item: self.status_text(), None, enabled=False),
             *toggles,
-            item(
-                lambda _: self.pause_label(), lambda _: self.toggle("paused"), checked=lambda _: self.store.get().paused
-            ),
-            item(lambda _: f"Camera: {self.store.get().camera}", pystray.Menu(*cameras)),
-            item(lambda _: f"Detector: {self.store.get().detector}", pystray.Menu(*detectors)),
-            item("Open preview", lambda _: self.open_preview()),
-            item("Quit", lambda _: self.quit()),
+            item(lambda _item: self.pause_label(), act(self.toggle, "paused"), checked=is_set("paused")),
+            item(lambda _item: f"Camera: {self.store.get().camera}", pystray.Menu(*cameras)),
+            item(lambda _item: f"Detector: {self.store.get().detector}", pystray.Menu(*detectors)),
+            item("Open preview", act(self.open_preview)),
+            item("Quit", act(self.quit)),
         )
 
     def _refresh(self) -> None:

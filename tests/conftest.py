@@ -110,4 +110,5 @@ def recording_backend():
 
     RecordingBackend.instances.clear()
     pyvirtualcam.register_backend("fercam-test", RecordingBackend)
-    return RecordingBackend
+    yield RecordingBackend
+    pyvirtualcam.camera.BACKENDS.pop("fercam-test", None)

@@ -108,7 +108,8 @@ def test_training_smoke_exports_a_litert_model_that_agrees(tmp_path, fer_npz):
     assert 0 <= metrics["accuracy"] <= 1 and set(metrics["per_class"]) == set(EMOTIONS)
     faces = load_splits(fer_npz).test.x[:5]
     litert, keras_model = load_classifier(run / "model.tflite"), load_classifier(run / "model.keras")
-    assert np.allclose(litert.predict_faces(faces), keras_model.predict_faces(faces), atol=1e-4)
+    assert np.abs(litert.predict_faces(faces) - keras_model.predict_faces(faces)).mean() < 0.02  # int8 weights
+    assert metrics["litert_vs_keras"]["decisive_agreement"] >= 0.98
     json.loads((run / "state.json").read_text())
     resumed = train(config, resume=True)  # already at its last epoch: resumes, re-exports
     assert resumed["samples"] == metrics["samples"]

@@ -167,9 +167,10 @@ def train(config: TrainConfig, *, resume: bool = False) -> dict:
 
 
 def finish(logits_model, run_dir: Path, val: FaceData, test: FaceData) -> dict:
-    """Calibrate class biases on validation, export serving models, and score the test split."""
+    """Calibrate class biases on validation, export serving models, and score what ships (LiteRT)."""
+    from fercam.emotion import load_classifier
     from fercam.training.calibrate import fit_logit_bias
-    from fercam.training.evaluate import evaluate_probs, write_report
+    from fercam.training.evaluate import evaluate_probs, predict, write_report
     from fercam.training.export import export_tflite
     from fercam.training.models import with_softmax
 
@@ -177,9 +178,11 @@ def finish(logits_model, run_dir: Path, val: FaceData, test: FaceData) -> dict:
     bias = fit_logit_bias(val_logits, val.y)
     serving = with_softmax(logits_model, logit_bias=bias)
     serving.save(run_dir / "model.keras")
-    export_tflite(serving, run_dir / "model.tflite", check_faces=test.x[:256])
-    probs = serving.predict(test.x[..., None].astype(np.float32), batch_size=256, verbose=0)
-    metrics = evaluate_probs(probs, test.y)
+    agreement = export_tflite(serving, run_dir / "model.tflite", check_faces=test.x[:512])
+    classifier = load_classifier(run_dir / "model.tflite")
+    metrics = evaluate_probs(predict(classifier, test.x), test.y)
+    metrics["accuracy_flip_tta"] = evaluate_probs(predict(classifier, test.x, flip_tta=True), test.y)["accuracy"]
+    metrics["litert_vs_keras"] = agreement
     metrics["logit_bias"] = [round(float(b), 4) for b in bias]
     write_report(metrics, run_dir)
     return metrics

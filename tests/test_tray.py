@@ -1,0 +1,184 @@
+"""The tray menu over a real settings store and a real App (a shared clip in, an MP4 file out)."""
+
+from __future__ import annotations
+
+import time
+
+import cv2
+import pytest
+
+from fercam.app import App
+from fercam.settings import SettingsStore, default_settings_path
+from fercam.tray import TOGGLES, Tray, icon_image
+
+
+class ObservedApp(App):
+    """The real App, remembering which of start / restart / stop the tray called."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.calls: list[str] = []
+
+    def start(self) -> None:
+        self.calls.append("start")
+        super().start()
+
+    def restart(self) -> None:
+        self.calls.append("restart")
+        super().restart()
+
+    def stop(self) -> None:
+        self.calls.append("stop")
+        super().stop()
+
+
+@pytest.fixture
+def store():
+    return SettingsStore(default_settings_path())
+
+
+@pytest.fixture
+def app(store, media_dir, tmp_path):
+    app = ObservedApp(store, sink_spec=f"file:{tmp_path / 'out.mp4'}", source_spec=str(media_dir / "fer_test.mp4"))
+    yield app
+    App.stop(app)  # never leave a video thread behind
+
+
+@pytest.fixture
+def tray(app, store):
+    return Tray(app, store, cameras=[0, 1])
+
+
+def texts(menu) -> list[str]:
+    return [item.text for item in menu.items]
+
+
+def item_named(menu, prefix: str):
+    return next(item for item in menu.items if item.text.startswith(prefix))
+
+
+def test_toggles_flip_and_persist(tray, store):
+    for _title, key in TOGGLES:
+        before = getattr(store.get(), key)
+        tray.toggle(key)
+        assert getattr(store.get(), key) is not before, key
+        assert getattr(SettingsStore(default_settings_path()).get(), key) is not before, key
+
+
+def test_toggle_labels_carry_their_state(tray):
+    assert tray.toggle_label("Boxes", "show_boxes") == "Boxes: on"
+    tray.toggle("show_boxes")
+    assert tray.toggle_label("Boxes", "show_boxes") == "Boxes: off"
+    assert tray.toggle_label("Probabilities", "show_probs") == "Probabilities: off"
+
+
+def test_pause_label_follows_the_pause_toggle(tray, store):
+    assert tray.pause_label() == "Overlays: shown"
+    tray.toggle("paused")
+    assert store.get().paused
+    assert tray.pause_label() == "Overlays: paused (pass-through)"
+
+
+def test_choosing_a_camera_saves_it_and_restarts_the_video(tray, app, store, tmp_path):
+    tray.set_camera(1)
+    assert store.get().camera == "1"
+    assert SettingsStore(default_settings_path()).get().camera == "1"
+    assert app.calls == ["restart", "stop", "start"]
+    assert app.runner is not None and not app.runner.stopped
+    deadline = time.monotonic() + 10
+    while app.runner.stats.frames_sent < 5 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert app.runner.stats.frames_sent >= 5
+    assert "fps" in tray.status_text()
+    tray.quit()
+    frames = int(cv2.VideoCapture(str(tmp_path / "out.mp4")).get(cv2.CAP_PROP_FRAME_COUNT))
+    assert frames >= 5  # the restarted pipeline really wrote video, and quit closed the file
+
+
+def test_choosing_the_current_camera_again_does_not_restart(tray, app):
+    tray.set_camera(0)
+    assert app.calls == []
+
+
+def test_choosing_a_detector_updates_settings_without_a_restart(tray, app, store):
+    tray.set_detector("haar")
+    assert store.get().detector == "haar"
+    assert SettingsStore(default_settings_path()).get().detector == "haar"
+    assert app.calls == []  # the inference thread reloads the detector by itself
+
+
+def test_quit_stops_the_app(tray, app):
+    app.start()
+    assert app.runner is not None
+    tray.quit()
+    assert app.calls == ["start", "stop"]
+    assert app.runner is None and tray.status_text() == "FER Cam: stopped"
+
+
+def test_start_errors_reach_the_status_line(tray, app, tmp_path):
+    app.notify = tray.notify  # as Tray.run wires it
+    app.source_spec = str(tmp_path / "missing.mp4")
+    app.start()
+    assert app.runner is None
+    assert tray.status_text().startswith("FER Cam: stopped | no such file or folder")
+
+
+def test_menu_shows_status_toggles_and_choices(tray):
+    menu = tray.menu()
+    labels = texts(menu)
+    assert labels[0] == "FER Cam: stopped"
+    assert labels[1 : 1 + len(TOGGLES)] == [
+        "Boxes: on",
+        "Labels: on",
+        "Emoji: on",
+        "Probabilities: off",
+        "Voice: off",
+        "Mirror: off",
+    ]
+    assert labels[1 + len(TOGGLES) :] == ["Overlays: shown", "Camera: 0", "Detector: mtcnn", "Open preview", "Quit"]
+    assert not menu.items[0].enabled
+    assert texts(item_named(menu, "Camera:").submenu) == ["Camera 0", "Camera 1"]
+    assert texts(item_named(menu, "Detector:").submenu) == ["mtcnn", "haar"]
+
+
+def test_menu_pause_and_quit_items_act(tray, app, store):
+    menu = tray.menu()
+    pause = item_named(menu, "Overlays")
+    assert pause.checked is False
+    pause(None)  # what pystray does on a click: item(icon) -> action(icon, item)
+    assert store.get().paused is True
+    assert pause.text == "Overlays: paused (pass-through)" and pause.checked is True
+    item_named(menu, "Quit")(None)
+    assert app.calls == ["stop"]
+
+
+# pystray calls a two-parameter action with (icon, item): clicking must still act on the right key.
+def test_clicking_a_toggle_in_the_menu_flips_it(tray, store):
+    boxes = item_named(tray.menu(), "Boxes")
+    assert boxes.checked is True
+    boxes(None)
+    assert store.get().show_boxes is False
+    assert boxes.text == "Boxes: off" and boxes.checked is False
+
+
+def test_clicking_a_camera_in_the_menu_selects_it(tray, app, store):
+    camera_1 = item_named(item_named(tray.menu(), "Camera:").submenu, "Camera 1")
+    camera_1(None)
+    assert store.get().camera == "1"
+    assert camera_1.checked is True and app.calls[0] == "restart"
+
+
+def test_clicking_a_detector_in_the_menu_selects_it(tray, app, store):
+    menu = tray.menu()
+    haar = item_named(item_named(menu, "Detector:").submenu, "haar")
+    haar(None)
+    assert store.get().detector == "haar"
+    assert haar.checked is True and item_named(menu, "Detector:").text == "Detector: haar"
+    assert app.calls == []
+
+
+def test_icon_image_is_rgba():
+    image = icon_image()
+    assert image.mode == "RGBA" and image.size == (64, 64)
+    alpha = image.getchannel("A")
+    assert alpha.getpixel((0, 0)) == 0 and alpha.getpixel((32, 32)) == 255

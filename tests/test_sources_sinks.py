@@ -306,3 +306,46 @@ def test_corrupted_settings_file_is_kept_and_defaults_used():
     store.update(show_emoji=False)
     assert SettingsStore(path).get().show_emoji is False
     assert backup.read_text() == '{"show_boxes": false,'  # the user's file survives later saves
+
+
+@pytest.fixture
+def mjpeg_stream(media_dir):
+    """An MJPEG stream over HTTP on localhost, the way IP cameras and phone webcam apps serve video."""
+    import http.server
+    import threading
+
+    capture = cv2.VideoCapture(str(media_dir / "fer_test.mp4"))
+    jpegs = [cv2.imencode(".jpg", capture.read()[1])[1].tobytes() for _ in range(30)]
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+            self.end_headers()
+            try:
+                for jpeg in jpegs:
+                    self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\n")
+                    self.wfile.write(f"Content-Length: {len(jpeg)}\r\n\r\n".encode() + jpeg + b"\r\n")
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/video.mjpg"
+    server.shutdown()
+
+
+def test_stream_url_source_reads_frames_over_http(mjpeg_stream):
+    source = open_source(mjpeg_stream)
+    frames = [source.read() for _ in range(10)]
+    source.close()
+    assert source.live and all(f is not None and f.image.shape == (336, 596, 3) for f in frames)
+    assert [f.index for f in frames] == list(range(10))
+
+
+def test_unreachable_stream_is_a_clear_source_error():
+    with pytest.raises(SourceError, match="cannot open stream"):
+        open_source("rtsp://127.0.0.1:9/nothing")

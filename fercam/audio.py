@@ -1,0 +1,203 @@
+"""Audio in: decode any common audio or video file to mono float32, resample, find speech.
+
+PyAV (FFmpeg in its wheels) decodes wav/flac/mp3/ogg and the sound of mp4/mkv/... the same way
+on Linux, Windows and macOS, offline, without a system FFmpeg.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RATE = 16000
+SILENCE_DB = -50.0  # frames quieter than this (dBFS) are not speech; room noise is ~-60 dBFS
+
+
+class AudioError(ValueError):
+    """Audio that cannot be used: a missing, corrupt or empty file, no sound track, or a bad array."""
+
+
+class MicrophoneError(RuntimeError):
+    """Live input is unavailable: sounddevice or PortAudio missing, or no usable microphone."""
+
+
+def load_audio(path: str | Path, sample_rate: int = DEFAULT_RATE) -> np.ndarray:
+    """The first audio track of `path` as mono float32 in -1..1 at `sample_rate`."""
+    import av
+
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise AudioError(f"{path}: the file is empty (0 bytes)")
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.audio:
+                raise AudioError(f"{path}: has no audio track")
+            samples = _decode(container, sample_rate)
+    except av.FFmpegError as exc:
+        raise AudioError(f"{path}: not a readable audio or video file ({_reason(exc)})") from exc
+    if samples.size == 0:
+        raise AudioError(f"{path}: the audio track is empty")
+    return samples
+
+
+def _decode(container, sample_rate: int) -> np.ndarray:
+    """Decode, downmix and resample the first audio stream in one FFmpeg pass."""
+    import av
+
+    stream = container.streams.audio[0]
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+    chunks = [out.to_ndarray().reshape(-1) for frame in container.decode(stream) for out in resampler.resample(frame)]
+    chunks += [out.to_ndarray().reshape(-1) for out in resampler.resample(None)]
+    return np.clip(np.concatenate(chunks), -1.0, 1.0) if chunks else np.zeros(0, np.float32)
+
+
+def _reason(exc: Exception) -> str:
+    """FFmpeg's own words without the errno and path it repeats."""
+    text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    return text.splitlines()[0]
+
+
+def to_float(samples: np.ndarray) -> np.ndarray:
+    """int16 or float samples (any shape that is mono) -> float32 in -1..1."""
+    samples = np.asarray(samples)
+    if samples.ndim == 2 and 1 in samples.shape:
+        samples = samples.reshape(-1)
+    if samples.ndim != 1:
+        raise AudioError(f"samples must be mono (a 1-D array), got shape {samples.shape}")
+    if samples.dtype == np.int16:
+        return samples.astype(np.float32) / 32768.0
+    if not np.issubdtype(samples.dtype, np.floating):
+        raise AudioError(f"samples must be int16 or float, not {samples.dtype}")
+    return samples.astype(np.float32, copy=False)
+
+
+def resample(samples: np.ndarray, from_rate: int, to_rate: int = DEFAULT_RATE) -> np.ndarray:
+    """Mono samples (int16 or float) at `from_rate` -> float32 at `to_rate` (FFmpeg's swresample)."""
+    samples = to_float(samples)
+    if from_rate <= 0 or to_rate <= 0:
+        raise AudioError(f"sample rates must be positive, got {from_rate} -> {to_rate}")
+    if from_rate == to_rate or samples.size == 0:
+        return samples
+    import av
+
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=to_rate)
+    frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples)[None, :], format="flt", layout="mono")
+    frame.sample_rate = from_rate
+    chunks = [out.to_ndarray().reshape(-1) for out in resampler.resample(frame) + resampler.resample(None)]
+    return np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+
+
+def frame_db(samples: np.ndarray, sample_rate: int, frame_s: float = 0.02) -> np.ndarray:
+    """Loudness (dBFS RMS) of consecutive `frame_s` frames."""
+    samples = to_float(samples)
+    size = max(1, round(frame_s * sample_rate))
+    if len(samples) < size:
+        samples = np.pad(samples, (0, size - len(samples)))
+    count = len(samples) // size
+    frames = samples[: count * size].reshape(count, size).astype(np.float64)
+    return 10 * np.log10(np.mean(frames**2, axis=1) + 1e-12)
+
+
+def is_speech(
+    samples: np.ndarray, sample_rate: int, *, threshold_db: float = SILENCE_DB, min_speech_s: float = 0.2
+) -> bool:
+    """Energy voice-activity check: at least `min_speech_s` of 20 ms frames louder than `threshold_db`.
+
+    Deliberately simple: it tells silence and quiet room noise from talking, so the model is
+    not asked about silence; it does not tell speech from music or loud noise.
+    """
+    loud = frame_db(samples, sample_rate) > threshold_db
+    return bool(loud.sum() * 0.02 >= min_speech_s)
+
+
+def sliding_windows(
+    samples: np.ndarray, sample_rate: int, window_s: float = 2.0, hop_s: float = 0.5
+) -> list[tuple[float, float, np.ndarray]]:
+    """(start_s, end_s, segment) windows covering the whole recording; the last one ends at the end.
+
+    A recording shorter than one window gives one (shorter) window; segments are views.
+    """
+    if window_s <= 0 or hop_s <= 0:
+        raise ValueError(f"window_s and hop_s must be positive, got {window_s}, {hop_s}")
+    size, hop, total = round(window_s * sample_rate), round(hop_s * sample_rate), len(samples)
+    starts = list(range(0, max(total - size, 0) + 1, hop))
+    if starts[-1] + size < total:
+        starts.append(total - size)
+    return [(s / sample_rate, min(s + size, total) / sample_rate, samples[s : s + size]) for s in starts]
+
+
+class RecentAudio:
+    """The newest `seconds` of a mono stream, in memory only; written by one thread, read by another."""
+
+    def __init__(self, seconds: float, sample_rate: int = DEFAULT_RATE) -> None:
+        self.sample_rate = sample_rate
+        self._buffer = np.zeros(round(seconds * sample_rate), np.float32)
+        self._filled = 0
+        self._lock = threading.Lock()
+
+    def push(self, samples: np.ndarray) -> None:
+        chunk = to_float(samples)[-len(self._buffer) :]
+        with self._lock:
+            self._buffer = np.concatenate([self._buffer[len(chunk) :], chunk])
+            self._filled = min(self._filled + len(chunk), len(self._buffer))
+
+    def read(self) -> np.ndarray:
+        """A copy of what has been heard, up to `seconds` long."""
+        with self._lock:
+            return self._buffer[len(self._buffer) - self._filled :].copy()
+
+    def clear(self) -> None:
+        with self._lock:
+            self._buffer[:], self._filled = 0.0, 0
+
+
+def _import_sounddevice():
+    try:
+        import sounddevice
+    except ImportError as exc:
+        raise MicrophoneError("live voice input needs sounddevice: pip install sounddevice") from exc
+    except OSError as exc:  # the package is there but its PortAudio library is not
+        raise MicrophoneError(
+            f"sounddevice cannot load PortAudio ({exc}); on Linux: apt install libportaudio2"
+        ) from exc
+    return sounddevice
+
+
+class Microphone:
+    """An input device (default: the system's) feeding `audio`, at its native rate: no driver resampling."""
+
+    def __init__(self, seconds: float, *, device: int | str | None = None) -> None:
+        self.device, self._seconds, self._stream = device, seconds, None
+        self.audio = RecentAudio(seconds)
+
+    def start(self) -> Microphone:
+        sd = _import_sounddevice()
+        try:
+            rate = int(sd.query_devices(self.device, "input")["default_samplerate"])
+            self.audio = RecentAudio(self._seconds, rate)
+            self._stream = sd.InputStream(
+                samplerate=rate, channels=1, dtype="float32", device=self.device, callback=self._on_audio
+            )
+            self._stream.start()
+        except (sd.PortAudioError, ValueError) as exc:
+            raise MicrophoneError(f"cannot open the microphone: {_reason(exc)}") from exc
+        log.info("listening on %s at %d Hz", "the default microphone" if self.device is None else self.device, rate)
+        return self
+
+    def stop(self) -> None:
+        if self._stream is not None:
+            self._stream.stop()
+            self._stream.close()
+            self._stream = None
+
+    def _on_audio(self, indata: np.ndarray, frames: int, time_info, status) -> None:
+        if status:
+            log.debug("microphone: %s", status)
+        self.audio.push(indata[:, 0])

@@ -172,10 +172,13 @@ def run_bench(config: BenchConfig) -> dict:
     store = SettingsStore(initial=Settings(detector=config.detector, width=width, height=height, fps=config.fps))
     runner = LiveRunner(source, sink, store, timed_analyzer)
     threading.Timer(config.seconds, runner.stop).start()
-    runner.run()
-    end = time.monotonic()
-    source.close()
-    sink.close()
+    try:
+        runner.run()
+    finally:
+        end = time.monotonic()
+        source.close()
+        sink.close()
+        pyvirtualcam.camera.BACKENDS.pop(BENCH_BACKEND, None)  # never offer the counter as a real camera
     result = _figures(runner, timers, origin, end, config)
     if config.compare:
         result.update(compare_reference(config, result))

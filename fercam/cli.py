@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from fercam import __version__
@@ -97,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # argparse already printed its one-line usage error
         return int(exc.code or 0)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, format="fercam: %(message)s")
+    if not args.debug:  # OpenCV prints a page of warnings for every camera index that is not there
+        os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
     try:
         return _dispatch(args)
     except KeyboardInterrupt:

@@ -14,4 +14,5 @@ def model_file(name: str) -> Path:
     for folder in _MODEL_DIRS:
         if (folder / name).is_file():
             return folder / name
-    return _MODEL_DIRS[-1] / name
+    home = next((folder for folder in _MODEL_DIRS if folder.is_dir()), _MODEL_DIRS[-1])
+    return home / name  # where it should be, for the error message

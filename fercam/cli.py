@@ -39,20 +39,24 @@ def _add_run(sub) -> None:
 def _add_training(sub) -> None:
     p = sub.add_parser("train", help="train an emotion model (needs fercam[train])")
     p.add_argument("--task", choices=("face", "voice"), default="face")
-    p.add_argument("--data", default="../shared/data/fer2013.npz", help="npz, fer2013.csv or a train/test folder")
-    p.add_argument("--out", default="runs/fernet", help="run folder (config, checkpoints, metrics)")
+    p.add_argument(
+        "--data",
+        help="face: npz, fer2013.csv or a train/test folder (default ../shared/data/fer2013.npz); "
+        "voice: the folder with emodb.npz and savee.npz (default ../shared/data/speech)",
+    )
+    p.add_argument("--out", help="run folder: config, checkpoints, metrics (default runs/fernet or runs/voice)")
     p.add_argument("--model", default="fernet", help="fernet, vgg16, resnet50, densenet121, mobilenetv2")
-    p.add_argument("--epochs", type=int, default=60)
+    p.add_argument("--epochs", type=int, help="default 60 (face), 20 (voice)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--seed", type=int, help="default 1234 (face), 7 (voice)")
     p.add_argument("--limit", type=int, default=0, help="use only the first N training rows")
     p.add_argument("--weights", help="local ImageNet weights file for a keras.applications backbone")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     p = sub.add_parser("evaluate", help="score a model on the public test split")
     p.add_argument("model", help="a .tflite or .keras model")
     p.add_argument("--task", choices=("face", "voice"), default="face")
-    p.add_argument("--data", default="../shared/data/fer2013.npz")
+    p.add_argument("--data", help="default: ../shared/data/fer2013.npz (face), ../shared/data/speech (voice)")
     p.add_argument("--out", default="runs/evaluate", help="folder for metrics.json and the figures")
     p.add_argument("--tta", action="store_true", help="average with horizontally flipped faces")
     p.add_argument("--limit", type=int, default=0, help="score only the first N test faces")

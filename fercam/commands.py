@@ -19,6 +19,14 @@ def _settings(args) -> Settings:
     return settings.replace(**{k: v for k, v in changes.items() if v is not None})
 
 
+DEFAULT_DATA = {"face": "../shared/data/fer2013.npz", "voice": "../shared/data/speech"}
+
+
+def _data(args) -> str:
+    """--data as given, else the default for --task (the face npz or the speech-data folder)."""
+    return args.data or DEFAULT_DATA[args.task]
+
+
 def _notify(message: str) -> None:
     print(f"fercam: {message}", file=sys.stderr)
 
@@ -87,17 +95,27 @@ def doctor(args) -> int:
     return run_doctor(vcam_backend=args.vcam_backend)
 
 
-def train(args) -> int:
-    if args.task == "voice":
-        from fercam.training.voice_train import train_voice
+# The documented recipes: what `fercam train --task T` runs when an option is left out.
+TRAIN_DEFAULTS = {
+    "face": {"out": "runs/fernet", "epochs": 60, "seed": 1234},
+    "voice": {"out": "runs/voice", "epochs": 20, "seed": 7},
+}
 
-        metrics = train_voice(args.out, data_dir=args.data, epochs=args.epochs, seed=args.seed)
+
+def train(args) -> int:
+    for key, value in TRAIN_DEFAULTS[args.task].items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    if args.task == "voice":
+        from fercam.training.voice_train import summary, train_voice
+
+        metrics = summary(train_voice(args.out, data_dir=_data(args), epochs=args.epochs, seed=args.seed))
     else:
         from fercam.training.train import TrainConfig
         from fercam.training.train import train as train_face
 
         config = TrainConfig(
-            data=args.data,
+            data=_data(args),
             out=args.out,
             model=args.model,
             epochs=args.epochs,
@@ -107,8 +125,8 @@ def train(args) -> int:
             limit=args.limit,
             weights=args.weights,
         )
-        metrics = train_face(config, resume=args.resume)
-    print(json.dumps({k: v for k, v in metrics.items() if k != "confusion"}, indent=2))
+        metrics = {k: v for k, v in train_face(config, resume=args.resume).items() if k != "confusion"}
+    print(json.dumps(metrics, indent=2))
     print(f"run folder: {args.out}")
     return 0
 
@@ -117,11 +135,14 @@ def evaluate(args) -> int:
     if args.task == "voice":
         from fercam.training.voice_train import evaluate_voice
 
-        metrics = evaluate_voice(args.model, data_dir=args.data)
+        for corpus, m in evaluate_voice(args.model, data_dir=_data(args)).items():
+            recall = ", ".join(f"{name} {value:.3f}" for name, value in m["recall"].items())
+            print(f"{corpus}: accuracy {m['accuracy']:.4f}, UAR {m['uar']:.4f} on {m['clips']} clips; recall {recall}")
+        return 0
     else:
         from fercam.training.evaluate import evaluate_model
 
-        metrics = evaluate_model(args.model, args.data, out=args.out, flip_tta=args.tta, limit=args.limit)
+        metrics = evaluate_model(args.model, _data(args), out=args.out, flip_tta=args.tta, limit=args.limit)
     print(f"accuracy {metrics['accuracy']:.4f} on {metrics.get('samples', '?')} samples")
     for name, m in metrics.get("per_class", {}).items():
         print(f"  {name:9s} precision {m['precision']:.3f}  recall {m['recall']:.3f}")

@@ -5,21 +5,19 @@ One thread is enough for the int8-weight model and leaves the other core to the 
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from fercam.litert import LiteRTModel, ModelError
 from fercam.paths import model_file
 from fercam.types import EMOTIONS
 
+__all__ = ["EmotionClassifier", "KerasEmotionClassifier", "ModelError", "load_classifier", "to_model_input"]
+
 NATIVE_SIZE = 48
 DEFAULT_MODEL = "fer_cnn.tflite"
-
-
-class ModelError(ValueError):
-    """A model file that is missing or is not an emotion model."""
 
 
 def to_model_input(faces: np.ndarray | list[np.ndarray]) -> np.ndarray:
@@ -48,37 +46,17 @@ class EmotionClassifier:
     labels = EMOTIONS
 
     def __init__(self, path: str | Path, *, num_threads: int = 1) -> None:
-        from ai_edge_litert.interpreter import Interpreter
-
         self.path = Path(path)
-        try:
-            self._interpreter = Interpreter(model_path=str(self.path), num_threads=num_threads)
-            self._interpreter.allocate_tensors()
-        except (ValueError, RuntimeError) as exc:
-            raise ModelError(f"{self.path}: not a LiteRT model ({exc})") from exc
-        self._input = self._interpreter.get_input_details()[0]
-        self._output = self._interpreter.get_output_details()[0]
-        if tuple(self._input["shape"][1:]) != (NATIVE_SIZE, NATIVE_SIZE, 1) or self._output["shape"][-1] != len(
-            EMOTIONS
-        ):
-            raise ModelError(
-                f"{self.path}: expects {self._input['shape']} -> {self._output['shape']}, not 48x48x1 -> 7"
-            )
-        self._batch = int(self._input["shape"][0])
-        self._lock = threading.Lock()  # a LiteRT interpreter is not thread-safe
+        self._model = LiteRTModel(
+            self.path,
+            input_shape=(NATIVE_SIZE, NATIVE_SIZE, 1),
+            outputs=len(EMOTIONS),
+            num_threads=num_threads,
+            what="48x48x1",
+        )
 
     def predict_faces(self, faces: np.ndarray | list[np.ndarray]) -> np.ndarray:
-        batch = to_model_input(faces)
-        if len(batch) == 0:
-            return np.zeros((0, len(EMOTIONS)), np.float32)
-        with self._lock:
-            if len(batch) != self._batch:
-                self._interpreter.resize_tensor_input(self._input["index"], batch.shape)
-                self._interpreter.allocate_tensors()
-                self._batch = len(batch)
-            self._interpreter.set_tensor(self._input["index"], batch)
-            self._interpreter.invoke()
-            return self._interpreter.get_tensor(self._output["index"]).copy()
+        return self._model.run(to_model_input(faces))
 
 
 class KerasEmotionClassifier:

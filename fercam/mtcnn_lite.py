@@ -19,6 +19,7 @@ import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
 from fercam.detection import check_image
+from fercam.litert import quiet_native_stderr
 from fercam.paths import model_file
 from fercam.types import Box, Detection
 
@@ -47,7 +48,8 @@ class _Network:
         if entry is None:
             if len(self._by_shape) >= MAX_SHAPES:
                 self._by_shape.pop(next(iter(self._by_shape)))  # forget the oldest shape
-            interpreter = Interpreter(model_content=self._content, num_threads=self._num_threads)
+            with quiet_native_stderr():
+                interpreter = Interpreter(model_content=self._content, num_threads=self._num_threads)
             index = interpreter.get_input_details()[0]["index"]
             interpreter.resize_tensor_input(index, shape)
             interpreter.allocate_tensors()

@@ -1,15 +1,21 @@
-"""Emotion from the voice: log-mel features in numpy, a LiteRT CNN, timelines and live microphone.
+"""Emotion from the voice: functional speech features in numpy, speaker normalisation, a LiteRT MLP.
 
-The model sees 2-second windows of 16 kHz speech; a longer clip is the mean of its windows.
-No TensorFlow import: the app runs the `.tflite` model with LiteRT, a few ms per window.
+Every 2-second window of 16 kHz speech becomes 299 numbers (statistics of MFCCs, pitch, loudness,
+spectral shape and the mel spectrum over the window's speech frames). Before the model sees them,
+they are standardised with the statistics of the whole recording (or the speaker's voice heard so
+far), shrunk towards the training speakers' average: that removes much of what makes one voice
+differ from another (pitch range, timbre, microphone) and keeps what changes with emotion. A
+longer clip is the mean of its windows. No TensorFlow import: the app runs the `.tflite` model
+with LiteRT, a few ms per window.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -17,22 +23,28 @@ from pathlib import Path
 import numpy as np
 
 from fercam.audio import DEFAULT_RATE, Microphone, RecentAudio, is_speech, resample, sliding_windows, to_float
-from fercam.emotion import ModelError
+from fercam.litert import LiteRTModel, ModelError
 from fercam.paths import model_file
 from fercam.types import EMOTIONS
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "voice_cnn.tflite"
+DEFAULT_MODEL = "voice_mlp.tflite"
 SAMPLE_RATE = DEFAULT_RATE
 WINDOW_S = 2.0
+CLIP_HOP_S = 0.5  # windows of a clip overlap by 1.5 s, as in training
 N_FFT = 512  # 32 ms
 HOP = 256  # 16 ms
 N_MELS = 64
+N_MFCC = 20
 WINDOW_SAMPLES = round(WINDOW_S * SAMPLE_RATE)
 N_FRAMES = 1 + (WINDOW_SAMPLES - N_FFT) // HOP  # 124 frames in a 2 s window
 FLOOR_DB = -80.0  # relative to the window's loud frames: quieter is treated as silence
-_CHUNK = 32  # windows per FFT batch: larger batches spill the cache and run 3x slower
+PAUSE_DB = -35.0  # frames this far below the window's loud frames are pauses, left out of the statistics
+VOICED = 0.5  # normalised autocorrelation peak above which a frame counts as voiced
+LAGS = (32, 229)  # autocorrelation lags searched for the pitch period: 500 .. 70 Hz
+N_FEATURES = 5 * N_MFCC + N_MFCC + 5 * 8 + 2 + 2 * N_MELS + 9  # 299
+NORMS = ("recording", "clip", "population")
 
 
 def _hz_to_mel(hz: np.ndarray | float) -> np.ndarray:
@@ -75,6 +87,28 @@ def _hann() -> np.ndarray:
     return np.hanning(N_FFT + 1)[:-1].astype(np.float32)
 
 
+@lru_cache(maxsize=1)
+def _dct() -> np.ndarray:
+    """(N_MELS, N_MFCC) orthonormal DCT-II: log-mel -> MFCC."""
+    k, n = np.arange(N_MFCC)[None], np.arange(N_MELS)[:, None]
+    basis = np.cos(np.pi / N_MELS * (n + 0.5) * k) * np.sqrt(2.0 / N_MELS)
+    basis[:, 0] /= np.sqrt(2.0)
+    return basis.astype(np.float32)
+
+
+@lru_cache(maxsize=1)
+def _window_autocorrelation() -> np.ndarray:
+    """The Hann window's own autocorrelation, to undo its taper in a frame's autocorrelation."""
+    spectrum = np.fft.rfft(_hann().astype(np.float64), 2 * N_FFT)
+    ac = np.fft.irfft(np.abs(spectrum) ** 2)[: LAGS[1] + 2]
+    return (ac / ac[0]).astype(np.float32)
+
+
+@lru_cache(maxsize=1)
+def _frequencies_khz() -> np.ndarray:
+    return (np.fft.rfftfreq(N_FFT, 1 / SAMPLE_RATE) / 1000).astype(np.float32)
+
+
 def fit_window(samples: np.ndarray, offset: int | None = None) -> np.ndarray:
     """Exactly one 2 s window: a longer clip is cut at `offset` (default centre), a shorter one zero-padded."""
     samples = to_float(samples)
@@ -86,99 +120,259 @@ def fit_window(samples: np.ndarray, offset: int | None = None) -> np.ndarray:
     return np.pad(samples, (before, -extra - before))
 
 
-def log_mel(windows: np.ndarray) -> np.ndarray:
-    """(N, 32000) 16 kHz windows -> (N, 124, 64, 1) float32 loudness-normalised log-mel features.
+def _delta(x: np.ndarray) -> np.ndarray:
+    """(T, D) -> (T, D) regression slope over +-2 frames."""
+    p = np.pad(x, ((2, 2), (0, 0)), mode="edge")
+    return (p[3:-1] - p[1:-3] + 2 * (p[4:] - p[:-4])) / 10.0
 
-    Each window is scaled so its loud frames (95th percentile energy) sit at 0 dB: gain is
-    irrelevant, which evens out SAVEE's clipped and 20 dB quieter speakers and any microphone.
+
+def _functionals(x: np.ndarray) -> np.ndarray:
+    """(T, D) -> (5 D): mean, standard deviation, 10th, 50th and 90th percentile over frames."""
+    ordered = np.sort(x, axis=0)
+    last = len(ordered) - 1
+    quantiles = [ordered[round(last * q)] for q in (0.1, 0.5, 0.9)]
+    return np.concatenate([x.mean(axis=0), x.std(axis=0), *quantiles])
+
+
+def window_features(window: np.ndarray) -> np.ndarray:
+    """One 2 s, 16 kHz window -> (299,) float32 functionals over its speech frames (NaN: no pitch).
+
+    Gain does not matter: levels are relative to the window's loud frames (95th percentile energy),
+    which evens out SAVEE's clipped and 20 dB quieter speakers and any microphone. Features, in order:
+    MFCC 1-20 (mean, std, p10, p50, p90), MFCC delta std (20); eight frame descriptors (relative
+    energy dB, spectral centroid, 85 % roll-off, flatness, 1-5 kHz / <1 kHz ratio, spectral flux,
+    zero-crossing rate, voicing strength) x the same 5 statistics; energy and centroid delta std;
+    log-mel band mean (64) and std (64); pitch in semitones (mean, std, p10, p50, p90, range, mean
+    absolute change), voiced and speech fraction of the frames.
     """
-    windows = np.asarray(windows, np.float32).reshape(-1, WINDOW_SAMPLES)
-    if len(windows) <= _CHUNK:
-        return _log_mel(windows)
-    return np.concatenate([_log_mel(windows[i : i + _CHUNK]) for i in range(0, len(windows), _CHUNK)])
+    window = np.asarray(window, np.float32)
+    if window.shape != (WINDOW_SAMPLES,):
+        raise ValueError(f"a window must be {WINDOW_SAMPLES} samples, got shape {window.shape}")
+    frames = np.lib.stride_tricks.sliding_window_view(window, N_FFT)[::HOP]
+    wide = np.fft.rfft(frames * _hann(), 2 * N_FFT, axis=-1)  # zero-padded: linear autocorrelation
+    power2 = wide.real**2 + wide.imag**2
+    power = power2[:, ::2]  # the even bins of the padded FFT are exactly the N_FFT-point spectrum
+    mel = _mel_power(power)
+    energy = mel.sum(axis=-1)
+    reference = float(np.percentile(energy, 95)) + 1e-10
+    energy_db = 10 * np.log10(energy / reference + 1e-10)
+    speech = energy_db > PAUSE_DB
+    if speech.sum() < 5:
+        speech = energy_db >= np.sort(energy_db)[-5]
+    mel_db = np.maximum(10 * np.log10(mel / reference + 1e-10), FLOOR_DB)
+    mfcc = mel_db @ _dct()
+
+    # pitch: the strongest normalised autocorrelation peak between 70 and 500 Hz, parabola-refined
+    ac = np.fft.irfft(power2.astype(np.complex64), axis=-1)[:, : LAGS[1] + 2]
+    ac = ac / (ac[:, :1] + 1e-12) / _window_autocorrelation()
+    rows = np.arange(len(ac))
+    lag = ac[:, LAGS[0] : LAGS[1]].argmax(axis=-1) + LAGS[0]
+    before, peak, after = ac[rows, lag - 1], ac[rows, lag], ac[rows, lag + 1]
+    curve = before - 2 * peak + after
+    shift = np.clip(0.5 * (before - after) / np.where(np.abs(curve) > 1e-9, curve, -1e9), -0.5, 0.5)
+    semitones = 12 * np.log2(SAMPLE_RATE / (lag + shift) / 55.0)
+    voiced = speech & (peak > VOICED)
+
+    total = power.sum(axis=-1) + 1e-10
+    centroid = (power @ _frequencies_khz()) / total
+    cumulative = np.cumsum(power, axis=-1)
+    rolloff = (cumulative < 0.85 * cumulative[:, -1:]).sum(axis=-1) * (SAMPLE_RATE / N_FFT / 1000)
+    flatness = np.mean(np.log(power[:, 1:] + 1e-10), axis=-1) - np.log(np.mean(power[:, 1:], axis=-1) + 1e-10)
+    alpha = 10 * np.log10((power[:, 33:161].sum(axis=-1) + 1e-10) / (power[:, 1:33].sum(axis=-1) + 1e-10))
+    flux = np.r_[0.0, np.sqrt(np.mean(np.diff(np.log(mel + 1e-10) / 10, axis=0) ** 2, axis=-1))]
+    signs = np.signbit(frames)
+    zcr = np.count_nonzero(signs[:, 1:] != signs[:, :-1], axis=-1) / (N_FFT - 1)
+    frame_lld = np.column_stack([energy_db, centroid, rolloff, flatness, alpha, flux, zcr, peak])
+
+    if voiced.sum() >= 3:
+        pitch = semitones[voiced]
+        change = np.abs(np.diff(pitch)).mean()
+        pitch_stats = np.r_[_functionals(pitch[:, None]), pitch.max() - pitch.min(), change]
+    else:
+        pitch_stats = np.full(7, np.nan)
+    features = [
+        _functionals(mfcc[speech]),
+        _delta(mfcc)[speech].std(axis=0),
+        _functionals(frame_lld[speech]),
+        _delta(frame_lld[:, :2])[speech].std(axis=0),
+        mel_db[speech].mean(axis=0),
+        mel_db[speech].std(axis=0),
+        pitch_stats,
+        [voiced.mean(), speech.mean()],
+    ]
+    return np.concatenate(features).astype(np.float32)
 
 
-def _log_mel(windows: np.ndarray) -> np.ndarray:
-    frames = np.lib.stride_tricks.sliding_window_view(windows, N_FFT, axis=1)[:, ::HOP] * _hann()
-    spectrum = np.fft.rfft(frames, axis=-1)
-    mel = _mel_power((spectrum.real**2 + spectrum.imag**2).astype(np.float32))
-    reference = np.percentile(mel.sum(axis=-1), 95, axis=-1)[:, None, None] + 1e-10
-    db = 10.0 * np.log10(mel / reference + 1e-10)
-    return ((np.maximum(db, FLOOR_DB) + 40.0) / 20.0)[..., None].astype(np.float32)
+def voice_features(windows: Sequence[np.ndarray]) -> np.ndarray:
+    """16 kHz segments (each fitted to 2 s) -> (N, 299) float32 features, NaN where a window has no pitch."""
+    if len(windows) == 0:
+        return np.zeros((0, N_FEATURES), np.float32)
+    return np.stack([window_features(fit_window(w)) for w in windows])
 
 
-def clip_windows(samples: np.ndarray, hop_s: float = 1.0) -> list[np.ndarray]:
+def clip_windows(samples: np.ndarray, hop_s: float = CLIP_HOP_S) -> list[np.ndarray]:
     """The 2 s pieces (views) that cover a 16 kHz clip, overlapping by `WINDOW_S - hop_s`."""
     return [seg for _, _, seg in sliding_windows(samples, SAMPLE_RATE, WINDOW_S, hop_s)]
 
 
-def window_probs(predict: Callable[[np.ndarray], np.ndarray], windows: Sequence[np.ndarray]) -> np.ndarray:
-    """(N, 7) for 16 kHz segments, each fitted to 2 s; `_CHUNK` at a time so an hour of audio stays small."""
-    chunks = range(0, len(windows), _CHUNK)
-    probs = [predict(log_mel(np.stack([fit_window(w) for w in windows[i : i + _CHUNK]]))) for i in chunks]
-    return np.concatenate(probs) if probs else np.zeros((0, len(EMOTIONS)), np.float32)
+Stats = tuple[np.ndarray, np.ndarray, float]  # (mean, std, context) for `FeatureNorm.apply`
 
 
-def clip_probs(predict: Callable[[np.ndarray], np.ndarray], clips: Sequence[np.ndarray]) -> np.ndarray:
-    """(N, 7) for 16 kHz clips: `predict` (features -> probabilities) averaged over each clip's windows."""
-    per_clip = [clip_windows(clip) for clip in clips]
-    if not per_clip:
-        return np.zeros((0, len(EMOTIONS)), np.float32)
-    counts = np.array([len(w) for w in per_clip])
-    probs = window_probs(predict, [w for windows in per_clip for w in windows])
-    return np.add.reduceat(probs, np.cumsum(counts) - counts, axis=0) / counts[:, None]
+@dataclass(frozen=True)
+class FeatureNorm:
+    """Standardises features with a recording's own statistics, shrunk towards the training speakers'.
+
+    `mean` and `std` are the training speakers' average voice: the mean of the per-speaker means
+    and the root mean within-speaker variance. `prior_windows` is how many windows that average
+    weighs against the recording's: a single window is standardised almost entirely with the
+    prior, a speaker's minute of speech almost entirely with its own statistics (speaker
+    normalisation). The model is told which: its last input, the *context*, is the recording's
+    weight `n / (n + prior_windows)` for `n` windows heard (0 = the training average only).
+    """
+
+    mean: np.ndarray
+    std: np.ndarray
+    prior_windows: float
+
+    def stats(self, features: np.ndarray, count: np.ndarray | None = None) -> Stats:
+        """(mean, std, context) for `features` (N, D), or for a running `(mean, var)` pair of `count` windows."""
+        if count is None:
+            features = np.asarray(features, np.float64)
+            count = np.sum(~np.isnan(features), axis=0)
+            filled = np.where(np.isnan(features), 0.0, features)
+            mean = filled.sum(axis=0) / np.maximum(count, 1)
+            var = np.where(np.isnan(features), 0.0, (filled - mean) ** 2).sum(axis=0) / np.maximum(count, 1)
+        else:
+            mean, var = features
+        weight = count / (count + self.prior_windows)
+        shrunk = weight * mean + (1 - weight) * self.mean
+        variance = weight * var + (1 - weight) * self.std**2
+        return shrunk, np.sqrt(variance + 1e-6 * self.std**2 + 1e-12), float(np.max(weight, initial=0.0))
+
+    def prior(self) -> Stats:
+        """The training speakers' average alone: for a window heard without any context."""
+        return self.mean, self.std, 0.0
+
+    def apply(self, features: np.ndarray, stats: Stats | None = None) -> np.ndarray:
+        """(N, D) -> (N, D + 1) float32 model input: standardised features (NaN -> 0, the average), context."""
+        mean, std, context = self.stats(features) if stats is None else stats
+        z = np.nan_to_num((features - mean) / std, nan=0.0)
+        return np.column_stack([z, np.full(len(z), context)]).astype(np.float32)
+
+    def to_json(self) -> dict:
+        return {"mean": self.mean.tolist(), "std": self.std.tolist(), "prior_windows": self.prior_windows}
+
+    @classmethod
+    def from_json(cls, data: dict) -> FeatureNorm:
+        mean, std = np.asarray(data["mean"], np.float64), np.asarray(data["std"], np.float64)
+        if mean.shape != (N_FEATURES,) or std.shape != (N_FEATURES,):
+            raise ValueError(f"expected {N_FEATURES} means and deviations, got {mean.shape} and {std.shape}")
+        return cls(mean, std, float(data["prior_windows"]))
+
+
+class RunningStats:
+    """Feature statistics of a live voice, forgetting slowly (`memory` windows) so a new speaker takes over."""
+
+    def __init__(self, memory: float = 240.0) -> None:
+        self.decay = 1.0 - 1.0 / memory
+        self.count = np.zeros(N_FEATURES)
+        self._sum = np.zeros(N_FEATURES)
+        self._squares = np.zeros(N_FEATURES)
+
+    def add(self, features: np.ndarray) -> None:
+        for row in np.atleast_2d(features):
+            seen = ~np.isnan(row)
+            value = np.where(seen, row, 0.0)
+            self.count = self.decay * self.count + seen
+            self._sum = self.decay * self._sum + value
+            self._squares = self.decay * self._squares + value**2
+
+    def moments(self) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
+        """((mean, variance), count) of what was added, for `FeatureNorm.stats`."""
+        safe = np.maximum(self.count, 1e-12)
+        mean = self._sum / safe
+        return (mean, np.maximum(self._squares / safe - mean**2, 0.0)), self.count
+
+    def clear(self) -> None:
+        self.count[:], self._sum[:], self._squares[:] = 0.0, 0.0, 0.0
+
+
+def norm_file(model_path: str | Path) -> Path:
+    """The JSON next to a voice model that holds its `FeatureNorm` (`voice_mlp.tflite` -> `voice_mlp.json`)."""
+    return Path(model_path).with_suffix(".json")
 
 
 class VoiceClassifier:
-    """Seven-way emotion probabilities (`EMOTIONS` order) for speech, from a LiteRT model."""
+    """Seven-way emotion probabilities (`EMOTIONS` order) for speech, from a LiteRT model.
+
+    `norm` says whose statistics standardise the features: "recording" (default) treats all the
+    windows or clips of one call as one speaker's recording; "clip" standardises each clip (each
+    window for `predict_windows`) on its own; "population" uses only the training speakers' average.
+    """
 
     labels = EMOTIONS
 
     def __init__(self, path: str | Path, *, num_threads: int = 1) -> None:
-        from ai_edge_litert.interpreter import Interpreter
-
         self.path = Path(path)
+        self._model = LiteRTModel(
+            self.path,
+            input_shape=(N_FEATURES + 1,),
+            outputs=len(EMOTIONS),
+            num_threads=num_threads,
+            what=f"{N_FEATURES} voice features + context",
+        )
+        stats = norm_file(self.path)
         try:
-            self._interpreter = Interpreter(model_path=str(self.path), num_threads=num_threads)
-            self._interpreter.allocate_tensors()
-        except (ValueError, RuntimeError) as exc:
-            raise ModelError(f"{self.path}: not a LiteRT model ({exc})") from exc
-        self._input = self._interpreter.get_input_details()[0]
-        self._output = self._interpreter.get_output_details()[0]
-        if tuple(self._input["shape"][1:]) != (N_FRAMES, N_MELS, 1) or self._output["shape"][-1] != len(EMOTIONS):
-            raise ModelError(f"{self.path}: expects {self._input['shape']}, not log-mel {N_FRAMES}x{N_MELS}x1 -> 7")
-        self._batch = int(self._input["shape"][0])
-        self._lock = threading.Lock()  # a LiteRT interpreter is not thread-safe
+            self.norm = FeatureNorm.from_json(json.loads(stats.read_text()))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ModelError(
+                f"{self.path}: its feature statistics {stats.name} are missing or unreadable ({exc})"
+            ) from exc
 
-    def predict_features(self, features: np.ndarray) -> np.ndarray:
-        """(N, 124, 64, 1) features from `log_mel` -> (N, 7) probabilities, run in batches of 32."""
-        if len(features) <= _CHUNK:
-            return self._invoke(features)
-        return np.concatenate([self._invoke(features[i : i + _CHUNK]) for i in range(0, len(features), _CHUNK)])
+    def predict_features(self, features: np.ndarray, *, norm: str = "recording", stats=None) -> np.ndarray:
+        """(N, 299) raw features from `voice_features` -> (N, 7) probabilities.
 
-    def _invoke(self, features: np.ndarray) -> np.ndarray:
-        if len(features) == 0:
-            return np.zeros((0, len(EMOTIONS)), np.float32)
-        with self._lock:
-            if len(features) != self._batch:
-                self._interpreter.resize_tensor_input(self._input["index"], features.shape)
-                self._interpreter.allocate_tensors()
-                self._batch = len(features)
-            self._interpreter.set_tensor(self._input["index"], np.ascontiguousarray(features, np.float32))
-            self._interpreter.invoke()
-            return self._interpreter.get_tensor(self._output["index"]).copy()
+        `stats` (`(mean, std, context)` from `self.norm.stats`) overrides `norm`.
+        """
+        features = np.asarray(features, np.float32).reshape(-1, N_FEATURES)
+        if stats is None:
+            if norm not in NORMS:
+                raise ValueError(f"norm must be one of {', '.join(NORMS)}, not {norm!r}")
+            if norm == "population":
+                stats = self.norm.prior()
+            elif norm == "clip":
+                return self._model.run(np.concatenate([self.norm.apply(f[None]) for f in features]))
+        return self._model.run(self.norm.apply(features, stats))
 
-    def predict_windows(self, windows: Sequence[np.ndarray]) -> np.ndarray:
+    def predict_windows(self, windows: Sequence[np.ndarray], *, norm: str = "recording") -> np.ndarray:
         """16 kHz segments (each fitted to 2 s) -> (N, 7) probabilities."""
-        return window_probs(self.predict_features, windows)
+        return self.predict_features(voice_features(windows), norm=norm)
 
-    def predict_clips(self, clips: Sequence[np.ndarray], sample_rate: int) -> np.ndarray:
-        """Mono int16/float clips at `sample_rate` -> (N, 7): each the mean over its 2 s windows."""
-        return clip_probs(self.predict_features, [resample(clip, sample_rate, SAMPLE_RATE) for clip in clips])
+    def predict_clips(self, clips: Sequence[np.ndarray], sample_rate: int, *, norm: str = "recording") -> np.ndarray:
+        """Mono int16/float clips at `sample_rate` -> (N, 7): each the mean over its 2 s windows.
+
+        With the default `norm="recording"` the clips of one call are standardised together, as one
+        speaker's: pass one speaker's clips in one call. `norm="clip"` treats each clip alone.
+        """
+        if norm not in NORMS:
+            raise ValueError(f"norm must be one of {', '.join(NORMS)}, not {norm!r}")
+        per_clip = [clip_windows(resample(clip, sample_rate, SAMPLE_RATE)) for clip in clips]
+        if not per_clip:
+            return np.zeros((0, len(EMOTIONS)), np.float32)
+        counts = np.array([len(w) for w in per_clip])
+        features = voice_features([w for windows in per_clip for w in windows])
+        starts = np.cumsum(counts) - counts
+        if norm == "clip":
+            probs = np.concatenate(
+                [self.predict_features(features[a : a + n]) for a, n in zip(starts, counts, strict=True)]
+            )
+        else:
+            probs = self.predict_features(features, norm=norm)
+        return np.add.reduceat(probs, starts, axis=0) / counts[:, None]
 
 
 def load_voice_classifier(path: str | Path | None = None) -> VoiceClassifier:
-    """Load the shipped voice model, or the `.tflite` file at `path`."""
+    """Load the shipped voice model, or the `.tflite` file at `path` (its `.json` statistics beside it)."""
     path = Path(path) if path is not None else model_file(DEFAULT_MODEL)
     if not path.is_file():
         raise ModelError(f"voice model file not found: {path}")
@@ -209,15 +403,20 @@ def voice_timeline(
     classifier: VoiceClassifier,
     window_s: float = WINDOW_S,
     hop_s: float = 0.5,
+    *,
+    norm: str = "recording",
 ) -> list[VoiceWindow]:
     """Emotion every `hop_s` over a whole recording; silent windows get `speech=False, probs=None`.
 
     The model always sees 2 s: a different `window_s` is centre-cropped or zero-padded to 2 s.
+    With `norm="recording"` the features are standardised over all the recording's speech windows
+    (speaker normalisation for a one-speaker recording); see `VoiceClassifier` for the others.
     """
     samples = resample(samples, sample_rate, SAMPLE_RATE)
     windows = sliding_windows(samples, SAMPLE_RATE, window_s, hop_s)
     speech = [is_speech(seg, SAMPLE_RATE) for _, _, seg in windows]
-    probs = iter(classifier.predict_windows([w[2] for w, s in zip(windows, speech, strict=True) if s]))
+    spoken = [w[2] for w, s in zip(windows, speech, strict=True) if s]
+    probs = iter(classifier.predict_windows(spoken, norm=norm))
     return [VoiceWindow(a, b, s, next(probs) if s else None) for (a, b, _), s in zip(windows, speech, strict=True)]
 
 
@@ -238,13 +437,21 @@ class MicrophoneListener:
     """Live voice emotion: keeps only the newest 2 s in memory and re-classifies it every `hop_s`.
 
     Nothing is written to disk. `latest()` is None while nobody speaks. `push()` feeds samples
-    from any other source the same way the microphone does.
+    from any other source the same way the microphone does. Features are standardised with running
+    statistics of the speech heard since `start()` (forgetting over about `memory` windows, i.e.
+    `memory * hop_s` seconds), shrunk towards the training speakers' average while little is heard.
     """
 
     def __init__(
-        self, classifier: VoiceClassifier | None = None, *, device: int | str | None = None, hop_s: float = 0.5
+        self,
+        classifier: VoiceClassifier | None = None,
+        *,
+        device: int | str | None = None,
+        hop_s: float = 0.5,
+        memory: float = 240.0,
     ) -> None:
         self._classifier, self._device, self._hop_s = classifier, device, hop_s
+        self.voice = RunningStats(memory)
         self._audio = RecentAudio(WINDOW_S, SAMPLE_RATE)
         self._microphone: Microphone | None = None
         self._latest: np.ndarray | None = None
@@ -271,6 +478,7 @@ class MicrophoneListener:
             self._microphone.stop()
             self._microphone = None
         self._audio.clear()
+        self.voice.clear()
         self._latest = None
 
     def latest(self) -> np.ndarray | None:
@@ -284,8 +492,14 @@ class MicrophoneListener:
     def update(self) -> np.ndarray | None:
         """Classify the buffered audio now (the background thread calls this every `hop_s`)."""
         window, rate = self._audio.read(), self._audio.sample_rate
-        speaking = len(window) >= rate // 2 and is_speech(window, rate)
-        self._latest = self._model().predict_windows([resample(window, rate, SAMPLE_RATE)])[0] if speaking else None
+        if not (len(window) >= rate // 2 and is_speech(window, rate)):
+            self._latest = None
+            return None
+        model = self._model()
+        features = voice_features([resample(window, rate, SAMPLE_RATE)])
+        self.voice.add(features)
+        moments, count = self.voice.moments()
+        self._latest = model.predict_features(features, stats=model.norm.stats(moments, count))[0]
         return self._latest
 
     def _model(self) -> VoiceClassifier:

@@ -239,7 +239,7 @@ def test_sound_track_is_kept_in_the_annotated_video(media_dir, tmp_path):
         assert annotated.duration / 1e6 == pytest.approx(seconds, abs=0.5)
     assert count_frames(folder / "annotated.mp4") == result.frames
     assert not (folder / "annotated.muxing.mp4").exists()
-    if model_file("voice_cnn.tflite").is_file():
+    if model_file("voice_mlp.tflite").is_file():
         with (folder / "voice_timeline.csv").open(newline="") as f:
             windows = list(csv.DictReader(f))
         assert windows and float(windows[-1]["end_s"]) <= seconds + 2.01

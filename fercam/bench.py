@@ -199,6 +199,8 @@ def _figures(runner: LiveRunner, timers: dict, origin: float, end: float, config
         "latency_p50_ms": round(float(np.percentile(latencies, 50)), 2),
         "latency_p95_ms": round(float(np.percentile(latencies, 95)), 2),
         "analysis_hz": round(stats.analyses / steady, 2) if steady > 0 else 0.0,
+        # How often it could refresh if frames came faster: analysis_hz is capped by the camera's rate.
+        "analysis_capacity_hz": round(1000 / float(np.mean(stats.analysis_ms)), 1) if stats.analysis_ms else 0.0,
         "detector_ms": _mean((detector.full_ms + detector.near_ms) if detector else []),
         "detector_full_scan_ms": _mean(detector.full_ms if detector else []),
         "detector_tracked_ms": _mean(detector.near_ms if detector else []),
@@ -228,7 +230,8 @@ def compare_reference(config: BenchConfig, result: dict, frames: int = 8) -> dic
     return {
         "reference_detector_ms": round(reference_ms, 2),
         "reference_hz": round(reference_hz, 2),
-        "analysis_speedup": round(result["analysis_hz"] / reference_hz, 1),
+        "analysis_speedup": round(result["analysis_capacity_hz"] / reference_hz, 1),
+        "camera_limited_speedup": round(result["analysis_hz"] / reference_hz, 1),
         "detector_speedup": round(reference_ms / result["detector_ms"], 1) if result["detector_ms"] else None,
     }
 
@@ -237,5 +240,8 @@ def format_report(result: dict) -> str:
     lines = [f"fercam bench: {result['size']}, {result['faces']} face(s), detector {result['detector']}"]
     lines += [f"  {key:24s} {value}" for key, value in result.items() if key not in ("size", "faces", "detector")]
     if "analysis_speedup" in result:
-        lines.append(f"  => analysis {result['analysis_speedup']}x the reference MTCNN's rate in this run")
+        lines.append(
+            f"  => analysis can run {result['analysis_speedup']}x as often as the reference MTCNN in this run "
+            f"({result['camera_limited_speedup']}x at this camera's {result['analysis_hz']} Hz)"
+        )
     return "\n".join(lines)

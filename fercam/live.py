@@ -127,7 +127,9 @@ class LiveRunner:
                 settings = self.store.get()
                 if analyzer is None or settings.detector != detector_name:
                     analyzer, detector_name = self.make_analyzer(settings), settings.detector
+                started = time.perf_counter()
                 analysis = analyzer.analyze(frame)
+                busy_ms = (time.perf_counter() - started) * 1000
             except Exception as exc:  # the video must outlive any model failure
                 self._report_error(exc)
                 continue
@@ -135,6 +137,7 @@ class LiveRunner:
             self.stats.analyses += 1
             self.stats.faces = len(analysis.faces)
             self.stats.analysis_times.append(time.monotonic())
+            self.stats.analysis_ms.append(busy_ms)
             self._analyses.put(analysis)
             if self.on_analysis:
                 self.on_analysis(analysis, frame)

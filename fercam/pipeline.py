@@ -140,6 +140,7 @@ class LiveStats:
     latencies_ms: deque = field(default_factory=lambda: deque(maxlen=2000))
     sent_times: deque = field(default_factory=lambda: deque(maxlen=120))
     analysis_times: deque = field(default_factory=lambda: deque(maxlen=120))
+    analysis_ms: deque = field(default_factory=lambda: deque(maxlen=2000))  # busy time per analysis
     first_frame_at: float | None = None
     first_annotated_at: float | None = None
 

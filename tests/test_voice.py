@@ -14,18 +14,8 @@ import pytest
 from fercam.audio import AudioError, MicrophoneError, is_speech, load_audio, sliding_windows
 from fercam.emotion import ModelError
 from fercam.types import EMOTIONS
-from fercam.voice import (
-    N_FEATURES,
-    FeatureNorm,
-    MicrophoneListener,
-    VoiceClassifier,
-    fit_window,
-    load_voice_classifier,
-    voice_features,
-    voice_timeline,
-    window_features,
-    write_voice_csv,
-)
+from fercam.voice import MicrophoneListener, VoiceClassifier, load_voice_classifier, voice_timeline, write_voice_csv
+from fercam.voice_features import N_FEATURES, FeatureNorm, fit_window, voice_features, window_features
 
 av = pytest.importorskip("av")
 SPEECH_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "speech"

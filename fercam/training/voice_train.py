@@ -33,7 +33,7 @@ import numpy as np
 
 from fercam.training.data import DataError
 from fercam.types import EMOTIONS
-from fercam.voice import N_FEATURES, FeatureNorm, clip_windows, norm_file, voice_features
+from fercam.voice_features import N_FEATURES, FeatureNorm, clip_windows, norm_file, voice_features
 
 log = logging.getLogger(__name__)
 

@@ -12,11 +12,11 @@ IMPORTED_AT = _time.monotonic()  # the benchmark's clock origin where /proc is m
 __all__ = ["load_classifier", "load_detector", "load_voice_classifier"]
 
 
-def load_classifier(path=None):
+def load_classifier(path=None, **options):
     """The shipped face-emotion model (or the model file at `path`); see `fercam.emotion`."""
     from fercam.emotion import load_classifier as load
 
-    return load(path)
+    return load(path, **options)
 
 
 def load_detector(name: str = "mtcnn", **options):

@@ -52,13 +52,17 @@ def _add_training(sub) -> None:
     p.add_argument("--seed", type=int, help="default 1234 (face), 7 (voice)")
     p.add_argument("--limit", type=int, default=0, help="use only the first N training rows")
     p.add_argument("--weights", help="local ImageNet weights file for a keras.applications backbone")
+    p.add_argument("--teacher", help="a trained .keras model to distil from (its predictions join the targets)")
+    p.add_argument(
+        "--precision", default="auto", help="float32, mixed_bfloat16 or mixed_float16 (default: auto, bf16 if native)"
+    )
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     p = sub.add_parser("evaluate", help="score a model on the public test split")
     p.add_argument("model", help="a .tflite or .keras model")
     p.add_argument("--task", choices=("face", "voice"), default="face")
     p.add_argument("--data", help="default: ../shared/data/fer2013.npz (face), ../shared/data/speech (voice)")
     p.add_argument("--out", default="runs/evaluate", help="folder for metrics.json and the figures")
-    p.add_argument("--tta", action="store_true", help="average with horizontally flipped faces")
+    p.add_argument("--no-mirror", action="store_true", help="score each face once, without its mirror image")
     p.add_argument("--limit", type=int, default=0, help="score only the first N test faces")
 
 
@@ -79,6 +83,9 @@ def _add_analysis(sub) -> None:
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--compare", action="store_true", help="also time the reference mtcnn on the same frames")
     p.add_argument("--json", action="store_true", help="print exactly one JSON object")
+    p.add_argument(
+        "--model", nargs="?", const="", metavar="PATH", help="time the emotion model alone (default: the shipped one)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

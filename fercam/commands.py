@@ -124,6 +124,8 @@ def train(args) -> int:
             seed=args.seed,
             limit=args.limit,
             weights=args.weights,
+            teacher=args.teacher,
+            precision=args.precision,
         )
         metrics = {k: v for k, v in train_face(config, resume=args.resume).items() if k != "confusion"}
     print(json.dumps(metrics, indent=2))
@@ -142,7 +144,7 @@ def evaluate(args) -> int:
     else:
         from fercam.training.evaluate import evaluate_model
 
-        metrics = evaluate_model(args.model, _data(args), out=args.out, flip_tta=args.tta, limit=args.limit)
+        metrics = evaluate_model(args.model, _data(args), out=args.out, mirror=not args.no_mirror, limit=args.limit)
     print(f"accuracy {metrics['accuracy']:.4f} on {metrics.get('samples', '?')} samples")
     for name, m in metrics.get("per_class", {}).items():
         print(f"  {name:9s} precision {m['precision']:.3f}  recall {m['recall']:.3f}")
@@ -172,8 +174,12 @@ def analyze(args) -> int:
 
 
 def bench(args) -> int:
-    from fercam.bench import BenchConfig, format_report, run_bench
+    from fercam.bench import BenchConfig, bench_model, format_model_report, format_report, run_bench
 
+    if args.model is not None:
+        result = bench_model(args.model or None)
+        print(json.dumps(result) if args.json else format_model_report(result))
+        return 0
     result = run_bench(
         BenchConfig(
             source=args.source,

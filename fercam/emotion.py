@@ -1,6 +1,8 @@
 """The emotion classifier as the app runs it: LiteRT, no TensorFlow import, under 1 ms a face.
 
-One thread is enough for the int8-weight model and leaves the other core to the detector.
+Each face is classified together with its mirror image and the two predictions averaged:
+faces are left-right symmetric, so this buys about one point of accuracy. Both run in one
+batch on two threads (the detector has finished by then), 0.5 ms a face on two cores.
 """
 
 from __future__ import annotations
@@ -40,13 +42,21 @@ def to_model_input(faces: np.ndarray | list[np.ndarray]) -> np.ndarray:
     return out
 
 
+def mirror_averaged(run, batch: np.ndarray) -> np.ndarray:
+    """`run` on the faces and their mirror images in one batch; the mean of each pair."""
+    both = run(np.concatenate([batch, batch[:, :, ::-1]]))
+    return (both[: len(batch)] + both[len(batch) :]) / 2
+
+
 class EmotionClassifier:
-    """Seven-way emotion probabilities (FER2013 order) for grayscale face crops."""
+    """Seven-way emotion probabilities (FER2013 order) for grayscale face crops.
+
+    `mirror=False` scores each face once (half the cost, about a point less accurate)."""
 
     labels = EMOTIONS
 
-    def __init__(self, path: str | Path, *, num_threads: int = 1) -> None:
-        self.path = Path(path)
+    def __init__(self, path: str | Path, *, num_threads: int = 2, mirror: bool = True) -> None:
+        self.path, self.mirror = Path(path), mirror
         self._model = LiteRTModel(
             self.path,
             input_shape=(NATIVE_SIZE, NATIVE_SIZE, 1),
@@ -56,7 +66,8 @@ class EmotionClassifier:
         )
 
     def predict_faces(self, faces: np.ndarray | list[np.ndarray]) -> np.ndarray:
-        return self._model.run(to_model_input(faces))
+        batch = to_model_input(faces)
+        return mirror_averaged(self._model.run, batch) if self.mirror and len(batch) else self._model.run(batch)
 
 
 class KerasEmotionClassifier:
@@ -64,26 +75,31 @@ class KerasEmotionClassifier:
 
     labels = EMOTIONS
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, mirror: bool = True) -> None:
         from fercam.training import require_tensorflow
 
         keras = require_tensorflow()
-        self.path = Path(path)
+        self.path, self.mirror = Path(path), mirror
         try:
-            self._model = keras.models.load_model(self.path)
+            self.model = keras.models.load_model(self.path)
         except Exception as exc:  # keras raises many types for a file that is not a model
             raise ModelError(f"{self.path}: not a Keras model ({exc})") from exc
 
     def predict_faces(self, faces: np.ndarray | list[np.ndarray]) -> np.ndarray:
         batch = to_model_input(faces)
-        return self._model.predict(batch, batch_size=256, verbose=0) if len(batch) else np.zeros((0, 7), np.float32)
+        if not len(batch):
+            return np.zeros((0, len(EMOTIONS)), np.float32)
+        run = lambda x: self.model.predict(x, batch_size=256, verbose=0)  # noqa: E731
+        return mirror_averaged(run, batch) if self.mirror else run(batch)
 
 
-def load_classifier(path: str | Path | None = None) -> EmotionClassifier | KerasEmotionClassifier:
+def load_classifier(
+    path: str | Path | None = None, *, mirror: bool = True
+) -> EmotionClassifier | KerasEmotionClassifier:
     """Load the shipped emotion model, or the `.tflite` / `.keras` file at `path`."""
     path = Path(path) if path is not None else model_file(DEFAULT_MODEL)
     if not path.is_file():
         raise ModelError(f"model file not found: {path}")
     if path.suffix == ".keras":
-        return KerasEmotionClassifier(path)
-    return EmotionClassifier(path)
+        return KerasEmotionClassifier(path, mirror=mirror)
+    return EmotionClassifier(path, mirror=mirror)

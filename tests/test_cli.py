@@ -153,3 +153,16 @@ def test_bench_prints_one_json_object(media_dir, capsys):
     result = json.loads(capsys.readouterr().out)
     assert BENCH_KEYS <= set(result)
     assert result["output_fps"] > 0 and result["rss_mb"] > 0
+
+
+def test_bench_model_times_the_shipped_classifier(capsys):
+    assert main(["bench", "--model", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["model"].endswith("fer_cnn.tflite")
+    assert result["ms_per_face"] > 0 and result["load_s"] > 0 and result["file_mb"] > 0
+    assert isinstance(result["meets_goals"], bool)
+
+
+def test_bench_model_rejects_a_missing_file(tmp_path, capsys):
+    assert main(["bench", "--model", str(tmp_path / "none.tflite")]) == 1
+    assert "model file not found" in capsys.readouterr().err

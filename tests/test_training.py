@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -15,7 +16,8 @@ from fercam.cli import main  # noqa: E402
 from fercam.emotion import load_classifier  # noqa: E402
 from fercam.training.calibrate import MIN_RECALL, fit_logit_bias, recall  # noqa: E402
 from fercam.training.data import DataError, ferplus_distribution, load_splits, validation_split  # noqa: E402
-from fercam.training.train import TrainConfig, class_weights, soft_targets, train  # noqa: E402
+from fercam.training.models import make_fernet, with_softmax  # noqa: E402
+from fercam.training.train import TrainConfig, class_weights, distillation_targets, soft_targets, train  # noqa: E402
 from fercam.types import EMOTIONS  # noqa: E402
 
 
@@ -113,18 +115,32 @@ def test_training_smoke_exports_a_litert_model_that_agrees(tmp_path, fer_npz):
     json.loads((run / "state.json").read_text())
     resumed = train(config, resume=True)  # already at its last epoch: resumes, re-exports
     assert resumed["samples"] == metrics["samples"]
+    assert json.loads((run / "config.json").read_text())["precision"] in ("float32", "mixed_bfloat16")
+
+    student = replace(config, out=str(tmp_path / "student"), teacher=str(run / "model.keras"), precision="float32")
+    assert train(student)["samples"] == metrics["samples"]
+    assert (tmp_path / "student" / "model.tflite").is_file()
+
+
+def test_distillation_blends_labels_with_the_teachers_view(tmp_path, fer_npz):
+    teacher_path = tmp_path / "teacher.keras"
+    with_softmax(make_fernet()).save(teacher_path)
+    config = TrainConfig(data=str(fer_npz), out=str(tmp_path), teacher=str(teacher_path), teacher_weight=0.25)
+    blend = distillation_targets(config)
+    faces = load_splits(fer_npz).test.x[:4, ..., None].astype(np.float32)
+    labels = np.eye(len(EMOTIONS), dtype=np.float32)[[0, 1, 2, 3]]
+    teacher = load_classifier(teacher_path, mirror=False).predict_faces(faces[..., 0].astype(np.uint8))
+    got = np.asarray(blend(faces, labels))
+    np.testing.assert_allclose(got, 0.75 * labels + 0.25 * teacher, atol=1e-5)
+    np.testing.assert_allclose(got.sum(axis=1), 1, atol=1e-5)
 
 
 def test_evaluate_cli_writes_metrics_and_figures(tmp_path, fer_npz, capsys):
     out = tmp_path / "eval"
-    assert (
-        main(
-            ["evaluate", "models/fer_cnn.tflite", "--data", str(fer_npz), "--out", str(out), "--limit", "200", "--tta"]
-        )
-        == 0
-    )
+    args = ["evaluate", "models/fer_cnn.tflite", "--data", str(fer_npz), "--out", str(out), "--limit", "200"]
+    assert main([*args, "--no-mirror"]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["samples"] == 200 and metrics["flip_tta"] is True
+    assert metrics["samples"] == 200 and metrics["mirror"] is False
     assert (out / "confusion.png").stat().st_size > 1000 and (out / "per_class.png").is_file()
     assert "accuracy" in capsys.readouterr().out
 

@@ -32,25 +32,22 @@ def evaluate_probs(probs: np.ndarray, labels: np.ndarray) -> dict:
     }
 
 
-def predict(classifier, faces: np.ndarray, *, flip_tta: bool = False, batch: int = 512) -> np.ndarray:
-    """Probabilities for all faces, optionally averaged with their mirror images."""
+def predict(classifier, faces: np.ndarray, *, batch: int = 512) -> np.ndarray:
+    """Probabilities for all faces, in chunks."""
     chunks = [classifier.predict_faces(faces[i : i + batch]) for i in range(0, len(faces), batch)]
-    probs = np.concatenate(chunks) if chunks else np.zeros((0, len(EMOTIONS)), np.float32)
-    if flip_tta:
-        probs = (probs + predict(classifier, faces[:, :, ::-1].copy(), batch=batch)) / 2
-    return probs
+    return np.concatenate(chunks) if chunks else np.zeros((0, len(EMOTIONS)), np.float32)
 
 
 def evaluate_model(
-    model: str | Path, data: str | Path, *, out: str | Path, flip_tta: bool = False, limit: int = 0
+    model: str | Path, data: str | Path, *, out: str | Path, mirror: bool = True, limit: int = 0
 ) -> dict:
     from fercam.emotion import load_classifier
     from fercam.training.data import load_splits
 
     test = load_splits(data).test
     faces, labels = (test.x[:limit], test.y[:limit]) if limit else (test.x, test.y)
-    metrics = evaluate_probs(predict(load_classifier(model), faces, flip_tta=flip_tta), labels)
-    metrics.update(model=str(model), data=str(data), flip_tta=flip_tta)
+    metrics = evaluate_probs(predict(load_classifier(model, mirror=mirror), faces), labels)
+    metrics.update(model=str(model), data=str(data), mirror=mirror)
     write_report(metrics, Path(out))
     return metrics
 

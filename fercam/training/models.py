@@ -29,7 +29,7 @@ def make_fernet(*, stages: tuple[tuple[int, int], ...] = FERNET_STAGES, dropout:
             x = layers.MaxPooling2D()(x)
     x = layers.GlobalAveragePooling2D()(x)
     x = layers.Dropout(dropout)(x)
-    logits = layers.Dense(len(EMOTIONS), name="logits")(x)
+    logits = layers.Dense(len(EMOTIONS), name="logits", dtype="float32")(x)  # float32 under mixed precision
     return keras.Model(inputs, logits, name="fernet")
 
 
@@ -74,7 +74,7 @@ def make_backbone(name: str, *, weights: str | None = None, dropout: float = 0.4
     x = layers.Normalization(mean=mean, variance=[s * s for s in std])(rgb)
     base = constructor(include_top=False, weights=weights, input_shape=(48, 48, 3), pooling="avg")
     x = layers.Dropout(dropout)(base(x))
-    logits = layers.Dense(len(EMOTIONS), name="logits")(x)
+    logits = layers.Dense(len(EMOTIONS), name="logits", dtype="float32")(x)
     return keras.Model(inputs, logits, name=name)
 
 
@@ -87,6 +87,20 @@ def make_model(name: str, *, weights: str | None = None) -> keras.Model:
     if name in MODEL_NAMES:
         return make_backbone(name, weights=weights)
     raise ValueError(f"unknown model {name!r}: choose from {', '.join(MODEL_NAMES)}")
+
+
+def float32_copy(model: keras.Model) -> keras.Model:
+    """The same weights in an all-float32 graph: what LiteRT export expects after mixed-precision training."""
+    if all(layer.dtype_policy.name == "float32" for layer in model.layers):
+        return model
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("float32")
+    try:
+        copy = make_model(model.name)
+    finally:
+        keras.config.set_dtype_policy(previous)
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 def with_softmax(logits_model: keras.Model, *, logit_bias=None) -> keras.Model:

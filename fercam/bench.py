@@ -253,8 +253,8 @@ MODEL_GOALS = {"ms_per_face": 1.0, "load_s": 0.5, "file_mb": 10.0}
 
 
 def bench_model(path: str | None = None, *, repeats: int = 1000) -> dict:
-    """First load time (LiteRT import included), milliseconds per face at batch size 1 (one thread,
-    as the app runs it) and file size."""
+    """First load time (LiteRT import included), milliseconds per face at batch size 1 (as the app
+    runs it: face and mirror image in one two-thread call) and file size."""
     from fercam.emotion import DEFAULT_MODEL, load_classifier
     from fercam.paths import model_file
 

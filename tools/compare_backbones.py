@@ -29,18 +29,15 @@ def epoch_seconds(config) -> float:
     """Seconds one training epoch takes, from a short timed probe on a throwaway model."""
     import keras
 
+    from fercam.training.models import dtype_policy
     from fercam.training.train import _datasets, _new_model, resolve_precision
 
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(resolve_precision(config.precision))  # as train() will
-    try:
+    with dtype_policy(resolve_precision(config.precision)):  # as train() will
         fit_ds, _, _, _ = _datasets(config)
         model = _new_model(config, len(fit_ds))
         stamps: list[float] = []
         probe = keras.callbacks.LambdaCallback(on_train_batch_end=lambda *_, **__: stamps.append(time.perf_counter()))
         model.fit(fit_ds.take(PROBE_WARMUP + PROBE_STEPS), epochs=1, callbacks=[probe], verbose=0)
-    finally:
-        keras.config.set_dtype_policy(previous)
     per_step = (stamps[-1] - stamps[PROBE_WARMUP - 1]) / PROBE_STEPS
     return per_step * len(fit_ds)
 

@@ -6,7 +6,8 @@ disagree about scaling.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 
 import keras
 from keras import layers
@@ -89,16 +90,23 @@ def make_model(name: str, *, weights: str | None = None) -> keras.Model:
     raise ValueError(f"unknown model {name!r}: choose from {', '.join(MODEL_NAMES)}")
 
 
+@contextlib.contextmanager
+def dtype_policy(name: str) -> Iterator[None]:
+    """Keras's global dtype policy set to `name` meanwhile, restored after."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
 def float32_copy(model: keras.Model) -> keras.Model:
     """The same weights in an all-float32 graph: what LiteRT export expects after mixed-precision training."""
     if all(layer.dtype_policy.name == "float32" for layer in model.layers):
         return model
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy("float32")
-    try:
+    with dtype_policy("float32"):
         copy = make_model(model.name)
-    finally:
-        keras.config.set_dtype_policy(previous)
     copy.set_weights(model.get_weights())
     return copy
 

@@ -175,16 +175,15 @@ def train(config: TrainConfig, *, resume: bool = False) -> dict:
     if not resume:
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.json").write_text(json.dumps(asdict(config), indent=2))
-    previous_policy = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(config.precision)
-    try:
+    from fercam.training.models import dtype_policy
+
+    with dtype_policy(config.precision):
         model, val, test = _fit(keras, config, run_dir, resume)
-    finally:
-        keras.config.set_dtype_policy(previous_policy)
     return finish(model, run_dir, val, test)  # in float32: LiteRT export wants a float32 graph
 
 
-def _fit(keras, config: TrainConfig, run_dir: Path, resume: bool) -> dict:
+def _fit(keras, config: TrainConfig, run_dir: Path, resume: bool) -> tuple:
+    """Train from scratch or the checkpoint; returns the logits model and the validation and test data."""
     keras.utils.set_random_seed(config.seed)
     fit_ds, val_ds, val, test = _datasets(config)
     checkpoint = run_dir / "checkpoint.keras"

@@ -124,6 +124,7 @@ def train(args) -> int:
             seed=args.seed,
             limit=args.limit,
             weights=args.weights,
+            init=args.init,
             teachers=tuple(args.teacher or ()),
             precision=args.precision,
         )

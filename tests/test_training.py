@@ -14,10 +14,18 @@ pytest.importorskip("tensorflow", reason="training tools need the train extra: p
 
 from fercam.cli import main  # noqa: E402
 from fercam.emotion import load_classifier  # noqa: E402
+from fercam.litert import ModelError  # noqa: E402
 from fercam.training.calibrate import MIN_RECALL, fit_logit_bias, recall  # noqa: E402
 from fercam.training.data import DataError, ferplus_distribution, load_splits, validation_split  # noqa: E402
 from fercam.training.models import make_fernet, with_softmax  # noqa: E402
-from fercam.training.train import TrainConfig, class_weights, distillation_targets, soft_targets, train  # noqa: E402
+from fercam.training.train import (  # noqa: E402
+    TrainConfig,
+    class_weights,
+    distillation_targets,
+    soft_targets,
+    start_from,
+    train,
+)
 from fercam.types import EMOTIONS  # noqa: E402
 
 
@@ -134,6 +142,29 @@ def test_distillation_blends_labels_with_the_teachers_mean_view(tmp_path, fer_np
     got = np.asarray(blend(faces[..., None].astype(np.float32), labels))
     np.testing.assert_allclose(got, 0.75 * labels + 0.25 * taught, atol=1e-5)
     np.testing.assert_allclose(got.sum(axis=1), 1, atol=1e-5)
+
+
+def test_fine_tuning_starts_from_a_trained_models_weights(tmp_path):
+    import keras
+
+    trained = with_softmax(make_fernet(), logit_bias=np.arange(7) / 7)
+    trained.save(tmp_path / "trained.keras")
+    model = make_fernet()
+    start_from(model, str(tmp_path / "trained.keras"))
+    for got, want in zip(model.get_weights(), trained.get_weights()):
+        np.testing.assert_array_equal(got, want)
+    other = keras.Sequential([keras.Input((48, 48, 1)), keras.layers.Flatten(), keras.layers.Dense(7)])
+    other.save(tmp_path / "other.keras")
+    with pytest.raises(ModelError, match="not a fernet model"):
+        start_from(make_fernet(), str(tmp_path / "other.keras"))
+
+
+def test_train_cli_rejects_a_start_model_that_is_not_a_model(tmp_path, fer_npz, capsys):
+    (tmp_path / "notes.keras").write_text("not a model")
+    args = ["train", "--data", str(fer_npz), "--out", str(tmp_path / "run"), "--limit", "64", "--epochs", "1"]
+    assert main([*args, "--init", str(tmp_path / "notes.keras")]) != 0
+    err = capsys.readouterr().err
+    assert "not a Keras model" in err and "Traceback" not in err
 
 
 def test_evaluate_cli_writes_metrics_and_figures(tmp_path, fer_npz, capsys):

@@ -37,6 +37,7 @@ class TrainConfig:
     seed: int = 1234
     limit: int = 0  # use only this many training rows (smoke tests)
     weights: str | None = None
+    init: str | None = None  # a trained .keras model of the same architecture to start from (fine-tuning)
     teachers: tuple[str, ...] = ()  # serving .keras models whose mean prediction joins the targets
     teacher_weight: float = 0.5  # share of the target taken from the teachers
     precision: str = "auto"  # float32, mixed_bfloat16, mixed_float16; auto: bf16 where the CPU has it
@@ -147,6 +148,8 @@ def _new_model(config: TrainConfig, steps_per_epoch: int):
     from fercam.training.models import make_model
 
     model = make_model(config.model, weights=config.weights)
+    if config.init:
+        start_from(model, config.init)
     schedule = keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=config.learning_rate / 20,
         decay_steps=max(1, (config.epochs - config.warmup_epochs) * steps_per_epoch),
@@ -160,6 +163,18 @@ def _new_model(config: TrainConfig, steps_per_epoch: int):
         metrics=[keras.metrics.CategoricalAccuracy(name="acc")],
     )
     return model
+
+
+def start_from(model, path: str) -> None:
+    """Copy the weights of a trained model (a run's model.keras or checkpoint) into `model`."""
+    from fercam.emotion import KerasEmotionClassifier
+    from fercam.litert import ModelError
+
+    trained = KerasEmotionClassifier(path).model
+    try:
+        model.set_weights(trained.get_weights())  # the serving head (bias, softmax) has no weights
+    except ValueError as exc:
+        raise ModelError(f"{path}: not a {model.name} model, cannot start from it ({exc})") from exc
 
 
 def train(config: TrainConfig, *, resume: bool = False) -> dict:
@@ -213,15 +228,18 @@ def _fit(keras, config: TrainConfig, run_dir: Path, resume: bool) -> tuple:
 
 
 def finish(logits_model, run_dir: Path, val: FaceData, test: FaceData) -> dict:
-    """Calibrate class biases on validation, export serving models, and score what ships (LiteRT)."""
-    from fercam.emotion import load_classifier
+    """Calibrate class biases on validation (mirror-averaged, as served), export the serving
+    models, and score what ships (LiteRT)."""
+    from fercam.emotion import load_classifier, mirror_averaged
     from fercam.training.calibrate import fit_logit_bias
     from fercam.training.evaluate import evaluate_probs, predict, write_report
     from fercam.training.export import export_tflite
     from fercam.training.models import float32_copy, with_softmax
 
     logits_model = float32_copy(logits_model)
-    val_logits = logits_model.predict(val.x[..., None].astype(np.float32), batch_size=256, verbose=0)
+    val_logits = mirror_averaged(
+        lambda x: logits_model.predict(x, batch_size=256, verbose=0), val.x[..., None].astype(np.float32)
+    )
     bias = fit_logit_bias(val_logits, val.y)
     serving = with_softmax(logits_model, logit_bias=bias)
     serving.save(run_dir / "model.keras")

@@ -15,7 +15,7 @@ pytest.importorskip("tensorflow", reason="training tools need the train extra: p
 from fercam.cli import main  # noqa: E402
 from fercam.emotion import load_classifier  # noqa: E402
 from fercam.litert import ModelError  # noqa: E402
-from fercam.training.calibrate import MIN_RECALL, fit_logit_bias, recall  # noqa: E402
+from fercam.training.calibrate import MAX_ACCURACY_COST, MIN_RECALL, fit_logit_bias, recall  # noqa: E402
 from fercam.training.data import DataError, ferplus_distribution, load_splits, validation_split  # noqa: E402
 from fercam.training.models import make_fernet, with_softmax  # noqa: E402
 from fercam.training.train import (  # noqa: E402
@@ -98,6 +98,19 @@ def test_logit_bias_buys_recall_for_rare_classes():
     before, after = np.argmax(logits, 1), np.argmax(logits + bias, 1)
     assert recall(after, labels, 1) > recall(before, labels, 1)
     assert all(recall(after, labels, c) >= floor for c, floor in MIN_RECALL.items())
+
+
+def test_logit_bias_keeps_a_weak_models_accuracy():
+    rng = np.random.default_rng(1)
+    labels = rng.choice(7, 2000, p=[0.14, 0.02, 0.14, 0.25, 0.17, 0.11, 0.17])
+    logits = rng.normal(size=(2000, 7)) + 0.5 * np.eye(7)[labels]  # barely better than chance
+    logits[:, 3] += 1.0  # and mostly says happy
+    logits[:, [1, 2]] -= 2.0
+    accuracy = lambda bias: (np.argmax(logits + bias, 1) == labels).mean()  # noqa: E731
+    best_tau_only = max(
+        accuracy(-tau * np.log(np.bincount(labels) / len(labels))) for tau in np.arange(-0.5, 1.51, 0.05)
+    )
+    assert accuracy(fit_logit_bias(logits, labels)) >= best_tau_only - MAX_ACCURACY_COST - 1e-9
 
 
 def test_training_smoke_exports_a_litert_model_that_agrees(tmp_path, fer_npz):

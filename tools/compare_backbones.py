@@ -77,9 +77,11 @@ def compare(name: str, data: str, out: Path, budget_min: float) -> dict:
 
 
 def markdown_row(r: dict) -> str:
+    """One row of the table in docs/BACKBONES.md."""
     return (
-        f"| {r['model']} | {r['params_m']} | {r['epochs']} | {r['run_min']} | {r['accuracy']:.3f} "
-        f"| {r['recall_disgust']:.2f} | {r['recall_fear']:.2f} | {r['tflite_mb']} | {r['face_ms']} |"
+        f"| {r['model']} | {r['params_m']} | {r['epochs']} | {r['run_min']} "
+        f"| {r['accuracy']:.1%} ({r['accuracy_single_pass']:.1%}) | {r['macro_f1']:.3f} "
+        f"| {r['recall_disgust']:.1%} | {r['recall_fear']:.1%} | {r['tflite_mb']} | {r['face_ms']} |"
     )
 
 

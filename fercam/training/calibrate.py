@@ -44,11 +44,8 @@ def fit_logit_bias(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
 def _score(logits: np.ndarray, labels: np.ndarray) -> tuple[bool, float]:
     """(recall floors met, accuracy): floors first, then accuracy."""
     pred = np.argmax(logits, axis=1)
-    return _meets_floors(pred, labels), float((pred == labels).mean())
-
-
-def _meets_floors(pred: np.ndarray, labels: np.ndarray) -> bool:
-    return all(recall(pred, labels, c) >= floor for c, floor in MIN_RECALL.items())
+    meets_floors = all(recall(pred, labels, c) >= floor for c, floor in MIN_RECALL.items())
+    return meets_floors, float((pred == labels).mean())
 
 
 def _smallest_raise(logits: np.ndarray, labels: np.ndarray, cls: int, floor: float, min_accuracy: float) -> float:

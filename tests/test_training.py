@@ -17,7 +17,7 @@ from fercam.emotion import load_classifier  # noqa: E402
 from fercam.litert import ModelError  # noqa: E402
 from fercam.training.calibrate import MAX_ACCURACY_COST, MIN_RECALL, TAUS, fit_logit_bias, recall  # noqa: E402
 from fercam.training.data import DataError, ferplus_distribution, load_splits, validation_split  # noqa: E402
-from fercam.training.models import make_fernet, with_softmax  # noqa: E402
+from fercam.training.models import SERVING_CROP, framed, make_fernet, with_softmax  # noqa: E402
 from fercam.training.train import (  # noqa: E402
     TrainConfig,
     class_weights,
@@ -155,10 +155,20 @@ def test_distillation_blends_labels_with_the_teachers_mean_view(tmp_path, fer_np
     np.testing.assert_allclose(got.sum(axis=1), 1, atol=1e-5)
 
 
+def test_the_serving_frame_is_the_centre_crop_scaled_back_to_48(fer_npz):
+    net = make_fernet()
+    faces = load_splits(fer_npz).test.x[:4].astype(np.float32)
+    margin = (48 - SERVING_CROP) // 2
+    cropped = np.stack([cv2.resize(f[margin:-margin, margin:-margin], (48, 48)) for f in faces])  # bilinear
+    want = net.predict(cropped[..., None], verbose=0)
+    np.testing.assert_allclose(framed(net).predict(faces[..., None], verbose=0), want, atol=1e-4)
+    assert not np.allclose(net.predict(faces[..., None], verbose=0), want, atol=1e-3)
+
+
 def test_fine_tuning_starts_from_a_trained_models_weights(tmp_path):
     import keras
 
-    trained = with_softmax(make_fernet(), logit_bias=np.arange(7) / 7)
+    trained = with_softmax(framed(make_fernet()), logit_bias=np.arange(7) / 7)  # as finish() saves it
     trained.save(tmp_path / "trained.keras")
     model = make_fernet()
     start_from(model, str(tmp_path / "trained.keras"))

@@ -16,6 +16,11 @@ from fercam.types import EMOTIONS
 
 INPUT_SHAPE = (48, 48, 1)
 
+# Training's RandomZoom((-0.15, 0.1)) shows the net faces 2.5% closer on average (47 of 48
+# pixels); serving at about that framing (the centre 46 pixels, scaled back to 48) scored
+# 0.4-1.3 points higher on validation for each of four trained models.
+SERVING_CROP = 46
+
 # (stage widths, convolutions per stage) of our own compact residual CNN.
 FERNET_STAGES = ((32, 1), (64, 2), (128, 2), (256, 2))
 
@@ -109,6 +114,14 @@ def float32_copy(model: keras.Model) -> keras.Model:
         copy = make_model(model.name)
     copy.set_weights(model.get_weights())
     return copy
+
+
+def framed(logits_model: keras.Model, crop: int = SERVING_CROP) -> keras.Model:
+    """`logits_model` behind a centre crop to the framing it was trained at (see SERVING_CROP)."""
+    inputs = keras.Input(INPUT_SHAPE, name="pixels")
+    x = layers.CenterCrop(crop, crop, name="frame")(inputs)
+    x = layers.Resizing(*INPUT_SHAPE[:2], interpolation="bilinear", name="rescale")(x)
+    return keras.Model(inputs, logits_model(x, training=False), name=logits_model.name)
 
 
 def with_softmax(logits_model: keras.Model, *, logit_bias=None) -> keras.Model:

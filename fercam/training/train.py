@@ -228,15 +228,15 @@ def _fit(keras, config: TrainConfig, run_dir: Path, resume: bool) -> tuple:
 
 
 def finish(logits_model, run_dir: Path, val: FaceData, test: FaceData) -> dict:
-    """Calibrate class biases on validation (mirror-averaged, as served), export the serving
-    models, and score what ships (LiteRT)."""
+    """Frame and calibrate the model on validation (mirror-averaged, as served), export the
+    serving models, and score what ships (LiteRT)."""
     from fercam.emotion import load_classifier, mirror_averaged
     from fercam.training.calibrate import fit_logit_bias
     from fercam.training.evaluate import evaluate_probs, predict, write_report
     from fercam.training.export import export_tflite
-    from fercam.training.models import float32_copy, with_softmax
+    from fercam.training.models import float32_copy, framed, with_softmax
 
-    logits_model = float32_copy(logits_model)
+    logits_model = framed(float32_copy(logits_model))
     val_logits = mirror_averaged(
         lambda x: logits_model.predict(x, batch_size=256, verbose=0), val.x[..., None].astype(np.float32)
     )

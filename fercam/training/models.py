@@ -116,10 +116,10 @@ def float32_copy(model: keras.Model) -> keras.Model:
     return copy
 
 
-def framed(logits_model: keras.Model, crop: int = SERVING_CROP) -> keras.Model:
+def framed(logits_model: keras.Model) -> keras.Model:
     """`logits_model` behind a centre crop to the framing it was trained at (see SERVING_CROP)."""
     inputs = keras.Input(INPUT_SHAPE, name="pixels")
-    x = layers.CenterCrop(crop, crop, name="frame")(inputs)
+    x = layers.CenterCrop(SERVING_CROP, SERVING_CROP, name="frame")(inputs)
     x = layers.Resizing(*INPUT_SHAPE[:2], interpolation="bilinear", name="rescale")(x)
     # training=False: a nested model would otherwise export its dropout as random ops LiteRT lacks
     return keras.Model(inputs, logits_model(x, training=False), name=logits_model.name)

@@ -77,7 +77,8 @@ def resolve_precision(precision: str) -> str:
 
 
 def augmenter(seed: int):
-    """Random geometry, light photometric jitter and erasing: the faces a webcam shows."""
+    """Random geometry, light photometric jitter and erasing: the faces a webcam shows.
+    The zoom range sets the framing the net learns; models.SERVING_CROP serves at it."""
     import keras
 
     return keras.Sequential(
@@ -228,8 +229,8 @@ def _fit(keras, config: TrainConfig, run_dir: Path, resume: bool) -> tuple:
 
 
 def finish(logits_model, run_dir: Path, val: FaceData, test: FaceData) -> dict:
-    """Frame and calibrate the model on validation (mirror-averaged, as served), export the
-    serving models, and score what ships (LiteRT)."""
+    """Put the model behind its serving frame, calibrate it on validation (mirror-averaged, as
+    served), export the serving models, and score what ships (LiteRT)."""
     from fercam.emotion import load_classifier, mirror_averaged
     from fercam.training.calibrate import fit_logit_bias
     from fercam.training.evaluate import evaluate_probs, predict, write_report

@@ -45,7 +45,9 @@ def _add_training(sub) -> None:
         "voice: the folder with emodb.npz and savee.npz (default ../shared/data/speech)",
     )
     p.add_argument("--out", help="run folder: config, checkpoints, metrics (default runs/fernet or runs/voice)")
-    p.add_argument("--model", default="fernet", help="fernet, vgg16, resnet50, densenet121, mobilenetv2")
+    p.add_argument(
+        "--model", default="fernet", help="fernet, fernet-wide (a teacher), vgg16, resnet50, densenet121, mobilenetv2"
+    )
     p.add_argument("--epochs", type=int, help="default 60 (face), 20 (voice)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=2e-3)

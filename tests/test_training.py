@@ -17,7 +17,15 @@ from fercam.emotion import load_classifier  # noqa: E402
 from fercam.litert import ModelError  # noqa: E402
 from fercam.training.calibrate import MAX_ACCURACY_COST, MIN_RECALL, TAUS, fit_logit_bias, recall  # noqa: E402
 from fercam.training.data import DataError, ferplus_distribution, load_splits, validation_split  # noqa: E402
-from fercam.training.models import SERVING_CROP, framed, make_fernet, with_softmax  # noqa: E402
+from fercam.training.models import (  # noqa: E402
+    SERVING_CROP,
+    dtype_policy,
+    float32_copy,
+    framed,
+    make_fernet,
+    make_model,
+    with_softmax,
+)
 from fercam.training.train import (  # noqa: E402
     TrainConfig,
     class_weights,
@@ -163,6 +171,19 @@ def test_the_serving_frame_is_the_centre_crop_scaled_back_to_48(fer_npz):
     want = net.predict(cropped[..., None], verbose=0)
     np.testing.assert_allclose(framed(net).predict(faces[..., None], verbose=0), want, atol=1e-4)
     assert not np.allclose(net.predict(faces[..., None], verbose=0), want, atol=1e-3)
+
+
+def test_the_wide_teacher_is_fernet_at_twice_the_width_and_exports_in_float32():
+    import keras
+
+    filters = lambda model: [layer.filters for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]  # noqa: E731
+    assert filters(make_model("fernet-wide")) == [2 * f for f in filters(make_model("fernet"))]
+    with dtype_policy("mixed_bfloat16"):  # as trained where the CPU has bf16
+        trained = make_model("fernet-wide")
+    copy = float32_copy(trained)
+    assert copy.name == "fernet-wide" and {layer.dtype_policy.name for layer in copy.layers} == {"float32"}
+    for got, want in zip(copy.get_weights(), trained.get_weights()):
+        np.testing.assert_array_equal(got, want)
 
 
 def test_fine_tuning_starts_from_a_trained_models_weights(tmp_path):

@@ -23,9 +23,13 @@ SERVING_CROP = 46
 
 # (stage widths, convolutions per stage) of our own compact residual CNN.
 FERNET_STAGES = ((32, 1), (64, 2), (128, 2), (256, 2))
+# Twice as wide (4x the parameters and compute): too slow to serve, a teacher to distil from.
+FERNET_WIDE_STAGES = tuple((2 * width, convs) for width, convs in FERNET_STAGES)
 
 
-def make_fernet(*, stages: tuple[tuple[int, int], ...] = FERNET_STAGES, dropout: float = 0.4) -> keras.Model:
+def make_fernet(
+    *, stages: tuple[tuple[int, int], ...] = FERNET_STAGES, dropout: float = 0.4, name: str = "fernet"
+) -> keras.Model:
     """A small VGG-style net with residual stages: cheap at 48x48, fast under LiteRT."""
     inputs = keras.Input(INPUT_SHAPE, name="pixels")
     x = layers.Rescaling(1 / 127.5, offset=-1.0)(inputs)
@@ -36,7 +40,7 @@ def make_fernet(*, stages: tuple[tuple[int, int], ...] = FERNET_STAGES, dropout:
     x = layers.GlobalAveragePooling2D()(x)
     x = layers.Dropout(dropout)(x)
     logits = layers.Dense(len(EMOTIONS), name="logits", dtype="float32")(x)  # float32 under mixed precision
-    return keras.Model(inputs, logits, name="fernet")
+    return keras.Model(inputs, logits, name=name)
 
 
 def _conv_bn_relu(x, width: int):
@@ -84,12 +88,14 @@ def make_backbone(name: str, *, weights: str | None = None, dropout: float = 0.4
     return keras.Model(inputs, logits, name=name)
 
 
-MODEL_NAMES = ("fernet", "vgg16", "resnet50", "densenet121", "mobilenetv2")
+MODEL_NAMES = ("fernet", "fernet-wide", "vgg16", "resnet50", "densenet121", "mobilenetv2")
 
 
 def make_model(name: str, *, weights: str | None = None) -> keras.Model:
     if name == "fernet":
         return make_fernet()
+    if name == "fernet-wide":
+        return make_fernet(stages=FERNET_WIDE_STAGES, name=name)
     if name in MODEL_NAMES:
         return make_backbone(name, weights=weights)
     raise ValueError(f"unknown model {name!r}: choose from {', '.join(MODEL_NAMES)}")

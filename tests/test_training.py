@@ -176,7 +176,9 @@ def test_the_serving_frame_is_the_centre_crop_scaled_back_to_48(fer_npz):
 def test_the_wide_teacher_is_fernet_at_twice_the_width_and_exports_in_float32():
     import keras
 
-    filters = lambda model: [layer.filters for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]  # noqa: E731
+    def filters(model):
+        return [layer.filters for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+
     assert filters(make_model("fernet-wide")) == [2 * f for f in filters(make_model("fernet"))]
     with dtype_policy("mixed_bfloat16"):  # as trained where the CPU has bf16
         trained = make_model("fernet-wide")

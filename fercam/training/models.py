@@ -88,14 +88,13 @@ def make_backbone(name: str, *, weights: str | None = None, dropout: float = 0.4
     return keras.Model(inputs, logits, name=name)
 
 
-MODEL_NAMES = ("fernet", "fernet-wide", "vgg16", "resnet50", "densenet121", "mobilenetv2")
+FERNETS = {"fernet": FERNET_STAGES, "fernet-wide": FERNET_WIDE_STAGES}
+MODEL_NAMES = (*FERNETS, "vgg16", "resnet50", "densenet121", "mobilenetv2")
 
 
 def make_model(name: str, *, weights: str | None = None) -> keras.Model:
-    if name == "fernet":
-        return make_fernet()
-    if name == "fernet-wide":
-        return make_fernet(stages=FERNET_WIDE_STAGES, name=name)
+    if name in FERNETS:
+        return make_fernet(stages=FERNETS[name], name=name)
     if name in MODEL_NAMES:
         return make_backbone(name, weights=weights)
     raise ValueError(f"unknown model {name!r}: choose from {', '.join(MODEL_NAMES)}")

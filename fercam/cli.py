@@ -54,9 +54,13 @@ def _add_training(sub) -> None:
     p.add_argument("--seed", type=int, help="default 1234 (face), 7 (voice)")
     p.add_argument("--limit", type=int, default=0, help="use only the first N training rows")
     p.add_argument("--weights", help="local ImageNet weights file for a keras.applications backbone")
-    p.add_argument("--init", help="a trained .keras model of the same architecture to start from (fine-tuning)")
     p.add_argument(
-        "--teacher", action="append", help="a trained .keras model to distil from; repeat for an ensemble of teachers"
+        "--init", help="a trained model of the same architecture to start from (fine-tuning): .keras or fernet .tflite"
+    )
+    p.add_argument(
+        "--teacher",
+        action="append",
+        help="a trained model (.keras, or a fernet .tflite) to distil from; repeat for an ensemble of teachers",
     )
     p.add_argument(
         "--precision", default="auto", help="float32, mixed_bfloat16 or mixed_float16 (default: auto, bf16 if native)"

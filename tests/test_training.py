@@ -15,6 +15,7 @@ pytest.importorskip("tensorflow", reason="training tools need the train extra: p
 from fercam.cli import main  # noqa: E402
 from fercam.emotion import load_classifier  # noqa: E402
 from fercam.litert import ModelError  # noqa: E402
+from fercam.paths import model_file  # noqa: E402
 from fercam.training.calibrate import MAX_ACCURACY_COST, MIN_RECALL, TAUS, fit_logit_bias, recall  # noqa: E402
 from fercam.training.data import DataError, ferplus_distribution, load_splits, validation_split  # noqa: E402
 from fercam.training.models import (  # noqa: E402
@@ -26,6 +27,7 @@ from fercam.training.models import (  # noqa: E402
     make_model,
     with_softmax,
 )
+from fercam.training.rebuild import rebuild_fernet, rebuild_serving  # noqa: E402
 from fercam.training.train import (  # noqa: E402
     TrainConfig,
     class_weights,
@@ -201,6 +203,40 @@ def test_fine_tuning_starts_from_a_trained_models_weights(tmp_path):
     other.save(tmp_path / "other.keras")
     with pytest.raises(ModelError, match="not a fernet model"):
         start_from(make_fernet(), str(tmp_path / "other.keras"))
+
+
+def test_the_shipped_tflite_rebuilds_as_the_keras_model_it_serves(fer_npz):
+    faces = load_splits(fer_npz).test.x[:256]
+    served = load_classifier(mirror=False).predict_faces(faces)
+    rebuilt = rebuild_serving(model_file("fer_cnn.tflite")).predict(faces[..., None].astype(np.float32), verbose=0)
+    assert (served.argmax(1) == rebuilt.argmax(1)).mean() >= 0.98  # the file's activations run in int8
+    assert np.abs(served - rebuilt).mean() < 0.005
+
+
+def test_fine_tuning_the_shipped_tflite_starts_where_it_is(tmp_path, fer_npz):
+    """At a learning rate of ~0 a short run must not move the model: its rebuilt batch norms
+    hold the statistics that training batches bring (an identity norm would be renormalised)."""
+    import keras
+
+    shipped = str(model_file("fer_cnn.tflite"))
+    config = TrainConfig(
+        data=str(fer_npz), out=str(tmp_path), epochs=1, limit=640, learning_rate=1e-9, init=shipped,
+        teachers=(shipped,), precision="float32",
+    )  # fmt: skip
+    train(config)
+    faces = load_splits(fer_npz).test.x[:256, ..., None].astype(np.float32)
+    tuned = framed(keras.models.load_model(tmp_path / "checkpoint.keras")).predict(faces, verbose=0)
+    before = framed(rebuild_fernet(shipped)).predict(faces, verbose=0)
+    assert (tuned.argmax(1) == before.argmax(1)).mean() >= 0.95
+
+
+def test_a_tflite_that_is_not_a_fernet_is_a_clear_error(tmp_path, fer_npz, capsys):
+    with pytest.raises(ModelError, match="not a fernet model"):
+        rebuild_fernet(model_file("voice_mlp.tflite"))
+    args = ["train", "--data", str(fer_npz), "--out", str(tmp_path / "run"), "--limit", "64", "--epochs", "1"]
+    assert main([*args, "--teacher", str(model_file("mtcnn_onet.tflite"))]) != 0
+    err = capsys.readouterr().err
+    assert "not a fernet model" in err and "Traceback" not in err
 
 
 def test_train_cli_rejects_a_start_model_that_is_not_a_model(tmp_path, fer_npz, capsys):

@@ -131,9 +131,7 @@ def distillation_targets(config: TrainConfig):
         return lambda x, y: y
     import keras
 
-    from fercam.emotion import KerasEmotionClassifier
-
-    teachers = [KerasEmotionClassifier(path).model for path in config.teachers]
+    teachers = [serving_model(path) for path in config.teachers]
     share = config.teacher_weight
 
     def blend(x, y):
@@ -143,14 +141,15 @@ def distillation_targets(config: TrainConfig):
     return blend
 
 
-def _new_model(config: TrainConfig, steps_per_epoch: int):
+def _new_model(config: TrainConfig, fit_ds):
     import keras
 
     from fercam.training.models import make_model
 
     model = make_model(config.model, weights=config.weights)
     if config.init:
-        start_from(model, config.init)
+        start_from(model, config.init, batches=fit_ds)
+    steps_per_epoch = len(fit_ds)
     schedule = keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=config.learning_rate / 20,
         decay_steps=max(1, (config.epochs - config.warmup_epochs) * steps_per_epoch),
@@ -166,12 +165,29 @@ def _new_model(config: TrainConfig, steps_per_epoch: int):
     return model
 
 
-def start_from(model, path: str) -> None:
-    """Copy the weights of a trained model (a run's model.keras or checkpoint) into `model`."""
+def serving_model(path: str):
+    """A trained model as Keras: a run's model.keras, or a fernet .tflite (the shipped one) rebuilt."""
     from fercam.emotion import KerasEmotionClassifier
+
+    if Path(path).suffix == ".tflite":
+        from fercam.training.rebuild import rebuild_serving
+
+        return rebuild_serving(path)
+    return KerasEmotionClassifier(path).model
+
+
+def start_from(model, path: str, *, batches=None) -> None:
+    """Copy the weights of a trained model (a run's model.keras or checkpoint, or a fernet .tflite)
+    into `model`. A .tflite's batch norms take their statistics from a few training `batches`."""
     from fercam.litert import ModelError
 
-    trained = KerasEmotionClassifier(path).model
+    if Path(path).suffix == ".tflite":
+        from fercam.training.rebuild import rebuild_fernet
+
+        faces = np.concatenate([np.asarray(x) for x, *_ in batches.take(8)]) if batches is not None else None
+        trained = rebuild_fernet(path, faces=faces)
+    else:
+        trained = serving_model(path)
     try:
         model.set_weights(trained.get_weights())  # the serving head (bias, softmax) has no weights
     except ValueError as exc:
@@ -209,7 +225,7 @@ def _fit(keras, config: TrainConfig, run_dir: Path, resume: bool) -> tuple:
         initial_epoch = json.loads(state_file.read_text())["epoch"]
         log.info("resuming %s at epoch %d", run_dir, initial_epoch)
     else:
-        model, initial_epoch = _new_model(config, len(fit_ds)), 0
+        model, initial_epoch = _new_model(config, fit_ds), 0
     callbacks = [
         keras.callbacks.ModelCheckpoint(checkpoint),
         keras.callbacks.LambdaCallback(

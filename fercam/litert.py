@@ -31,18 +31,21 @@ def quiet_native_stderr():
         os.close(saved)
 
 
-def interpreter(path: str | Path, num_threads: int):
-    """A LiteRT interpreter with its tensors allocated, loaded quietly."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    with quiet_native_stderr():
-        loaded = Interpreter(model_path=str(path), num_threads=num_threads)
-        loaded.allocate_tensors()
-    return loaded
-
-
 class ModelError(ValueError):
     """A model file that is missing or is not the model it should be."""
+
+
+def interpreter(path: str | Path, num_threads: int):
+    """A LiteRT interpreter with its tensors allocated, loaded quietly; ModelError if it is no model."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    try:
+        with quiet_native_stderr():
+            loaded = Interpreter(model_path=str(path), num_threads=num_threads)
+            loaded.allocate_tensors()
+    except (ValueError, RuntimeError) as exc:
+        raise ModelError(f"{path}: not a LiteRT model ({exc})") from exc
+    return loaded
 
 
 class LiteRTModel:
@@ -57,10 +60,7 @@ class LiteRTModel:
     ) -> None:
         self.path = Path(path)
         self.input_shape, self.outputs = tuple(input_shape), outputs
-        try:
-            self._interpreter = interpreter(self.path, num_threads)
-        except (ValueError, RuntimeError) as exc:
-            raise ModelError(f"{self.path}: not a LiteRT model ({exc})") from exc
+        self._interpreter = interpreter(self.path, num_threads)
         self._input = self._interpreter.get_input_details()[0]
         self._output = self._interpreter.get_output_details()[0]
         got_in, got_out = tuple(int(v) for v in self._input["shape"]), tuple(int(v) for v in self._output["shape"])

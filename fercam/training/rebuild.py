@@ -63,10 +63,7 @@ def _layers(model, kind: str) -> list:
 
 def _read(path: str | Path) -> tuple[list[tuple[np.ndarray, np.ndarray]], bool]:
     """([(Keras kernel, bias)] of each convolution then the dense layer, whether it is framed)."""
-    try:
-        loaded = interpreter(path, 1)
-    except (ValueError, RuntimeError) as exc:
-        raise ModelError(f"{path}: not a LiteRT model ({exc})") from exc
+    loaded = interpreter(path, 1)
     ops = loaded._get_ops_details()  # the only API that lists a model's operators and their tensors
     tensors = {t["index"]: t for t in loaded.get_tensor_details()}
 

@@ -27,7 +27,7 @@ def load_detector(name: str = "mtcnn", **options):
 
 
 def load_voice_classifier(path=None):
-    """The shipped voice-emotion model; see `fercam.voice`."""
-    from fercam.voice import load_voice_classifier as load
+    """The shipped voice-emotion model; see `fercam.voice.classifier`."""
+    from fercam.voice.classifier import load_voice_classifier as load
 
     return load(path)

@@ -1,5 +1,5 @@
 import sys
 
-from fercam.cli import main
+from fercam.apps.cli import main
 
 sys.exit(main())

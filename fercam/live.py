@@ -100,17 +100,16 @@ class LiveRunner:
         self.sink.send(image)
         self.stats.frames_sent += 1
         self.stats.sent_times.append(time.monotonic())
-        if getattr(self.sink, "closed", False):
+        if self.sink.closed:
             self._stop.set()
 
     def _handle_missing_frame(self) -> bool:
         """The end of a clip; or a camera gone: keep the output alive and try to reconnect."""
-        reopen = getattr(self.source, "reopen", None)
-        if reopen is None:
+        if not self.source.reconnects:
             return False
         settings = self.store.get()
         self._send(message_frame(DISCONNECTED, settings.width, settings.height))
-        if reopen():
+        if self.source.reopen():
             log.info("camera reconnected")
         else:
             self._stop.wait(1.0 / max(1, settings.fps))

@@ -55,10 +55,9 @@ class Analyzer:
         self._last_scan: float | None = None
 
     def detect(self, frame: Frame) -> list[Detection]:
-        near = getattr(self.detector, "detect_near", None)
         due = self._last_scan is None or not 0 <= frame.timestamp - self._last_scan < self.rescan_s
-        if near is not None and self.tracker.boxes and not due:
-            found = near(frame.image, self.tracker.boxes)
+        if self.tracker.boxes and not due:
+            found = self.detector.detect_near(frame.image, self.tracker.boxes)
             if len(found) >= len(self.tracker.boxes):
                 return found
         self._last_scan = frame.timestamp

@@ -66,6 +66,8 @@ def fit(image: np.ndarray, width: int, height: int) -> np.ndarray:
 class VirtualCameraSink:
     """The "FER Cam" virtual camera through pyvirtualcam."""
 
+    closed = False  # nobody can close it but us
+
     def __init__(self, *, width: int = 1280, height: int = 720, fps: int = 30, backend: str | None = None) -> None:
         import pyvirtualcam
 
@@ -122,6 +124,8 @@ class WindowSink:
 class VideoFileSink:
     """An MP4 file; opened on the first frame so its size follows the source."""
 
+    closed = False
+
     def __init__(self, path: str | Path, *, fps: float = 30.0) -> None:
         self.path = Path(path)
         if not self.path.parent.exists():
@@ -152,7 +156,7 @@ class TeeSink:
 
     @property
     def closed(self) -> bool:
-        return any(getattr(sink, "closed", False) for sink in self.sinks)
+        return any(sink.closed for sink in self.sinks)
 
     def send(self, image: np.ndarray) -> None:
         for sink in self.sinks:

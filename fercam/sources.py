@@ -1,8 +1,8 @@
 """Frame sources: webcam, video file, stream URL, image or folder of images.
 
-Every source has `read() -> Frame | None` (None: nothing now, or the end), `close()`,
-`fps`, and `live` (frames arrive in real time, so the newest wins). Sources that can come
-back after None (an unplugged camera, a dropped stream) also have `reopen() -> bool`.
+Every source satisfies `fercam.contracts.Source`: `read() -> Frame | None` (None: nothing now,
+or the end), `close()`, `fps`, `live` (frames arrive in real time, so the newest wins) and
+`reconnects` (an unplugged camera or a dropped stream may come back through `reopen()`).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ class _CaptureSource:
     """Shared reading through cv2.VideoCapture."""
 
     live = False
+    reconnects = False
 
     def __init__(self, capture: cv2.VideoCapture, name: str) -> None:
         self._capture = capture
@@ -49,6 +50,9 @@ class _CaptureSource:
         ok, image = self._capture.read()
         return image if ok and image is not None else None
 
+    def reopen(self) -> bool:
+        return False
+
     def close(self) -> None:
         self._capture.release()
 
@@ -57,6 +61,7 @@ class WebcamSource(_CaptureSource):
     """A camera by index, with a one-frame buffer so the newest frame is always read."""
 
     live = True
+    reconnects = True
 
     def __init__(self, index: int, *, width: int = 1280, height: int = 720, fps: int = 30) -> None:
         self.index, self._request = index, (width, height, fps)
@@ -129,6 +134,7 @@ class StreamSource(_CaptureSource):
     """An RTSP/HTTP stream; frames carry wall-clock time since the stream opened."""
 
     live = True
+    reconnects = True
 
     def __init__(self, url: str) -> None:
         super().__init__(cv2.VideoCapture(url, cv2.CAP_FFMPEG), name=url)
@@ -154,6 +160,7 @@ class ImageSource:
     """One image, or every image in a folder (sorted by name), each read once."""
 
     live = False
+    reconnects = False
     fps = 1.0
 
     def __init__(self, path: str | Path) -> None:
@@ -175,6 +182,9 @@ class ImageSource:
             raise SourceError(f"cannot read image: {path}")
         self._next += 1
         return Frame(image, self._next - 1, float(self._next - 1))
+
+    def reopen(self) -> bool:
+        return False
 
     def close(self) -> None:
         self._next = len(self.paths)

@@ -48,6 +48,9 @@ class FakeDetector:
     def detect(self, image):
         return list(self.detections)
 
+    def detect_near(self, image, boxes):
+        return list(self.detections)
+
 
 class FakeClassifier:
     """Fixed probabilities, optionally slow, optionally failing."""
@@ -67,6 +70,8 @@ class FakeClassifier:
 
 class ListSink:
     """Keeps every frame it is sent, with the time it arrived."""
+
+    closed = False
 
     def __init__(self):
         self.frames, self.times, self.closed_calls = [], [], 0

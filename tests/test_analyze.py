@@ -14,10 +14,10 @@ import cv2
 import numpy as np
 import pytest
 
-from fercam.analyze import analyze_inputs
-from fercam.cli import main
+from fercam.apps.analyze import analyze_inputs
+from fercam.apps.cli import main
 from fercam.paths import model_file
-from fercam.report import TIMELINE_COLUMNS
+from fercam.apps.report import TIMELINE_COLUMNS
 from fercam.types import EMOTIONS
 
 SPEECH = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "speech" / "emodb.npz"

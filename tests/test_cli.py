@@ -7,7 +7,7 @@ import json
 import cv2
 import pytest
 
-from fercam.cli import main
+from fercam.apps.cli import main
 
 BENCH_KEYS = {
     "output_fps",

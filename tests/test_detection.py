@@ -149,7 +149,7 @@ def test_unknown_detector_lists_the_valid_names():
     with pytest.raises(ValueError) as error:
         load_detector("retinaface")
     assert all(name in str(error.value) for name in ("mtcnn", "mtcnn-reference", "haar"))
-    assert set(DETECTORS) == {"mtcnn", "mtcnn-reference", "haar"}
+    assert set(DETECTORS.names()) == {"mtcnn", "mtcnn-reference", "haar"}
 
 
 def test_reference_without_mtcnn_says_how_to_install(monkeypatch):

@@ -13,8 +13,8 @@ import pytest
 import pyvirtualcam
 import pyvirtualcam.camera
 
-from fercam import doctor
-from fercam.doctor import Check, Requirement, VideoDevice
+from fercam.apps import doctor
+from fercam.apps.doctor import Check, Requirement, VideoDevice
 
 
 def test_check_line_formats() -> None:

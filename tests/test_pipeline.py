@@ -21,6 +21,9 @@ BOX = (100, 80, 200, 180)
 class ArraySource:
     """Synthetic frames from memory; `live` sources pace themselves like a camera."""
 
+    name = "array"
+    reconnects = False
+
     def __init__(self, count: int = 10, *, fps: float = 0.0, size=(320, 240)):
         self.count, self.fps, self.size = count, fps or 30.0, size
         self.live = bool(fps)
@@ -36,6 +39,9 @@ class ArraySource:
         image = np.full((self.size[1], self.size[0], 3), 90 + self._index % 50, np.uint8)
         self._index += 1
         return Frame(image, self._index - 1, (self._index - 1) / self.fps)
+
+    def reopen(self):
+        return False
 
     def close(self):
         pass
@@ -160,6 +166,8 @@ def test_latest_slot_drops_old_values():
 class UnpluggedCamera(ArraySource):
     """A camera that disappears after 5 frames and returns after 3 reconnect attempts."""
 
+    reconnects = True
+
     def __init__(self):
         super().__init__(1000, fps=60)
         self.attempts = 0
@@ -197,7 +205,7 @@ def test_voice_badge_shows_only_when_voice_is_on():
 
 
 def test_voice_toggle_without_a_microphone_tells_the_user_and_keeps_going(tmp_path):
-    from fercam.app import App
+    from fercam.apps.app import App
 
     messages = []
     store = SettingsStore(tmp_path / "settings.json")

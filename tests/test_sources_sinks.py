@@ -247,13 +247,13 @@ def test_loopback_devices_reads_the_labels_from_sysfs(tmp_path):
 
 
 def test_headless_run_to_the_virtual_camera_sends_annotated_frames(media_dir, recording_backend, monkeypatch):
-    import fercam.app
+    import fercam.apps.app
 
     settings = Settings(width=640, height=360)
-    analyzer = fercam.app.make_analyzer(settings)  # loaded up front so overlays appear within 20 frames
-    monkeypatch.setattr(fercam.app, "make_analyzer", lambda _settings: analyzer)
+    analyzer = fercam.apps.app.make_analyzer(settings)  # loaded up front so overlays appear within 20 frames
+    monkeypatch.setattr(fercam.apps.app, "make_analyzer", lambda _settings: analyzer)
     clip = media_dir / "fer_test.mp4"
-    sent = fercam.app.run_headless(str(clip), "virtualcam", settings, vcam_backend="fercam-test", max_frames=20)
+    sent = fercam.apps.app.run_headless(str(clip), "virtualcam", settings, vcam_backend="fercam-test", max_frames=20)
     (camera,) = recording_backend.instances
     assert sent == 20 and len(camera.frames) == 20 and camera.closed
     assert all(f.shape == (360, 640, 3) for f in camera.frames)

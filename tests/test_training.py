@@ -12,7 +12,7 @@ import pytest
 
 pytest.importorskip("tensorflow", reason="training tools need the train extra: pip install 'fercam[train]'")
 
-from fercam.cli import main  # noqa: E402
+from fercam.apps.cli import main  # noqa: E402
 from fercam.emotion import load_classifier  # noqa: E402
 from fercam.litert import ModelError  # noqa: E402
 from fercam.paths import model_file  # noqa: E402

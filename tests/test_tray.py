@@ -7,9 +7,9 @@ import time
 import cv2
 import pytest
 
-from fercam.app import App
+from fercam.apps.app import App
 from fercam.settings import SettingsStore, default_settings_path
-from fercam.tray import TOGGLES, Tray, icon_image
+from fercam.apps.tray import TOGGLES, Tray, icon_image
 
 
 class ObservedApp(App):

@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fercam.audio import AudioError, MicrophoneError, is_speech, load_audio, sliding_windows
+from fercam.voice.audio import AudioError, MicrophoneError, is_speech, load_audio, sliding_windows
 from fercam.emotion import ModelError
 from fercam.types import EMOTIONS
-from fercam.voice import MicrophoneListener, VoiceClassifier, load_voice_classifier, voice_timeline, write_voice_csv
-from fercam.voice_features import N_FEATURES, FeatureNorm, fit_window, voice_features, window_features
+from fercam.voice.classifier import MicrophoneListener, VoiceClassifier, load_voice_classifier, voice_timeline, write_voice_csv
+from fercam.voice.features import N_FEATURES, FeatureNorm, fit_window, voice_features, window_features
 
 av = pytest.importorskip("av")
 SPEECH_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "speech"
@@ -67,7 +67,7 @@ def _check_probs(probs: np.ndarray, n: int) -> None:
 
 
 def test_predict_clips_contract(classifier, emodb_clips):
-    from fercam.audio import resample
+    from fercam.voice.audio import resample
 
     clip = emodb_clips[0]
     as_float = clip.astype(np.float32) / 32768.0
@@ -80,7 +80,7 @@ def test_predict_clips_contract(classifier, emodb_clips):
 
 
 def test_44k_input_matches_16k(classifier, emodb_clips):
-    from fercam.audio import resample
+    from fercam.voice.audio import resample
 
     clip = emodb_clips[1]
     direct = classifier.predict_clips([clip], 16000)[0]
@@ -292,7 +292,7 @@ class _FakeStream:
 def test_microphone_listener_with_a_native_44k_device(classifier, emodb_clips, monkeypatch):
     from types import SimpleNamespace
 
-    from fercam.audio import resample
+    from fercam.voice.audio import resample
 
     recording = resample(emodb_clips[4], 16000, 44100)
     streams: list[_FakeStream] = []
@@ -329,8 +329,8 @@ def test_shipped_model_beats_chance_on_training_corpora(classifier):
 def test_training_folds_and_speech_data_folder(tmp_path, capsys):
     from argparse import Namespace
 
-    from fercam.cli import main
-    from fercam.commands import _data
+    from fercam.apps.cli import main
+    from fercam.apps.commands import _data
     from fercam.training.data import DataError
     from fercam.training.voice_train import load_speech, speaker_folds, speech_dir
 

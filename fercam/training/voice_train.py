@@ -33,7 +33,7 @@ import numpy as np
 
 from fercam.training.data import DataError
 from fercam.types import EMOTIONS
-from fercam.voice_features import N_FEATURES, FeatureNorm, clip_windows, norm_file, voice_features
+from fercam.voice.features import N_FEATURES, FeatureNorm, clip_windows, norm_file, voice_features
 
 log = logging.getLogger(__name__)
 
@@ -277,7 +277,7 @@ def export_litert(model, norm: FeatureNorm, path: Path, check: np.ndarray, toler
     """Keras -> SavedModel -> LiteRT (+ the feature statistics beside it); prove both models agree on `check`."""
     import tensorflow as tf
 
-    from fercam.voice import VoiceClassifier
+    from fercam.voice.classifier import VoiceClassifier
 
     path = Path(path)
     with tempfile.TemporaryDirectory() as tmp:
@@ -336,7 +336,7 @@ def evaluate_voice(model_path: str | Path, *, data_dir: str | Path = DATA_DIR, d
     Each speaker's clips go through `predict_clips` together (speaker normalisation). The shipped
     model saw all these speakers, so this is a training fit, not a held-out score.
     """
-    from fercam.voice import load_voice_classifier
+    from fercam.voice.classifier import load_voice_classifier
 
     data = load_speech(data_dir) if data is None else data
     classifier = load_voice_classifier(model_path)

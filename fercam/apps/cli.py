@@ -138,7 +138,7 @@ def _one_line(exc: Exception) -> str:
 
 
 def _dispatch(args) -> int:
-    from fercam import commands
+    from fercam.apps import commands
 
     handlers = {
         None: commands.tray,

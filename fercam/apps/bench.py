@@ -62,6 +62,7 @@ class TiledSource:
     """A clip replayed in real time as a camera of `size`, tiled so that `faces` faces show."""
 
     live = True
+    reconnects = False
 
     def __init__(self, path: str, size: tuple[int, int], faces: int, fps: int) -> None:
         self._clip = VideoFileSource(path, realtime=True, loop=True)
@@ -82,6 +83,9 @@ class TiledSource:
             r, c = divmod(i, self.cols)
             image[r * cell_h : (r + 1) * cell_h, c * cell_w : (c + 1) * cell_w] = cell
         return Frame(image, frame.index, frame.timestamp)
+
+    def reopen(self) -> bool:
+        return False
 
     def close(self) -> None:
         self._clip.close()
@@ -115,8 +119,6 @@ class TimedDetector:
         self.inner = inner
         self.full_ms: list[float] = []
         self.near_ms: list[float] = []
-        if hasattr(inner, "detect_near"):
-            self.detect_near = self._detect_near
 
     def detect(self, image):
         start = time.perf_counter()
@@ -124,7 +126,7 @@ class TimedDetector:
         self.full_ms.append((time.perf_counter() - start) * 1000)
         return found
 
-    def _detect_near(self, image, boxes):
+    def detect_near(self, image, boxes):
         start = time.perf_counter()
         found = self.inner.detect_near(image, boxes)
         self.near_ms.append((time.perf_counter() - start) * 1000)
@@ -154,7 +156,7 @@ def run_bench(config: BenchConfig) -> dict:
     """Run the live pipeline for `config.seconds` and return the measured figures."""
     import pyvirtualcam
 
-    from fercam.app import make_analyzer
+    from fercam.apps.app import make_analyzer
     from fercam.sinks import VirtualCameraSink
 
     origin = time.monotonic() - process_age_s()

@@ -32,7 +32,7 @@ def _notify(message: str) -> None:
 
 
 def run(args) -> int:
-    from fercam.app import has_display, run_headless
+    from fercam.apps.app import has_display, run_headless
 
     settings = _settings(args)
     source = args.source or settings.camera
@@ -52,7 +52,7 @@ def run(args) -> int:
 
 
 def tray(_args) -> int:
-    from fercam.app import has_display
+    from fercam.apps.app import has_display
 
     if not has_display():
         raise RuntimeError(
@@ -62,13 +62,13 @@ def tray(_args) -> int:
 
 
 def _run_tray(store: SettingsStore, source: str | None, sink: str, vcam_backend: str | None) -> int:
-    from fercam.app import App
+    from fercam.apps.app import App
     from fercam.detection import DETECTORS
     from fercam.sources import list_cameras
-    from fercam.tray import Tray
+    from fercam.apps.tray import Tray
 
     app = App(store, sink_spec=sink, vcam_backend=vcam_backend, source_spec=source, notify=_notify)
-    Tray(app, store, cameras=list_cameras() or [0], detectors=tuple(DETECTORS)).run()
+    Tray(app, store, cameras=list_cameras() or [0], detectors=tuple(DETECTORS.available())).run()
     return 0
 
 
@@ -90,7 +90,7 @@ def devices(_args) -> int:
 
 
 def doctor(args) -> int:
-    from fercam.doctor import run_doctor
+    from fercam.apps.doctor import run_doctor
 
     return run_doctor(vcam_backend=args.vcam_backend)
 
@@ -154,7 +154,7 @@ def evaluate(args) -> int:
 
 
 def analyze(args) -> int:
-    from fercam.analyze import analyze_inputs
+    from fercam.apps.analyze import analyze_inputs
 
     results = analyze_inputs(
         args.inputs,
@@ -175,7 +175,7 @@ def analyze(args) -> int:
 
 
 def bench(args) -> int:
-    from fercam.bench import BenchConfig, bench_model, format_model_report, format_report, run_bench
+    from fercam.apps.bench import BenchConfig, bench_model, format_model_report, format_report, run_bench
 
     if args.model is not None:
         result = bench_model(args.model or None)

@@ -11,7 +11,7 @@ import logging
 import cv2
 from PIL import Image
 
-from fercam.app import App
+from fercam.apps.app import App
 from fercam.emoji import render_emoji
 from fercam.settings import SettingsStore
 from fercam.types import Emotion

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fercam.audio import DEFAULT_RATE, sliding_windows, to_float
+from fercam.voice.audio import DEFAULT_RATE, sliding_windows, to_float
 
 SAMPLE_RATE = DEFAULT_RATE
 WINDOW_S = 2.0

@@ -21,11 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
-from fercam.audio import Microphone, RecentAudio, is_speech, resample, sliding_windows
+from fercam.voice.audio import Microphone, RecentAudio, is_speech, resample, sliding_windows
 from fercam.litert import LiteRTModel, ModelError
 from fercam.paths import model_file
 from fercam.types import EMOTIONS
-from fercam.voice_features import (
+from fercam.voice.features import (
     N_FEATURES,
     NORMS,
     SAMPLE_RATE,
@@ -199,7 +199,7 @@ class MicrophoneListener:
         self._thread: threading.Thread | None = None
 
     def start(self) -> MicrophoneListener:
-        """Open the microphone (`fercam.audio.MicrophoneError` if there is none) and start classifying."""
+        """Open the microphone (`fercam.voice.audio.MicrophoneError` if there is none) and start classifying."""
         self._model()
         self._microphone = Microphone(WINDOW_S, device=self._device).start()
         self._audio = self._microphone.audio

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
-from fercam.detection import check_image
+from fercam.detection.common import check_image
 from fercam.litert import quiet_native_stderr
 from fercam.paths import model_file
 from fercam.types import Box, Detection

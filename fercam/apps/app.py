@@ -119,7 +119,7 @@ class App:
         """Open or close the microphone to follow the "Voice" toggle; its failure never stops the video."""
         if settings.voice and self._listener is None:
             try:
-                from fercam.voice import MicrophoneListener
+                from fercam.voice.classifier import MicrophoneListener
 
                 self._listener = MicrophoneListener().start()
             except (ImportError, ValueError, RuntimeError, OSError) as exc:

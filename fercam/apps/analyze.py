@@ -14,7 +14,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fercam.report import TimelineWriter, plot_distribution, plot_timelines, summarize_faces
+from fercam.apps.report import TimelineWriter, plot_distribution, plot_timelines, summarize_faces
 from fercam.sources import IMAGE_SUFFIXES, STREAM_SCHEMES, ImageSource, open_source
 
 log = logging.getLogger(__name__)
@@ -157,7 +157,7 @@ def _run_frames(
     """The offline pipeline over `source`; `result.frames` counts as it goes, so a Ctrl-C keeps the count."""
     from tqdm import tqdm
 
-    from fercam.app import make_analyzer
+    from fercam.apps.app import make_analyzer
     from fercam.pipeline import run_offline
     from fercam.settings import Settings
     from fercam.sinks import VideoFileSink
@@ -185,6 +185,8 @@ def _run_frames(
 
 class _ProgressSink:
     """Counts frames into a tqdm bar (rate and ETA come with it) and into the input's result."""
+
+    closed = False
 
     def __init__(self, bar, result: InputResult) -> None:
         self.bar, self.result = bar, result
@@ -220,10 +222,10 @@ def _finish(spec: str, out_dir: Path, result: InputResult, rows, frame_interval:
 
 def _voice(spec: str, out_dir: Path, result: InputResult, *, audio_only: bool = False):
     """The voice timeline of the input's sound, or None (no sound, or unusable sound: noted)."""
-    from fercam.audio import AudioError, load_audio
+    from fercam.voice.audio import AudioError, load_audio
     from fercam.emotion import ModelError
     from fercam.media import has_audio
-    from fercam.voice import load_voice_classifier, voice_timeline, write_voice_csv
+    from fercam.voice.classifier import load_voice_classifier, voice_timeline, write_voice_csv
 
     if spec.lower().startswith(STREAM_SCHEMES) or not (audio_only or has_audio(spec)):
         return None

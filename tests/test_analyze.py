@@ -16,8 +16,8 @@ import pytest
 
 from fercam.apps.analyze import analyze_inputs
 from fercam.apps.cli import main
-from fercam.paths import model_file
 from fercam.apps.report import TIMELINE_COLUMNS
+from fercam.paths import model_file
 from fercam.types import EMOTIONS
 
 SPEECH = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "speech" / "emodb.npz"

@@ -8,8 +8,8 @@ import cv2
 import pytest
 
 from fercam.apps.app import App
-from fercam.settings import SettingsStore, default_settings_path
 from fercam.apps.tray import TOGGLES, Tray, icon_image
+from fercam.settings import SettingsStore, default_settings_path
 
 
 class ObservedApp(App):

@@ -11,10 +11,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fercam.voice.audio import AudioError, MicrophoneError, is_speech, load_audio, sliding_windows
 from fercam.emotion import ModelError
 from fercam.types import EMOTIONS
-from fercam.voice.classifier import MicrophoneListener, VoiceClassifier, load_voice_classifier, voice_timeline, write_voice_csv
+from fercam.voice.audio import AudioError, MicrophoneError, is_speech, load_audio, sliding_windows
+from fercam.voice.classifier import (
+    MicrophoneListener,
+    VoiceClassifier,
+    load_voice_classifier,
+    voice_timeline,
+    write_voice_csv,
+)
 from fercam.voice.features import N_FEATURES, FeatureNorm, fit_window, voice_features, window_features
 
 av = pytest.importorskip("av")

@@ -222,9 +222,9 @@ def _finish(spec: str, out_dir: Path, result: InputResult, rows, frame_interval:
 
 def _voice(spec: str, out_dir: Path, result: InputResult, *, audio_only: bool = False):
     """The voice timeline of the input's sound, or None (no sound, or unusable sound: noted)."""
-    from fercam.voice.audio import AudioError, load_audio
     from fercam.emotion import ModelError
     from fercam.media import has_audio
+    from fercam.voice.audio import AudioError, load_audio
     from fercam.voice.classifier import load_voice_classifier, voice_timeline, write_voice_csv
 
     if spec.lower().startswith(STREAM_SCHEMES) or not (audio_only or has_audio(spec)):

@@ -63,9 +63,9 @@ def tray(_args) -> int:
 
 def _run_tray(store: SettingsStore, source: str | None, sink: str, vcam_backend: str | None) -> int:
     from fercam.apps.app import App
+    from fercam.apps.tray import Tray
     from fercam.detection import DETECTORS
     from fercam.sources import list_cameras
-    from fercam.apps.tray import Tray
 
     app = App(store, sink_spec=sink, vcam_backend=vcam_backend, source_spec=source, notify=_notify)
     Tray(app, store, cameras=list_cameras() or [0], detectors=tuple(DETECTORS.available())).run()

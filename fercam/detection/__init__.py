@@ -42,7 +42,10 @@ DETECTORS = Registry("face detector")
 DETECTORS.register("mtcnn", _mtcnn, help="MTCNN on LiteRT (default): accurate, with landmarks")
 DETECTORS.register("haar", _haar, help="OpenCV's Haar cascade: no landmarks, misses turned faces")
 DETECTORS.register(
-    "mtcnn-reference", _reference, help="the mtcnn package on TensorFlow (slow; for comparison)", unavailable=_needs_tensorflow
+    "mtcnn-reference",
+    _reference,
+    help="the mtcnn package on TensorFlow (slow; for comparison)",
+    unavailable=_needs_tensorflow,
 )
 
 

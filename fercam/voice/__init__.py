@@ -1,1 +1,1 @@
-"""Emotion from the voice: audio decoding and the microphone (`audio`), features (`features`), the model (`classifier`)."""
+"""Emotion from the voice: decoding and the microphone (`audio`), features (`features`), the model (`classifier`)."""

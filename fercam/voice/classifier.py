@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from fercam.voice.audio import Microphone, RecentAudio, is_speech, resample, sliding_windows
 from fercam.litert import LiteRTModel, ModelError
 from fercam.paths import model_file
 from fercam.types import EMOTIONS
+from fercam.voice.audio import Microphone, RecentAudio, is_speech, resample, sliding_windows
 from fercam.voice.features import (
     N_FEATURES,
     NORMS,

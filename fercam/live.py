@@ -46,7 +46,8 @@ class LiveRunner:
         self.started_at = time.monotonic()
         self._stop = threading.Event()
         self._frames = LatestSlot()
-        self._analyses = LatestSlot()
+        self.analyses = LatestSlot()  # the newest Analysis: for the window, the overlay page and tests
+        self.sent = LatestSlot()  # the newest image as sent (annotated): for the window's preview
 
     def stop(self) -> None:
         self._stop.set()
@@ -88,7 +89,7 @@ class LiveRunner:
         return True
 
     def _fresh_analysis(self, frame: Frame) -> tuple[Analysis | None, bool]:
-        analysis = self._analyses.get()
+        analysis = self.analyses.get()
         if analysis is None:
             return None, False
         age = frame.timestamp - analysis.timestamp
@@ -98,6 +99,7 @@ class LiveRunner:
 
     def _send(self, image) -> None:
         self.sink.send(image)
+        self.sent.put(image)
         self.stats.frames_sent += 1
         self.stats.sent_times.append(time.monotonic())
         if self.sink.closed:
@@ -137,7 +139,7 @@ class LiveRunner:
             self.stats.faces = len(analysis.faces)
             self.stats.analysis_times.append(time.monotonic())
             self.stats.analysis_ms.append(busy_ms)
-            self._analyses.put(analysis)
+            self.analyses.put(analysis)
             if self.on_analysis:
                 self.on_analysis(analysis, frame)
 

@@ -22,6 +22,7 @@ class Source(Protocol):
     fps: float
     live: bool  # frames arrive in real time, so the newest wins
     reconnects: bool  # after read() gave None, reopen() may bring it back (cameras, streams)
+    frame_count: int | None  # known for files and images; None for cameras and streams
 
     def read(self) -> Frame | None:
         """The next frame; None at the end, or while a live source has nothing."""

@@ -1,16 +1,28 @@
-"""Live mode: two threads so the video never waits for, or dies with, the model."""
+"""LIVE mode: the video never waits for, or dies with, the camera or the model.
+
+Three threads, joined by one-slot boxes that drop stale values instead of queueing them:
+- capture: `source.read()`, and reconnection when a camera or stream is lost, so a hung
+  stream can only stall this thread;
+- video (the caller's): the newest frame -> `prepare` -> `render` with the newest analysis
+  -> `sink.send`; while the camera is away it sends a "disconnected" frame at the output's
+  size and rate, so recordings and calls keep their timing;
+- inference: the newest frame -> FaceReader -> the newest analysis.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from fercam.annotate import annotate, message_frame
-from fercam.pipeline import Analyzer, LatestSlot, LiveStats, mirrored
+from fercam.annotate import message_frame
+from fercam.contracts import Sink, Source
+from fercam.pipeline import FaceReader, prepare, render
 from fercam.settings import Settings, SettingsStore
 from fercam.types import Analysis, Frame
 
@@ -19,35 +31,104 @@ log = logging.getLogger(__name__)
 DISCONNECTED = "Camera disconnected - waiting for it to come back"
 
 
-class LiveRunner:
-    """Reads, annotates with the newest analysis and sends; a second thread analyses.
+class LatestSlot:
+    """A one-value box: writers replace, readers wait for something newer than they saw."""
 
-    `make_analyzer(settings)` runs on the inference thread, so models load while the
-    raw video already flows, and again when the user picks another detector.
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._value = None
+        self.version = 0
+
+    def put(self, value) -> None:
+        with self._cond:
+            self._value, self.version = value, self.version + 1
+            self._cond.notify_all()
+
+    def get(self):
+        return self._value
+
+    def wait_newer(self, seen: int, timeout: float) -> tuple[int, object]:
+        with self._cond:
+            self._cond.wait_for(lambda: self.version > seen, timeout)
+            return self.version, self._value
+
+
+@dataclass
+class LiveStats:
+    """What the tray's status line, the window and `fercam bench` report."""
+
+    frames_sent: int = 0
+    analyses: int = 0
+    faces: int = 0
+    error: str = ""
+    camera_lost: bool = False
+    latencies_ms: deque = field(default_factory=lambda: deque(maxlen=2000))
+    sent_times: deque = field(default_factory=lambda: deque(maxlen=120))
+    analysis_times: deque = field(default_factory=lambda: deque(maxlen=120))
+    analysis_ms: deque = field(default_factory=lambda: deque(maxlen=2000))  # busy time per analysis
+    first_frame_at: float | None = None
+    first_annotated_at: float | None = None
+
+    @staticmethod
+    def _rate(times: deque) -> float:
+        return (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else 0.0
+
+    @property
+    def fps(self) -> float:
+        return self._rate(self.sent_times)
+
+    @property
+    def analysis_hz(self) -> float:
+        return self._rate(self.analysis_times)
+
+    def status_line(self) -> str:
+        if self.error:
+            state = f"error: {self.error}"
+        elif self.camera_lost:
+            state = "camera disconnected"
+        else:
+            state = f"{self.faces} face{'s' if self.faces != 1 else ''}"
+        return f"{self.fps:.0f} fps, {state}"
+
+
+class LiveRunner:
+    """Runs LIVE mode until stopped, the source ends, or the sink is closed.
+
+    `make_reader(settings)` runs on the inference thread, so models load while the raw video
+    already flows, and again when the user picks another detector.
     """
 
     def __init__(
         self,
-        source,
-        sink,
+        source: Source,
+        sink: Sink,
         store: SettingsStore,
-        make_analyzer: Callable[[Settings], Analyzer],
+        make_reader: Callable[[Settings], FaceReader],
         *,
         stale_after_s: float = 1.0,
         drop_after_s: float = 5.0,
+        lost_after_s: float = 1.0,
+        retry_s: float = 1.0,
         on_analysis: Callable[[Analysis, Frame], None] | None = None,
     ) -> None:
         self.source, self.sink, self.store = source, sink, store
-        self.make_analyzer = make_analyzer
-        self.stale_after_s, self.drop_after_s = stale_after_s, drop_after_s
+        self.make_reader = make_reader
+        self.stale_after_s, self.drop_after_s, self.lost_after_s = stale_after_s, drop_after_s, lost_after_s
+        self.retry_s = retry_s  # between attempts to reopen a lost camera
         self.on_analysis = on_analysis
-        self.voice: Callable[[], np.ndarray | None] | None = None  # newest voice probabilities, if listening
+        self.voice_probs: Callable[[], np.ndarray | None] | None = None  # the microphone's newest reading
         self.stats = LiveStats()
         self.started_at = time.monotonic()
-        self._stop = threading.Event()
-        self._frames = LatestSlot()
         self.analyses = LatestSlot()  # the newest Analysis: for the window, the overlay page and tests
         self.sent = LatestSlot()  # the newest image as sent (annotated): for the window's preview
+        self._stop = threading.Event()
+        self._ended = threading.Event()  # the source has no more frames (end of a clip)
+        self._captured = LatestSlot()  # raw frames from the capture thread
+        self._prepared = LatestSlot()  # frames as analysed, for the inference thread
+        self._seen = 0
+        self._last_frame_at = time.monotonic()
+        self._last_sent_at = 0.0
+        self._last_size: tuple[int, int] | None = None
 
     def stop(self) -> None:
         self._stop.set()
@@ -57,36 +138,89 @@ class LiveRunner:
         return self._stop.is_set()
 
     def run(self, *, max_frames: int = 0) -> int:
-        """Run until stopped, the source ends, or `max_frames` were sent; returns frames sent."""
-        worker = threading.Thread(target=self._infer_loop, name="fercam-infer", daemon=True)
-        worker.start()
+        """Run until stopped, the source ends, or `max_frames` were sent; returns the frames sent."""
+        threads = [
+            threading.Thread(target=self._capture_loop, name="fercam-capture", daemon=True),
+            threading.Thread(target=self._infer_loop, name="fercam-infer", daemon=True),
+        ]
+        for thread in threads:
+            thread.start()
         try:
             while not self._stop.is_set() and (not max_frames or self.stats.frames_sent < max_frames):
                 if not self._video_step():
                     break
         finally:
             self._stop.set()
-            worker.join(timeout=2)
+            for thread in threads:
+                thread.join(timeout=2)
         return self.stats.frames_sent
 
-    # -- video thread ---------------------------------------------------------------
+    # -- capture thread ---------------------------------------------------------------
+    def _capture_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                frame = self.source.read()
+            except Exception as exc:  # a camera that raises is a camera lost, not the end of the video
+                log.warning("camera read failed: %s", exc)
+                log.debug("camera read failed", exc_info=True)
+                frame = None
+            if frame is not None:
+                self._captured.put(frame)
+            elif not self.source.reconnects:
+                self._end()
+                return
+            else:
+                self._reconnect()
+
+    def _end(self) -> None:
+        """The source is done: once the video thread has shown the last frame, wake it to finish."""
+        deadline = time.monotonic() + 1.0
+        while self._seen < self._captured.version and time.monotonic() < deadline and not self._stop.is_set():
+            self._stop.wait(0.005)
+        self._ended.set()
+        self._captured.put(None)
+
+    def _reconnect(self) -> None:
+        self.stats.camera_lost = True
+        while not self._stop.is_set():
+            try:
+                if self.source.reopen():
+                    log.info("camera reconnected")
+                    break
+            except Exception as exc:
+                log.debug("reconnect failed: %s", exc)
+            self._stop.wait(self.retry_s)
+        self.stats.camera_lost = False
+
+    # -- video thread -----------------------------------------------------------------
     def _video_step(self) -> bool:
-        frame = self.source.read()
-        captured = time.monotonic()
-        if frame is None:
-            return self._handle_missing_frame()
         settings = self.store.get()
-        frame = mirrored(frame) if settings.mirror else frame
-        self._frames.put(frame)
+        period = 1.0 / max(1, settings.fps)
+        lost = self.stats.camera_lost or time.monotonic() - self._last_frame_at > self.lost_after_s
+        timeout = max(0.0, self._last_sent_at + period - time.monotonic()) if lost else self.lost_after_s
+        version, frame = self._captured.wait_newer(self._seen, timeout)
+        if frame is None and self._ended.is_set():
+            return False
+        if version > self._seen:
+            self._seen = version
+            self._show(frame, settings)
+        elif lost or time.monotonic() - self._last_frame_at > self.lost_after_s:
+            width, height = self._last_size or (settings.width, settings.height)
+            self._send(message_frame(DISCONNECTED, width, height))
+        return True
+
+    def _show(self, frame: Frame, settings: Settings) -> None:
+        captured = self._last_frame_at = time.monotonic()
         if self.stats.first_frame_at is None:
             self.stats.first_frame_at = captured
+        frame = prepare(frame, settings)
+        self._prepared.put(frame)
         analysis, stale = self._fresh_analysis(frame)
-        voice = self.voice() if self.voice is not None else None
-        self._send(annotate(frame.image, analysis, settings, stale=stale, voice=voice))
+        voice = self.voice_probs() if self.voice_probs is not None else None
+        self._send(render(frame, analysis, settings, stale=stale, voice=voice))
         if analysis is not None and not stale and self.stats.first_annotated_at is None:
             self.stats.first_annotated_at = time.monotonic()
         self.stats.latencies_ms.append((time.monotonic() - captured) * 1000)
-        return True
 
     def _fresh_analysis(self, frame: Frame) -> tuple[Analysis | None, bool]:
         analysis = self.analyses.get()
@@ -97,55 +231,60 @@ class LiveRunner:
             return None, False
         return analysis, bool(self.stats.error) or age > self.stale_after_s
 
-    def _send(self, image) -> None:
+    def _send(self, image: np.ndarray) -> None:
         self.sink.send(image)
+        self._last_sent_at = time.monotonic()
+        self._last_size = image.shape[1], image.shape[0]
         self.sent.put(image)
         self.stats.frames_sent += 1
-        self.stats.sent_times.append(time.monotonic())
+        self.stats.sent_times.append(self._last_sent_at)
         if self.sink.closed:
             self._stop.set()
 
-    def _handle_missing_frame(self) -> bool:
-        """The end of a clip; or a camera gone: keep the output alive and try to reconnect."""
-        if not self.source.reconnects:
-            return False
-        settings = self.store.get()
-        self._send(message_frame(DISCONNECTED, settings.width, settings.height))
-        if self.source.reopen():
-            log.info("camera reconnected")
-        else:
-            self._stop.wait(1.0 / max(1, settings.fps))
-        return True
-
-    # -- inference thread -----------------------------------------------------------
+    # -- inference thread -------------------------------------------------------------
     def _infer_loop(self) -> None:
-        analyzer, detector_name, seen = None, None, 0
+        reader, loaded_for, seen = None, None, 0
         while not self._stop.is_set():
-            seen, frame = self._frames.wait_newer(seen, timeout=0.2)
+            seen, frame = self._prepared.wait_newer(seen, timeout=0.2)
             if frame is None or self._stop.is_set():
                 continue
-            try:
-                settings = self.store.get()
-                if analyzer is None or settings.detector != detector_name:
-                    analyzer, detector_name = self.make_analyzer(settings), settings.detector
-                started = time.perf_counter()
-                analysis = analyzer.analyze(frame)
-                busy_ms = (time.perf_counter() - started) * 1000
-            except Exception as exc:  # the video must outlive any model failure
-                self._report_error(exc)
-                continue
-            self.stats.error = ""
-            self.stats.analyses += 1
-            self.stats.faces = len(analysis.faces)
-            self.stats.analysis_times.append(time.monotonic())
-            self.stats.analysis_ms.append(busy_ms)
-            self.analyses.put(analysis)
-            if self.on_analysis:
-                self.on_analysis(analysis, frame)
+            settings = self.store.get()
+            if settings.detector != loaded_for:
+                loaded_for, reader = settings.detector, self._load(settings)
+            if reader is not None:
+                self._analyse(reader, frame)
 
-    def _report_error(self, exc: Exception) -> None:
+    def _load(self, settings: Settings) -> FaceReader | None:
+        """The models for these settings; a failure is reported once, then waits for other settings."""
+        try:
+            reader = self.make_reader(settings)
+        except Exception as exc:
+            self._report_error("cannot load the models", exc)
+            return None
+        self.stats.error = ""
+        return reader
+
+    def _analyse(self, reader: FaceReader, frame: Frame) -> None:
+        try:
+            started = time.perf_counter()
+            analysis = reader.read(frame)
+            busy_ms = (time.perf_counter() - started) * 1000
+        except Exception as exc:  # the video must outlive any model failure
+            self._report_error("analysis failed, video continues without fresh overlays", exc)
+            self._stop.wait(0.5)  # do not spin on a model that keeps failing
+            return
+        self.stats.error = ""
+        self.stats.analyses += 1
+        self.stats.faces = len(analysis.faces)
+        self.stats.analysis_times.append(time.monotonic())
+        self.stats.analysis_ms.append(busy_ms)
+        self.analyses.put(analysis)
+        if self.on_analysis:
+            self.on_analysis(analysis, frame)
+
+    def _report_error(self, what: str, exc: Exception) -> None:
         message = f"{type(exc).__name__}: {exc}".splitlines()[0]
         if message != self.stats.error:
-            log.error("analysis failed, video continues without fresh overlays: %s", message)
+            log.error("%s: %s", what, message)
+            log.debug("%s", what, exc_info=exc)  # the traceback, with --debug
         self.stats.error = message
-        self._stop.wait(0.5)  # do not spin on a model that keeps failing

@@ -1,33 +1,40 @@
-"""One pipeline, two running modes.
+"""One pipeline, three running modes (the MediaPipe way), chosen by the caller.
 
-Offline: every frame, in order, analysed then annotated (files, analysis).
-Live: the video thread reads, annotates with the newest analysis and sends, paced by
-the camera; an inference thread analyses the newest frame. A one-slot box between
-them drops stale frames instead of queueing them, so the video never waits for the model.
+- OFFLINE: every frame in order, each analysed (or every N-th): files and `fercam analyze`.
+- IMAGE: independent pictures; no tracking or smoothing carries over from one to the next.
+- LIVE: newest frame wins; video and analysis run on their own threads (`fercam.live`).
+
+Every mode runs the same steps, written once here: `prepare` (mirror), the FaceReader
+(detect -> crop -> classify -> track) and `render` (annotate), then the sink's `send`.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from enum import Enum
 
 import cv2
 import numpy as np
 
 from fercam.annotate import annotate
+from fercam.contracts import Detector, EmotionClassifier, Sink, Source
 from fercam.settings import Settings
 from fercam.tracking import FaceTracker
-from fercam.types import Analysis, Box, Detection, Frame
+from fercam.types import EMOTIONS, Analysis, Box, Detection, Frame
 
 log = logging.getLogger(__name__)
 
 CROP_SCALE = 1.1  # FER2013 faces show a little forehead and chin beyond the detector's box
 
 
-def face_crops(gray: np.ndarray, boxes: list[Box]) -> list[np.ndarray]:
+class Mode(Enum):
+    OFFLINE = "offline"
+    IMAGE = "image"
+    LIVE = "live"
+
+
+def face_crops(gray: np.ndarray, boxes: Sequence[Box]) -> list[np.ndarray]:
     """Square gray crops centred on each box, padded by edge replication at the image border."""
     crops = []
     for box in boxes:
@@ -40,16 +47,25 @@ def face_crops(gray: np.ndarray, boxes: list[Box]) -> list[np.ndarray]:
     return crops
 
 
-class Analyzer:
+def classify(image: np.ndarray, detections: Sequence[Detection], classifier: EmotionClassifier) -> np.ndarray:
+    """(N, 7) probabilities for the detected faces of one BGR image: the crop the model was trained on."""
+    if not detections:
+        return np.zeros((0, len(EMOTIONS)), np.float32)
+    gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    return classifier.predict_faces(face_crops(gray, [d.box for d in detections]))
+
+
+class FaceReader:
     """detect -> crop -> classify -> track: one frame in, one Analysis out.
 
-    Between full scans (every `rescan_s`) a detector that can `detect_near` only searches
-    around the faces already tracked, which is several times cheaper.
+    Between full scans (every `rescan_s`) only the neighbourhood of the tracked faces is
+    searched (`Detector.detect_near`), which is several times cheaper.
     """
 
-    def __init__(self, detector, classifier, *, tracker: FaceTracker | None = None, rescan_s: float = 0.5) -> None:
-        self.detector = detector
-        self.classifier = classifier
+    def __init__(
+        self, detector: Detector, classifier: EmotionClassifier, *, tracker: FaceTracker | None = None, rescan_s=0.5
+    ) -> None:
+        self.detector, self.classifier = detector, classifier
         self.tracker = tracker or FaceTracker()
         self.rescan_s = rescan_s
         self._last_scan: float | None = None
@@ -63,98 +79,59 @@ class Analyzer:
         self._last_scan = frame.timestamp
         return self.detector.detect(frame.image)
 
-    def analyze(self, frame: Frame) -> Analysis:
+    def read(self, frame: Frame) -> Analysis:
         detections = self.detect(frame)
-        probs = np.zeros((0, 7), np.float32)
-        if detections:
-            gray = cv2.cvtColor(frame.image, cv2.COLOR_BGR2GRAY)
-            probs = self.classifier.predict_faces(face_crops(gray, [d.box for d in detections]))
-        faces = self.tracker.update(detections, probs, frame.timestamp)
+        faces = self.tracker.update(detections, classify(frame.image, detections, self.classifier), frame.timestamp)
         return Analysis(frame.index, frame.timestamp, faces)
 
 
-def mirrored(frame: Frame) -> Frame:
-    return Frame(cv2.flip(frame.image, 1), frame.index, frame.timestamp)
+def make_face_reader(settings: Settings) -> FaceReader:
+    """The real detector and classifier the settings choose (loads models: call it off the video thread)."""
+    from fercam.detection import load_detector
+    from fercam.emotion import load_classifier
+
+    return FaceReader(load_detector(settings.detector), load_classifier())
+
+
+def prepare(frame: Frame, settings: Settings) -> Frame:
+    """The frame as it will be analysed and sent: flipped when the user asked for a mirrored output."""
+    return Frame(cv2.flip(frame.image, 1), frame.index, frame.timestamp) if settings.mirror else frame
+
+
+def render(
+    frame: Frame, analysis: Analysis | None, settings: Settings, *, stale: bool = False, voice=None
+) -> np.ndarray:
+    """The image the sinks receive: the frame with the chosen overlays."""
+    return annotate(frame.image, analysis, settings, stale=stale, voice=voice)
 
 
 def run_offline(
-    source,
-    analyzer: Analyzer,
-    sinks: list,
+    source: Source,
+    reader: FaceReader,
+    sinks: Sequence[Sink],
     settings: Settings,
     *,
+    mode: Mode = Mode.OFFLINE,
     every: int = 1,
     max_frames: int = 0,
     max_seconds: float = 0,
     on_analysis: Callable[[Analysis, Frame], None] | None = None,
 ) -> int:
-    """Every frame in order; analyses every `every`-th frame. Returns the number of frames."""
+    """OFFLINE or IMAGE mode: every frame in order; analyses every `every`-th. Returns the frame count."""
     analysis, count = None, 0
     while not max_frames or count < max_frames:
         frame = source.read()
         if frame is None or (max_seconds and frame.timestamp >= max_seconds):
             break
-        frame = mirrored(frame) if settings.mirror else frame
+        frame = prepare(frame, settings)
         if count % every == 0:
-            analysis = analyzer.analyze(frame)
+            if mode is Mode.IMAGE:
+                reader.tracker = FaceTracker()  # unrelated pictures: nothing carries over
+            analysis = reader.read(frame)
             if on_analysis:
                 on_analysis(analysis, frame)
-        image = annotate(frame.image, analysis, settings)
+        image = render(frame, analysis, settings)
         for sink in sinks:
             sink.send(image)
         count += 1
     return count
-
-
-class LatestSlot:
-    """A one-value box: writers replace, readers wait for something newer than they saw."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._value = None
-        self.version = 0
-
-    def put(self, value) -> None:
-        with self._cond:
-            self._value, self.version = value, self.version + 1
-            self._cond.notify_all()
-
-    def get(self):
-        return self._value
-
-    def wait_newer(self, seen: int, timeout: float) -> tuple[int, object]:
-        with self._cond:
-            self._cond.wait_for(lambda: self.version > seen, timeout)
-            return self.version, self._value
-
-
-@dataclass
-class LiveStats:
-    """What the tray's status line and `fercam bench` report."""
-
-    frames_sent: int = 0
-    analyses: int = 0
-    faces: int = 0
-    error: str = ""
-    latencies_ms: deque = field(default_factory=lambda: deque(maxlen=2000))
-    sent_times: deque = field(default_factory=lambda: deque(maxlen=120))
-    analysis_times: deque = field(default_factory=lambda: deque(maxlen=120))
-    analysis_ms: deque = field(default_factory=lambda: deque(maxlen=2000))  # busy time per analysis
-    first_frame_at: float | None = None
-    first_annotated_at: float | None = None
-
-    @staticmethod
-    def _rate(times: deque) -> float:
-        return (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else 0.0
-
-    @property
-    def fps(self) -> float:
-        return self._rate(self.sent_times)
-
-    @property
-    def analysis_hz(self) -> float:
-        return self._rate(self.analysis_times)
-
-    def status_line(self) -> str:
-        state = f"error: {self.error}" if self.error else f"{self.faces} face{'s' if self.faces != 1 else ''}"
-        return f"{self.fps:.0f} fps, {state}"

@@ -12,6 +12,8 @@ class Entry:
     factory: Callable
     help: str
     unavailable: Callable[[], str | None]  # None if it can run here, else the reason
+    matches: Callable[[str], bool] | None  # for kinds chosen by what the user typed ("0", "clip.mp4", ...)
+    live: bool  # frames come (or go) in real time: the pipeline runs in LIVE mode
 
 
 def _always() -> str | None:
@@ -26,9 +28,23 @@ class Registry:
         self._entries: dict[str, Entry] = {}
 
     def register(
-        self, name: str, factory: Callable, *, help: str = "", unavailable: Callable[[], str | None] = _always
+        self,
+        name: str,
+        factory: Callable,
+        *,
+        help: str = "",
+        unavailable: Callable[[], str | None] = _always,
+        matches: Callable[[str], bool] | None = None,
+        live: bool = False,
     ) -> None:
-        self._entries[name] = Entry(name, factory, help, unavailable)
+        self._entries[name] = Entry(name, factory, help, unavailable, matches, live)
+
+    def kind_of(self, spec: str) -> Entry:
+        """The first entry whose `matches` accepts what the user typed."""
+        for entry in self._entries.values():
+            if entry.matches is not None and entry.matches(spec):
+                return entry
+        raise ValueError(f"not a {self.role}: {spec!r} ({'; '.join(e.help for e in self._entries.values())})")
 
     def __contains__(self, name: str) -> bool:
         return name in self._entries

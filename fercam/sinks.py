@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
+from fractions import Fraction
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from fercam.devices import CAMERA_NAME, driver_fix, has_display, video_devices
+from fercam.registry import Registry
+
 log = logging.getLogger(__name__)
 
-CAMERA_NAME = "FER Cam"
 SINK_HELP = "virtualcam, window, or file:PATH"
 
 
@@ -20,37 +22,19 @@ class SinkError(RuntimeError):
     """A sink that cannot be opened; the message names the fix."""
 
 
-def driver_fix() -> str:
-    """The one command (or step) that installs the virtual-camera driver on this OS."""
-    if sys.platform.startswith("linux"):
-        return 'run `sudo bash installer/linux/install.sh` (installs v4l2loopback with the label "FER Cam")'
-    if sys.platform == "win32":
-        return "run `powershell -ExecutionPolicy Bypass -File installer\\windows\\install.ps1` (or install OBS Studio)"
-    return "install OBS Studio 30+ and start its Virtual Camera once (see README, macOS)"
-
-
-def loopback_devices(sysfs: Path = Path("/sys/class/video4linux")) -> dict[str, str]:
-    """Linux: {"/dev/videoN": label} for every video device, to find the one called "FER Cam"."""
-    if not sysfs.is_dir():
-        return {}
-    return {
-        f"/dev/{d.name}": (d / "name").read_text().strip() for d in sorted(sysfs.iterdir()) if (d / "name").is_file()
-    }
-
-
 def camera_candidates(backend: str | None) -> list[tuple[str | None, str | None]]:
     """(backend, device) pairs to try in order, per the platform's conventions."""
     if backend:
         return [(backend, None)]
     if sys.platform.startswith("linux"):
-        named = [dev for dev, label in loopback_devices().items() if label == CAMERA_NAME]
+        named = [d.node for d in video_devices() if d.name == CAMERA_NAME]
         return [("v4l2loopback", named[0] if named else None)]
     if sys.platform == "win32":
         return [("unitycapture", CAMERA_NAME), ("obs", None)]
     return [("obs", None)]
 
 
-def fit(image: np.ndarray, width: int, height: int) -> np.ndarray:
+def letterbox(image: np.ndarray, width: int, height: int) -> np.ndarray:
     """Resize to exactly width x height, letterboxed so faces keep their proportions."""
     h, w = image.shape[:2]
     if (w, h) == (width, height):
@@ -95,7 +79,7 @@ class VirtualCameraSink:
         return self._camera.device
 
     def send(self, image: np.ndarray) -> None:
-        self._camera.send(fit(image, self.width, self.height))
+        self._camera.send(letterbox(image, self.width, self.height))
 
     def close(self) -> None:
         self._camera.close()
@@ -105,7 +89,7 @@ class WindowSink:
     """A preview window; closing it (or pressing q / Esc) asks the pipeline to stop."""
 
     def __init__(self, title: str = "FER Cam preview") -> None:
-        if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        if not has_display():
             raise SinkError("no display for a preview window (DISPLAY is not set); use --sink file:out.mp4")
         self.title = title
         self.closed = False
@@ -122,30 +106,83 @@ class WindowSink:
 
 
 class VideoFileSink:
-    """An MP4 file; opened on the first frame so its size follows the source."""
+    """An H.264 MP4 written in fragments, each with its own index, so a killed process leaves a playable file.
+
+    Opened on the first frame so its size follows the source; later frames of another size (a
+    "camera disconnected" frame, say) are letterboxed into it rather than dropped.
+    """
 
     closed = False
 
     def __init__(self, path: str | Path, *, fps: float = 30.0) -> None:
         self.path = Path(path)
-        if not self.path.parent.exists():
+        if not self.path.parent.is_dir():
             raise SinkError(f"folder does not exist: {self.path.parent}")
+        if not 0 < fps <= 240:
+            raise SinkError(f"cannot record at {fps} fps: use 1 to 240")
         self.fps = fps
         self.frames = 0
-        self._writer: cv2.VideoWriter | None = None
+        self._container = self._stream = None
+
+    def _open(self, width: int, height: int) -> None:
+        import av
+
+        try:
+            self._container = av.open(
+                str(self.path), "w", format="mp4", options={"movflags": "frag_keyframe+empty_moov+default_base_moof"}
+            )
+        except (OSError, av.FFmpegError) as exc:
+            raise SinkError(f"cannot write video file {self.path}: {_reason(exc)}") from exc
+        rate = Fraction(self.fps).limit_denominator(1001)
+        self._stream = self._container.add_stream("libx264", rate=rate)
+        self._stream.width, self._stream.height = width - width % 2, height - height % 2  # yuv420p needs even sides
+        self._stream.pix_fmt = "yuv420p"
+        # A keyframe (so a fragment) every second; zerolatency writes each frame out as it comes.
+        self._stream.options = {
+            "preset": "veryfast",
+            "tune": "zerolatency",
+            "crf": "23",
+            "g": str(max(1, round(self.fps))),
+        }
 
     def send(self, image: np.ndarray) -> None:
-        if self._writer is None:
-            height, width = image.shape[:2]
-            self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (width, height))
-            if not self._writer.isOpened():
-                raise SinkError(f"cannot write video file: {self.path}")
-        self._writer.write(image)
+        import av
+
+        if self._container is None:
+            self._open(image.shape[1], image.shape[0])
+        frame = av.VideoFrame.from_ndarray(letterbox(image, self._stream.width, self._stream.height), format="bgr24")
+        frame.pts = self.frames
+        self._write(self._stream.encode(frame))
         self.frames += 1
 
+    def _write(self, packets) -> None:
+        import av
+
+        try:
+            for packet in packets:
+                self._container.mux(packet)
+        except (OSError, av.FFmpegError) as exc:  # a full disk, a file-size limit, a removed drive
+            raise SinkError(f"cannot write video file {self.path}: {_reason(exc)}") from exc
+
     def close(self) -> None:
-        if self._writer is not None:
-            self._writer.release()
+        if self._container is None:
+            return
+        container, self._container = self._container, None
+        try:
+            for packet in self._stream.encode(None):
+                container.mux(packet)
+        except Exception as exc:  # the frames already written stay readable: the index went with them
+            log.warning("could not finish %s cleanly: %s", self.path, _reason(exc))
+        finally:
+            try:
+                container.close()
+            except Exception as exc:
+                log.warning("could not close %s: %s", self.path, _reason(exc))
+
+
+def _reason(exc: Exception) -> str:
+    text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    return "no space left on the device" if getattr(exc, "errno", None) == 28 else text.splitlines()[0]
 
 
 class TeeSink:
@@ -167,22 +204,49 @@ class TeeSink:
             sink.close()
 
 
-Sink = VirtualCameraSink | WindowSink | VideoFileSink | TeeSink
+def _virtualcam(spec: str, *, width: int, height: int, fps: float, vcam_backend: str | None = None, **_o):
+    return VirtualCameraSink(width=width, height=height, fps=round(fps), backend=vcam_backend)
 
 
-def open_sink(spec: str, *, width: int = 1280, height: int = 720, fps: float = 30, vcam_backend: str | None = None):
+def _window(spec: str, **_options):
+    return WindowSink()
+
+
+def _file(spec: str, *, fps: float, overwrite: bool = False, **_options):
+    path = Path(spec[5:])
+    if path.exists() and not overwrite:
+        raise SinkError(f"{path} already exists; add --overwrite to replace it")
+    return VideoFileSink(path, fps=fps)
+
+
+SINKS = Registry("sink")
+SINKS.register("virtualcam", _virtualcam, help="virtualcam", matches=lambda s: s == "virtualcam", live=True)
+SINKS.register(
+    "window",
+    _window,
+    help="window",
+    matches=lambda s: s == "window",
+    live=True,
+    unavailable=lambda: None if has_display() else "no display",
+)
+SINKS.register("file", _file, help="file:PATH", matches=lambda s: s.startswith("file:") and len(s) > 5)
+
+
+def open_sink(
+    spec: str,
+    *,
+    width: int = 1280,
+    height: int = 720,
+    fps: float = 30,
+    vcam_backend: str | None = None,
+    overwrite: bool = False,
+):
     """A sink from its CLI name: `virtualcam`, `window` or `file:PATH`; `a+b` sends to both."""
+    options = {"width": width, "height": height, "fps": fps, "vcam_backend": vcam_backend, "overwrite": overwrite}
     if "+" in spec and not spec.startswith("file:"):
-        return TeeSink(
-            [
-                open_sink(part, width=width, height=height, fps=fps, vcam_backend=vcam_backend)
-                for part in spec.split("+")
-            ]
-        )
-    if spec == "virtualcam":
-        return VirtualCameraSink(width=width, height=height, fps=round(fps), backend=vcam_backend)
-    if spec == "window":
-        return WindowSink()
-    if spec.startswith("file:") and len(spec) > 5:
-        return VideoFileSink(spec[5:], fps=fps)
-    raise SinkError(f"unknown sink {spec!r}: use {SINK_HELP}")
+        return TeeSink([open_sink(part, **options) for part in spec.split("+")])
+    try:
+        kind = SINKS.kind_of(spec)
+    except ValueError:
+        raise SinkError(f"unknown sink {spec!r}: use {SINK_HELP}") from None
+    return kind.factory(spec, **options)

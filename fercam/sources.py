@@ -8,7 +8,6 @@ or the end), `close()`, `fps`, `live` (frames arrive in real time, so the newest
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import time
 from pathlib import Path
@@ -16,6 +15,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from fercam.contracts import Source
+from fercam.devices import probe_webcams
+from fercam.registry import Registry
 from fercam.types import Frame
 
 log = logging.getLogger(__name__)
@@ -34,6 +36,7 @@ class _CaptureSource:
 
     live = False
     reconnects = False
+    frame_count: int | None = None  # known for files and images, not for cameras and streams
 
     def __init__(self, capture: cv2.VideoCapture, name: str) -> None:
         self._capture = capture
@@ -108,6 +111,7 @@ class VideoFileSource(_CaptureSource):
         self._capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
         self.realtime, self.loop, self.size = realtime, loop, size
         self.live = realtime  # a paced file behaves like a camera for the live pipeline
+        self.truncated = False  # the file ended before the frame count its header declares
 
     @property
     def frame_count(self) -> int:
@@ -119,15 +123,29 @@ class VideoFileSource(_CaptureSource):
             self._capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
             image = self._grab()
         if image is None:
+            self._check_complete()
             return None
         if self.size is not None and image.shape[1::-1] != self.size:
             image = cv2.resize(image, self.size, interpolation=cv2.INTER_LINEAR)
-        timestamp = self._index / self.fps
-        if self.realtime:
-            time.sleep(max(0.0, self._start + timestamp - time.monotonic()))
-            timestamp = time.monotonic() - self._start
+        timestamp = self._pace(self._index / self.fps) if self.realtime else self._index / self.fps
         self._index += 1
         return Frame(image, self._index - 1, timestamp)
+
+    def _pace(self, timestamp: float) -> float:
+        """Wait until the frame is due, like a camera; after a stall, resume from now instead of catching up."""
+        delay = self._start + timestamp - time.monotonic()
+        if delay < -2 / self.fps:
+            self._start -= delay  # fell behind (the machine stalled): no burst of missed frames
+        time.sleep(max(0.0, delay))
+        return time.monotonic() - self._start
+
+    def _check_complete(self) -> None:
+        declared = self.frame_count
+        if not self.truncated and 0 < self._index < declared - 1:
+            self.truncated = True
+            log.warning(
+                "%s is truncated: read %d of the %d frames its header declares", self.name, self._index, declared
+            )
 
 
 class StreamSource(_CaptureSource):
@@ -171,6 +189,7 @@ class ImageSource:
         if not self.paths:
             raise SourceError(f"no images in folder: {path}")
         self.name = path.name
+        self.frame_count = len(self.paths)
         self._next = 0
 
     def read(self) -> Frame | None:
@@ -190,31 +209,50 @@ class ImageSource:
         self._next = len(self.paths)
 
 
-Source = WebcamSource | VideoFileSource | StreamSource | ImageSource
+def _is_images(spec: str) -> bool:
+    path = Path(spec)
+    return path.is_dir() or path.suffix.lower() in IMAGE_SUFFIXES
+
+
+def _camera(spec: str, *, width: int = 1280, height: int = 720, fps: int = 30, **_options) -> WebcamSource:
+    return WebcamSource(int(spec), width=width, height=height, fps=fps)
+
+
+def _stream(spec: str, **_options) -> StreamSource:
+    return StreamSource(spec)
+
+
+def _images(spec: str, **_options) -> ImageSource:
+    if not Path(spec).exists():
+        raise SourceError(f"no such file or folder: {spec} (a source is {SOURCE_HELP})")
+    return ImageSource(spec)
+
+
+def _video(spec: str, *, realtime: bool = False, **_options) -> VideoFileSource:
+    if not Path(spec).exists():
+        raise SourceError(f"no such file or folder: {spec} (a source is {SOURCE_HELP})")
+    return VideoFileSource(spec, realtime=realtime)
+
+
+SOURCES = Registry("source")
+SOURCES.register("camera", _camera, help="a webcam index (0, 1, ...)", matches=str.isdigit, live=True)
+SOURCES.register(
+    "stream",
+    _stream,
+    help="a stream URL (rtsp://, http://...)",
+    matches=lambda s: s.lower().startswith(STREAM_SCHEMES),
+    live=True,
+)
+SOURCES.register("images", _images, help="an image or a folder of images", matches=_is_images)
+SOURCES.register("video", _video, help="a video file", matches=lambda s: True)
 
 
 def open_source(spec: str, *, realtime: bool = False, width: int = 1280, height: int = 720, fps: int = 30) -> Source:
     """Open a source from what a user types: `0`, `clip.mp4`, `rtsp://...`, `photo.jpg`, `folder/`."""
     spec = str(spec)
-    if spec.isdigit():
-        return WebcamSource(int(spec), width=width, height=height, fps=fps)
-    if spec.lower().startswith(STREAM_SCHEMES):
-        return StreamSource(spec)
-    path = Path(spec)
-    if not path.exists():
-        raise SourceError(f"no such file or folder: {spec} (a source is {SOURCE_HELP})")
-    if path.is_dir() or path.suffix.lower() in IMAGE_SUFFIXES:
-        return ImageSource(path)
-    return VideoFileSource(path, realtime=realtime)
+    return SOURCES.kind_of(spec).factory(spec, realtime=realtime, width=width, height=height, fps=fps)
 
 
-def list_cameras(max_index: int = 4) -> list[int]:
+def list_cameras() -> list[int]:
     """Indices of the cameras that open and deliver a frame."""
-    found = []
-    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
-    for index in range(max_index):
-        capture = cv2.VideoCapture(index)
-        if capture.isOpened() and capture.read()[0]:
-            found.append(index)
-        capture.release()
-    return found
+    return list(probe_webcams())

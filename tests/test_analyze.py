@@ -157,9 +157,9 @@ def test_bad_inputs_are_reported_and_the_good_one_completes(media_dir, tmp_path)
 
 
 def test_interrupted_run_keeps_complete_partial_results(media_dir, tmp_path, monkeypatch):
-    from fercam.pipeline import Analyzer
+    from fercam.pipeline import FaceReader
 
-    done, original = [], Analyzer.analyze
+    done, original = [], FaceReader.read
 
     def analyze_then_interrupt(self, frame):
         if len(done) == 30:
@@ -167,7 +167,7 @@ def test_interrupted_run_keeps_complete_partial_results(media_dir, tmp_path, mon
         done.append(frame.index)
         return original(self, frame)
 
-    monkeypatch.setattr(Analyzer, "analyze", analyze_then_interrupt)
+    monkeypatch.setattr(FaceReader, "read", analyze_then_interrupt)
     (result,) = analyze_inputs([str(media_dir / "fer_test.mp4")], tmp_path, jobs=1)
     folder = tmp_path / "fer_test"
     assert result.interrupted and not result.error

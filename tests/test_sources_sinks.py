@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
+from fercam.devices import VideoDevice, driver_fix, video_devices
 from fercam.settings import Settings, SettingsStore, default_settings_path
 from fercam.sinks import (
     SINK_HELP,
@@ -17,9 +18,7 @@ from fercam.sinks import (
     VideoFileSink,
     VirtualCameraSink,
     camera_candidates,
-    driver_fix,
-    fit,
-    loopback_devices,
+    letterbox,
     open_sink,
 )
 from fercam.sources import SOURCE_HELP, ImageSource, SourceError, VideoFileSource, open_source
@@ -229,35 +228,43 @@ def test_unknown_virtual_camera_backend_names_the_fix():
 
 def test_camera_candidates_pick_the_fer_cam_loopback_on_linux(monkeypatch):
     monkeypatch.setattr(sys, "platform", "linux")
-    devices = {"/dev/video0": "Integrated Camera", "/dev/video4": "Dummy video device", "/dev/video5": "FER Cam"}
-    monkeypatch.setattr("fercam.sinks.loopback_devices", lambda: devices)
+    devices = [
+        VideoDevice("/dev/video0", "Integrated Camera", False),
+        VideoDevice("/dev/video4", "Dummy video device", True),
+        VideoDevice("/dev/video5", "FER Cam", True),
+    ]
+    monkeypatch.setattr("fercam.sinks.video_devices", lambda: devices)
     assert camera_candidates(None) == [("v4l2loopback", "/dev/video5")]
-    monkeypatch.setattr("fercam.sinks.loopback_devices", lambda: {"/dev/video0": "Integrated Camera"})
+    monkeypatch.setattr("fercam.sinks.video_devices", lambda: devices[:1])
     assert camera_candidates(None) == [("v4l2loopback", None)]  # pyvirtualcam then picks any loopback
     assert camera_candidates("obs") == [("obs", None)]
 
 
-def test_loopback_devices_reads_the_labels_from_sysfs(tmp_path):
+def test_video_devices_reads_the_labels_from_sysfs(tmp_path):
     for name, label in (("video0", "Integrated Camera"), ("video5", "FER Cam")):
         (tmp_path / name).mkdir()
         (tmp_path / name / "name").write_text(label + "\n")
-    (tmp_path / "video9").mkdir()  # no name file: skipped
-    assert loopback_devices(tmp_path) == {"/dev/video0": "Integrated Camera", "/dev/video5": "FER Cam"}
-    assert loopback_devices(tmp_path / "missing") == {}
+    (tmp_path / "video9").mkdir()  # no name file
+    found = {d.node: d.name for d in video_devices(tmp_path)}
+    assert found == {"/dev/video0": "Integrated Camera", "/dev/video5": "FER Cam", "/dev/video9": "?"}
+    assert video_devices(tmp_path / "missing") == []
 
 
 def test_headless_run_to_the_virtual_camera_sends_annotated_frames(media_dir, recording_backend, monkeypatch):
-    import fercam.apps.app
+    import fercam.apps.headless
+    from fercam.pipeline import make_face_reader
 
     settings = Settings(width=640, height=360)
-    analyzer = fercam.apps.app.make_analyzer(settings)  # loaded up front so overlays appear within 20 frames
-    monkeypatch.setattr(fercam.apps.app, "make_analyzer", lambda _settings: analyzer)
+    reader = make_face_reader(settings)  # loaded up front so overlays appear within 20 frames
+    monkeypatch.setattr(fercam.apps.headless, "make_face_reader", lambda _settings: reader)
     clip = media_dir / "fer_test.mp4"
-    sent = fercam.apps.app.run_headless(str(clip), "virtualcam", settings, vcam_backend="fercam-test", max_frames=20)
+    sent = fercam.apps.headless.run_headless(
+        str(clip), "virtualcam", settings, vcam_backend="fercam-test", max_frames=20
+    )
     (camera,) = recording_backend.instances
     assert sent == 20 and len(camera.frames) == 20 and camera.closed
     assert all(f.shape == (360, 640, 3) for f in camera.frames)
-    raw = [fit(image, 640, 360) for image in video_frames(clip)[:20]]
+    raw = [letterbox(image, 640, 360) for image in video_frames(clip)[:20]]
     changed = [np.count_nonzero(np.abs(r.astype(int) - f).max(axis=2) > 40) for r, f in zip(raw, camera.frames)]
     assert changed[0] < 1000  # the clip itself, letterboxed to 640x360 (no analysis exists yet) ...
     assert max(changed) > 1000  # ... with the overlays drawn once the first analysis is in

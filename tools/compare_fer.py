@@ -148,7 +148,7 @@ def fercam_startup() -> float:
     """Seconds to import FER Cam and load its models (what precedes the first frame)."""
     start = time.perf_counter()
     fercam = _import_fercam()
-    fercam.apps.app.make_analyzer(fercam.settings.Settings())
+    fercam.pipeline.make_face_reader(fercam.settings.Settings())
     return time.perf_counter() - start
 
 
@@ -156,7 +156,7 @@ def time_fercam_pipeline(clip: Path, round_no: int) -> Run:
     """`fercam analyze`'s per-frame path (decode, detect, classify, track, annotate), nothing written."""
     fercam = _import_fercam()
     settings = fercam.settings.Settings()
-    analyzer = fercam.apps.app.make_analyzer(settings)  # fresh tracker; model loading is not timed here
+    analyzer = fercam.pipeline.make_face_reader(settings)  # fresh tracker; model loading is not timed here
     counts = {"face": 0, "multi": 0}
 
     def on_analysis(analysis, _frame) -> None:

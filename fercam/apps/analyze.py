@@ -157,13 +157,12 @@ def _run_frames(
     """The offline pipeline over `source`; `result.frames` counts as it goes, so a Ctrl-C keeps the count."""
     from tqdm import tqdm
 
-    from fercam.apps.app import make_analyzer
-    from fercam.pipeline import run_offline
+    from fercam.pipeline import make_face_reader, run_offline
     from fercam.settings import Settings
     from fercam.sinks import VideoFileSink
 
     settings = Settings(detector=detector)
-    total = getattr(source, "frame_count", None) or len(getattr(source, "paths", [])) or None
+    total = source.frame_count or None
     progress = tqdm(total=total, unit="frame", desc=Path(source.name).stem[:20], position=position, leave=True)
     sinks = [_ProgressSink(progress, result)]
     if video:
@@ -171,7 +170,7 @@ def _run_frames(
     try:
         return run_offline(
             source,
-            make_analyzer(settings),
+            make_face_reader(settings),
             sinks,
             settings,
             every=every,

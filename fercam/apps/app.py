@@ -1,80 +1,19 @@
-"""Wiring: settings -> source, analyzer, sink -> the live or offline pipeline."""
+"""The tray app's engine: settings -> source, face reader, sink -> the live pipeline."""
 
 from __future__ import annotations
 
 import logging
-import os
-import sys
 import threading
 from collections.abc import Callable
 
-from fercam.events import EventLog
+from fercam.apps.headless import open_output
 from fercam.live import LiveRunner
-from fercam.pipeline import Analyzer, run_offline
+from fercam.pipeline import make_face_reader
 from fercam.settings import Settings, SettingsStore
-from fercam.sinks import SinkError, WindowSink, open_sink
+from fercam.sinks import SinkError
 from fercam.sources import VideoFileSource, open_source
 
 log = logging.getLogger(__name__)
-
-
-def make_analyzer(settings: Settings) -> Analyzer:
-    """The real detector and classifier chosen by the settings (loads models: call off the video thread)."""
-    from fercam.detection import load_detector
-    from fercam.emotion import load_classifier
-
-    return Analyzer(load_detector(settings.detector), load_classifier())
-
-
-def has_display() -> bool:
-    if sys.platform.startswith("linux"):
-        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-    return True
-
-
-def open_output(
-    spec: str, settings: Settings, *, vcam_backend: str | None = None, notify: Callable[[str], None] = log.warning
-):
-    """The sink asked for; a missing virtual-camera driver falls back to a preview window if there is a display."""
-    try:
-        return open_sink(
-            spec, width=settings.width, height=settings.height, fps=settings.fps, vcam_backend=vcam_backend
-        )
-    except SinkError as exc:
-        if spec != "virtualcam" or not has_display():
-            raise
-        notify(f"{exc}. Showing a preview window instead.")
-        return WindowSink()
-
-
-def run_headless(
-    source_spec: str,
-    sink_spec: str,
-    settings: Settings,
-    *,
-    max_frames: int = 0,
-    events: str | None = None,
-    vcam_backend: str | None = None,
-    notify: Callable[[str], None] = log.warning,
-) -> int:
-    """`fercam run --no-tray`: files into files run offline (every frame); anything live runs live."""
-    live = sink_spec in ("virtualcam", "window") or source_spec.isdigit() or "://" in source_spec
-    source = open_source(source_spec, realtime=live, width=settings.width, height=settings.height, fps=settings.fps)
-    sink = open_output(sink_spec, settings, vcam_backend=vcam_backend, notify=notify)
-    event_log = EventLog(events) if events else None
-    on_analysis = event_log.write if event_log else None
-    try:
-        if live and source.live:
-            runner = LiveRunner(source, sink, SettingsStore(initial=settings), make_analyzer, on_analysis=on_analysis)
-            return runner.run(max_frames=max_frames)
-        return run_offline(
-            source, make_analyzer(settings), [sink], settings, max_frames=max_frames, on_analysis=on_analysis
-        )
-    finally:
-        source.close()
-        sink.close()
-        if event_log:
-            event_log.close()
 
 
 class App:
@@ -110,7 +49,7 @@ class App:
         except (ValueError, SinkError) as exc:
             self.notify(str(exc))
             return
-        self.runner = LiveRunner(source, sink, self.store, make_analyzer)
+        self.runner = LiveRunner(source, sink, self.store, make_face_reader)
         self._sync_voice(settings)
         self._thread = threading.Thread(target=self._run, args=(self.runner, source, sink), daemon=True)
         self._thread.start()
@@ -128,7 +67,7 @@ class App:
             self._listener.stop()
             self._listener = None
         if self.runner is not None:
-            self.runner.voice = self._listener.latest if self._listener is not None else None
+            self.runner.voice_probs = self._listener.latest if self._listener is not None else None
 
     def _open_source(self, settings: Settings):
         spec = self.source_spec or settings.camera

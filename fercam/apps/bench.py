@@ -63,6 +63,7 @@ class TiledSource:
 
     live = True
     reconnects = False
+    frame_count = None
 
     def __init__(self, path: str, size: tuple[int, int], faces: int, fps: int) -> None:
         self._clip = VideoFileSource(path, realtime=True, loop=True)
@@ -156,7 +157,7 @@ def run_bench(config: BenchConfig) -> dict:
     """Run the live pipeline for `config.seconds` and return the measured figures."""
     import pyvirtualcam
 
-    from fercam.apps.app import make_analyzer
+    from fercam.pipeline import make_face_reader
     from fercam.sinks import VirtualCameraSink
 
     origin = time.monotonic() - process_age_s()
@@ -166,14 +167,14 @@ def run_bench(config: BenchConfig) -> dict:
     sink = VirtualCameraSink(width=width, height=height, fps=config.fps, backend=BENCH_BACKEND)
     timers: dict = {}
 
-    def timed_analyzer(settings: Settings):
-        analyzer = make_analyzer(settings)
-        analyzer.detector = timers["detector"] = TimedDetector(analyzer.detector)
-        analyzer.classifier = timers["classifier"] = TimedClassifier(analyzer.classifier)
-        return analyzer
+    def timed_reader(settings: Settings):
+        reader = make_face_reader(settings)
+        reader.detector = timers["detector"] = TimedDetector(reader.detector)
+        reader.classifier = timers["classifier"] = TimedClassifier(reader.classifier)
+        return reader
 
     store = SettingsStore(initial=Settings(detector=config.detector, width=width, height=height, fps=config.fps))
-    runner = LiveRunner(source, sink, store, timed_analyzer)
+    runner = LiveRunner(source, sink, store, timed_reader)
     threading.Timer(config.seconds, runner.stop).start()
     try:
         runner.run()

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
+import threading
 
 from fercam import __version__
 
@@ -17,9 +19,35 @@ def _size(text: str) -> tuple[int, int]:
         width, height = (int(v) for v in text.lower().split("x"))
     except ValueError:
         raise argparse.ArgumentTypeError(f"size must look like 1280x720, not {text!r}") from None
-    if width <= 0 or height <= 0:
-        raise argparse.ArgumentTypeError(f"size must be positive, not {text!r}")
+    if not (16 <= width <= 7680 and 16 <= height <= 4320):
+        raise argparse.ArgumentTypeError(f"size must be between 16x16 and 7680x4320, not {text!r}")
     return width, height
+
+
+def _int_in(low: int, high: int | None = None):
+    """An argparse type: an integer from `low` to `high` (inclusive)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+        if value < low or (high is not None and value > high):
+            bounds = f"from {low} to {high}" if high is not None else f"{low} or more"
+            raise argparse.ArgumentTypeError(f"must be {bounds}, not {value}")
+        return value
+
+    return parse
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, not {text!r}") from None
+    if not 0 <= value < 1e7:
+        raise argparse.ArgumentTypeError(f"must be 0 or more seconds, not {text}")
+    return value
 
 
 def _add_run(sub) -> None:
@@ -27,12 +55,13 @@ def _add_run(sub) -> None:
     p.add_argument("--source", help="webcam index, video file, stream URL, image or folder (default: settings)")
     p.add_argument("--sink", default="virtualcam", help="virtualcam, window or file:PATH (default: virtualcam)")
     p.add_argument("--no-tray", action="store_true", help="run without the tray icon")
-    p.add_argument("--max-frames", type=int, default=0, metavar="N", help="stop after N frames")
+    p.add_argument("--max-frames", type=_int_in(0), default=0, metavar="N", help="stop after N frames (0: no limit)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p.add_argument("--events", metavar="FILE.jsonl", help="write one JSON line per analysed frame")
     p.add_argument("--detector", help="face detector: mtcnn (default), haar, mtcnn-reference")
     p.add_argument("--vcam-backend", help="pyvirtualcam backend: obs, unitycapture, v4l2loopback, ...")
     p.add_argument("--size", type=_size, help="output size, e.g. 1280x720")
-    p.add_argument("--fps", type=int, help="output frame rate")
+    p.add_argument("--fps", type=_int_in(1, 240), help="output frame rate (1-240)")
     p.add_argument("--mirror", action="store_true", help="mirror the output")
 
 
@@ -87,9 +116,9 @@ def _add_analysis(sub) -> None:
     p = sub.add_parser("bench", help="measure the live pipeline (fps, latency, analysis rate, memory)")
     p.add_argument("--source", default="../shared/media/fer_woman2.mp4", help="clip replayed as a 30 fps camera")
     p.add_argument("--size", type=_size, default=(1280, 720))
-    p.add_argument("--faces", type=int, default=1, help="tile the clip to show N faces")
+    p.add_argument("--faces", type=_int_in(1, 64), default=1, help="tile the clip to show N faces")
     p.add_argument("--detector", default="mtcnn")
-    p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument("--seconds", type=_seconds, default=10.0)
     p.add_argument("--compare", action="store_true", help="also time the reference mtcnn on the same frames")
     p.add_argument("--json", action="store_true", help="print exactly one JSON object")
     p.add_argument(
@@ -120,16 +149,37 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, format="fercam: %(message)s")
     if not args.debug:  # OpenCV prints a page of warnings for every camera index that is not there
         os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
+    _stop_on_signals()
     try:
         return _dispatch(args)
-    except KeyboardInterrupt:
-        print("fercam: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM or SIGHUP: outputs were finished on the way out
+        signum = exc.signum if isinstance(exc, Terminated) else signal.SIGINT
+        print(f"fercam: stopped by {signal.Signals(signum).name}", file=sys.stderr)
+        return 128 + signum
     except Exception as exc:  # the one place that turns any failure into one line
-        if args.debug:
-            raise
+        log.debug("failed", exc_info=True)  # the traceback, with --debug
         print(f"fercam: error: {_one_line(exc)}", file=sys.stderr)
         return 1
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised where Ctrl-C would be, so every file is finished the same way."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_terminated(signum: int, _frame) -> None:
+    raise Terminated(signum)
+
+
+def _stop_on_signals() -> None:
+    if threading.current_thread() is not threading.main_thread():
+        return  # tests call main() from other threads; signals only reach the main one
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):  # Windows has no SIGHUP
+            signal.signal(getattr(signal, name), _raise_terminated)
 
 
 def _one_line(exc: Exception) -> str:

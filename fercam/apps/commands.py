@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+from pathlib import Path
 
 from fercam.settings import Settings, SettingsStore, default_settings_path
 
 
-def _settings(args) -> Settings:
-    """Persisted settings with this run's command-line overrides on top."""
-    settings = SettingsStore(default_settings_path()).get()
+def _settings(args, *, saved: bool = True) -> Settings:
+    """This run's command-line choices on top of the saved settings (tray) or the defaults (headless)."""
+    settings = SettingsStore(default_settings_path()).get() if saved else Settings()
     changes = {"detector": getattr(args, "detector", None), "fps": getattr(args, "fps", None)}
     if getattr(args, "size", None):
         changes["width"], changes["height"] = args.size
@@ -32,27 +34,42 @@ def _notify(message: str) -> None:
 
 
 def run(args) -> int:
-    from fercam.apps.app import has_display, run_headless
+    from fercam.apps.headless import run_headless
+    from fercam.devices import has_display
 
-    settings = _settings(args)
+    headless = args.no_tray or not has_display()
+    settings = _settings(args, saved=not headless)
     source = args.source or settings.camera
-    if args.no_tray or not has_display():
-        frames = run_headless(
-            source,
-            args.sink,
-            settings,
-            max_frames=args.max_frames,
-            events=args.events,
-            vcam_backend=args.vcam_backend,
-            notify=_notify,
-        )
-        print(f"{frames} frames from {source} -> {args.sink}")
-        return 0
-    return _run_tray(SettingsStore(default_settings_path(), initial=settings), source, args.sink, args.vcam_backend)
+    if not headless:
+        return _run_tray(SettingsStore(default_settings_path(), initial=settings), source, args.sink, args.vcam_backend)
+    _check_not_the_source(source, args.sink)
+    size = f"{settings.width}x{settings.height}"
+    mirror = "on" if settings.mirror else "off"
+    print(f"{source} -> {args.sink}: {size} at {settings.fps} fps, detector {settings.detector}, mirror {mirror}")
+    frames = run_headless(
+        source,
+        args.sink,
+        settings,
+        max_frames=args.max_frames,
+        events=args.events,
+        vcam_backend=args.vcam_backend,
+        overwrite=args.overwrite,
+        notify=_notify,
+    )
+    print(f"{frames} frames from {source} -> {args.sink}")
+    return 0
+
+
+def _check_not_the_source(source: str, sink: str) -> None:
+    """Refuse to record over the input (the same file, also through links or another path)."""
+    for part in sink.split("+"):
+        out = Path(part[5:]) if part.startswith("file:") else None
+        if out is not None and out.exists() and Path(source).exists() and os.path.samefile(source, out):
+            raise ValueError(f"the output {out} is the input {source}: choose another file")
 
 
 def tray(_args) -> int:
-    from fercam.apps.app import has_display
+    from fercam.devices import has_display
 
     if not has_display():
         raise RuntimeError(
@@ -73,19 +90,16 @@ def _run_tray(store: SettingsStore, source: str | None, sink: str, vcam_backend:
 
 
 def devices(_args) -> int:
-    from fercam.sinks import CAMERA_NAME, loopback_devices
-    from fercam.sources import list_cameras
+    from fercam.devices import CAMERA_NAME, driver_fix, probe_webcams, video_devices
 
-    cameras = list_cameras()
-    print("webcams:", ", ".join(f"camera {i}" for i in cameras) if cameras else "none found")
-    labels = loopback_devices()
-    for device, label in labels.items():
-        mark = "  <- FER Cam output" if label == CAMERA_NAME else ""
-        print(f"video device {device}: {label}{mark}")
-    if sys.platform.startswith("linux") and CAMERA_NAME not in labels.values():
-        from fercam.sinks import driver_fix
-
-        print(f'virtual camera "{CAMERA_NAME}": not found; {driver_fix()}')
+    cameras = probe_webcams()
+    print("webcams:", ", ".join(f"camera {i} ({size})" for i, size in cameras.items()) if cameras else "none found")
+    found = video_devices()
+    for device in found:
+        mark = "  <- FER Cam output" if device.name == CAMERA_NAME else ""
+        print(f"video device {device.node}: {device.name}{mark}")
+    if sys.platform.startswith("linux") and CAMERA_NAME not in {d.name for d in found}:
+        print(f'virtual camera "{CAMERA_NAME}": not found; fix: {driver_fix()}')
     return 0
 
 

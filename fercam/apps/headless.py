@@ -1,0 +1,99 @@
+"""`fercam run --no-tray`: one source into one sink, in the running mode the two call for."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from fercam.devices import has_display
+from fercam.events import EventLog
+from fercam.live import LiveRunner
+from fercam.pipeline import Mode, make_face_reader, run_offline
+from fercam.settings import Settings, SettingsStore
+from fercam.sinks import SINKS, SinkError, WindowSink, open_sink
+from fercam.sources import SOURCES, open_source
+
+log = logging.getLogger(__name__)
+
+
+def choose_mode(source_spec: str, sink_spec: str) -> Mode:
+    """LIVE when the source or an output is live (a camera, a stream, the virtual camera, a window);
+    IMAGE for pictures; OFFLINE (every frame, in order) for a video file into a file."""
+    source_kind = SOURCES.kind_of(source_spec)
+    if source_kind.live or any(kind.live for kind in _sink_kinds(sink_spec)):
+        return Mode.LIVE
+    return Mode.IMAGE if source_kind.name == "images" else Mode.OFFLINE
+
+
+def _sink_kinds(spec: str) -> list:
+    """The registered kinds of the sinks in `a+b`; an unknown one is reported when it is opened."""
+    kinds = []
+    for part in spec.split("+") if not spec.startswith("file:") else [spec]:
+        try:
+            kinds.append(SINKS.kind_of(part))
+        except ValueError:
+            pass
+    return kinds
+
+
+def open_output(
+    spec: str,
+    settings: Settings,
+    *,
+    vcam_backend: str | None = None,
+    overwrite: bool = False,
+    notify: Callable[[str], None] = log.warning,
+):
+    """The sink asked for; a missing virtual-camera driver falls back to a preview window if there is a display."""
+    try:
+        return open_sink(
+            spec,
+            width=settings.width,
+            height=settings.height,
+            fps=settings.fps,
+            vcam_backend=vcam_backend,
+            overwrite=overwrite,
+        )
+    except SinkError as exc:
+        if spec != "virtualcam" or not has_display():
+            raise
+        notify(f"{exc}. Showing a preview window instead.")
+        return WindowSink()
+
+
+def run_headless(
+    source_spec: str,
+    sink_spec: str,
+    settings: Settings,
+    *,
+    max_frames: int = 0,
+    events: str | None = None,
+    vcam_backend: str | None = None,
+    overwrite: bool = False,
+    notify: Callable[[str], None] = log.warning,
+) -> int:
+    """Run until the source ends (or `max_frames`); returns the number of frames sent."""
+    mode = choose_mode(source_spec, sink_spec)
+    source = open_source(
+        source_spec, realtime=mode is Mode.LIVE, width=settings.width, height=settings.height, fps=settings.fps
+    )
+    try:
+        sink = open_output(sink_spec, settings, vcam_backend=vcam_backend, overwrite=overwrite, notify=notify)
+    except BaseException:
+        source.close()
+        raise
+    event_log = EventLog(events) if events else None
+    on_analysis = event_log.write if event_log else None
+    try:
+        if mode is Mode.LIVE:
+            runner = LiveRunner(
+                source, sink, SettingsStore(initial=settings), make_face_reader, on_analysis=on_analysis
+            )
+            return runner.run(max_frames=max_frames)
+        reader = make_face_reader(settings)  # outside the frame loop: a model error is not a frame error
+        return run_offline(source, reader, [sink], settings, mode=mode, max_frames=max_frames, on_analysis=on_analysis)
+    finally:
+        source.close()
+        sink.close()
+        if event_log:
+            event_log.close()

@@ -1,0 +1,89 @@
+"""What this machine offers: a display, webcams, video devices, and the fix for a missing camera driver.
+
+One place for each of these facts, shared by the sinks, the CLI, the tray and `fercam doctor`.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+CAMERA_NAME = "FER Cam"
+SYSFS_VIDEO = Path("/sys/class/video4linux")
+WEBCAM_INDICES = range(4)
+PROBE_TIMEOUT_S = 3.0
+DRIVER_FIX = {
+    "Linux": "sudo bash installer/linux/install.sh  (installs v4l2loopback and loads it as 'FER Cam')",
+    "Windows": "powershell -ExecutionPolicy Bypass -File installer\\windows\\install.ps1 -UnityCaptureDir <folder with "
+    "UnityCaptureFilter64bit.dll>  (or install OBS Studio and click Start Virtual Camera once)",
+    "Darwin": "install OBS Studio 30+, click Start Virtual Camera once and allow its camera extension in "
+    "System Settings > Privacy & Security",
+}
+
+
+def driver_fix(system: str = platform.system()) -> str:
+    """The one command (or step) that installs the virtual-camera driver on this OS."""
+    return DRIVER_FIX.get(system, DRIVER_FIX["Linux"])
+
+
+def has_display(env=os.environ) -> bool:
+    """Whether windows and tray icons can be shown (on Linux: an X or Wayland display is set)."""
+    if sys.platform.startswith("linux"):
+        return bool(env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"))
+    return True
+
+
+@dataclass(frozen=True)
+class VideoDevice:
+    node: str  # /dev/videoN
+    name: str  # the driver's label, "FER Cam" for ours
+    loopback: bool  # a v4l2loopback device (a virtual camera), not a webcam
+
+
+def video_devices(sysfs: Path = SYSFS_VIDEO) -> list[VideoDevice]:
+    """Linux: every /dev/video* device with its label, in numeric order."""
+    if not sysfs.is_dir():
+        return []
+    devices = []
+    for entry in sorted(sysfs.iterdir(), key=lambda p: (len(p.name), p.name)):
+        name_file = entry / "name"
+        name = name_file.read_text(errors="replace").strip() if name_file.is_file() else "?"
+        devices.append(VideoDevice(f"/dev/{entry.name}", name, "/virtual/" in str(entry.resolve())))
+    return devices
+
+
+def _open_webcam(index: int, found: dict[int, str]) -> None:
+    import cv2
+
+    capture = cv2.VideoCapture(index)
+    try:
+        ok, frame = capture.read() if capture.isOpened() else (False, None)
+        if ok and frame is not None:
+            found[index] = f"{frame.shape[1]}x{frame.shape[0]}"
+    finally:
+        capture.release()
+
+
+def probe_webcams(indices: Iterable[int] = WEBCAM_INDICES, timeout_s: float = PROBE_TIMEOUT_S) -> dict[int, str]:
+    """{index: "WxH"} of the cameras that open and deliver a frame; a hung driver costs only `timeout_s`."""
+    import cv2
+
+    if platform.system() == "Linux":  # OpenCV index n is /dev/video<n>; skip absent nodes and loopbacks
+        own = {d.node for d in video_devices() if d.loopback}
+        indices = [i for i in indices if Path(f"/dev/video{i}").exists() and f"/dev/video{i}" not in own]
+    found: dict[int, str] = {}
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    try:
+        for index in indices:
+            worker = threading.Thread(target=_open_webcam, args=(index, found), daemon=True)
+            worker.start()
+            worker.join(timeout_s)
+    finally:
+        cv2.utils.logging.setLogLevel(level)
+    return dict(sorted(found.items()))

@@ -196,8 +196,12 @@ class LiveRunner:
     def _video_step(self) -> bool:
         settings = self.store.get()
         period = 1.0 / max(1, settings.fps)
+        started = self.stats.first_frame_at is not None
         lost = self.stats.camera_lost or time.monotonic() - self._last_frame_at > self.lost_after_s
-        timeout = max(0.0, self._last_sent_at + period - time.monotonic()) if lost else self.lost_after_s
+        # Wait for the camera until the next frame is due (one period of grace while it is not lost);
+        # then fill in, so the output, and any recording of it, keeps its rate while the camera is late or away.
+        grace = period if lost else 2 * period
+        timeout = max(0.0, self._last_sent_at + grace - time.monotonic()) if started else self.lost_after_s
         version, frame = self._captured.wait_newer(self._seen, timeout)
         if frame is None and self._ended.is_set():
             return False
@@ -207,6 +211,8 @@ class LiveRunner:
         elif lost or time.monotonic() - self._last_frame_at > self.lost_after_s:
             width, height = self._last_size or (settings.width, settings.height)
             self._send(message_frame(DISCONNECTED, width, height))
+        elif started:
+            self._send(self.sent.get())  # late: hold the last picture rather than skip a beat
         return True
 
     def _show(self, frame: Frame, settings: Settings) -> None:

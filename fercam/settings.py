@@ -1,4 +1,9 @@
-"""User settings: a frozen value plus a thread-safe store that persists it per user."""
+"""User settings: a frozen value, its schema, and a thread-safe store that persists it per user.
+
+A settings file is never dropped in silence: values that break the schema (a wrong type, a
+number out of range, an unknown key) are reported by name, the valid rest is kept, and the file
+is backed up under a timestamped name before anything rewrites it.
+"""
 
 from __future__ import annotations
 
@@ -7,24 +12,27 @@ import json
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 
+MAX_FILE_BYTES = 64 * 1024  # a settings file is a few hundred bytes; anything huge is not ours
+
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything the tray menu can change; the defaults are what a new user sees."""
+    """Everything the tray menu and the window can change; the defaults are what a new user sees."""
 
     show_boxes: bool = True
     show_labels: bool = True
     show_emoji: bool = True
     show_probs: bool = False
     paused: bool = False  # pass-through: the video goes out without overlays
-    mirror: bool = False  # call apps mirror only the self-view, so the output is not mirrored
-    voice: bool = False
+    mirror: bool = False  # flip the output picture (call apps mirror only the self-view themselves)
+    voice: bool = False  # read emotion from the microphone too
     camera: str = "0"
     detector: str = "mtcnn"
     width: int = 1280
@@ -35,15 +43,33 @@ class Settings:
         return dataclasses.replace(self, **changes)
 
     @classmethod
-    def from_dict(cls, data: dict) -> Settings:
-        """Known keys of the right type are taken; anything else keeps its default."""
-        defaults = cls()
-        kept = {
-            f.name: data[f.name]
-            for f in dataclasses.fields(cls)
-            if f.name in data and type(data[f.name]) is type(getattr(defaults, f.name))
-        }
-        return cls(**kept)
+    def from_dict(cls, data: dict) -> tuple[Settings, list[str]]:
+        """The valid values of `data` over the defaults, and one problem per value that was not taken."""
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        kept, problems = {}, []
+        for key, value in data.items():
+            if key not in fields:
+                problems.append(f"unknown setting {key!r}")
+                continue
+            problem = _check(key, value, type(getattr(cls(), key)))
+            if problem:
+                problems.append(problem)
+            else:
+                kept[key] = value
+        return cls(**kept), problems
+
+
+RANGES = {"width": (16, 7680), "height": (16, 4320), "fps": (1, 240)}
+
+
+def _check(key: str, value: object, expected: type) -> str | None:
+    if type(value) is not expected:  # exact: True is not an int here, "60" is not 60
+        return f"{key!r} must be {expected.__name__}, not {json.dumps(value)[:40]}"
+    if key in RANGES and not RANGES[key][0] <= value <= RANGES[key][1]:
+        return f"{key!r} must be from {RANGES[key][0]} to {RANGES[key][1]}, not {value}"
+    if expected is str and not 0 < len(value) <= 4096:
+        return f"{key!r} must be a non-empty text of at most 4096 characters"
+    return None
 
 
 def default_settings_path() -> Path:
@@ -55,11 +81,26 @@ def default_settings_path() -> Path:
     return Path(user_config_dir("fercam", appauthor=False)) / "settings.json"
 
 
+def backup(path: Path) -> Path:
+    """A copy of `path` under a new timestamped name; earlier backups are never overwritten."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for n in range(1000):
+        target = path.with_name(f"{path.name}.{stamp}{f'-{n}' if n else ''}.bak")
+        try:
+            with target.open("xb") as out:  # "x": fails instead of replacing an existing backup
+                out.write(path.read_bytes())
+            return target
+        except FileExistsError:
+            continue
+    raise OSError(f"too many backups of {path}")
+
+
 class SettingsStore:
     """Holds the current Settings; `update` saves atomically and tells every subscriber."""
 
     def __init__(self, path: Path | None = None, *, initial: Settings | None = None) -> None:
         self.path = path
+        self.problems: list[str] = []  # what was wrong with the file at load, for the tray and the window
         self._lock = threading.Lock()
         self._subscribers: list[Callable[[Settings], None]] = []
         self._settings = initial if initial is not None else self._load()
@@ -83,13 +124,22 @@ class SettingsStore:
         if self.path is None or not self.path.exists():
             return Settings()
         try:
-            return Settings.from_dict(json.loads(self.path.read_text()))
-        except (OSError, ValueError, TypeError) as exc:
-            # Keep the unreadable file for the user instead of overwriting it on the next save.
-            backup = self.path.with_suffix(".json.bad")
-            os.replace(self.path, backup)
-            log.warning("settings file %s is unreadable (%s); kept it as %s, using defaults", self.path, exc, backup)
-            return Settings()
+            settings, self.problems = Settings.from_dict(self._read())
+        except Exception as exc:  # any parse failure at all: too big, not JSON, too deep, not an object
+            reason = str(exc).splitlines()[0][:80] if str(exc) else type(exc).__name__
+            settings, self.problems = Settings(), [f"unreadable ({reason})"]
+        if self.problems:
+            kept = backup(self.path)
+            log.warning("settings file %s: %s; kept a copy as %s", self.path, "; ".join(self.problems), kept.name)
+        return settings
+
+    def _read(self) -> dict:
+        if self.path.stat().st_size > MAX_FILE_BYTES:
+            raise ValueError(f"larger than {MAX_FILE_BYTES // 1024} KB")
+        data = json.loads(self.path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+        return data
 
     def _save(self, settings: Settings) -> None:
         if self.path is None:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from conftest import FakeClassifier, FakeDetector, ListSink
 
-from fercam.annotate import annotate, message_frame
+from fercam.annotate import annotate
 from fercam.emoji import render_emoji
 from fercam.live import LatestSlot, LiveRunner
 from fercam.pipeline import FaceReader, face_crops, run_offline

@@ -55,6 +55,12 @@ def _add_run(sub) -> None:
     p.add_argument("--source", help="webcam index, video file, stream URL, image or folder (default: settings)")
     p.add_argument("--sink", default="virtualcam", help="virtualcam, window or file:PATH (default: virtualcam)")
     p.add_argument("--no-tray", action="store_true", help="run without the tray icon")
+    p.add_argument(
+        "--mode",
+        choices=("live", "offline", "image"),
+        help="live: paced like a camera, newest frame wins; offline: every frame in order; image: unrelated "
+        "pictures (default: live for cameras, streams and live outputs, image for pictures, else offline)",
+    )
     p.add_argument("--max-frames", type=_int_in(0), default=0, metavar="N", help="stop after N frames (0: no limit)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p.add_argument("--events", metavar="FILE.jsonl", help="write one JSON line per analysed frame")
@@ -149,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, format="fercam: %(message)s")
     if not args.debug:  # OpenCV prints a page of warnings for every camera index that is not there
         os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
-    _stop_on_signals()
+    previous = _stop_on_signals()
     try:
         return _dispatch(args)
     except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM or SIGHUP: outputs were finished on the way out
@@ -160,6 +166,9 @@ def main(argv: list[str] | None = None) -> int:
         log.debug("failed", exc_info=True)  # the traceback, with --debug
         print(f"fercam: error: {_one_line(exc)}", file=sys.stderr)
         return 1
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 class Terminated(KeyboardInterrupt):
@@ -174,12 +183,12 @@ def _raise_terminated(signum: int, _frame) -> None:
     raise Terminated(signum)
 
 
-def _stop_on_signals() -> None:
+def _stop_on_signals() -> dict:
+    """Turn SIGTERM and SIGHUP into `Terminated` for this call; returns the handlers to restore."""
     if threading.current_thread() is not threading.main_thread():
-        return  # tests call main() from other threads; signals only reach the main one
-    for name in ("SIGTERM", "SIGHUP"):
-        if hasattr(signal, name):  # Windows has no SIGHUP
-            signal.signal(getattr(signal, name), _raise_terminated)
+        return {}  # signals only reach the main thread
+    signums = [getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)]  # no SIGHUP on Windows
+    return {signum: signal.signal(signum, _raise_terminated) for signum in signums}
 
 
 def _one_line(exc: Exception) -> str:

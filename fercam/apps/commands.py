@@ -36,6 +36,7 @@ def _notify(message: str) -> None:
 def run(args) -> int:
     from fercam.apps.headless import run_headless
     from fercam.devices import has_display
+    from fercam.pipeline import Mode
 
     headless = args.no_tray or not has_display()
     settings = _settings(args, saved=not headless)
@@ -50,6 +51,7 @@ def run(args) -> int:
         source,
         args.sink,
         settings,
+        mode=Mode(args.mode) if args.mode else None,
         max_frames=args.max_frames,
         events=args.events,
         vcam_backend=args.vcam_backend,

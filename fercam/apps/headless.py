@@ -66,6 +66,7 @@ def run_headless(
     sink_spec: str,
     settings: Settings,
     *,
+    mode: Mode | None = None,
     max_frames: int = 0,
     events: str | None = None,
     vcam_backend: str | None = None,
@@ -73,7 +74,7 @@ def run_headless(
     notify: Callable[[str], None] = log.warning,
 ) -> int:
     """Run until the source ends (or `max_frames`); returns the number of frames sent."""
-    mode = choose_mode(source_spec, sink_spec)
+    mode = mode or choose_mode(source_spec, sink_spec)
     source = open_source(
         source_spec, realtime=mode is Mode.LIVE, width=settings.width, height=settings.height, fps=settings.fps
     )

@@ -57,10 +57,10 @@ class HaarDetector:
         ]
         return sorted(found, key=lambda d: -d.score)
 
-
-def _squash(weight: float) -> float:
-    return 1.0 / (1.0 + math.exp(-weight))
-
     def detect_near(self, bgr_image: np.ndarray, boxes) -> list[Detection]:
         """No cheaper local search exists for this detector: a full scan."""
         return self.detect(bgr_image)
+
+
+def _squash(weight: float) -> float:
+    return 1.0 / (1.0 + math.exp(-weight))

@@ -31,13 +31,13 @@ class ReferenceMTCNN:
         faces = self._mtcnn.detect_faces(cv2.cvtColor(bgr_image, cv2.COLOR_BGR2RGB), **self._options)
         return [_from_reference(face, bgr_image.shape) for face in faces]
 
+    def detect_near(self, bgr_image: np.ndarray, boxes) -> list[Detection]:
+        """No cheaper local search exists for this detector: a full scan."""
+        return self.detect(bgr_image)
+
 
 def _from_reference(face: dict, shape: tuple[int, ...]) -> Detection:
     x, y, w, h = (float(v) for v in face["box"])
     points = face.get("keypoints", {})
     landmarks = tuple((float(points[k][0]), float(points[k][1])) for k in LANDMARKS if k in points)
     return Detection(clip_box(x, y, x + w, y + h, shape), float(face["confidence"]), landmarks)
-
-    def detect_near(self, bgr_image: np.ndarray, boxes) -> list[Detection]:
-        """No cheaper local search exists for this detector: a full scan."""
-        return self.detect(bgr_image)

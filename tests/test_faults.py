@@ -1,0 +1,204 @@
+"""Faults done for real: signals to a real child process, a file-size limit for a full disk, a network
+camera whose server stops and comes back, and outputs that would overwrite the input."""
+
+from __future__ import annotations
+
+import http.server
+import os
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from conftest import ListSink
+
+from fercam.apps.cli import main
+from fercam.live import LiveRunner
+from fercam.pipeline import make_face_reader
+from fercam.settings import Settings, SettingsStore
+from fercam.sinks import TeeSink, VideoFileSink
+from fercam.sources import open_source
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def decodable_frames(path: Path) -> int:
+    capture = cv2.VideoCapture(str(path))
+    count = 0
+    while capture.read()[0]:
+        count += 1
+    capture.release()
+    return count
+
+
+def start_recording(clip: Path, out: Path, *extra: str, **popen) -> subprocess.Popen:
+    """`fercam run` in LIVE mode (the clip paced like a camera) into `out`, as its own process."""
+    command = [sys.executable, "-m", "fercam", "run", "--no-tray", "--mode", "live", "--source", str(clip)]
+    command += ["--sink", f"file:{out}", *extra]
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.Popen(command, cwd=out.parent, env=env, stderr=subprocess.PIPE, text=True, **popen)
+
+
+def wait_for_file(path: Path, process: subprocess.Popen, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not (path.exists() and path.stat().st_size > 0):
+        assert process.poll() is None, process.stderr.read()
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT], ids=lambda s: s.name)
+def test_a_stopped_recording_is_finished_and_readable(signum, media_dir, tmp_path):
+    out = tmp_path / "out.mp4"
+    process = start_recording(media_dir / "fer_woman2.mp4", out)
+    wait_for_file(out, process)
+    time.sleep(2.0)
+    process.send_signal(signum)
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 128 + signum
+    assert err.strip().splitlines()[-1] == f"fercam: stopped by {signum.name}"
+    assert decodable_frames(out) >= 15  # readable to the end (fewer than 60 frames only on a starved CPU)
+
+
+def test_a_recording_killed_after_10_s_keeps_at_least_8_s(media_dir, tmp_path):
+    out = tmp_path / "out.mp4"
+    process = start_recording(media_dir / "fer_woman2.mp4", out)
+    wait_for_file(out, process)  # the first frame is in: the recording has started
+    time.sleep(10.0)
+    process.kill()  # SIGKILL: no handler runs, nothing is finished
+    process.wait(timeout=30)
+    assert decodable_frames(out) >= 8 * 29.97
+
+
+def _limit_file_size() -> None:
+    resource.setrlimit(resource.RLIMIT_FSIZE, (400_000, 400_000))  # a disk that is full after 400 kB
+
+
+def test_a_full_disk_stops_with_one_line_and_keeps_what_was_written(media_dir, tmp_path):
+    out = tmp_path / "out.mp4"
+    command = [sys.executable, "-m", "fercam", "run", "--no-tray", "--source", str(media_dir / "fer_woman2.mp4")]
+    done = subprocess.run(
+        [*command, "--sink", f"file:{out}"],
+        cwd=tmp_path,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=_limit_file_size,
+    )
+    assert done.returncode == 1
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("fercam: error: cannot write video file") and "Traceback" not in done.stderr
+    assert decodable_frames(out) >= 30  # everything before the disk filled up
+
+
+def test_the_input_is_never_the_output(media_dir, tmp_path, capsys):
+    clip = tmp_path / "talk.mp4"
+    clip.write_bytes((media_dir / "fer_test.mp4").read_bytes())
+    (tmp_path / "link.mp4").symlink_to(clip)
+    before = clip.read_bytes()
+    for sink in (f"file:{clip}", f"file:{tmp_path / 'link.mp4'}", f"file:{tmp_path / '.' / 'talk.mp4'}"):
+        assert main(["run", "--no-tray", "--source", str(clip), "--sink", sink, "--overwrite"]) == 1
+        assert "is the input" in capsys.readouterr().err
+    assert clip.read_bytes() == before
+
+
+def test_an_existing_output_is_replaced_only_with_overwrite(media_dir, tmp_path, capsys):
+    out = tmp_path / "out.mp4"
+    out.write_bytes(b"the user's earlier recording")
+    args = ["run", "--no-tray", "--source", str(media_dir / "fer_justin.jpg"), "--sink", f"file:{out}"]
+    assert main(args) == 1
+    assert "already exists; add --overwrite" in capsys.readouterr().err
+    assert out.read_bytes() == b"the user's earlier recording"
+    assert main([*args, "--overwrite"]) == 0 and decodable_frames(out) == 1
+
+
+class FlakyCamera:
+    """An MJPEG camera on localhost whose server can be stopped (connections dropped) and started again."""
+
+    def __init__(self, jpeg: bytes, fps: float = 30.0) -> None:
+        self.jpeg, self.period = jpeg, 1 / fps
+        self.port = _free_port()
+        self.server: http.server.ThreadingHTTPServer | None = None
+
+    def start(self) -> None:
+        camera = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+                self.end_headers()
+                try:
+                    while camera.server is self.server:
+                        part = f"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: {len(camera.jpeg)}\r\n\r\n"
+                        self.wfile.write(part.encode() + camera.jpeg + b"\r\n")
+                        time.sleep(camera.period)
+                except OSError:
+                    pass
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        server, self.server = self.server, None  # open responses see this and end their streams
+        server.shutdown()
+        server.server_close()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/video.mjpg"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_network_camera_outage_is_recorded_at_full_rate_and_the_camera_comes_back(media_dir, tmp_path):
+    image = cv2.imread(str(media_dir / "fer_justin.jpg"))
+    camera = FlakyCamera(cv2.imencode(".jpg", cv2.resize(image, (320, 240)))[1].tobytes())
+    camera.start()
+    out, clock = tmp_path / "out.mp4", ListSink()
+    settings = Settings(width=640, height=480, fps=30, detector="haar")  # not the camera's size
+    runner = LiveRunner(
+        open_source(camera.url), TeeSink([VideoFileSink(out), clock]), SettingsStore(initial=settings), make_face_reader
+    )
+    threading.Timer(2.0, camera.stop).start()
+    threading.Timer(5.0, camera.start).start()
+    try:
+        runner.run(max_frames=240)
+    finally:
+        runner.sink.close()
+        camera.stop()
+    frames = _read_all(out)
+    assert len(frames) == 240 and {f.shape for f in frames} == {(240, 320, 3)}  # every frame, one size
+    assert np.max(np.diff(clock.times[30:])) < 0.15  # once running, no beat skipped, outage or not
+    message = [i for i, f in enumerate(frames) if _is_message(f)]
+    assert len(message) >= 60  # the 3 s outage is in the recording, at the output's rate
+    assert np.median(np.diff(np.asarray(clock.times)[message])) == pytest.approx(1 / 30, abs=0.01)
+    assert message[-1] < 230 and not _is_message(frames[-1])  # and the camera's picture came back
+
+
+def _read_all(path: Path) -> list:
+    capture, frames = cv2.VideoCapture(str(path)), []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            return frames
+        frames.append(frame)
+
+
+def _is_message(frame) -> bool:
+    return abs(int(frame[2, 2, 0]) - 32) < 8 and abs(int(frame[2, 2, 2]) - 32) < 8  # the dark message frame

@@ -1,15 +1,43 @@
 """FER Cam: live facial-expression overlay as a virtual camera, and offline analysis.
 
-The public functions import their heavy parts lazily, so `import fercam` stays cheap.
+The library in five functions (the heavy parts load on first use, so `import fercam` stays cheap):
+
+    import cv2, fercam
+    for face in fercam.analyze_image(cv2.imread("photo.jpg")):
+        print(face.box, face.score, face.top.label, face.probs)
 """
 
 from __future__ import annotations
 
 import time as _time
+from functools import lru_cache
 
 __version__ = "0.1.0"
 IMPORTED_AT = _time.monotonic()  # the benchmark's clock origin where /proc is missing
-__all__ = ["load_classifier", "load_detector", "load_voice_classifier"]
+__all__ = ["analyze_image", "load_classifier", "load_detector", "load_voice_classifier"]
+
+
+def analyze_image(bgr_image, detector: str = "mtcnn") -> tuple:
+    """The faces in one uint8 BGR image, each a `fercam.types.Face` (box, detector score, the seven
+    probabilities in `fercam.types.EMOTIONS` order, `top` emotion), numbered from 1.
+
+    The pipeline's own detect -> crop -> classify path, without tracking or smoothing; the models
+    load on the first call and are reused."""
+    from fercam.detection.common import check_image
+    from fercam.pipeline import read_image
+
+    check_image(bgr_image)
+    return read_image(bgr_image, _shared_detector(detector), _shared_classifier())
+
+
+@lru_cache(maxsize=4)
+def _shared_detector(name: str):
+    return load_detector(name)
+
+
+@lru_cache(maxsize=1)
+def _shared_classifier():
+    return load_classifier()
 
 
 def load_classifier(path=None, **options):

@@ -21,7 +21,7 @@ from fercam.annotate import annotate
 from fercam.contracts import Detector, EmotionClassifier, Sink, Source
 from fercam.settings import Settings
 from fercam.tracking import FaceTracker
-from fercam.types import EMOTIONS, Analysis, Box, Detection, Frame
+from fercam.types import EMOTIONS, Analysis, Box, Detection, Face, Frame
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,13 @@ def classify(image: np.ndarray, detections: Sequence[Detection], classifier: Emo
         return np.zeros((0, len(EMOTIONS)), np.float32)
     gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
     return classifier.predict_faces(face_crops(gray, [d.box for d in detections]))
+
+
+def read_image(image: np.ndarray, detector: Detector, classifier: EmotionClassifier) -> tuple[Face, ...]:
+    """The faces of one picture, numbered from 1 in the detector's order: no tracking, no smoothing."""
+    detections = detector.detect(image)
+    probs = classify(image, detections, classifier)
+    return tuple(Face(i + 1, d.box, d.score, p) for i, (d, p) in enumerate(zip(detections, probs)))
 
 
 class FaceReader:

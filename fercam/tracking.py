@@ -60,7 +60,7 @@ class FaceTracker:
         for di, detection in enumerate(detections):
             track = track_of.get(di) or self._new_track(detection, probs[di], timestamp)
             self._advance(track, detection.box, probs[di], timestamp)
-            faces.append(Face(track.id, detection.box, detection.score, track.probs.copy()))
+            faces.append(Face(track.id, detection.box, detection.score, track.probs))
         return tuple(faces)
 
     def _new_track(self, detection: Detection, probs: np.ndarray, timestamp: float) -> _Track:

@@ -68,18 +68,43 @@ class Detection:
     landmarks: tuple[tuple[float, float], ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Face:
-    """A tracked face with its (smoothed) emotion probabilities in `EMOTIONS` order."""
+    """A face with its emotion probabilities in `EMOTIONS` order (smoothed over time when tracked).
+
+    `probs` is a read-only array; two faces are equal when id, box, score and probabilities are.
+    """
 
     id: int
     box: Box
     score: float
     probs: np.ndarray
 
+    def __post_init__(self) -> None:
+        probs = np.array(self.probs, np.float32)  # a copy: the caller's array stays theirs
+        if probs.shape != (len(Emotion),):
+            raise ValueError(f"a face needs {len(Emotion)} probabilities, got shape {probs.shape}")
+        probs.flags.writeable = False
+        object.__setattr__(self, "probs", probs)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Face):
+            return NotImplemented
+        same = (self.id, self.box, self.score) == (other.id, other.box, other.score)
+        return same and np.array_equal(self.probs, other.probs)
+
+    def __hash__(self) -> int:
+        return hash((self.id, self.box, self.score, self.probs.tobytes()))
+
+    @property
+    def top(self) -> Emotion:
+        """The most probable emotion."""
+        return Emotion(int(np.argmax(self.probs)))
+
     @property
     def emotion(self) -> str:
-        return EMOTIONS[int(np.argmax(self.probs))]
+        """The most probable emotion's label ("happy")."""
+        return self.top.label
 
     @property
     def confidence(self) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import cv2
 import pytest
@@ -140,9 +141,26 @@ def test_usage_errors_do_not_raise(capsys):
     assert main(["no-such-command"]) == 2
 
 
-def test_devices_lists_cameras(capsys):
+def test_devices_lists_webcams_and_the_fer_cam_output(capsys, monkeypatch):
+    from fercam.devices import VideoDevice
+
+    monkeypatch.setattr("fercam.devices.probe_webcams", lambda: {0: "1280x720"})
+    devices = [VideoDevice("/dev/video0", "Integrated Camera", False), VideoDevice("/dev/video9", "FER Cam", True)]
+    monkeypatch.setattr("fercam.devices.video_devices", lambda: devices)
     assert main(["devices"]) == 0
-    assert "webcams:" in capsys.readouterr().out
+    assert capsys.readouterr().out.splitlines() == [
+        "webcams: camera 0 (1280x720)",
+        "video device /dev/video0: Integrated Camera",
+        "video device /dev/video9: FER Cam  <- FER Cam output",
+    ]
+
+
+def test_devices_on_a_machine_without_any(capsys, monkeypatch):
+    monkeypatch.setattr("fercam.devices.video_devices", lambda: [])
+    monkeypatch.setattr(sys, "platform", "linux")
+    assert main(["devices"]) == 0
+    out = capsys.readouterr().out
+    assert "webcams: none found" in out and 'virtual camera "FER Cam": not found; fix: ' in out
 
 
 def test_bench_prints_one_json_object(media_dir, capsys):

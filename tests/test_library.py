@@ -26,7 +26,9 @@ def test_analyze_image_finds_both_people_and_matches_the_pipeline(media_dir):
     assert len(faces) == 2 and [f.id for f in faces] == [1, 2]
     seen = []
     reader = FaceReader(fercam.load_detector(), fercam.load_classifier())
-    run_offline(open_source(str(path)), reader, [], Settings(), mode=Mode.IMAGE, on_analysis=lambda a, f: seen.append(a))
+    run_offline(
+        open_source(str(path)), reader, [], Settings(), mode=Mode.IMAGE, on_analysis=lambda a, f: seen.append(a)
+    )
     assert seen[0].faces == faces  # exactly the pipeline's detect -> crop -> classify
 
 

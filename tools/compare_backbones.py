@@ -34,7 +34,7 @@ def epoch_seconds(config) -> float:
 
     with dtype_policy(resolve_precision(config.precision)):  # as train() will
         fit_ds, _, _, _ = _datasets(config)
-        model = _new_model(config, len(fit_ds))
+        model = _new_model(config, fit_ds)
         stamps: list[float] = []
         probe = keras.callbacks.LambdaCallback(on_train_batch_end=lambda *_, **__: stamps.append(time.perf_counter()))
         model.fit(fit_ds.take(PROBE_WARMUP + PROBE_STEPS), epochs=1, callbacks=[probe], verbose=0)

@@ -131,7 +131,7 @@ def test_live_mode_keeps_full_rate_with_a_slow_classifier():
     )
     runner.run()
     gaps = np.diff(sink.times)
-    assert len(sink.frames) >= 43  # newest wins: on a loaded machine a frame may drop, none queue up
+    assert abs(len(sink.frames) - 45) <= 2  # the camera's rate: on a starved CPU one frame may drop or be held
     assert np.median(gaps) < 1 / 30 * 1.5  # paced by the camera, not by the 4 Hz model
     assert 1 <= slow.calls <= 8  # only the newest frames were analysed
     assert runner.stats.first_annotated_at is not None
@@ -147,7 +147,7 @@ def test_live_mode_survives_a_failing_model_and_marks_nothing_fresh():
         lambda s: FaceReader(FakeDetector([BOX]), broken),
     )
     runner.run()
-    assert len(sink.frames) == 20
+    assert abs(len(sink.frames) - 20) <= 2  # the camera's rate: on a starved CPU one frame may drop or be held
     assert "model exploded" in runner.stats.error
     assert runner.stats.first_annotated_at is None
 

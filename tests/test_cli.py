@@ -184,3 +184,26 @@ def test_bench_model_times_the_shipped_classifier(capsys):
 def test_bench_model_rejects_a_missing_file(tmp_path, capsys):
     assert main(["bench", "--model", str(tmp_path / "none.tflite")]) == 1
     assert "model file not found" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["bench", "--json"], "--source is required"),
+        (["evaluate", "models/fer_cnn.tflite"], "--data is required"),
+        (["train", "--out", "runs/x"], "--data is required"),
+    ],
+)
+def test_an_installed_fercam_never_guesses_paths_into_a_checkout(args, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # where ../shared does not exist
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "args", [["run", "--max-frames", "-5"], ["run", "--fps", "0"], ["run", "--size", "0x0"], ["bench", "--faces", "0"]]
+)
+def test_option_values_out_of_range_are_usage_errors(args, capsys):
+    assert main(args) == 2
+    assert "must be" in capsys.readouterr().err

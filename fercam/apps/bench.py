@@ -26,7 +26,7 @@ BENCH_BACKEND = "fercam-bench"
 
 @dataclass(frozen=True)
 class BenchConfig:
-    source: str = "../shared/media/fer_woman2.mp4"
+    source: str
     size: tuple[int, int] = (1280, 720)
     faces: int = 1
     detector: str = "mtcnn"

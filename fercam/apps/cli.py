@@ -76,8 +76,7 @@ def _add_training(sub) -> None:
     p.add_argument("--task", choices=("face", "voice"), default="face")
     p.add_argument(
         "--data",
-        help="face: npz, fer2013.csv or a train/test folder (default ../shared/data/fer2013.npz); "
-        "voice: the folder with emodb.npz and savee.npz (default ../shared/data/speech)",
+        help="face: npz, fer2013.csv or a train/test folder; voice: the folder with emodb.npz and savee.npz",
     )
     p.add_argument("--out", help="run folder: config, checkpoints, metrics (default runs/fernet or runs/voice)")
     p.add_argument(
@@ -104,7 +103,7 @@ def _add_training(sub) -> None:
     p = sub.add_parser("evaluate", help="score a model on the public test split")
     p.add_argument("model", help="a .tflite or .keras model")
     p.add_argument("--task", choices=("face", "voice"), default="face")
-    p.add_argument("--data", help="default: ../shared/data/fer2013.npz (face), ../shared/data/speech (voice)")
+    p.add_argument("--data", help="face: npz, fer2013.csv or a train/test folder; voice: the speech-data folder")
     p.add_argument("--out", default="runs/evaluate", help="folder for metrics.json and the figures")
     p.add_argument("--no-mirror", action="store_true", help="score each face once, without its mirror image")
     p.add_argument("--limit", type=int, default=0, help="score only the first N test faces")
@@ -120,7 +119,7 @@ def _add_analysis(sub) -> None:
     p.add_argument("--detector", default="mtcnn")
     p.add_argument("--jobs", type=int, default=0, help="parallel inputs (default: one per core)")
     p = sub.add_parser("bench", help="measure the live pipeline (fps, latency, analysis rate, memory)")
-    p.add_argument("--source", default="../shared/media/fer_woman2.mp4", help="clip replayed as a 30 fps camera")
+    p.add_argument("--source", help="a video of a face, replayed as a 30 fps camera")
     p.add_argument("--size", type=_size, default=(1280, 720))
     p.add_argument("--faces", type=_int_in(1, 64), default=1, help="tile the clip to show N faces")
     p.add_argument("--detector", default="mtcnn")

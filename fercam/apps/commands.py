@@ -21,12 +21,17 @@ def _settings(args, *, saved: bool = True) -> Settings:
     return settings.replace(**{k: v for k, v in changes.items() if v is not None})
 
 
-DEFAULT_DATA = {"face": "../shared/data/fer2013.npz", "voice": "../shared/data/speech"}
+DATA_HELP = {
+    "face": "FER2013 as an npz, Kaggle's fer2013.csv or a train/test folder of class folders",
+    "voice": "the folder with emodb.npz and savee.npz",
+}
 
 
 def _data(args) -> str:
-    """--data as given, else the default for --task (the face npz or the speech-data folder)."""
-    return args.data or DEFAULT_DATA[args.task]
+    """--data, which an installed FER Cam cannot guess: it names what to pass instead of guessing."""
+    if not args.data:
+        raise ValueError(f"--data is required: {DATA_HELP[args.task]} (in a checkout: ../shared/data/...)")
+    return args.data
 
 
 def _notify(message: str) -> None:
@@ -193,6 +198,11 @@ def analyze(args) -> int:
 def bench(args) -> int:
     from fercam.apps.bench import BenchConfig, bench_model, format_model_report, format_report, run_bench
 
+    if args.model is None and not args.source:
+        raise ValueError(
+            "--source is required: a video of a face to replay as a camera (in a checkout: "
+            "../shared/media/fer_woman2.mp4)"
+        )
     if args.model is not None:
         result = bench_model(args.model or None)
         print(json.dumps(result) if args.json else format_model_report(result))

@@ -60,11 +60,31 @@ class _CaptureSource:
         self._capture.release()
 
 
-class WebcamSource(_CaptureSource):
-    """A camera by index, with a one-frame buffer so the newest frame is always read."""
+class _LiveCapture(_CaptureSource):
+    """A camera or a stream: frames carry the time since it opened, and a lost one can be opened again."""
 
     live = True
     reconnects = True
+
+    def _open(self) -> cv2.VideoCapture:
+        raise NotImplementedError
+
+    def read(self) -> Frame | None:
+        image = self._grab()
+        if image is None:
+            return None
+        self._index += 1
+        return Frame(image, self._index - 1, time.monotonic() - self._start)
+
+    def reopen(self) -> bool:
+        """Try once to open it again after it was unplugged or dropped."""
+        self._capture.release()
+        self._capture = self._open()
+        return self._capture.isOpened()
+
+
+class WebcamSource(_LiveCapture):
+    """A camera by index, with a one-frame buffer so the newest frame is always read."""
 
     def __init__(self, index: int, *, width: int = 1280, height: int = 720, fps: int = 30) -> None:
         self.index, self._request = index, (width, height, fps)
@@ -81,19 +101,6 @@ class WebcamSource(_CaptureSource):
         capture.set(cv2.CAP_PROP_FPS, fps)
         capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)
         return capture
-
-    def read(self) -> Frame | None:
-        image = self._grab()
-        if image is None:
-            return None
-        self._index += 1
-        return Frame(image, self._index - 1, time.monotonic() - self._start)
-
-    def reopen(self) -> bool:
-        """Try to open the camera again after it was unplugged."""
-        self._capture.release()
-        self._capture = self._open()
-        return self._capture.isOpened()
 
 
 class VideoFileSource(_CaptureSource):
@@ -148,30 +155,19 @@ class VideoFileSource(_CaptureSource):
             )
 
 
-class StreamSource(_CaptureSource):
+class StreamSource(_LiveCapture):
     """An RTSP/HTTP stream; frames carry wall-clock time since the stream opened."""
 
-    live = True
-    reconnects = True
-
     def __init__(self, url: str) -> None:
-        super().__init__(cv2.VideoCapture(url, cv2.CAP_FFMPEG), name=url)
+        self.url = url
+        super().__init__(self._open(), name=url)
         if not self._capture.isOpened():
             raise SourceError(f"cannot open stream: {url}")
-        self._capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)
 
-    def read(self) -> Frame | None:
-        image = self._grab()
-        if image is None:
-            return None
-        self._index += 1
-        return Frame(image, self._index - 1, time.monotonic() - self._start)
-
-    def reopen(self) -> bool:
-        """Reconnect after the stream dropped."""
-        self._capture.release()
-        self._capture = cv2.VideoCapture(self.name, cv2.CAP_FFMPEG)
-        return self._capture.isOpened()
+    def _open(self) -> cv2.VideoCapture:
+        capture = cv2.VideoCapture(self.url, cv2.CAP_FFMPEG)
+        capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)
+        return capture
 
 
 class ImageSource:

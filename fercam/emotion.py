@@ -1,8 +1,10 @@
-"""The emotion classifier as the app runs it: LiteRT, no TensorFlow import, under 1 ms a face.
+"""The emotion classifier as the app runs it: LiteRT, no TensorFlow import.
 
-Each face is classified together with its mirror image and the two predictions averaged:
-faces are left-right symmetric, so this buys about one point of accuracy. Both run in one
-batch on two threads (the detector has finished by then), 0.5 ms a face on two cores.
+Views: by default each face is classified together with its flipped image and the two
+predictions averaged ("both"): faces are left-right symmetric, so this buys about one point of
+accuracy for twice the cost. LIVE mode uses "alternating" instead: the face on one call, its
+flipped image on the next, at the cost of one; the tracker's smoothing over time then
+averages the two views. "single" scores each face once.
 """
 
 from __future__ import annotations
@@ -42,21 +44,41 @@ def to_model_input(faces: np.ndarray | list[np.ndarray]) -> np.ndarray:
     return out
 
 
-def mirror_averaged(run, batch: np.ndarray) -> np.ndarray:
-    """`run` on the faces and their mirror images in one batch; the mean of each pair."""
+VIEWS = ("both", "single", "alternating")
+
+
+def both_views(run, batch: np.ndarray) -> np.ndarray:
+    """`run` on the faces and their flipped images in one batch; the mean of each pair."""
     both = run(np.concatenate([batch, batch[:, :, ::-1]]))
     return (both[: len(batch)] + both[len(batch) :]) / 2
+
+
+class _ViewChooser:
+    """Which view(s) of the faces each call runs, per the `views` option."""
+
+    def __init__(self, views: str) -> None:
+        if views not in VIEWS:
+            raise ValueError(f"views must be one of {', '.join(VIEWS)}, not {views!r}")
+        self.views, self._flip = views, False
+
+    def __call__(self, run, batch: np.ndarray) -> np.ndarray:
+        if not len(batch) or self.views == "single":
+            return run(batch)
+        if self.views == "both":
+            return both_views(run, batch)
+        self._flip = not self._flip
+        return run(batch[:, :, ::-1] if self._flip else batch)
 
 
 class EmotionClassifier:
     """Seven-way emotion probabilities (FER2013 order) for grayscale face crops.
 
-    `mirror=False` scores each face once (half the cost, about a point less accurate)."""
+    `views` is "both" (default), "single" or "alternating" (see the module's docstring)."""
 
     labels = EMOTIONS
 
-    def __init__(self, path: str | Path, *, num_threads: int = 2, mirror: bool = True) -> None:
-        self.path, self.mirror = Path(path), mirror
+    def __init__(self, path: str | Path, *, num_threads: int = 2, views: str = "both") -> None:
+        self.path, self._views = Path(path), _ViewChooser(views)
         self._model = LiteRTModel(
             self.path,
             input_shape=(NATIVE_SIZE, NATIVE_SIZE, 1),
@@ -66,8 +88,7 @@ class EmotionClassifier:
         )
 
     def predict_faces(self, faces: np.ndarray | list[np.ndarray]) -> np.ndarray:
-        batch = to_model_input(faces)
-        return mirror_averaged(self._model.run, batch) if self.mirror and len(batch) else self._model.run(batch)
+        return self._views(self._model.run, to_model_input(faces))
 
 
 class KerasEmotionClassifier:
@@ -75,11 +96,11 @@ class KerasEmotionClassifier:
 
     labels = EMOTIONS
 
-    def __init__(self, path: str | Path, *, mirror: bool = True) -> None:
+    def __init__(self, path: str | Path, *, views: str = "both") -> None:
         from fercam.training import require_tensorflow
 
         keras = require_tensorflow()
-        self.path, self.mirror = Path(path), mirror
+        self.path, self._views = Path(path), _ViewChooser(views)
         try:
             self.model = keras.models.load_model(self.path)
         except Exception as exc:  # keras raises many types for a file that is not a model
@@ -89,17 +110,16 @@ class KerasEmotionClassifier:
         batch = to_model_input(faces)
         if not len(batch):
             return np.zeros((0, len(EMOTIONS)), np.float32)
-        run = lambda x: self.model.predict(x, batch_size=256, verbose=0)  # noqa: E731
-        return mirror_averaged(run, batch) if self.mirror else run(batch)
+        return self._views(lambda x: self.model.predict(x, batch_size=256, verbose=0), batch)
 
 
 def load_classifier(
-    path: str | Path | None = None, *, mirror: bool = True
+    path: str | Path | None = None, *, views: str = "both", num_threads: int = 2
 ) -> EmotionClassifier | KerasEmotionClassifier:
     """Load the shipped emotion model, or the `.tflite` / `.keras` file at `path`."""
     path = Path(path) if path is not None else model_file(DEFAULT_MODEL)
     if not path.is_file():
         raise ModelError(f"model file not found: {path}")
     if path.suffix == ".keras":
-        return KerasEmotionClassifier(path, mirror=mirror)
-    return EmotionClassifier(path, mirror=mirror)
+        return KerasEmotionClassifier(path, views=views)
+    return EmotionClassifier(path, views=views, num_threads=num_threads)

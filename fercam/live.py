@@ -68,6 +68,13 @@ class LiveStats:
     analysis_ms: deque = field(default_factory=lambda: deque(maxlen=2000))  # busy time per analysis
     first_frame_at: float | None = None
     first_annotated_at: float | None = None
+    cpu_s: dict = field(default_factory=dict)  # CPU seconds per stage: capture, analysis, render, send
+
+    def charge(self, stage: str, since: float) -> float:
+        """Add this thread's CPU time since `since` (a `time.thread_time()`) to `stage`; returns now."""
+        now = time.thread_time()
+        self.cpu_s[stage] = self.cpu_s.get(stage, 0.0) + now - since
+        return now
 
     @staticmethod
     def _rate(times: deque) -> float:
@@ -109,12 +116,14 @@ class LiveRunner:
         drop_after_s: float = 5.0,
         lost_after_s: float = 1.0,
         retry_s: float = 1.0,
+        max_analysis_hz: float = 24.0,
         on_analysis: Callable[[Analysis, Frame], None] | None = None,
     ) -> None:
         self.source, self.sink, self.store = source, sink, store
         self.make_reader = make_reader
         self.stale_after_s, self.drop_after_s, self.lost_after_s = stale_after_s, drop_after_s, lost_after_s
         self.retry_s = retry_s  # between attempts to reopen a lost camera
+        self.min_analysis_gap_s = 1.0 / max_analysis_hz  # boxes follow at this rate; more buys nothing visible
         self.on_analysis = on_analysis
         self.voice_probs: Callable[[], np.ndarray | None] | None = None  # the microphone's newest reading
         self.stats = LiveStats()
@@ -158,12 +167,14 @@ class LiveRunner:
     # -- capture thread ---------------------------------------------------------------
     def _capture_loop(self) -> None:
         while not self._stop.is_set():
+            started = time.thread_time()
             try:
                 frame = self.source.read()
             except Exception as exc:  # a camera that raises is a camera lost, not the end of the video
                 log.warning("camera read failed: %s", exc)
                 log.debug("camera read failed", exc_info=True)
                 frame = None
+            self.stats.charge("capture", started)
             if frame is not None:
                 self._captured.put(frame)
             elif not self.source.reconnects:
@@ -219,11 +230,14 @@ class LiveRunner:
         captured = self._last_frame_at = time.monotonic()
         if self.stats.first_frame_at is None:
             self.stats.first_frame_at = captured
+        cpu = time.thread_time()
         frame = prepare(frame, settings)
         self._prepared.put(frame)
         analysis, stale = self._fresh_analysis(frame)
         voice = self.voice_probs() if self.voice_probs is not None else None
-        self._send(render(frame, analysis, settings, stale=stale, voice=voice))
+        image = render(frame, analysis, settings, stale=stale, voice=voice)
+        self.stats.charge("render", cpu)
+        self._send(image)
         if analysis is not None and not stale and self.stats.first_annotated_at is None:
             self.stats.first_annotated_at = time.monotonic()
         self.stats.latencies_ms.append((time.monotonic() - captured) * 1000)
@@ -238,7 +252,9 @@ class LiveRunner:
         return analysis, bool(self.stats.error) or age > self.stale_after_s
 
     def _send(self, image: np.ndarray) -> None:
+        cpu = time.thread_time()
         self.sink.send(image)
+        self.stats.charge("send", cpu)
         self._last_sent_at = time.monotonic()
         self._last_size = image.shape[1], image.shape[0]
         self.sent.put(image)
@@ -258,7 +274,9 @@ class LiveRunner:
             if settings.detector != loaded_for:
                 loaded_for, reader = settings.detector, self._load(settings)
             if reader is not None:
+                started = time.monotonic()
                 self._analyse(reader, frame)
+                self._stop.wait(max(0.0, started + self.min_analysis_gap_s - time.monotonic()))
 
     def _load(self, settings: Settings) -> FaceReader | None:
         """The models for these settings; a failure is reported once, then waits for other settings."""
@@ -272,9 +290,10 @@ class LiveRunner:
 
     def _analyse(self, reader: FaceReader, frame: Frame) -> None:
         try:
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.thread_time()
             analysis = reader.read(frame)
             busy_ms = (time.perf_counter() - started) * 1000
+            self.stats.charge("analysis", cpu)
         except Exception as exc:  # the video must outlive any model failure
             self._report_error("analysis failed, video continues without fresh overlays", exc)
             self._stop.wait(0.5)  # do not spin on a model that keeps failing

@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from fercam.annotate import annotate
+from fercam.cadence import Cadence, MotionMeter
 from fercam.contracts import Detector, EmotionClassifier, Sink, Source
 from fercam.settings import Settings
 from fercam.tracking import FaceTracker
@@ -34,16 +35,24 @@ class Mode(Enum):
     LIVE = "live"
 
 
-def face_crops(gray: np.ndarray, boxes: Sequence[Box]) -> list[np.ndarray]:
-    """Square gray crops centred on each box, padded by edge replication at the image border."""
+def face_crops(image: np.ndarray, boxes: Sequence[Box]) -> list[np.ndarray]:
+    """Square crops centred on each box, padded by edge replication at the image border, in grey.
+
+    `image` is grey or BGR; a BGR image is turned grey crop by crop, not as a whole frame."""
     crops = []
     for box in boxes:
         (cx, cy), side = box.center, max(box.width, box.height) * CROP_SCALE
         x1, y1 = round(cx - side / 2), round(cy - side / 2)
         x2, y2 = x1 + max(1, round(side)), y1 + max(1, round(side))
-        pad = max(0, -x1, -y1, x2 - gray.shape[1], y2 - gray.shape[0])
-        source = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REPLICATE) if pad else gray
-        crops.append(np.ascontiguousarray(source[y1 + pad : y2 + pad, x1 + pad : x2 + pad]))
+        inside = image[max(0, y1) : max(0, y2), max(0, x1) : max(0, x2)]
+        top, left = max(0, -y1), max(0, -x1)
+        bottom, right = (y2 - y1) - top - inside.shape[0], (x2 - x1) - left - inside.shape[1]
+        crop = (
+            cv2.copyMakeBorder(inside, top, bottom, left, right, cv2.BORDER_REPLICATE)
+            if top or left or bottom or right
+            else inside
+        )
+        crops.append(cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY) if crop.ndim == 3 else np.ascontiguousarray(crop))
     return crops
 
 
@@ -51,8 +60,7 @@ def classify(image: np.ndarray, detections: Sequence[Detection], classifier: Emo
     """(N, 7) probabilities for the detected faces of one BGR image: the crop the model was trained on."""
     if not detections:
         return np.zeros((0, len(EMOTIONS)), np.float32)
-    gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-    return classifier.predict_faces(face_crops(gray, [d.box for d in detections]))
+    return classifier.predict_faces(face_crops(image, [d.box for d in detections]))
 
 
 def read_image(image: np.ndarray, detector: Detector, classifier: EmotionClassifier) -> tuple[Face, ...]:
@@ -65,31 +73,63 @@ def read_image(image: np.ndarray, detector: Detector, classifier: EmotionClassif
 class FaceReader:
     """detect -> crop -> classify -> track: one frame in, one Analysis out.
 
-    Between full scans (every `rescan_s`) only the neighbourhood of the tracked faces is
-    searched (`Detector.detect_near`), which is several times cheaper.
+    Every frame is classified; between full scans (every `rescan_s`) only the neighbourhood of the
+    tracked faces is searched (`Detector.detect_near`), which is several times cheaper. With a
+    `cadence` (LIVE mode) still faces keep their boxes, scans follow motion elsewhere, and each face
+    is re-classified only when it is due (`fercam.cadence`).
     """
 
     def __init__(
-        self, detector: Detector, classifier: EmotionClassifier, *, tracker: FaceTracker | None = None, rescan_s=0.5
+        self,
+        detector: Detector,
+        classifier: EmotionClassifier,
+        *,
+        tracker: FaceTracker | None = None,
+        rescan_s: float = 0.5,
+        cadence: Cadence | None = None,
     ) -> None:
         self.detector, self.classifier = detector, classifier
         self.tracker = tracker or FaceTracker()
-        self.rescan_s = rescan_s
+        self.rescan_s = cadence.rescan_s if cadence else rescan_s
+        self.cadence = cadence
+        self.motion = MotionMeter(cadence) if cadence else None
         self._last_scan: float | None = None
 
     def detect(self, frame: Frame) -> list[Detection]:
+        tracked = self.tracker.boxes
         due = self._last_scan is None or not 0 <= frame.timestamp - self._last_scan < self.rescan_s
-        if self.tracker.boxes and not due:
-            found = self.detector.detect_near(frame.image, self.tracker.boxes)
-            if len(found) >= len(self.tracker.boxes):
+        if self.motion is not None and not due and not self.motion.moved_outside(tracked):
+            return self._follow(frame)
+        if tracked and not due:
+            found = self.detector.detect_near(frame.image, tracked)
+            if len(found) >= len(tracked):
                 return found
         self._last_scan = frame.timestamp
         return self.detector.detect(frame.image)
 
+    def _follow(self, frame: Frame) -> list[Detection]:
+        """Cadence mode, nothing new in the picture: search again only around the faces that moved."""
+        still = [d for d in self.tracker.detections() if not self.motion.moved(d.box)]
+        moving = [d.box for d in self.tracker.detections() if self.motion.moved(d.box)]
+        if not moving:
+            return still
+        found = self.detector.detect_near(frame.image, moving)
+        found = [d for d in found if all(d.box.iou(s.box) < 0.5 for s in still)]  # not a still neighbour again
+        if len(found) < len(moving):  # a face was lost: look everywhere
+            self._last_scan = frame.timestamp
+            return self.detector.detect(frame.image)
+        return still + found
+
     def read(self, frame: Frame) -> Analysis:
+        if self.motion is not None:
+            self.motion.update(frame.image)
         detections = self.detect(frame)
-        faces = self.tracker.update(detections, classify(frame.image, detections, self.classifier), frame.timestamp)
-        return Analysis(frame.index, frame.timestamp, faces)
+        probs = np.full((len(detections), len(EMOTIONS)), np.nan, np.float32)
+        due = self.tracker.due(detections, frame.timestamp, self.cadence.refresh_s) if self.cadence else None
+        chosen = [i for i in range(len(detections)) if due is None or due[i]]
+        if chosen:
+            probs[chosen] = classify(frame.image, [detections[i] for i in chosen], self.classifier)
+        return Analysis(frame.index, frame.timestamp, self.tracker.update(detections, probs, frame.timestamp))
 
 
 def make_face_reader(settings: Settings) -> FaceReader:
@@ -98,6 +138,19 @@ def make_face_reader(settings: Settings) -> FaceReader:
     from fercam.emotion import load_classifier
 
     return FaceReader(load_detector(settings.detector), load_classifier())
+
+
+def make_live_reader(settings: Settings) -> FaceReader:
+    """LIVE mode's reader: one thread per model (the video thread needs the other core) and a cadence."""
+    from fercam.detection import load_detector
+    from fercam.emotion import load_classifier
+
+    options = {"num_threads": 1} if settings.detector == "mtcnn" else {}
+    return FaceReader(
+        load_detector(settings.detector, **options),
+        load_classifier(num_threads=1, views="alternating"),
+        cadence=Cadence(),
+    )
 
 
 def prepare(frame: Frame, settings: Settings) -> Frame:

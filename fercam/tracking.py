@@ -11,15 +11,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fercam.types import Box, Detection, Face
+from fercam.types import EMOTIONS, Box, Detection, Face
 
 
 @dataclass
 class _Track:
     id: int
     box: Box
+    score: float
     probs: np.ndarray
     last_seen: float
+    classified_at: float
 
 
 def _match_cost(a: Box, b: Box) -> float:
@@ -44,9 +46,30 @@ class FaceTracker:
     def boxes(self) -> list[Box]:
         return [t.box for t in self._tracks]
 
+    def detections(self) -> list[Detection]:
+        """The tracked faces as detections: where they were last seen, for a frame in which nothing moved."""
+        return [Detection(t.box, t.score) for t in self._tracks]
+
+    def due(self, detections: list[Detection], timestamp: float, every_s: float) -> list[bool]:
+        """Which detections need a fresh emotion: new faces, and faces last classified `every_s` ago or more."""
+        matched = self._match(detections)
+        return [di not in matched or timestamp - matched[di].classified_at >= every_s for di in range(len(detections))]
+
     def update(self, detections: list[Detection], probs: np.ndarray, timestamp: float) -> tuple[Face, ...]:
-        """Assign ids to this frame's detections and return their smoothed faces."""
+        """Assign ids to this frame's detections and return their smoothed faces.
+
+        A row of NaN in `probs` means "not classified this time": the face keeps its probabilities."""
         self._tracks = [t for t in self._tracks if timestamp - t.last_seen <= self.max_age_s]
+        track_of = self._match(detections)
+        faces = []
+        for di, detection in enumerate(detections):
+            track = track_of.get(di) or self._new_track(detection, probs[di], timestamp)
+            self._advance(track, detection, probs[di], timestamp)
+            faces.append(Face(track.id, detection.box, detection.score, track.probs))
+        return tuple(faces)
+
+    def _match(self, detections: list[Detection]) -> dict[int, _Track]:
+        """Greedy matching, cheapest pair first: detection index -> its track."""
         pairs = sorted(
             (_match_cost(t.box, d.box), ti, di) for ti, t in enumerate(self._tracks) for di, d in enumerate(detections)
         )
@@ -56,21 +79,21 @@ class FaceTracker:
             if cost <= self.max_cost and ti not in used and di not in track_of:
                 used.add(ti)
                 track_of[di] = self._tracks[ti]
-        faces = []
-        for di, detection in enumerate(detections):
-            track = track_of.get(di) or self._new_track(detection, probs[di], timestamp)
-            self._advance(track, detection.box, probs[di], timestamp)
-            faces.append(Face(track.id, detection.box, detection.score, track.probs))
-        return tuple(faces)
+        return track_of
 
     def _new_track(self, detection: Detection, probs: np.ndarray, timestamp: float) -> _Track:
-        track = _Track(self._next_id, detection.box, np.asarray(probs, np.float32).copy(), timestamp)
+        start = np.full(len(EMOTIONS), 1 / len(EMOTIONS), np.float32) if np.isnan(probs).any() else probs
+        track = _Track(
+            self._next_id, detection.box, detection.score, np.asarray(start, np.float32), timestamp, timestamp
+        )
         self._next_id += 1
         self._tracks.append(track)
         return track
 
-    def _advance(self, track: _Track, box: Box, probs: np.ndarray, timestamp: float) -> None:
-        dt = max(0.0, timestamp - track.last_seen)
-        keep = math.exp(-dt / self.smoothing_s) if self.smoothing_s > 0 else 0.0
-        track.probs = (keep * track.probs + (1 - keep) * np.asarray(probs, np.float32)).astype(np.float32)
-        track.box, track.last_seen = box, timestamp
+    def _advance(self, track: _Track, detection: Detection, probs: np.ndarray, timestamp: float) -> None:
+        if not np.isnan(probs).any():
+            dt = max(0.0, timestamp - track.classified_at)
+            keep = math.exp(-dt / self.smoothing_s) if self.smoothing_s > 0 else 0.0
+            track.probs = (keep * track.probs + (1 - keep) * np.asarray(probs, np.float32)).astype(np.float32)
+            track.classified_at = timestamp
+        track.box, track.score, track.last_seen = detection.box, detection.score, timestamp

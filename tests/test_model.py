@@ -71,3 +71,19 @@ def test_shipped_model_keeps_its_public_test_baseline(classifier, fer_npz):
     assert metrics["accuracy"] >= baseline["accuracy_min"], metrics["accuracy"]
     for name, floor in baseline["recall_min"].items():
         assert metrics["per_class"][name]["recall"] >= floor, (name, metrics["per_class"][name])
+
+
+def test_alternating_views_average_to_both_views_at_half_the_cost():
+    from fercam.emotion import load_classifier as load
+
+    faces = noise_faces()
+    both = load(views="both").predict_faces(faces)
+    alternating = load(views="alternating", num_threads=1)
+    first, second = alternating.predict_faces(faces), alternating.predict_faces(faces)
+    assert not np.allclose(first, second)  # the face, then its flipped image
+    assert np.allclose((first + second) / 2, both, atol=1e-5)
+
+
+def noise_faces():
+    rng = np.random.default_rng(1)
+    return [rng.integers(0, 256, (48, 48), dtype=np.uint8) for _ in range(3)]

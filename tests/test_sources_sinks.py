@@ -255,7 +255,7 @@ def test_headless_run_to_the_virtual_camera_sends_annotated_frames(media_dir, re
 
     settings = Settings(width=640, height=360)
     reader = make_face_reader(settings)  # loaded up front so overlays appear within 20 frames
-    monkeypatch.setattr(fercam.apps.headless, "make_face_reader", lambda _settings: reader)
+    monkeypatch.setattr(fercam.apps.headless, "make_live_reader", lambda _settings: reader)
     clip = media_dir / "fer_test.mp4"
     sent = fercam.apps.headless.run_headless(
         str(clip), "virtualcam", settings, vcam_backend="fercam-test", max_frames=20

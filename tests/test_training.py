@@ -161,7 +161,7 @@ def test_distillation_blends_labels_with_the_teachers_mean_view(tmp_path, fer_np
     blend = distillation_targets(config)
     faces = load_splits(fer_npz).test.x[:4]
     labels = np.eye(len(EMOTIONS), dtype=np.float32)[[0, 1, 2, 3]]
-    taught = np.mean([load_classifier(path, mirror=False).predict_faces(faces) for path in paths], axis=0)
+    taught = np.mean([load_classifier(path, views="single").predict_faces(faces) for path in paths], axis=0)
     got = np.asarray(blend(faces[..., None].astype(np.float32), labels))
     np.testing.assert_allclose(got, 0.75 * labels + 0.25 * taught, atol=1e-5)
     np.testing.assert_allclose(got.sum(axis=1), 1, atol=1e-5)
@@ -210,7 +210,7 @@ def test_fine_tuning_starts_from_a_trained_models_weights(tmp_path):
 
 def test_the_shipped_tflite_rebuilds_as_the_keras_model_it_serves(fer_npz):
     faces = load_splits(fer_npz).test.x[:256]
-    served = load_classifier(mirror=False).predict_faces(faces)
+    served = load_classifier(views="single").predict_faces(faces)
     rebuilt = rebuild_serving(model_file("fer_cnn.tflite")).predict(faces[..., None].astype(np.float32), verbose=0)
     assert (served.argmax(1) == rebuilt.argmax(1)).mean() >= 0.98  # the file's activations run in int8
     assert np.abs(served - rebuilt).mean() < 0.005

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from fercam.apps.headless import open_output
 from fercam.live import LiveRunner
-from fercam.pipeline import make_face_reader
+from fercam.pipeline import make_live_reader
 from fercam.settings import Settings, SettingsStore
 from fercam.sinks import SinkError
 from fercam.sources import VideoFileSource, open_source
@@ -49,7 +49,7 @@ class App:
         except (ValueError, SinkError) as exc:
             self.notify(str(exc))
             return
-        self.runner = LiveRunner(source, sink, self.store, make_face_reader)
+        self.runner = LiveRunner(source, sink, self.store, make_live_reader)
         self._sync_voice(settings)
         self._thread = threading.Thread(target=self._run, args=(self.runner, source, sink), daemon=True)
         self._thread.start()

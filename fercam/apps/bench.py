@@ -7,6 +7,7 @@ numbers include everything a user's call app would wait for.
 from __future__ import annotations
 
 import math
+import os
 import sys
 import threading
 import time
@@ -77,6 +78,10 @@ class TiledSource:
         if frame is None:
             return None
         width, height = self.size
+        if self.faces == 1:  # what a webcam at this size gives: one resize, no tiling
+            return Frame(
+                cv2.resize(frame.image, self.size, interpolation=cv2.INTER_LINEAR), frame.index, frame.timestamp
+            )
         cell_w, cell_h = width // self.cols, height // self.rows
         cell = cv2.resize(frame.image, (cell_w, cell_h), interpolation=cv2.INTER_LINEAR)
         image = np.zeros((height, width, 3), np.uint8)
@@ -140,13 +145,20 @@ class TimedClassifier:
     def __init__(self, inner) -> None:
         self.inner = inner
         self.ms_per_face: list[float] = []
+        self.faces = 0  # faces classified: each face's refresh rate is faces / seconds / faces in view
 
     def predict_faces(self, faces):
         start = time.perf_counter()
         probs = self.inner.predict_faces(faces)
         if len(faces):
             self.ms_per_face.append((time.perf_counter() - start) * 1000 / len(faces))
+            self.faces += len(faces)
         return probs
+
+
+def _process_cpu_s() -> float:
+    times = os.times()
+    return times.user + times.system
 
 
 def _mean(values: list[float]) -> float | None:
@@ -157,7 +169,7 @@ def run_bench(config: BenchConfig) -> dict:
     """Run the live pipeline for `config.seconds` and return the measured figures."""
     import pyvirtualcam
 
-    from fercam.pipeline import make_face_reader
+    from fercam.pipeline import make_live_reader
     from fercam.sinks import VirtualCameraSink
 
     origin = time.monotonic() - process_age_s()
@@ -168,7 +180,7 @@ def run_bench(config: BenchConfig) -> dict:
     timers: dict = {}
 
     def timed_reader(settings: Settings):
-        reader = make_face_reader(settings)
+        reader = make_live_reader(settings)
         reader.detector = timers["detector"] = TimedDetector(reader.detector)
         reader.classifier = timers["classifier"] = TimedClassifier(reader.classifier)
         return reader
@@ -176,10 +188,12 @@ def run_bench(config: BenchConfig) -> dict:
     store = SettingsStore(initial=Settings(detector=config.detector, width=width, height=height, fps=config.fps))
     runner = LiveRunner(source, sink, store, timed_reader)
     threading.Timer(config.seconds, runner.stop).start()
+    cpu_start = _process_cpu_s()
     try:
         runner.run()
     finally:
         end = time.monotonic()
+        timers["cpu_s"] = _process_cpu_s() - cpu_start
         source.close()
         sink.close()
         pyvirtualcam.camera.BACKENDS.pop(BENCH_BACKEND, None)  # never offer the counter as a real camera
@@ -208,10 +222,17 @@ def _figures(runner: LiveRunner, timers: dict, origin: float, end: float, config
         "detector_ms": _mean((detector.full_ms + detector.near_ms) if detector else []),
         "detector_full_scan_ms": _mean(detector.full_ms if detector else []),
         "detector_tracked_ms": _mean(detector.near_ms if detector else []),
+        "full_scans_per_s": round(len(detector.full_ms) / steady, 2) if detector and steady > 0 else 0,
         "classifier_ms_per_face": _mean(classifier.ms_per_face if classifier else []),
+        "emotion_refresh_hz_per_face": round(classifier.faces / steady / config.faces, 1)
+        if classifier and steady > 0
+        else 0,
         "first_frame_s": round(stats.first_frame_at - origin, 3) if stats.first_frame_at else None,
         "first_annotated_s": round(stats.first_annotated_at - origin, 3) if stats.first_annotated_at else None,
         "rss_mb": peak_rss_mb(),
+        # CPU seconds per wall second for the whole process (clip decoding included), and per stage.
+        "cpu_cores": round(timers["cpu_s"] / config.seconds, 3),
+        "cpu_cores_by_stage": {k: round(v / config.seconds, 3) for k, v in sorted(stats.cpu_s.items())},
         "frames_received": CountingBackend.frames,
     }
 

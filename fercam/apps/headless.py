@@ -8,7 +8,7 @@ from collections.abc import Callable
 from fercam.devices import has_display
 from fercam.events import EventLog
 from fercam.live import LiveRunner
-from fercam.pipeline import Mode, make_face_reader, run_offline
+from fercam.pipeline import Mode, make_face_reader, make_live_reader, run_offline
 from fercam.settings import Settings, SettingsStore
 from fercam.sinks import SINKS, SinkError, WindowSink, open_sink
 from fercam.sources import SOURCES, open_source
@@ -88,7 +88,7 @@ def run_headless(
     try:
         if mode is Mode.LIVE:
             runner = LiveRunner(
-                source, sink, SettingsStore(initial=settings), make_face_reader, on_analysis=on_analysis
+                source, sink, SettingsStore(initial=settings), make_live_reader, on_analysis=on_analysis
             )
             return runner.run(max_frames=max_frames)
         reader = make_face_reader(settings)  # outside the frame loop: a model error is not a frame error

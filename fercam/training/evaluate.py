@@ -46,7 +46,7 @@ def evaluate_model(
 
     test = load_splits(data).test
     faces, labels = (test.x[:limit], test.y[:limit]) if limit else (test.x, test.y)
-    metrics = evaluate_probs(predict(load_classifier(model, mirror=mirror), faces), labels)
+    metrics = evaluate_probs(predict(load_classifier(model, views="both" if mirror else "single"), faces), labels)
     metrics.update(model=str(model), data=str(data), mirror=mirror)
     write_report(metrics, Path(out))
     return metrics

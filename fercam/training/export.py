@@ -38,7 +38,7 @@ def export_tflite(model, path: Path, *, check_faces: np.ndarray, quantize: bool 
     from fercam.emotion import load_classifier
 
     expected = model.predict(check_faces[..., None].astype(np.float32), verbose=0)
-    got = load_classifier(path, mirror=False).predict_faces(check_faces)  # as `model` computes
+    got = load_classifier(path, views="single").predict_faces(check_faces)  # as `model` computes
     top2 = np.sort(expected, axis=1)[:, -2:]
     decisive = top2[:, 1] - top2[:, 0] > DECISIVE_MARGIN
     same = expected.argmax(1) == got.argmax(1)

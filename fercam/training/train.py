@@ -247,14 +247,14 @@ def _fit(keras, config: TrainConfig, run_dir: Path, resume: bool) -> tuple:
 def finish(logits_model, run_dir: Path, val: FaceData, test: FaceData) -> dict:
     """Put the model behind its serving frame, calibrate it on validation (mirror-averaged, as
     served), export the serving models, and score what ships (LiteRT)."""
-    from fercam.emotion import load_classifier, mirror_averaged
+    from fercam.emotion import both_views, load_classifier
     from fercam.training.calibrate import fit_logit_bias
     from fercam.training.evaluate import evaluate_probs, predict, write_report
     from fercam.training.export import export_tflite
     from fercam.training.models import float32_copy, framed, with_softmax
 
     logits_model = framed(float32_copy(logits_model))
-    val_logits = mirror_averaged(
+    val_logits = both_views(
         lambda x: logits_model.predict(x, batch_size=256, verbose=0), val.x[..., None].astype(np.float32)
     )
     bias = fit_logit_bias(val_logits, val.y)
@@ -262,7 +262,7 @@ def finish(logits_model, run_dir: Path, val: FaceData, test: FaceData) -> dict:
     serving.save(run_dir / "model.keras")
     agreement = export_tflite(serving, run_dir / "model.tflite", check_faces=test.x[:512])
     metrics = evaluate_probs(predict(load_classifier(run_dir / "model.tflite"), test.x), test.y)
-    single = load_classifier(run_dir / "model.tflite", mirror=False)
+    single = load_classifier(run_dir / "model.tflite", views="single")
     metrics["accuracy_single_pass"] = evaluate_probs(predict(single, test.x), test.y)["accuracy"]
     metrics["litert_vs_keras"] = agreement
     metrics["logit_bias"] = [round(float(b), 4) for b in bias]

@@ -15,8 +15,10 @@ BENCH_KEYS = {
     "latency_p50_ms",
     "latency_p95_ms",
     "analysis_hz",
-    "detector_ms",
+    "emotion_refresh_hz_per_face",
     "classifier_ms_per_face",
+    "cpu_cores",
+    "cpu_cores_by_stage",
     "first_frame_s",
     "first_annotated_s",
     "rss_mb",
@@ -170,7 +172,16 @@ def test_bench_prints_one_json_object(media_dir, capsys):
     )
     result = json.loads(capsys.readouterr().out)
     assert BENCH_KEYS <= set(result)
-    assert result["output_fps"] > 0 and result["rss_mb"] > 0
+    assert result["output_fps"] > 0 and result["rss_mb"] > 0 and 0 < result["cpu_cores"] < 2.5
+    assert {"capture", "analysis", "render", "send"} <= set(result["cpu_cores_by_stage"])
+
+
+def test_bench_soak_samples_memory_and_rate(media_dir, capsys):
+    args = ["bench", "--json", "--soak", "25", "--source", str(media_dir / "fer_test.mp4"), "--size", "640x360"]
+    assert main(args) == 0
+    soak = json.loads(capsys.readouterr().out)
+    assert soak["frames_sent"] > 500 and soak["rss_mb_end"] > 50
+    assert abs(soak["rss_growth_pct"]) < 20 and soak["fps_end"] > 20
 
 
 def test_bench_model_times_the_shipped_classifier(capsys):

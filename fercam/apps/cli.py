@@ -125,6 +125,9 @@ def _add_analysis(sub) -> None:
     p.add_argument("--detector", default="mtcnn")
     p.add_argument("--seconds", type=_seconds, default=10.0)
     p.add_argument("--compare", action="store_true", help="also time the reference mtcnn on the same frames")
+    p.add_argument("--matrix", action="store_true", help="run every scenario with a goal, each in a fresh process")
+    p.add_argument("--soak", type=_seconds, metavar="S", help="run S seconds, watching memory and frame rate")
+    p.add_argument("--report", metavar="FILE.md", help="with --matrix: write the results as a Markdown page")
     p.add_argument("--json", action="store_true", help="print exactly one JSON object")
     p.add_argument(
         "--model", nargs="?", const="", metavar="PATH", help="time the emotion model alone (default: the shipped one)"

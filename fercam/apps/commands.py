@@ -196,26 +196,41 @@ def analyze(args) -> int:
 
 
 def bench(args) -> int:
-    from fercam.apps.bench import BenchConfig, bench_model, format_model_report, format_report, run_bench
+    from fercam.apps import bench as live
+    from fercam.apps.benchparts import bench_model, format_model_report
 
-    if args.model is None and not args.source:
-        raise ValueError(
-            "--source is required: a video of a face to replay as a camera (in a checkout: "
-            "../shared/media/fer_woman2.mp4)"
-        )
     if args.model is not None:
         result = bench_model(args.model or None)
         print(json.dumps(result) if args.json else format_model_report(result))
         return 0
-    result = run_bench(
-        BenchConfig(
-            source=args.source,
-            size=args.size,
-            faces=args.faces,
-            detector=args.detector,
-            seconds=args.seconds,
-            compare=args.compare,
+    if not args.source:
+        raise ValueError(
+            "--source is required: a video of a face to replay as a camera (in a checkout: "
+            "../shared/media/fer_woman2.mp4)"
         )
-    )
-    print(json.dumps(result) if args.json else format_report(result))
+    config = live.BenchConfig(args.source, args.size, args.faces, args.detector, args.seconds, compare=args.compare)
+    soak = live.run_soak(config.__class__(**{**config.__dict__, "seconds": args.soak})) if args.soak else None
+    if args.matrix:
+        matrix = live.run_matrix(args.source, args.seconds)
+        if args.report:
+            soaked = f" --soak {args.soak:g}" if args.soak else ""
+            command = f"fercam bench --matrix{soaked} --seconds {args.seconds:g} --source SOURCE --report {args.report}"
+            Path(args.report).write_text(live.report(matrix, bench_model(), soak, command))
+        print(json.dumps({"matrix": matrix, "soak": soak}) if args.json else _matrix_lines(matrix, soak))
+        return 0 if all(all(r["goals_met"].values()) for r in matrix) else 1
+    result = soak if soak else live.run_bench(config)
+    print(json.dumps(result) if args.json else live.format_report(result) if not soak else json.dumps(soak, indent=2))
     return 0
+
+
+def _matrix_lines(matrix: list[dict], soak: dict | None) -> str:
+    lines = []
+    for r in matrix:
+        missed = [k for k, ok in r["goals_met"].items() if not ok]
+        lines.append(
+            f"{r['size']} {r['faces']} face(s): cpu_cores {r['cpu_cores']}, output {r['output_fps']} fps, "
+            f"{'all goals met' if not missed else 'missed: ' + ', '.join(missed)}"
+        )
+    if soak:
+        lines.append(f"soak: {json.dumps(soak)}")
+    return "\n".join(lines)

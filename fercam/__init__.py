@@ -48,7 +48,7 @@ def load_classifier(path=None, **options):
 
 
 def load_detector(name: str = "mtcnn", **options):
-    """A face detector by name ("mtcnn", "haar", ...); see `fercam.detection`."""
+    """A face detector by name ("mtcnn", "yunet", ...); see `fercam.detection`."""
     from fercam.detection import load_detector as load
 
     return load(name, **options)

@@ -1,4 +1,4 @@
-"""Face detectors: the LiteRT MTCNN must agree with the `mtcnn` package; the registry and Haar must behave."""
+"""Face detectors: the LiteRT MTCNN must agree with the `mtcnn` package; the registry and YuNet must behave."""
 
 from __future__ import annotations
 
@@ -103,13 +103,15 @@ def test_boxes_are_clipped_floats(mtcnn, media):
         assert 0 <= face.box.x1 < face.box.x2 <= width and 0 <= face.box.y1 < face.box.y2 <= height
 
 
-def test_haar_finds_justin(mtcnn, media):
-    image = media["fer_justin.jpg"]
-    (face,) = mtcnn.detect(image)
-    found = load_detector("haar").detect(image)
-    assert found and all(isinstance(d, Detection) and 0 <= d.score <= 1 for d in found)
-    cx, cy = found[0].box.center
-    assert face.box.x1 < cx < face.box.x2 and face.box.y1 < cy < face.box.y2
+@pytest.mark.parametrize("name", ["fer_justin.jpg", "fr_two_people.jpg", "skimage_astronaut.png", "fr_obama.jpg"])
+def test_yunet_finds_the_faces_mtcnn_finds(mtcnn, media, name):
+    image = media[name]
+    faces, found = mtcnn.detect(image), load_detector("yunet").detect(image)
+    assert len(found) == len(faces) and all(isinstance(d, Detection) and 0 <= d.score <= 1 for d in found)
+    assert all(matches(face.box, [d.box for d in found]) for face in faces)
+    assert all(len(d.landmarks) == 5 for d in found)
+    left_eye, right_eye = found[0].landmarks[:2]
+    assert left_eye[0] < right_eye[0]  # the image's left eye first, as MTCNN orders them
 
 
 def test_detect_near_refinds_faces_from_shifted_boxes(mtcnn, media):
@@ -128,7 +130,7 @@ def test_tiny_and_blank_images_have_no_faces(mtcnn):
     assert mtcnn.detect(np.full((240, 320, 3), 128, np.uint8)) == []
 
 
-@pytest.mark.parametrize("name", ["mtcnn", "haar"])
+@pytest.mark.parametrize("name", ["mtcnn", "yunet"])
 @pytest.mark.parametrize(
     "image",
     [
@@ -148,8 +150,8 @@ def test_bad_input_is_a_value_error(name, image):
 def test_unknown_detector_lists_the_valid_names():
     with pytest.raises(ValueError) as error:
         load_detector("retinaface")
-    assert all(name in str(error.value) for name in ("mtcnn", "mtcnn-reference", "haar"))
-    assert set(DETECTORS.names()) == {"mtcnn", "mtcnn-reference", "haar"}
+    assert all(name in str(error.value) for name in ("mtcnn", "mtcnn-reference", "yunet"))
+    assert set(DETECTORS.names()) == {"mtcnn", "mtcnn-reference", "yunet"}
 
 
 def test_reference_without_mtcnn_says_how_to_install(monkeypatch):

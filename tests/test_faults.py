@@ -171,7 +171,7 @@ def test_a_network_camera_outage_is_recorded_at_full_rate_and_the_camera_comes_b
     camera = FlakyCamera(cv2.imencode(".jpg", cv2.resize(image, (320, 240)))[1].tobytes())
     camera.start()
     out, clock = tmp_path / "out.mp4", ListSink()
-    settings = Settings(width=640, height=480, fps=30, detector="haar")  # not the camera's size
+    settings = Settings(width=640, height=480, fps=30, detector="yunet")  # not the camera's size
     runner = LiveRunner(
         open_source(camera.url), TeeSink([VideoFileSink(out), clock]), SettingsStore(initial=settings), make_face_reader
     )

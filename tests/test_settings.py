@@ -71,7 +71,7 @@ def test_a_huge_file_is_refused_without_reading_it(settings_file):
 
 
 def test_a_good_file_is_neither_reported_nor_backed_up(settings_file):
-    SettingsStore(settings_file).update(width=640, detector="haar")
+    SettingsStore(settings_file).update(width=640, detector="yunet")
     store = SettingsStore(settings_file)
-    assert store.get() == Settings(width=640, detector="haar") and store.problems == []
+    assert store.get() == Settings(width=640, detector="yunet") and store.problems == []
     assert backups(settings_file) == []

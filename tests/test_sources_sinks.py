@@ -286,8 +286,8 @@ def test_settings_store_notifies_subscribers():
     seen: list[Settings] = []
     store.subscribe(seen.append)
     store.update(paused=True)
-    store.update(detector="haar")
-    assert [(s.paused, s.detector) for s in seen] == [(True, "mtcnn"), (True, "haar")]
+    store.update(detector="yunet")
+    assert [(s.paused, s.detector) for s in seen] == [(True, "mtcnn"), (True, "yunet")]
     assert store.get() is seen[-1]
 
 

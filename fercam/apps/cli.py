@@ -64,7 +64,7 @@ def _add_run(sub) -> None:
     p.add_argument("--max-frames", type=_int_in(0), default=0, metavar="N", help="stop after N frames (0: no limit)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p.add_argument("--events", metavar="FILE.jsonl", help="write one JSON line per analysed frame")
-    p.add_argument("--detector", help="face detector: mtcnn (default), haar, mtcnn-reference")
+    p.add_argument("--detector", help="face detector: mtcnn (default), yunet, mtcnn-reference")
     p.add_argument("--vcam-backend", help="pyvirtualcam backend: obs, unitycapture, v4l2loopback, ...")
     p.add_argument("--size", type=_size, help="output size, e.g. 1280x720")
     p.add_argument("--fps", type=_int_in(1, 240), help="output frame rate (1-240)")

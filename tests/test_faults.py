@@ -202,3 +202,19 @@ def _read_all(path: Path) -> list:
 
 def _is_message(frame) -> bool:
     return abs(int(frame[2, 2, 0]) - 32) < 8 and abs(int(frame[2, 2, 2]) - 32) < 8  # the dark message frame
+
+
+def test_a_damaged_model_file_is_named_in_one_line(tmp_path, monkeypatch, media_dir, capsys):
+    import fercam.detection.mtcnn
+    from fercam.paths import model_file
+
+    broken = tmp_path / "models"
+    broken.mkdir()
+    for name in ("mtcnn_pnet.tflite", "mtcnn_rnet.tflite", "mtcnn_onet.tflite"):
+        (broken / name).write_bytes(model_file(name).read_bytes())
+    (broken / "mtcnn_rnet.tflite").write_bytes(b"\0" * 4096)  # a truncated download, a bad disk
+    monkeypatch.setattr(fercam.detection.mtcnn, "model_file", lambda name: broken / name)
+    args = ["run", "--no-tray", "--source", str(media_dir / "fer_justin.jpg"), "--sink", f"file:{tmp_path / 'o.mp4'}"]
+    assert main(args) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "mtcnn_rnet.tflite" in line and "not a LiteRT model" in line

@@ -19,7 +19,7 @@ import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
 from fercam.detection.common import check_image
-from fercam.litert import quiet_native_stderr
+from fercam.litert import ModelError, quiet_native_stderr
 from fercam.paths import model_file
 from fercam.types import Box, Detection
 
@@ -39,8 +39,13 @@ class _Network:
 
     def __init__(self, path: Path, num_threads: int) -> None:
         if not path.is_file():
-            raise FileNotFoundError(f"{path} is missing; build it with `python -m fercam.training.convert_mtcnn`")
+            raise ModelError(f"{path} is missing; build it with `python -m fercam.training.convert_mtcnn`")
         self._content, self._name, self._num_threads = path.read_bytes(), path.name, num_threads
+        try:  # a damaged file fails here, with its name, not at the first frame
+            with quiet_native_stderr():
+                Interpreter(model_content=self._content, num_threads=num_threads)
+        except (ValueError, RuntimeError) as exc:
+            raise ModelError(f"{path}: not a LiteRT model ({str(exc).splitlines()[0]})") from exc
         self._by_shape: dict[tuple[int, ...], tuple[Interpreter, int, list[int]]] = {}
 
     def _interpreter(self, shape: tuple[int, ...]) -> tuple[Interpreter, int, list[int]]:

@@ -17,14 +17,12 @@ from fercam.types import Emotion
 _OVERSAMPLE = 4
 _SHIFT = 4  # cv2 fixed-point bits, for sub-pixel precision
 _INK = (0, 52, 89)  # dark brown outline and features (BGR)
-_FACE = {
+_YELLOW = (51, 204, 255)
+# Skin tones: yellow, except a red angry face, a green disgusted one and a pale frightened one.
+_FACE = {emotion: _YELLOW for emotion in Emotion} | {
     Emotion.ANGRY: (58, 85, 232),
     Emotion.DISGUST: (80, 200, 150),
     Emotion.FEAR: (240, 210, 160),
-    Emotion.HAPPY: (51, 204, 255),
-    Emotion.SAD: (51, 204, 255),
-    Emotion.SURPRISE: (51, 204, 255),
-    Emotion.NEUTRAL: (51, 204, 255),
 }
 _TEAR = (245, 170, 80)
 _MOUTH = (40, 40, 150)

@@ -97,8 +97,10 @@ class LiveRunner:
         retry_s: float = 1.0,
         max_analysis_hz: float = 24.0,
         on_analysis: Callable[[Analysis, Frame], None] | None = None,
+        on_error: Callable[[str], None] | None = None,
     ) -> None:
         self.source, self.sink, self.store = source, sink, store
+        self.on_error = on_error  # told once per new error, e.g. the tray's notification
         self.make_reader = make_reader
         self.stale_after_s, self.drop_after_s, self.lost_after_s = stale_after_s, drop_after_s, lost_after_s
         self.retry_s = retry_s  # between attempts to reopen a lost camera
@@ -291,4 +293,6 @@ class LiveRunner:
         if message != self.stats.error:
             log.error("%s: %s", what, message)
             log.debug("%s", what, exc_info=exc)  # the traceback, with --debug
+            if self.on_error:
+                self.on_error(f"{what}: {message}")
         self.stats.error = message

@@ -141,13 +141,16 @@ def test_live_mode_keeps_full_rate_with_a_slow_classifier():
 def test_live_mode_survives_a_failing_model_and_marks_nothing_fresh():
     sink = ListSink()
     broken = FakeClassifier(error=RuntimeError("model exploded"))
+    told: list[str] = []
     runner = LiveRunner(
         ArraySource(20, fps=30),
         sink,
         SettingsStore(initial=Settings()),
         lambda s: FaceReader(FakeDetector([BOX]), broken),
+        on_error=told.append,
     )
     runner.run()
+    assert told == ["analysis failed, video continues without fresh overlays: RuntimeError: model exploded"]
     assert abs(len(sink.frames) - 20) <= 2  # the camera's rate: on a starved CPU one frame may drop or be held
     assert "model exploded" in runner.stats.error
     assert runner.stats.first_annotated_at is None

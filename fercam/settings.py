@@ -25,6 +25,7 @@ class Settings:
     paused: bool = False  # pass-through: the video goes out without overlays
     mirror: bool = False  # call apps mirror only the self-view, so the output is not mirrored
     voice: bool = False
+    body_cues: bool = False  # a strip of body-language cues under each face (arms crossed, nodding, ...)
     camera: str = "0"
     detector: str = "mtcnn"
     width: int = 1280

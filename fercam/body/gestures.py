@@ -24,8 +24,8 @@ MIN_SAMPLES = 10  # ... and so is one with fewer face boxes (a very slow analysi
 
 @dataclass(frozen=True)
 class GestureRule:
-    swing_x: float = 0.03  # face widths a sideways move back must reach to count as a swing
-    swing_y: float = 0.03  # ... and an up-down one (a turning head moves its box less than a nodding one)
+    swing_x: float = 0.05  # face widths a sideways move back must reach to count as a swing
+    swing_y: float = 0.06  # ... and an up-down one (a turning head moves its box less than a nodding one)
     min_swings: int = 3  # swings in the window that make a nod or a shake (one and a half back-and-forths)
     still_range: float = 0.3  # face widths the head may drift in the window and still be "still"
 
@@ -36,7 +36,7 @@ class GestureRule:
             return UNKNOWN
         across, up = swings(xs / width, self.swing_x), swings(ys / width, self.swing_y)
         dominant, other = max(across, up), min(across, up)
-        if dominant >= self.min_swings:
+        if dominant >= self.min_swings and dominant > other:  # as many swings both ways is no nod nor shake
             share = dominant / (dominant + other)
             return Cue("nod" if up > across else "shake", round(share * min(1.0, dominant / (self.min_swings + 1)), 3))
         drift = max(np.ptp(xs), np.ptp(ys)) / width

@@ -7,6 +7,11 @@ are split in time into blocks of 200 frames: the even blocks tune the rule, the 
 in 2-second windows (60 frames at the tracks' 30 fps) every 10 frames, none spanning two blocks.
 Blocks rather than halves, because the person shook their head more slowly later in the recording:
 a split by halves left those slower shakes unseen while tuning.
+
+The tracks come from MediaPipe's face detector, whose boxes are steadier than MTCNN's: on
+`fer_woman2.mp4` MTCNN's box centre moves a median 0.0075 face widths from frame to frame, the
+tracks' still head 0.0034. So the rule is tuned on the tracks with MTCNN-like jitter added
+(`JITTER`, fixed seed) and scored on the held-out blocks both with and without it.
 """
 
 from __future__ import annotations
@@ -22,11 +27,12 @@ from fercam.body.gestures import GestureRule
 
 CLASSES = {"nodding": "nod", "turning": "shake", "stationary": "still"}
 FPS, WINDOW, STEP, BLOCK = 30, 60, 10, 200
+JITTER = 0.008  # face widths: Gaussian noise on the box centre (and relative, on its width), as MTCNN's
 GRID = {
-    "swing_x": (0.02, 0.03, 0.04, 0.05, 0.06),
-    "swing_y": (0.03, 0.04, 0.05, 0.06, 0.07),
+    "swing_x": (0.03, 0.04, 0.05, 0.06, 0.07, 0.08),
+    "swing_y": (0.03, 0.04, 0.05, 0.06, 0.07, 0.08),
     "min_swings": (2, 3, 4),
-    "still_range": (0.3, 0.5, 0.8),
+    "still_range": (0.3, 0.5),
 }
 
 
@@ -42,6 +48,17 @@ def face_tracks(npz: str | Path) -> dict[str, np.ndarray]:
         aspect = float(np.median(height / width))
         tracks[name] = np.stack([x_min + width / 2, (y_min + height / 2) / aspect, width], axis=1)
     return tracks
+
+
+def jittered(tracks: dict[str, np.ndarray], sigma: float = JITTER, seed: int = 0) -> dict[str, np.ndarray]:
+    """The tracks with a detector's jitter added: centres by `sigma` face widths, widths by `sigma` of themselves."""
+    rng = np.random.default_rng(seed)
+    noisy = {}
+    for name, track in tracks.items():
+        noisy[name] = track.copy()
+        noisy[name][:, :2] += rng.normal(0.0, sigma * np.median(track[:, 2]), (len(track), 2))
+        noisy[name][:, 2] *= 1 + rng.normal(0.0, sigma, len(track))
+    return noisy
 
 
 def windows(track: np.ndarray, part: str) -> list[np.ndarray]:
@@ -71,20 +88,28 @@ def tune(tracks: dict[str, np.ndarray]) -> GestureRule:
 
 
 def pose_ms(image: str | Path, runs: int = 20) -> dict[str, float]:
-    """Milliseconds per `PoseEstimator.estimate` on `image` (detector + landmarks for each person)."""
+    """Milliseconds per `BlazePose.estimate` on `image` (detector + landmarks for each person)."""
     import cv2
 
-    from fercam.body.pose import PoseEstimator
+    from fercam.body.pose import BlazePose
 
     bgr = cv2.imread(str(image))
-    estimator = PoseEstimator()
+    estimator = BlazePose()
     people = len(estimator.estimate(bgr))  # the first run also warms the interpreters up
     times = []
     for _ in range(runs):
         start = time.perf_counter()
         estimator.estimate(bgr)
         times.append((time.perf_counter() - start) * 1000)
-    return {"people": people, "median_ms": round(float(np.median(times)), 1), "p90_ms": round(float(np.percentile(times, 90)), 1)}
+    return {
+        "people": people,
+        "median_ms": round(float(np.median(times)), 1),
+        "p90_ms": round(float(np.percentile(times, 90)), 1),
+    }
+
+
+def _percent(scores: dict[str, float]) -> str:
+    return ", ".join(f"{label} {value:.1%}" for label, value in scores.items())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -93,12 +118,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--image", default="../shared/media/fr_two_people.jpg")
     parser.add_argument("--runs", type=int, default=20)
     args = parser.parse_args(argv)
-    tracks = face_tracks(args.gestures)
-    rule = tune(tracks)
-    print(f"tuned rule: {rule}")
-    print(f"  tuning blocks:  {accuracy(rule, tracks, 'tune')}")
-    print(f"  held-out blocks: {accuracy(rule, tracks, 'test')}")
-    print(f"  shipped rule {GestureRule()} held-out: {accuracy(GestureRule(), tracks, 'test')}")
+    clean = face_tracks(args.gestures)
+    noisy = jittered(clean)
+    rule = tune(noisy)
+    print(f"tuned rule (on jittered tuning blocks): {rule}")
+    for label, tracks, part in (("tuning, jittered", noisy, "tune"), ("held-out, jittered", noisy, "test")):
+        print(f"  {label}: {_percent(accuracy(rule, tracks, part))}")
+    print(f"  held-out, as recorded: {_percent(accuracy(rule, clean, 'test'))}")
+    print(f"shipped {GestureRule()}: held-out jittered {_percent(accuracy(GestureRule(), noisy, 'test'))}")
     print(f"pose on {args.image}: {pose_ms(args.image, args.runs)}")
     return 0
 

@@ -69,7 +69,7 @@ class _Net:
             return [self._interpreter.get_tensor(self._outputs[s])[0].copy() for s in shapes]
 
 
-class PoseEstimator:
+class BlazePose:
     """`estimate(bgr_image)` -> every person's Pose (at most `max_people`, best first)."""
 
     def __init__(self, *, num_threads: int = 2, min_score: float = 0.5, max_people: int = 4) -> None:

@@ -17,7 +17,9 @@ from fercam.body.pose import Pose
 NOSE, L_EAR, R_EAR, L_SHOULDER, R_SHOULDER, L_ELBOW, R_ELBOW, L_WRIST, R_WRIST = 0, 7, 8, 11, 12, 13, 14, 15, 16
 FACE = (0, 2, 5, 9, 10)  # nose, eyes, mouth corners
 HANDS = ((15, 17, 19, 21), (16, 18, 20, 22))  # wrist, pinky, index, thumb: left, then right
-MIN_PRESENT = 0.5  # a point counts as seen when the model is at least this sure it lies in the picture
+MIN_PRESENT = 0.6  # a point counts as seen when the model is at least this sure it lies in the picture
+# A hand counts only with its forearm: with the arms out of the picture (a webcam's head and shoulders)
+# the model still places hand points inside it, at presence up to 0.9, but never the elbows.
 
 # Thresholds: (off, on) pairs; the cue's strength ramps linearly between them (see ramp()).
 CROSS_INWARD = (0.55, 0.85)  # both hands' moves from their own shoulder towards the other, summed, shoulder widths
@@ -130,14 +132,14 @@ def arms_crossed(body: Body) -> Cue:
 def hand_at_face(body: Body) -> Cue:
     """A hand point within reach of the face centre (chin, mouth, cheek); unknown when no hand is seen."""
     face_seen = body.seen(*FACE, L_EAR, R_EAR)
-    hands = [side for side in HANDS if body.seen(side[0])]
-    if not face_seen or not hands:
+    arms = [(elbow, hand) for elbow, hand in zip((L_ELBOW, R_ELBOW), HANDS) if body.seen(elbow, hand[0])]
+    if not face_seen or not arms:
         return UNKNOWN
     xy = body.pose.xy
     head = max(float(np.hypot(*(xy[L_EAR] - xy[R_EAR]))), 0.4 * body.shoulder_px, 1e-6)
     centre = xy[list(FACE)].mean(axis=0)
-    reach = min(float(np.hypot(*(xy[i] - centre))) for side in hands for i in side if body.seen(i)) / head
-    return yes_no(ramp(reach, *FACE_REACH), face_seen * body.seen(*(side[0] for side in hands)))
+    reach = min(float(np.hypot(*(xy[i] - centre))) for _, hand in arms for i in hand if body.seen(i)) / head
+    return yes_no(ramp(reach, *FACE_REACH), face_seen * min(body.seen(elbow, hand[0]) for elbow, hand in arms))
 
 
 def shoulders_raised(body: Body, baseline_neck: float | None) -> Cue:
@@ -164,7 +166,7 @@ def lean(body: Body, baseline_px: float | None) -> Cue:
 
 def openness(body: Body, crossed: Cue) -> Cue:
     """Hands apart and away from the body is open; together in front (or arms crossed) is closed."""
-    seen = body.seen(L_SHOULDER, R_SHOULDER, L_WRIST, R_WRIST)
+    seen = body.seen(L_SHOULDER, R_SHOULDER, L_ELBOW, R_ELBOW, L_WRIST, R_WRIST)
     if not seen:
         return UNKNOWN
     if crossed.state == "yes":

@@ -66,4 +66,4 @@ def plot_body_cues(ax, rows: list[tuple[float, int, BodyCues]], face_id: int) ->
     ax.set(ylim=(-0.6, len(CUE_NAMES) - 0.4), yticks=range(len(CUE_NAMES)), ylabel=f"face {face_id} body")
     ax.set_yticklabels([name.replace("_", " ") for name in CUE_NAMES], fontsize=7)
     handles = [Patch(color=color, label=state) for state, color in STATE_COLORS.items() if state in seen]
-    ax.legend(handles=handles, loc="upper right", ncol=min(7, len(handles) or 1), fontsize=6)
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=6)

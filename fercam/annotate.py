@@ -120,15 +120,16 @@ class CueStripAnnotator:
         return image
 
     def _strip(self, image: np.ndarray, face: Face, body: BodyCues) -> None:
-        scale, (x1, _, _, y2) = 0.4 * _scale(face), face.box.as_ints()
+        scale, (x1, _, x2, y2) = 0.4 * _scale(face), face.box.as_ints()
+        right = min(image.shape[1], x1 + max(2 * (x2 - x1), 160))  # wrap near the face, not across a neighbour
         (_, th), base = cv2.getTextSize("Ag", _FONT, scale, 1)
         row_h = th + base + 6
         x, y = x1, y2 + 4 + (7 * (max(10, round(12 * _scale(face))) + 2) if self.below_probs else 0)
         for name, cue in body.items():
             text = f"{self.LABELS.get(name, name)}: {cue.state if cue.known else '?'}"
             tw = cv2.getTextSize(text, _FONT, scale, 1)[0][0]
-            if x > x1 and x + tw + 8 > image.shape[1]:
-                x, y = x1, y + row_h + 2  # wrap at the picture's edge
+            if x > x1 and x + tw + 8 > right:
+                x, y = x1, y + row_h + 2
             fill = (90, 90, 90) if not cue.known else (60, 60, 60) if cue.state in self.QUIET else (170, 110, 30)
             cv2.rectangle(image, (x, y), (x + tw + 8, y + row_h), fill, -1)
             cv2.putText(image, text, (x + 4, y + th + 3), _FONT, scale, (240, 240, 240), 1, cv2.LINE_AA)

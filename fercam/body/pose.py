@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from functools import cached_property
 
 import cv2
 import numpy as np
@@ -76,10 +75,7 @@ class BlazePose:
         self.min_score, self.max_people = min_score, max_people
         self._detector = _Net(DETECTOR_MODEL, num_threads)
         self._landmarks = _Net(LANDMARK_MODEL, num_threads)
-
-    @cached_property
-    def _anchors(self) -> np.ndarray:
-        return ssd_anchors()
+        self._anchors = ssd_anchors()
 
     def estimate(self, bgr_image: np.ndarray) -> list[Pose]:
         rgb = cv2.cvtColor(bgr_image, cv2.COLOR_BGR2RGB)
@@ -109,7 +105,10 @@ class BlazePose:
             found.append((boxes[i], points[i, 0:2], points[i, 2:4], float(scores[keep][i])))
         return found
 
-    def _landmark(self, rgb: np.ndarray, face: Box, hip: np.ndarray, size_point: np.ndarray, score: float):
+    def _landmark(
+        self, rgb: np.ndarray, face: Box, hip: np.ndarray, size_point: np.ndarray, score: float
+    ) -> Pose | None:
+        """The body points from an upright square crop around the hips; None if the model sees no body there."""
         up = size_point - hip
         length = float(np.hypot(*up))
         if length < 1:
@@ -122,6 +121,8 @@ class BlazePose:
             rgb, matrix, (CROP_SIZE, CROP_SIZE), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderValue=0
         )
         raw, flag = self._landmarks.run(crop[None] / 255.0, (195,), (1,))
+        if flag[0] < self.min_score:  # the detector's face had no body the landmark model could place
+            return None
         points = raw.reshape(39, 5)[:BODY_POINTS]
         xy = points[:, :2] @ to_image.T + matrix[:, 2]
         height, width = rgb.shape[:2]

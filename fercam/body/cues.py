@@ -59,6 +59,14 @@ def yes_no(strength: float, seen: float) -> Cue:
     return Cue("yes" if strength >= 0.5 else "no", round((0.5 + abs(strength - 0.5)) * seen, 3))
 
 
+def three_way(high: tuple[str, float], low: tuple[str, float], middle: str, seen: float) -> Cue:
+    """A cue with two opposite ramps (e.g. leaning in and back) and a state between them."""
+    state, strength = max(high, low, key=lambda pair: pair[1])
+    if strength >= 0.5:
+        return Cue(state, round(strength * seen, 3))
+    return Cue(middle, round((1 - strength) * seen, 3))
+
+
 @dataclass(frozen=True)
 class BodyCues:
     """One person's cues. States: yes/no, lean in/back/upright, openness open/neutral/closed,
@@ -136,7 +144,8 @@ def hand_at_face(body: Body) -> Cue:
     if not face_seen or not arms:
         return UNKNOWN
     xy = body.pose.xy
-    head = max(float(np.hypot(*(xy[L_EAR] - xy[R_EAR]))), 0.4 * body.shoulder_px, 1e-6)
+    shoulders = body.shoulder_px if body.seen(L_SHOULDER, R_SHOULDER) else 0.0
+    head = max(float(np.hypot(*(xy[L_EAR] - xy[R_EAR]))), 0.4 * shoulders, 1e-6)  # a turned head looks narrow
     centre = xy[list(FACE)].mean(axis=0)
     reach = min(float(np.hypot(*(xy[i] - centre))) for _, hand in arms for i in hand if body.seen(i)) / head
     return yes_no(ramp(reach, *FACE_REACH), face_seen * min(body.seen(elbow, hand[0]) for elbow, hand in arms))
@@ -157,11 +166,7 @@ def lean(body: Body, baseline_px: float | None) -> Cue:
     if not seen or not baseline_px:
         return UNKNOWN
     share = body.shoulder_px / baseline_px
-    towards, away = ramp(share, *LEAN_IN), ramp(share, *LEAN_BACK)
-    if max(towards, away) >= 0.5:
-        state, strength = ("in", towards) if towards >= away else ("back", away)
-        return Cue(state, round(strength * seen, 3))
-    return Cue("upright", round((1 - max(towards, away)) * seen, 3))
+    return three_way(("in", ramp(share, *LEAN_IN)), ("back", ramp(share, *LEAN_BACK)), "upright", seen)
 
 
 def openness(body: Body, crossed: Cue) -> Cue:
@@ -172,8 +177,4 @@ def openness(body: Body, crossed: Cue) -> Cue:
     if crossed.state == "yes":
         return Cue("closed", crossed.confidence)
     spread = abs(body.across(body.hand(0)) - body.across(body.hand(1)))
-    opened, closed = ramp(spread, *OPEN_SPREAD), ramp(spread, *CLOSED_SPREAD)
-    if max(opened, closed) >= 0.5:
-        state, strength = ("open", opened) if opened >= closed else ("closed", closed)
-        return Cue(state, round(strength * seen, 3))
-    return Cue("neutral", round((1 - max(opened, closed)) * seen, 3))
+    return three_way(("open", ramp(spread, *OPEN_SPREAD)), ("closed", ramp(spread, *CLOSED_SPREAD)), "neutral", seen)

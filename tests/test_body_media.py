@@ -4,8 +4,10 @@ on the shared media (photos and a clip that no one here posed for)."""
 from __future__ import annotations
 
 import csv
+from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 
 from fercam.body.pose import BlazePose, ssd_anchors
@@ -88,3 +90,31 @@ def test_analyze_writes_body_timeline_and_plots_it(media_dir, tmp_path):
     assert {r["face_id"] for r in rows} == {"1"} and {r["arms_crossed"] for r in rows} == {"unknown"}
     assert all(0 <= float(r["head_confidence"]) <= 1 for r in rows)
     assert (folder / "timeline.png").stat().st_size > 10_000
+
+
+@pytest.fixture(scope="module")
+def gesture_tracks():
+    from fercam.body.measure import face_tracks
+
+    path = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "gestures" / "head_gestures.npz"
+    if not path.is_file():
+        pytest.skip(f"head-gesture tracks not found at {path} (they sit beside the project root in CI)")
+    return face_tracks(path)
+
+
+def test_shipped_gesture_rule_holds_on_held_out_windows(gesture_tracks):
+    from fercam.body.gestures import GestureRule
+    from fercam.body.measure import accuracy, jittered
+
+    for tracks in (gesture_tracks, jittered(gesture_tracks)):
+        scores = accuracy(GestureRule(), tracks, "test")
+        assert set(scores) == {"nod", "shake", "still"} and min(scores.values()) >= 0.85, scores
+
+
+def test_tuning_never_sees_the_held_out_windows():
+    from fercam.body.measure import BLOCK, windows
+
+    frames = np.repeat(np.arange(800.0)[:, None], 3, axis=1)  # each row holds its own frame number
+    for part, parity in (("tune", 0), ("test", 1)):
+        blocks = [set((w[:, 0] // BLOCK).astype(int)) for w in windows(frames, part)]
+        assert len(blocks) == 30 and all(len(b) == 1 and b.pop() % 2 == parity for b in blocks)

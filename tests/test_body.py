@@ -201,6 +201,18 @@ def test_lean_learns_the_persons_baseline():
     assert reader.read(frame_at(10), faces)[1].lean.state == "back"
 
 
+def test_a_face_missed_for_a_moment_keeps_its_baseline_and_head_track():
+    reader = BodyCueReader(FakeEstimator([person()]), period_s=0.0)
+    faces = [face(1, (170, 115, 230, 175))]
+    for k in range(60):
+        seen = faces if k != 40 else []  # the detector misses the face once
+        found = reader.read(frame_at(k / 30), seen)
+    assert found[1].lean.state == "upright" and found[1].head.state == "still"
+    for k in range(60, 60 + 11 * 30):  # gone for eleven seconds: forgotten
+        reader.read(frame_at(k / 30), [])
+    assert reader.read(frame_at(13.0), faces)[1].lean == cues.UNKNOWN
+
+
 def test_cue_strip_draws_only_when_switched_on():
     from fercam.annotate import annotate
     from fercam.settings import Settings

@@ -69,16 +69,17 @@ class HeadGestures:
         self._tracks: dict[int, deque] = {}
 
     def update(self, faces: Sequence[Face], timestamp: float) -> dict[int, Cue]:
-        self._tracks = {face.id: self._tracks.get(face.id, deque()) for face in faces}  # gone faces are dropped
         gestures = {}
         for face in faces:
-            track = self._tracks[face.id]
+            track = self._tracks.setdefault(face.id, deque())
             if track and timestamp < track[-1][0]:
                 track.clear()  # time went back (a new clip or a seek): start again
             track.append((timestamp, *face.box.center, face.box.width))
             while timestamp - track[0][0] > self.window_s:
                 track.popleft()
             gestures[face.id] = self._read(track)
+        # A face the detector missed for a moment keeps its track; one gone for a whole window is forgotten.
+        self._tracks = {i: t for i, t in self._tracks.items() if 0 <= timestamp - t[-1][0] <= self.window_s}
         return gestures
 
     def _read(self, track: deque) -> Cue:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections import deque
 from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 
 from fercam.body import cues
 from fercam.body.cues import BodyCues
@@ -17,6 +17,7 @@ PERIOD_S = 0.33  # posture changes slowly: three pose runs a second are plenty
 MATCH_DISTANCE = 0.6  # a pose's nose within this many face widths of a face's centre is that face's body
 BASELINE_SAMPLES = 60  # about 20 s of pose runs make a person's usual posture
 MIN_BASELINE = 5  # pose runs before "leaning" means anything
+FORGET_S = 10.0  # a face id unseen this long loses its baseline
 
 
 class Baseline:
@@ -33,6 +34,15 @@ class Baseline:
             return None
         ordered = sorted(self._values)
         return ordered[len(ordered) // 2]
+
+
+@dataclass
+class _Person:
+    """What the stage remembers of one face id between pose runs: their usual posture."""
+
+    necks: Baseline = field(default_factory=Baseline)
+    widths: Baseline = field(default_factory=Baseline)
+    seen_at: float = 0.0
 
 
 def match_poses(poses: Sequence[Pose], faces: Sequence[Face]) -> dict[int, Pose]:
@@ -66,8 +76,7 @@ class BodyCueReader:
         self.head = HeadGestures()
         self.last_run: float | None = None  # the frame time of the latest pose run
         self._posture: dict[int, BodyCues] = {}
-        self._necks: dict[int, Baseline] = {}
-        self._widths: dict[int, Baseline] = {}
+        self._people: dict[int, _Person] = {}
 
     def read(self, frame: Frame, faces: Sequence[Face]) -> dict[int, BodyCues]:
         heads = self.head.update(faces, frame.timestamp)
@@ -75,11 +84,10 @@ class BodyCueReader:
             self.last_run = frame.timestamp
             poses = match_poses(self.estimator.estimate(frame.image) if faces else [], faces)
             self._posture = {face.id: self._posture_of(face.id, poses.get(face.id)) for face in faces}
-            self._necks = {i: self._necks.get(i, Baseline()) for i in self._posture}
-            self._widths = {i: self._widths.get(i, Baseline()) for i in self._posture}
-        return {
-            face.id: dataclasses.replace(self._posture.get(face.id, BodyCues()), head=heads[face.id]) for face in faces
-        }
+            for face in faces:
+                self._people.setdefault(face.id, _Person()).seen_at = frame.timestamp
+            self._people = {i: p for i, p in self._people.items() if 0 <= frame.timestamp - p.seen_at <= FORGET_S}
+        return {face.id: replace(self._posture.get(face.id, BodyCues()), head=heads[face.id]) for face in faces}
 
     def _due(self, timestamp: float) -> bool:
         return self.last_run is None or not 0 <= timestamp - self.last_run < self.period_s
@@ -89,8 +97,8 @@ class BodyCueReader:
         if pose is None:
             return BodyCues()
         body = cues.Body(pose)
-        necks = self._necks.setdefault(face_id, Baseline())
-        widths = self._widths.setdefault(face_id, Baseline())
+        person = self._people.setdefault(face_id, _Person())
+        necks, widths = person.necks, person.widths
         crossed = cues.arms_crossed(body)
         posture = BodyCues(
             arms_crossed=crossed,

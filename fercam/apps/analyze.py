@@ -166,6 +166,11 @@ def _run_frames(
     from fercam.sinks import VideoFileSink
 
     settings = Settings(detector=detector)
+
+    def write_all(analysis, frame) -> None:
+        for writer in writers:
+            writer.write(analysis, frame)
+
     total = getattr(source, "frame_count", None) or len(getattr(source, "paths", [])) or None
     progress = tqdm(total=total, unit="frame", desc=Path(source.name).stem[:20], position=position, leave=True)
     sinks = [_ProgressSink(progress, result)]
@@ -179,7 +184,7 @@ def _run_frames(
             settings,
             every=every,
             max_seconds=duration,
-            on_analysis=lambda analysis, frame: [writer.write(analysis, frame) for writer in writers],
+            on_analysis=write_all,
         )
     finally:
         for sink in sinks:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -10,6 +12,9 @@ import numpy as np
 from fercam.emoji import paste, render_emoji
 from fercam.settings import Settings
 from fercam.types import EMOTIONS, Analysis, Emotion, Face
+
+if TYPE_CHECKING:
+    from fercam.body.cues import BodyCues
 
 EMOTION_COLORS = {  # BGR, one per emotion so a glance tells the label
     Emotion.ANGRY: (50, 50, 230),
@@ -97,7 +102,41 @@ class ProbabilityAnnotator:
         return image
 
 
-def annotators_for(settings: Settings, *, stale: bool = False) -> list:
+@dataclass(frozen=True)
+class CueStripAnnotator:
+    """Body-language cues as small chips under the face box (under the bars when those show): a cue
+    that is on stands out, an unremarkable one is dim, and one whose body part is not seen reads "?"."""
+
+    cues: Mapping[int, BodyCues]
+    below_probs: bool = False
+
+    LABELS = {"arms_crossed": "arms crossed", "hand_at_face": "hand at face", "shoulders_raised": "shoulders up"}
+    QUIET = {"no", "upright", "neutral", "still"}
+
+    def annotate(self, image: np.ndarray, analysis: Analysis) -> np.ndarray:
+        for face in analysis.faces:
+            if face.id in self.cues:
+                self._strip(image, face, self.cues[face.id])
+        return image
+
+    def _strip(self, image: np.ndarray, face: Face, body: BodyCues) -> None:
+        scale, (x1, _, x2, y2) = 0.4 * _scale(face), face.box.as_ints()
+        right = min(image.shape[1], x1 + max(2 * (x2 - x1), 160))  # wrap near the face, not across a neighbour
+        (_, th), base = cv2.getTextSize("Ag", _FONT, scale, 1)
+        row_h = th + base + 6
+        x, y = x1, y2 + 4 + (7 * (max(10, round(12 * _scale(face))) + 2) if self.below_probs else 0)
+        for name, cue in body.items():
+            text = f"{self.LABELS.get(name, name)}: {cue.state if cue.known else '?'}"
+            tw = cv2.getTextSize(text, _FONT, scale, 1)[0][0]
+            if x > x1 and x + tw + 8 > right:
+                x, y = x1, y + row_h + 2
+            fill = (90, 90, 90) if not cue.known else (60, 60, 60) if cue.state in self.QUIET else (170, 110, 30)
+            cv2.rectangle(image, (x, y), (x + tw + 8, y + row_h), fill, -1)
+            cv2.putText(image, text, (x + 4, y + th + 3), _FONT, scale, (240, 240, 240), 1, cv2.LINE_AA)
+            x += tw + 12
+
+
+def annotators_for(settings: Settings, *, stale: bool = False, body: Mapping[int, BodyCues] | None = None) -> list:
     """The overlays the user switched on; none while overlays are paused."""
     if settings.paused:
         return []
@@ -110,6 +149,8 @@ def annotators_for(settings: Settings, *, stale: bool = False) -> list:
         chosen.append(EmojiAnnotator())
     if settings.show_probs and not stale:
         chosen.append(ProbabilityAnnotator())
+    if settings.body_cues and body is not None and not stale:
+        chosen.append(CueStripAnnotator(body, below_probs=settings.show_probs))
     return chosen
 
 
@@ -120,11 +161,12 @@ def annotate(
     *,
     stale: bool = False,
     voice: np.ndarray | None = None,
+    body: Mapping[int, BodyCues] | None = None,
 ) -> np.ndarray:
-    """A copy of `image` with every chosen overlay drawn for `analysis` (and the voice badge)."""
+    """A copy of `image` with every chosen overlay drawn for `analysis` (the voice badge, the body cues)."""
     out = image.copy()
     if analysis is not None:
-        for annotator in annotators_for(settings, stale=stale):
+        for annotator in annotators_for(settings, stale=stale, body=body):
             annotator.annotate(out, analysis)
     if voice is not None and settings.voice and not settings.paused:
         draw_voice_badge(out, voice)

@@ -7,11 +7,15 @@ instead of probing objects for optional methods.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
-from fercam.types import Box, Detection, Frame
+from fercam.types import Box, Detection, Face, Frame
+
+if TYPE_CHECKING:
+    from fercam.body.cues import BodyCues
+    from fercam.body.pose import Pose
 
 
 @runtime_checkable
@@ -71,3 +75,17 @@ class VoiceClassifier(Protocol):
 
     def predict_windows(self, windows: Sequence[np.ndarray]) -> np.ndarray:
         """(N, 7) probabilities for N windows."""
+
+
+@runtime_checkable
+class PoseEstimator(Protocol):
+    """Every person's body points in a uint8 BGR image."""
+
+    def estimate(self, bgr_image: np.ndarray) -> list[Pose]: ...
+
+
+@runtime_checkable
+class CueReader(Protocol):
+    """Body-language cues per tracked face id; called on every analysis, it runs its pose at its own rate."""
+
+    def read(self, frame: Frame, faces: Sequence[Face]) -> dict[int, BodyCues]: ...

@@ -159,10 +159,10 @@ def prepare(frame: Frame, settings: Settings) -> Frame:
 
 
 def render(
-    frame: Frame, analysis: Analysis | None, settings: Settings, *, stale: bool = False, voice=None
+    frame: Frame, analysis: Analysis | None, settings: Settings, *, stale: bool = False, voice=None, body=None
 ) -> np.ndarray:
-    """The image the sinks receive: the frame with the chosen overlays."""
-    return annotate(frame.image, analysis, settings, stale=stale, voice=voice)
+    """The image the sinks receive: the frame with the chosen overlays (`body`: cues per face id)."""
+    return annotate(frame.image, analysis, settings, stale=stale, voice=voice, body=body)
 
 
 def run_offline(

@@ -33,6 +33,7 @@ class Settings:
     paused: bool = False  # pass-through: the video goes out without overlays
     mirror: bool = False  # flip the output picture (call apps mirror only the self-view themselves)
     voice: bool = False  # read emotion from the microphone too
+    body_cues: bool = False  # a strip of body-language cues under each face (arms crossed, nodding, ...)
     camera: str = "0"
     detector: str = "mtcnn"
     width: int = 1280

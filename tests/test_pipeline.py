@@ -10,10 +10,9 @@ from conftest import FakeClassifier, FakeDetector, ListSink
 
 from fercam.annotate import annotate
 from fercam.emoji import render_emoji
-from fercam.live import LiveRunner
+from fercam.live import LatestSlot, LiveRunner
 from fercam.pipeline import FaceReader, face_crops, run_offline
 from fercam.settings import Settings, SettingsStore
-from fercam.slots import LatestSlot
 from fercam.tracking import FaceTracker
 from fercam.types import Analysis, Box, Detection, Emotion, Face, Frame
 

@@ -1,7 +1,7 @@
 """`fercam analyze`: the offline pipeline over recordings, with timelines, summaries and plots.
 
 Each input gets its own folder: annotated.mp4 (original sound kept), timeline.csv,
-summary.json, timeline.png, distribution.png, and voice_timeline.csv when it has sound.
+body_timeline.csv, summary.json, timeline.png, distribution.png, and voice_timeline.csv when it has sound.
 Ctrl-C stops early but still writes everything for the frames done so far.
 """
 
@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fercam.apps.report import TimelineWriter, plot_distribution, plot_timelines, summarize_faces
+from fercam.body.timeline import BodyTimelineWriter
 from fercam.sources import IMAGE_SUFFIXES, STREAM_SCHEMES, ImageSource, open_source
 
 log = logging.getLogger(__name__)
@@ -121,12 +122,13 @@ def analyze_one(
     out_dir.mkdir(parents=True, exist_ok=True)
     result = InputResult(spec, out_dir=str(out_dir))
     timeline = TimelineWriter(out_dir / "timeline.csv")
+    body = BodyTimelineWriter(out_dir / "body_timeline.csv")
     frame_interval = every / source.fps if source.fps else 1.0  # before close(): a released capture has no fps
     try:
         _run_frames(
             source,
             out_dir,
-            timeline,
+            (timeline, body),
             result,
             every,
             duration,
@@ -139,14 +141,15 @@ def analyze_one(
     finally:
         source.close()
         timeline.close()
-    _finish(spec, out_dir, result, timeline.rows, frame_interval)
+        body.close()
+    _finish(spec, out_dir, result, timeline.rows, frame_interval, body.rows)
     return result
 
 
 def _run_frames(
     source,
     out_dir: Path,
-    timeline: TimelineWriter,
+    writers: tuple,
     result: InputResult,
     every: int,
     duration: float,
@@ -162,6 +165,11 @@ def _run_frames(
     from fercam.sinks import VideoFileSink
 
     settings = Settings(detector=detector)
+
+    def write_all(analysis, frame) -> None:
+        for writer in writers:
+            writer.write(analysis, frame)
+
     total = source.frame_count or None
     progress = tqdm(total=total, unit="frame", desc=Path(source.name).stem[:20], position=position, leave=True)
     sinks = [_ProgressSink(progress, result)]
@@ -175,7 +183,7 @@ def _run_frames(
             settings,
             every=every,
             max_seconds=duration,
-            on_analysis=timeline.write,
+            on_analysis=write_all,
         )
     finally:
         for sink in sinks:
@@ -198,7 +206,7 @@ class _ProgressSink:
         self.bar.close()
 
 
-def _finish(spec: str, out_dir: Path, result: InputResult, rows, frame_interval: float) -> None:
+def _finish(spec: str, out_dir: Path, result: InputResult, rows, frame_interval: float, body=()) -> None:
     """Sound, summary and plots: run even after Ctrl-C so partial results are complete files."""
     from fercam.media import copy_audio_track
 
@@ -214,7 +222,7 @@ def _finish(spec: str, out_dir: Path, result: InputResult, rows, frame_interval:
     elif result.notes:
         summary["voice"] = {"error": result.notes[-1]}
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
-    plot_timelines(rows, out_dir / "timeline.png", voice=voice)
+    plot_timelines(rows, out_dir / "timeline.png", voice=voice, body=body)
     if faces:
         plot_distribution(faces, out_dir / "distribution.png")
 

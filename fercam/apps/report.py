@@ -88,11 +88,12 @@ def _plot_colors() -> list[tuple[float, float, float]]:
     return [tuple(c / 255 for c in EMOTION_COLORS[i][::-1]) for i in range(len(EMOTIONS))]
 
 
-def plot_timelines(rows, path: Path, *, voice=None, duration: float | None = None) -> None:
-    """Each face's emotion probabilities over time, the voice's below them, on one time axis."""
+def plot_timelines(rows, path: Path, *, voice=None, duration: float | None = None, body=()) -> None:
+    """Each face's emotion probabilities over time, its body cues and the voice's below them, on one time axis."""
     plt = _pyplot()
     face_ids = main_faces(rows)
-    panels = len(face_ids) + (1 if voice else 0) or 1
+    body_ids = [i for i in face_ids if any(row[1] == i for row in body)]
+    panels = len(face_ids) + len(body_ids) + (1 if voice else 0) or 1
     fig, axes = plt.subplots(panels, 1, figsize=(10, 2.2 * panels + 0.8), sharex=True, squeeze=False)
     colors = _plot_colors()
     for ax, face_id in zip(axes[:, 0], face_ids):
@@ -101,6 +102,11 @@ def plot_timelines(rows, path: Path, *, voice=None, duration: float | None = Non
         for k, name in enumerate(EMOTIONS):
             ax.plot(times, probs[:, k], color=colors[k], label=name, lw=1.4)
         ax.set(ylim=(0, 1), ylabel=f"face {face_id}")
+    if body_ids:
+        from fercam.body.timeline import plot_body_cues
+
+        for ax, face_id in zip(axes[len(face_ids) :, 0], body_ids):
+            plot_body_cues(ax, body, face_id)
     if voice:
         ax = axes[-1, 0]
         for k, name in enumerate(EMOTIONS):

@@ -14,67 +14,21 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from fercam.annotate import message_frame
 from fercam.contracts import Sink, Source
+from fercam.live.slots import LatestSlot
+from fercam.live.stats import LiveStats
 from fercam.pipeline import FaceReader, prepare, render
 from fercam.settings import Settings, SettingsStore
-from fercam.slots import LatestSlot
 from fercam.types import Analysis, Frame
 
 log = logging.getLogger(__name__)
 
 DISCONNECTED = "Camera disconnected - waiting for it to come back"
-
-
-@dataclass
-class LiveStats:
-    """What the tray's status line, the window and `fercam bench` report."""
-
-    frames_sent: int = 0
-    analyses: int = 0
-    faces: int = 0
-    error: str = ""
-    camera_lost: bool = False
-    latencies_ms: deque = field(default_factory=lambda: deque(maxlen=2000))
-    sent_times: deque = field(default_factory=lambda: deque(maxlen=120))
-    analysis_times: deque = field(default_factory=lambda: deque(maxlen=120))
-    analysis_ms: deque = field(default_factory=lambda: deque(maxlen=2000))  # busy time per analysis
-    first_frame_at: float | None = None
-    first_annotated_at: float | None = None
-    cpu_s: dict = field(default_factory=dict)  # CPU seconds per stage: capture, analysis, render, send
-
-    def charge(self, stage: str, since: float) -> float:
-        """Add this thread's CPU time since `since` (a `time.thread_time()`) to `stage`; returns now."""
-        now = time.thread_time()
-        self.cpu_s[stage] = self.cpu_s.get(stage, 0.0) + now - since
-        return now
-
-    @staticmethod
-    def _rate(times: deque) -> float:
-        return (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else 0.0
-
-    @property
-    def fps(self) -> float:
-        return self._rate(self.sent_times)
-
-    @property
-    def analysis_hz(self) -> float:
-        return self._rate(self.analysis_times)
-
-    def status_line(self) -> str:
-        if self.error:
-            state = f"error: {self.error}"
-        elif self.camera_lost:
-            state = "camera disconnected"
-        else:
-            state = f"{self.faces} face{'s' if self.faces != 1 else ''}"
-        return f"{self.fps:.0f} fps, {state}"
 
 
 class LiveRunner:
@@ -111,6 +65,8 @@ class LiveRunner:
         self.started_at = time.monotonic()
         self.analyses = LatestSlot()  # the newest Analysis: for the window, the overlay page and tests
         self.sent = LatestSlot()  # the newest image as sent (annotated): for the window's preview
+        self.body_cues = LatestSlot()  # the newest body-language cues per face id, while "Body cues" is on
+        self._cue_reader = None  # built on the inference thread the first time the cues are switched on
         self._stop = threading.Event()
         self._ended = threading.Event()  # the source has no more frames (end of a clip)
         self._captured = LatestSlot()  # raw frames from the capture thread
@@ -216,7 +172,8 @@ class LiveRunner:
         self._prepared.put(frame)
         analysis, stale = self._fresh_analysis(frame)
         voice = self.voice_probs() if self.voice_probs is not None else None
-        image = render(frame, analysis, settings, stale=stale, voice=voice)
+        body = self.body_cues.get() if settings.body_cues else None
+        image = render(frame, analysis, settings, stale=stale, voice=voice, body=body)
         self.stats.charge("render", cpu)
         self._send(image)
         if analysis is not None and not stale and self.stats.first_annotated_at is None:
@@ -285,8 +242,21 @@ class LiveRunner:
         self.stats.analysis_times.append(time.monotonic())
         self.stats.analysis_ms.append(busy_ms)
         self.analyses.put(analysis)
+        if self.store.get().body_cues:
+            self._read_body(analysis, frame)
         if self.on_analysis:
             self.on_analysis(analysis, frame)
+
+    def _read_body(self, analysis: Analysis, frame: Frame) -> None:
+        """Body-language cues at their own rate (the reader runs its pose model a few times a second)."""
+        try:
+            if self._cue_reader is None:
+                from fercam.body.reader import BodyCueReader
+
+                self._cue_reader = BodyCueReader()
+            self.body_cues.put(self._cue_reader.read(frame, analysis.faces))
+        except Exception as exc:  # the cues are an extra: their failure costs only the cues
+            self._report_error("body cues failed", exc)
 
     def _report_error(self, what: str, exc: Exception) -> None:
         message = f"{type(exc).__name__}: {exc}".splitlines()[0]

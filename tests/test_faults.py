@@ -218,3 +218,38 @@ def test_a_damaged_model_file_is_named_in_one_line(tmp_path, monkeypatch, media_
     assert main(args) == 1
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert "mtcnn_rnet.tflite" in line and "not a LiteRT model" in line
+
+
+def _faststart_copy(clip: Path, out: Path) -> None:
+    """The clip remuxed with its index in front, as phones and web video write it."""
+    import av
+
+    with av.open(str(clip)) as src, av.open(str(out), "w", options={"movflags": "faststart"}) as dst:
+        stream = dst.add_stream_from_template(src.streams.video[0])
+        for packet in src.demux(src.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                dst.mux(packet)
+
+
+def test_a_truncated_video_is_reported_with_the_frames_read(media_dir, tmp_path, caplog):
+    whole = tmp_path / "whole.mp4"
+    _faststart_copy(media_dir / "fer_woman2.mp4", whole)
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 3])  # a copy that stopped a third of the way
+    assert main(["run", "--no-tray", "--source", str(cut), "--sink", f"file:{tmp_path / 'out.mp4'}"]) == 0
+    (warning,) = [r.getMessage() for r in caplog.records if "truncated" in r.getMessage()]  # "fercam: ..." on stderr
+    assert warning.startswith("cut.mp4 is truncated: read ") and "of the 464 frames its header declares" in warning
+
+
+def test_a_paced_clip_resumes_after_a_stall_without_a_burst(media_dir):
+    from fercam.sources import VideoFileSource
+
+    source = VideoFileSource(media_dir / "fer_test.mp4", realtime=True)
+    first = [source.read() for _ in range(3)]
+    time.sleep(0.5)  # the machine stalls (or the laptop sleeps) for a while
+    started = time.monotonic()
+    after = [source.read() for _ in range(6)]
+    source.close()
+    assert time.monotonic() - started >= 4 / 24.7  # still paced like a camera ...
+    assert all(b.timestamp > a.timestamp for a, b in zip(first + after, (first + after)[1:]))  # ... in order

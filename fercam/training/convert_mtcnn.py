@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,13 +57,10 @@ def load_keras_net(name: str):
 
 
 def convert(model, signature: tuple[int | None, ...]) -> bytes:
-    """Keras model -> LiteRT flatbuffer, via a SavedModel with a (partly) dynamic input signature."""
-    import tensorflow as tf
+    """Keras model -> LiteRT flatbuffer, with a (partly) dynamic input signature."""
+    from fercam.training.export import to_litert
 
-    with tempfile.TemporaryDirectory() as tmp:
-        spec = [tf.TensorSpec(signature, tf.float32, name="image")]
-        model.export(tmp, format="tf_saved_model", input_signature=spec, verbose=False)
-        return tf.lite.TFLiteConverter.from_saved_model(tmp).convert()
+    return to_litert(model, input_signature=signature)
 
 
 def run_litert(model_bytes: bytes, batch: np.ndarray) -> list[np.ndarray]:

@@ -25,16 +25,24 @@ class ExportError(RuntimeError):
     """The LiteRT model does not reproduce the Keras model."""
 
 
-def export_tflite(model, path: Path, *, check_faces: np.ndarray, quantize: bool = True) -> dict:
-    """Write `path` and return how closely it agrees with `model` on `check_faces`."""
+def to_litert(model, *, quantize: bool = False, input_signature: tuple[int | None, ...] | None = None) -> bytes:
+    """A Keras model as a LiteRT flatbuffer, through a SavedModel (the one path that converts correctly).
+
+    `quantize`: int8 weights (dynamic range); `input_signature`: a shape with None for dynamic sizes."""
     import tensorflow as tf
 
     with tempfile.TemporaryDirectory() as tmp:
-        model.export(tmp, format="tf_saved_model", verbose=False)
+        spec = [tf.TensorSpec(input_signature, tf.float32, name="image")] if input_signature else None
+        model.export(tmp, format="tf_saved_model", input_signature=spec, verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(tmp)
         if quantize:
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        Path(path).write_bytes(converter.convert())
+        return converter.convert()
+
+
+def export_tflite(model, path: Path, *, check_faces: np.ndarray, quantize: bool = True) -> dict:
+    """Write `path` and return how closely it agrees with `model` on `check_faces`."""
+    Path(path).write_bytes(to_litert(model, quantize=quantize))
     from fercam.emotion import load_classifier
 
     expected = model.predict(check_faces[..., None].astype(np.float32), verbose=0)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import http.server
 import os
+import socket
+import threading
 import time
 from pathlib import Path
 
@@ -117,3 +120,62 @@ def recording_backend():
     pyvirtualcam.register_backend("fercam-test", RecordingBackend)
     yield RecordingBackend
     pyvirtualcam.camera.BACKENDS.pop("fercam-test", None)
+
+
+def count_frames(path) -> int:
+    """How many frames of a video file decode."""
+    import cv2
+
+    capture = cv2.VideoCapture(str(path))
+    count = 0
+    while capture.read()[0]:
+        count += 1
+    capture.release()
+    return count
+
+
+class MjpegCamera:
+    """An MJPEG camera on localhost (as IP cameras and phone webcam apps serve video) that can be stopped,
+    dropping its connections, and started again on the same port."""
+
+    def __init__(self, jpeg: bytes, fps: float = 30.0) -> None:
+        self.jpeg, self.period = jpeg, 1 / fps
+        self.port = _free_port()
+        self.server: http.server.ThreadingHTTPServer | None = None
+
+    def start(self) -> None:
+        camera = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+                self.end_headers()
+                try:
+                    while camera.server is self.server:
+                        part = f"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: {len(camera.jpeg)}\r\n\r\n"
+                        self.wfile.write(part.encode() + camera.jpeg + b"\r\n")
+                        time.sleep(camera.period)
+                except OSError:
+                    pass
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        server, self.server = self.server, None  # open responses see this and end their streams
+        server.shutdown()
+        server.server_close()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/video.mjpg"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -3,11 +3,9 @@ camera whose server stops and comes back, and outputs that would overwrite the i
 
 from __future__ import annotations
 
-import http.server
 import os
 import resource
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -17,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import ListSink
+from conftest import ListSink, MjpegCamera, count_frames
 
 from fercam.apps.cli import main
 from fercam.live import LiveRunner
@@ -27,15 +25,6 @@ from fercam.sinks import TeeSink, VideoFileSink
 from fercam.sources import open_source
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def decodable_frames(path: Path) -> int:
-    capture = cv2.VideoCapture(str(path))
-    count = 0
-    while capture.read()[0]:
-        count += 1
-    capture.release()
-    return count
 
 
 def start_recording(clip: Path, out: Path, *extra: str, **popen) -> subprocess.Popen:
@@ -64,7 +53,7 @@ def test_a_stopped_recording_is_finished_and_readable(signum, media_dir, tmp_pat
     _, err = process.communicate(timeout=30)
     assert process.returncode == 128 + signum
     assert err.strip().splitlines()[-1] == f"fercam: stopped by {signum.name}"
-    assert decodable_frames(out) >= 15  # readable to the end (fewer than 60 frames only on a starved CPU)
+    assert count_frames(out) >= 15  # readable to the end (fewer than 60 frames only on a starved CPU)
 
 
 def test_a_recording_killed_after_10_s_keeps_at_least_8_s(media_dir, tmp_path):
@@ -74,7 +63,7 @@ def test_a_recording_killed_after_10_s_keeps_at_least_8_s(media_dir, tmp_path):
     time.sleep(10.0)
     process.kill()  # SIGKILL: no handler runs, nothing is finished
     process.wait(timeout=30)
-    assert decodable_frames(out) >= 8 * 29.97
+    assert count_frames(out) >= 8 * 29.97
 
 
 def _limit_file_size() -> None:
@@ -96,7 +85,7 @@ def test_a_full_disk_stops_with_one_line_and_keeps_what_was_written(media_dir, t
     assert done.returncode == 1
     (line,) = done.stderr.strip().splitlines()
     assert line.startswith("fercam: error: cannot write video file") and "Traceback" not in done.stderr
-    assert decodable_frames(out) >= 30  # everything before the disk filled up
+    assert count_frames(out) >= 30  # everything before the disk filled up
 
 
 def test_the_input_is_never_the_output(media_dir, tmp_path, capsys):
@@ -117,58 +106,12 @@ def test_an_existing_output_is_replaced_only_with_overwrite(media_dir, tmp_path,
     assert main(args) == 1
     assert "already exists; add --overwrite" in capsys.readouterr().err
     assert out.read_bytes() == b"the user's earlier recording"
-    assert main([*args, "--overwrite"]) == 0 and decodable_frames(out) == 1
-
-
-class FlakyCamera:
-    """An MJPEG camera on localhost whose server can be stopped (connections dropped) and started again."""
-
-    def __init__(self, jpeg: bytes, fps: float = 30.0) -> None:
-        self.jpeg, self.period = jpeg, 1 / fps
-        self.port = _free_port()
-        self.server: http.server.ThreadingHTTPServer | None = None
-
-    def start(self) -> None:
-        camera = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                self.send_response(200)
-                self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
-                self.end_headers()
-                try:
-                    while camera.server is self.server:
-                        part = f"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: {len(camera.jpeg)}\r\n\r\n"
-                        self.wfile.write(part.encode() + camera.jpeg + b"\r\n")
-                        time.sleep(camera.period)
-                except OSError:
-                    pass
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        server, self.server = self.server, None  # open responses see this and end their streams
-        server.shutdown()
-        server.server_close()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/video.mjpg"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    assert main([*args, "--overwrite"]) == 0 and count_frames(out) == 1
 
 
 def test_a_network_camera_outage_is_recorded_at_full_rate_and_the_camera_comes_back(media_dir, tmp_path):
     image = cv2.imread(str(media_dir / "fer_justin.jpg"))
-    camera = FlakyCamera(cv2.imencode(".jpg", cv2.resize(image, (320, 240)))[1].tobytes())
+    camera = MjpegCamera(cv2.imencode(".jpg", cv2.resize(image, (320, 240)))[1].tobytes())
     camera.start()
     out, clock = tmp_path / "out.mp4", ListSink()
     settings = Settings(width=640, height=480, fps=30, detector="yunet")  # not the camera's size

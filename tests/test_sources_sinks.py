@@ -8,6 +8,7 @@ import time
 import cv2
 import numpy as np
 import pytest
+from conftest import MjpegCamera
 
 from fercam.devices import VideoDevice, driver_fix, video_devices
 from fercam.settings import Settings, SettingsStore, default_settings_path
@@ -293,32 +294,13 @@ def test_settings_store_notifies_subscribers():
 
 @pytest.fixture
 def mjpeg_stream(media_dir):
-    """An MJPEG stream over HTTP on localhost, the way IP cameras and phone webcam apps serve video."""
-    import http.server
-    import threading
-
+    """The clip's first frame served as an MJPEG stream over HTTP on localhost."""
     capture = cv2.VideoCapture(str(media_dir / "fer_test.mp4"))
-    jpegs = [cv2.imencode(".jpg", capture.read()[1])[1].tobytes() for _ in range(30)]
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            self.send_response(200)
-            self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
-            self.end_headers()
-            try:
-                for jpeg in jpegs:
-                    self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\n")
-                    self.wfile.write(f"Content-Length: {len(jpeg)}\r\n\r\n".encode() + jpeg + b"\r\n")
-            except (BrokenPipeError, ConnectionResetError):
-                pass
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/video.mjpg"
-    server.shutdown()
+    camera = MjpegCamera(cv2.imencode(".jpg", capture.read()[1])[1].tobytes())
+    capture.release()
+    camera.start()
+    yield camera.url
+    camera.stop()
 
 
 def test_stream_url_source_reads_frames_over_http(mjpeg_stream):

@@ -21,10 +21,15 @@ from fercam.sources import STREAM_SCHEMES
 
 INSTALL_HINT = 'pip install "fercam[cluster]"'
 RETRIES = 3  # re-runs of a task whose worker process or node died
+LOOPBACK = "127.0.0.1"
 ROOT = Path(__file__).resolve().parents[2]  # the folder holding the fercam package, for workers to import it
 
 
-def import_ray():
+def import_ray(address: str):
+    if address == "local" or address.rsplit(":", 1)[0] in (LOOPBACK, "localhost"):
+        # Ray swaps a loopback address for this machine's LAN address, where a head started on loopback does not
+        # listen; this switch of Ray's (read when Ray is imported) keeps a single-machine Ray on loopback.
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     try:
         import ray
     except ImportError:
@@ -45,7 +50,7 @@ def analyze_on_cluster(
     detector: str = "mtcnn",
 ) -> list[InputResult]:
     """Analyse the inputs not yet complete in `out`; the job view (index.csv, summary.json) covers all."""
-    ray = import_ray()
+    ray = import_ray(address)
     items = list({item.spec: item for item in map(_absolute, collect_inputs(inputs))}.values())
     if not items:
         raise ValueError("no inputs to analyse")
@@ -69,7 +74,7 @@ def analyze_on_cluster(
 def _absolute(item: Input) -> Input:
     if item.spec.lower().startswith(STREAM_SCHEMES) or not Path(item.spec).exists():
         return item
-    return Input(str(Path(item.spec).resolve()), item.labels)
+    return Input(str(Path(item.spec).absolute()), item.labels)
 
 
 def connect(ray, address: str, cpus: int) -> None:
@@ -78,7 +83,7 @@ def connect(ray, address: str, cpus: int) -> None:
     env = {"env_vars": {"PYTHONPATH": pythonpath}}
     common = dict(runtime_env=env, log_to_driver=False, logging_level=logging.ERROR)
     if address == "local":
-        ray.init(num_cpus=cpus, include_dashboard=False, _node_ip_address="127.0.0.1", **common)
+        ray.init(num_cpus=cpus, include_dashboard=False, _node_ip_address=LOOPBACK, **common)
     else:
         ray.init(address=address, **common)
 

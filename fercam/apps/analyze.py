@@ -13,7 +13,7 @@ import logging
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -125,14 +125,25 @@ def _one_line(exc: BaseException) -> str:
 
 def try_analyze(spec: str, out_dir: Path, options: Options, position: int = 0) -> InputResult:
     try:
-        return analyze_one(spec, out_dir, options=options, position=position)
+        return analyze_one(spec, out_dir, **asdict(options), position=position)
     except Exception as exc:  # one bad input must not stop the others
         log.info("skipped %s: %s", spec, exc)
         return InputResult(spec, error=_one_line(exc))
 
 
-def analyze_one(spec: str, out_dir: Path, *, options: Options = Options(), position: int = 0) -> InputResult:
+def analyze_one(
+    spec: str,
+    out_dir: Path,
+    *,
+    every: int = 1,
+    duration: float = 0,
+    video: bool = True,
+    detector: str = "mtcnn",
+    progress: bool = True,
+    position: int = 0,
+) -> InputResult:
     """One input into `out_dir`, which appears only once complete (replacing an older result)."""
+    options = Options(every, duration, video, detector, progress)
     if spec.lower().startswith(STREAM_SCHEMES) and not options.duration:
         raise ValueError(f"{spec}: a stream needs --duration S")
     if Path(spec).suffix.lower() in AUDIO_SUFFIXES:

@@ -321,8 +321,8 @@ def test_a_second_analyze_into_the_same_folder_is_refused(media_dir, tmp_path):
     assert not result.error and not list(out.glob(".partial-*"))
 
 
-@pytest.mark.parametrize("jobs", [1, 2])
-def test_sigterm_finishes_the_outputs_like_ctrl_c(media_dir, tmp_path, jobs):
+@pytest.mark.parametrize(("jobs", "stop"), [(1, signal.SIGTERM), (2, signal.SIGTERM), (1, signal.SIGHUP)])
+def test_sigterm_finishes_the_outputs_like_ctrl_c(media_dir, tmp_path, jobs, stop):
     clips = [media_dir / "fer_woman2.mp4"]
     if jobs == 2:
         clips.append(tmp_path / "second.mp4")
@@ -331,7 +331,7 @@ def test_sigterm_finishes_the_outputs_like_ctrl_c(media_dir, tmp_path, jobs):
     child = start_analyze(*map(str, clips), "-o", str(out), "--jobs", str(jobs))
     try:
         wait_for_rows(out, 20, child, count=len(clips))
-        child.send_signal(signal.SIGTERM)
+        child.send_signal(stop)
         stdout, _ = child.communicate(timeout=120)
     finally:
         child.kill()

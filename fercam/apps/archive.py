@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -37,13 +38,14 @@ def emotion_seconds(summary: dict) -> np.ndarray:
 
 
 class JobIndex:
-    """The rows of index.csv, rewritten (atomically) after each input so it is current while the job runs."""
+    """The rows of index.csv, rewritten (atomically) as inputs complete so it is current while the job runs."""
 
     def __init__(self, out: Path, items: list[Input], folders: list[Path]) -> None:
         self.out, self.items, self.folders = out, items, folders
         self.results: dict[str, InputResult] = {}
         self.rows = {item.spec: {"input": item.spec, "status": "pending", **item.labels} for item in items}
         self.analysed: list[str] = []  # by this run, for its throughput
+        self._written = 0.0
 
     def keep_if_complete(self, item: Input, folder: Path) -> bool:
         """Take a finished result of an earlier run as it is; False when the input must be analysed."""
@@ -58,7 +60,8 @@ class JobIndex:
     def record(self, spec: str, result: InputResult) -> None:
         self.analysed.append(spec)
         self._set(spec, result, None if result.error else read_summary(Path(result.out_dir)))
-        self.write()
+        if time.monotonic() - self._written >= 1:  # at most once a second: an archive may list 10,000s of inputs
+            self.write()
 
     def _set(self, spec: str, result: InputResult, summary: dict | None) -> None:
         self.results[spec] = result
@@ -89,6 +92,7 @@ class JobIndex:
         temporary = self.out / f".index.csv.{os.getpid()}.tmp"
         temporary.write_text(text.getvalue(), encoding="utf-8")
         os.replace(temporary, self.out / "index.csv")
+        self._written = time.monotonic()
 
     def finish(self, wall_s: float) -> dict:
         """index.csv, summary.json and the emotion-share plot for the whole job; returns the summary."""

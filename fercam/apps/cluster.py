@@ -30,6 +30,7 @@ def import_ray(address: str):
         # Ray swaps a loopback address for this machine's LAN address, where a head started on loopback does not
         # listen; this switch of Ray's (read when Ray is imported) keeps a single-machine Ray on loopback.
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # research archives: nothing reported anywhere
     try:
         import ray
     except ImportError:

@@ -30,6 +30,7 @@ def _try_lock(file) -> None:
     if sys.platform == "win32":
         import msvcrt
 
+        file.seek(0)  # msvcrt locks bytes from the current position: always the first one
         msvcrt.locking(file.fileno(), msvcrt.LK_NBLCK, 1)
     else:
         import fcntl

@@ -162,18 +162,23 @@ def test_bad_inputs_are_reported_and_the_good_one_completes(media_dir, tmp_path)
     assert count_frames(out / "fer_test" / "annotated.mp4") == FER_TEST_FRAMES
 
 
-def test_interrupted_run_keeps_complete_partial_results(media_dir, tmp_path, monkeypatch):
+def interrupt_after(frames: int, monkeypatch) -> None:
+    """Ctrl-C (a KeyboardInterrupt, as Python delivers SIGINT) when `frames` frames have been analysed."""
     from fercam.pipeline import Analyzer
 
     done, original = [], Analyzer.analyze
 
     def analyze_then_interrupt(self, frame):
-        if len(done) == 30:
+        if len(done) == frames:
             raise KeyboardInterrupt
         done.append(frame.index)
         return original(self, frame)
 
     monkeypatch.setattr(Analyzer, "analyze", analyze_then_interrupt)
+
+
+def test_interrupted_run_keeps_complete_partial_results(media_dir, tmp_path, monkeypatch):
+    interrupt_after(30, monkeypatch)
     (result,) = analyze_inputs([str(media_dir / "fer_test.mp4")], tmp_path, jobs=1)
     folder = tmp_path / "fer_test"
     assert result.interrupted and not result.error
@@ -349,19 +354,9 @@ def test_sigterm_finishes_the_outputs_like_ctrl_c(media_dir, tmp_path, jobs, sto
 def test_an_interrupted_input_with_sound_keeps_sound_and_video_the_same_length(media_dir, tmp_path, monkeypatch):
     import av
 
-    from fercam.pipeline import Analyzer
-
     clip = tmp_path / "talking.mp4"
     seconds = make_talking_clip(clip, media_dir / "fer_justin.jpg")
-    done, original = [], Analyzer.analyze
-
-    def analyze_then_interrupt(self, frame):
-        if len(done) == 15:
-            raise KeyboardInterrupt
-        done.append(frame.index)
-        return original(self, frame)
-
-    monkeypatch.setattr(Analyzer, "analyze", analyze_then_interrupt)
+    interrupt_after(15, monkeypatch)
     (result,) = analyze_inputs([str(clip)], tmp_path / "out", jobs=1)
     assert result.interrupted and result.frames == 15 < seconds * 10
     with av.open(str(tmp_path / "out" / "talking" / "annotated.mp4")) as annotated:

@@ -40,8 +40,8 @@ def emotion_seconds(summary: dict) -> np.ndarray:
 class JobIndex:
     """The rows of index.csv, rewritten (atomically) as inputs complete so it is current while the job runs."""
 
-    def __init__(self, out: Path, items: list[Input], folders: list[Path]) -> None:
-        self.out, self.items, self.folders = out, items, folders
+    def __init__(self, out: Path, items: list[Input]) -> None:
+        self.out, self.items = out, items
         self.results: dict[str, InputResult] = {}
         self.rows = {item.spec: {"input": item.spec, "status": "pending", **item.labels} for item in items}
         self.analysed: list[str] = []  # by this run, for its throughput

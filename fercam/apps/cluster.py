@@ -59,7 +59,7 @@ def analyze_on_cluster(
     folders = out_dirs([item.spec for item in items], out)
     with OutputLock(out):
         remove_leftovers(out)
-        index = JobIndex(out, items, folders)
+        index = JobIndex(out, items)
         todo = [(item, folder) for item, folder in zip(items, folders) if not index.keep_if_complete(item, folder)]
         print(f"fercam: {len(items) - len(todo)} input(s) complete from an earlier run, {len(todo)} to analyse")
         index.write()

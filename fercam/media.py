@@ -20,8 +20,9 @@ def has_audio(path: str | Path) -> bool:
         return False
 
 
-def copy_audio_track(original: str | Path, video_file: Path) -> bool:
-    """Rewrite `video_file` with the original's first audio stream added, packets copied as they are."""
+def copy_audio_track(original: str | Path, video_file: Path, *, until_s: float | None = None) -> bool:
+    """Rewrite `video_file` with the original's first audio stream added, packets copied as they are;
+    `until_s` ends the sound there (a video cut short by an interrupt must not carry the whole track)."""
     import av
 
     muxed = video_file.with_suffix(".muxing.mp4")
@@ -32,6 +33,8 @@ def copy_audio_track(original: str | Path, video_file: Path) -> bool:
                 streams[stream] = out.add_stream_from_template(stream)
             for container, stream in ((video, video.streams.video[0]), (sound, sound.streams.audio[0])):
                 for packet in container.demux(stream):
+                    if until_s is not None and packet.pts is not None and packet.pts * packet.time_base >= until_s:
+                        continue
                     if packet.dts is not None:
                         packet.stream = streams[stream]
                         out.mux(packet)

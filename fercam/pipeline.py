@@ -184,14 +184,15 @@ def run_offline(
         if frame is None or (max_seconds and frame.timestamp >= max_seconds):
             break
         frame = prepare(frame, settings)
-        if count % every == 0:
+        fresh = count % every == 0
+        if fresh:
             if mode is Mode.IMAGE:
                 reader.tracker = FaceTracker()  # unrelated pictures: nothing carries over
             analysis = reader.read(frame)
-            if on_analysis:
-                on_analysis(analysis, frame)
         image = render(frame, analysis, settings)
         for sink in sinks:
             sink.send(image)
         count += 1
+        if fresh and on_analysis:  # after the sinks: a run stopped midway has no row for a frame it never wrote
+            on_analysis(analysis, frame)
     return count

@@ -7,6 +7,12 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -156,18 +162,23 @@ def test_bad_inputs_are_reported_and_the_good_one_completes(media_dir, tmp_path)
     assert count_frames(out / "fer_test" / "annotated.mp4") == FER_TEST_FRAMES
 
 
-def test_interrupted_run_keeps_complete_partial_results(media_dir, tmp_path, monkeypatch):
+def interrupt_after(frames: int, monkeypatch) -> None:
+    """Ctrl-C (a KeyboardInterrupt, as Python delivers SIGINT) when `frames` frames have been analysed."""
     from fercam.pipeline import FaceReader
 
     done, original = [], FaceReader.read
 
     def analyze_then_interrupt(self, frame):
-        if len(done) == 30:
+        if len(done) == frames:
             raise KeyboardInterrupt
         done.append(frame.index)
         return original(self, frame)
 
     monkeypatch.setattr(FaceReader, "read", analyze_then_interrupt)
+
+
+def test_interrupted_run_keeps_complete_partial_results(media_dir, tmp_path, monkeypatch):
+    interrupt_after(30, monkeypatch)
     (result,) = analyze_inputs([str(media_dir / "fer_test.mp4")], tmp_path, jobs=1)
     folder = tmp_path / "fer_test"
     assert result.interrupted and not result.error
@@ -266,3 +277,134 @@ def test_cli_analyze_of_a_missing_input_fails_in_one_line(tmp_path, capsys, monk
     assert "Traceback" not in captured.out + captured.err
     err = [line for line in captured.err.splitlines() if line.strip()]
     assert len(err) == 1 and str(missing) in err[0] and "no such file" in err[0], err
+
+
+# Reliability (#19): each case run for real, with child processes and signals where a user would meet it.
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def start_analyze(*args: str) -> subprocess.Popen:
+    """`fercam analyze ...` as its own process, the way a user or a service manager starts it."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "fercam", "analyze", *args]
+    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_rows(out: Path, rows: int, child: subprocess.Popen, count: int = 1, timeout: float = 120) -> list[Path]:
+    """The folders of `count` inputs once each timeline has `rows` rows (the child is mid-input)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert child.poll() is None, child.communicate()
+        staged = [p for p in out.glob("*/timeline.csv") if len(p.read_text().splitlines()) > rows]
+        if len(staged) >= count:
+            return [p.parent for p in staged]
+        time.sleep(0.1)
+    raise AssertionError(f"no input of {out} reached {rows} timeline rows in {timeout} s")
+
+
+def test_a_second_analyze_into_the_same_folder_is_refused(media_dir, tmp_path):
+    out = tmp_path / "out"
+    first = start_analyze(str(media_dir / "fer_woman2.mp4"), "-o", str(out), "--jobs", "1")
+    try:
+        wait_for_rows(out, 5, first)
+        second = start_analyze(str(media_dir / "fer_test.mp4"), "-o", str(out))
+        _, err = second.communicate(timeout=60)
+        assert second.returncode == 1
+        assert err.strip() == (
+            f"fercam: error: {out} is being written by another `fercam analyze` (pid {first.pid}); "
+            "wait for it to finish or choose another -o"
+        )
+        assert not (out / "fer_test").exists()
+        first.kill()  # SIGKILL: no chance to finish anything
+        first.communicate()
+    finally:
+        first.kill()
+    assert not (out / "fer_woman2").exists()  # a half-made folder is never taken for a finished one
+    assert list(out.glob(".partial-*"))
+    (result,) = analyze_inputs([str(media_dir / "fr_two_people.jpg")], out, jobs=1)  # the dead run's lock is gone
+    assert not result.error and not list(out.glob(".partial-*"))
+
+
+@pytest.mark.parametrize(("jobs", "stop"), [(1, signal.SIGTERM), (2, signal.SIGTERM), (1, signal.SIGHUP)])
+def test_sigterm_finishes_the_outputs_like_ctrl_c(media_dir, tmp_path, jobs, stop):
+    clips = [media_dir / "fer_woman2.mp4"]
+    if jobs == 2:
+        clips.append(tmp_path / "second.mp4")
+        shutil.copy(clips[0], clips[1])
+    out = tmp_path / "out"
+    child = start_analyze(*map(str, clips), "-o", str(out), "--jobs", str(jobs))
+    try:
+        wait_for_rows(out, 20, child, count=len(clips))
+        child.send_signal(stop)
+        stdout, _ = child.communicate(timeout=120)
+    finally:
+        child.kill()
+    assert child.returncode == 128 + stop, stdout
+    assert not list(out.glob(".partial-*"))
+    for clip in clips:
+        folder = out / clip.stem
+        summary = read_summary(folder)
+        assert summary["interrupted"] is True and 20 <= summary["frames"] < WOMAN2_FRAMES
+        assert count_frames(folder / "annotated.mp4") == summary["frames"]
+        assert max(int(r["frame"]) for r in read_timeline(folder)) < summary["frames"]
+        assert_png(folder / "timeline.png")
+
+
+def test_an_interrupted_input_with_sound_keeps_sound_and_video_the_same_length(media_dir, tmp_path, monkeypatch):
+    import av
+
+    clip = tmp_path / "talking.mp4"
+    seconds = make_talking_clip(clip, media_dir / "fer_justin.jpg")
+    interrupt_after(15, monkeypatch)
+    (result,) = analyze_inputs([str(clip)], tmp_path / "out", jobs=1)
+    assert result.interrupted and result.frames == 15 < seconds * 10
+    with av.open(str(tmp_path / "out" / "talking" / "annotated.mp4")) as annotated:
+        audio = annotated.streams.audio[0]
+        sound_s = max(float(p.pts * p.time_base) for p in annotated.demux(audio) if p.pts is not None)
+    assert sound_s == pytest.approx(1.5, abs=0.15)  # 15 frames at 10 fps, not the clip's whole sound
+
+
+def test_a_timeline_never_holds_a_half_line(tmp_path):
+    from fercam.apps.report import TimelineWriter
+    from fercam.types import Analysis, Box, Face
+
+    probs = np.full(7, 1 / 7, np.float32)
+
+    def faces_then_death():  # a process killed in the middle of a crowded frame
+        for i in range(300):
+            yield Face(i, Box(1.0, 2.0, 3.0, 4.0), 0.99, probs)
+        raise SystemExit
+
+    writer = TimelineWriter(tmp_path / "timeline.csv")
+    with pytest.raises(SystemExit):
+        writer.write(Analysis(0, 0.0, faces_then_death()))
+    lines = (tmp_path / "timeline.csv").read_bytes().split(b"\n")
+    assert lines[-1] == b""  # what reached the file ends on a whole row
+    assert len(lines) == 302 and all(line.count(b",") == len(TIMELINE_COLUMNS) - 1 for line in lines[:-1])
+
+
+def test_one_failed_input_of_several_fails_the_command_with_a_line_per_input(media_dir, tmp_path, capsys):
+    missing = tmp_path / "missing.mp4"
+    image = media_dir / "fr_two_people.jpg"
+    assert main(["analyze", str(image), str(missing), "-o", str(tmp_path / "out"), "--jobs", "1"]) == 1
+    captured = capsys.readouterr()
+    assert f"{image}: 1 frames, 2 face id(s)" in captured.out
+    assert "1 of 2 inputs analysed, 1 failed" in captured.out
+    assert f"fercam: failed {missing}: no such file" in captured.err
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--duration", "-5", "argument --duration: expected seconds, 0 or more, not '-5'"),
+        ("--every", "0", "argument --every: expected a whole number of 1 or more, not '0'"),
+        ("--jobs", "-1", "argument --jobs: expected a whole number of 0 or more, not '-1'"),
+        ("--every", "two", "argument --every: expected a whole number of 1 or more, not 'two'"),
+    ],
+)
+def test_out_of_range_options_are_refused_in_one_line(tmp_path, capsys, option, value, message):
+    assert main(["analyze", "clip.mp4", "-o", str(tmp_path / "out"), option, value]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1] == f"fercam analyze: error: {message}"
+    assert "Traceback" not in err and not (tmp_path / "out").exists()

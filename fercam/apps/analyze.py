@@ -2,26 +2,29 @@
 
 Each input gets its own folder: annotated.mp4 (original sound kept), timeline.csv,
 body_timeline.csv, summary.json, timeline.png, distribution.png, and voice_timeline.csv when it has sound.
-Ctrl-C stops early but still writes everything for the frames done so far.
+The folder is built under a temporary name and renamed when complete, and one run at a time
+may write into an output folder. Ctrl-C or SIGTERM stops early but still writes everything for
+the frames done so far (summary.json says "interrupted"); inputs not yet started are reported.
 """
 
 from __future__ import annotations
 
-import json
 import logging
+import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from concurrent.futures import ProcessPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
+from fercam.apps.inputs import AUDIO_SUFFIXES, collect_inputs, out_dirs
+from fercam.apps.outputs import OutputLock, Staging, remove_leftovers, write_json_atomic
 from fercam.apps.report import TimelineWriter, plot_distribution, plot_timelines, summarize_faces
+from fercam.apps.stopping import check_stop, worker_init
 from fercam.body.timeline import BodyTimelineWriter
-from fercam.sources import IMAGE_SUFFIXES, STREAM_SCHEMES, ImageSource, open_source
+from fercam.sources import STREAM_SCHEMES, ImageSource, open_source
 
 log = logging.getLogger(__name__)
-
-AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac"}
-VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"}
 
 
 @dataclass
@@ -40,28 +43,18 @@ class InputResult:
         return f"{self.frames} frames, {self.faces} face id(s) -> {self.out_dir}{state}{notes}"
 
 
+@dataclass(frozen=True)
+class Options:
+    every: int = 1
+    duration: float = 0
+    video: bool = True
+    detector: str = "mtcnn"
+    progress: bool = True  # a per-input frame bar; off where nobody watches (cluster tasks)
+
+
 def expand_inputs(inputs: list[str]) -> list[str]:
-    """A folder stands for the media files in it (sorted); everything else is taken as given."""
-    known = IMAGE_SUFFIXES | AUDIO_SUFFIXES | VIDEO_SUFFIXES
-    expanded = []
-    for spec in inputs:
-        path = Path(spec)
-        if path.is_dir():
-            expanded += [str(p) for p in sorted(path.iterdir()) if p.suffix.lower() in known]
-        else:
-            expanded.append(spec)
-    return expanded
-
-
-def _out_dirs(inputs: list[str], out: Path) -> list[Path]:
-    """One folder per input, named after it, made unique when two inputs share a name."""
-    seen: dict[str, int] = {}
-    dirs = []
-    for spec in inputs:
-        name = Path(spec.split("?")[0].rstrip("/")).stem or "stream"
-        seen[name] = seen.get(name, 0) + 1
-        dirs.append(out / (name if seen[name] == 1 else f"{name}-{seen[name]}"))
-    return dirs
+    """Folders, globs and manifest CSVs expanded to the inputs they stand for."""
+    return [item.spec for item in collect_inputs(inputs)]
 
 
 def analyze_inputs(
@@ -81,27 +74,62 @@ def analyze_inputs(
     if not specs:
         raise ValueError("no inputs to analyse")
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    tasks = [
-        (spec, d, every, duration, video, detector, i) for i, (spec, d) in enumerate(zip(specs, _out_dirs(specs, out)))
-    ]
-    jobs = min(jobs or os.cpu_count() or 1, len(tasks))
-    if jobs == 1:
-        return [_safe_analyze(*task) for task in tasks]
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
-        return list(pool.map(_safe_analyze, *zip(*tasks)))
+    options = Options(every, duration, video, detector)
+    with OutputLock(out):
+        remove_leftovers(out)
+        tasks = list(zip(specs, out_dirs(specs, out)))
+        jobs = min(jobs or os.cpu_count() or 1, len(tasks))
+        return _in_process(tasks, options) if jobs == 1 else _in_pool(tasks, options, jobs)
 
 
-def _safe_analyze(
-    spec: str, out_dir: Path, every: int, duration: float, video: bool, detector: str, position: int = 0
-) -> InputResult:
+def _not_started(spec: str) -> InputResult:
+    return InputResult(spec, error="not analysed: the run was interrupted first", interrupted=True)
+
+
+def _in_process(tasks: list[tuple[str, Path]], options: Options) -> list[InputResult]:
+    results: list[InputResult] = []
+    for spec, folder in tasks:
+        interrupted = any(r.interrupted for r in results)
+        results.append(_not_started(spec) if interrupted else try_analyze(spec, folder, options))
+    return results
+
+
+def _in_pool(tasks: list[tuple[str, Path]], options: Options, jobs: int) -> list[InputResult]:
+    """Inputs on `jobs` processes. On an interrupt only this process is told: it sets `stop`, each running
+    input finishes its outputs at its next frame and the inputs not started are cancelled."""
+    stop = multiprocessing.Event()
+    pool = ProcessPoolExecutor(max_workers=jobs, initializer=worker_init, initargs=(stop,))
+    futures = [pool.submit(try_analyze, spec, folder, options, i) for i, (spec, folder) in enumerate(tasks)]
     try:
-        return analyze_one(
-            spec, out_dir, every=every, duration=duration, video=video, detector=detector, position=position
-        )
+        wait(futures)
+    except KeyboardInterrupt:
+        stop.set()
+        for future in futures:
+            future.cancel()
+    finally:
+        pool.shutdown(wait=True)
+    return [_outcome(future, spec) for future, (spec, _) in zip(futures, tasks)]
+
+
+def _outcome(future, spec: str) -> InputResult:
+    if future.cancelled():
+        return _not_started(spec)
+    try:
+        return future.result()
+    except Exception as exc:  # a worker that died (killed, out of memory) fails its input only
+        return InputResult(spec, error=_one_line(exc))
+
+
+def _one_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def try_analyze(spec: str, out_dir: Path, options: Options, position: int = 0) -> InputResult:
+    try:
+        return analyze_one(spec, out_dir, **asdict(options), position=position)
     except Exception as exc:  # one bad input must not stop the others
         log.info("skipped %s: %s", spec, exc)
-        return InputResult(spec, error=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        return InputResult(spec, error=_one_line(exc))
 
 
 def analyze_one(
@@ -112,51 +140,46 @@ def analyze_one(
     duration: float = 0,
     video: bool = True,
     detector: str = "mtcnn",
+    progress: bool = True,
     position: int = 0,
 ) -> InputResult:
-    if spec.lower().startswith(STREAM_SCHEMES) and not duration:
+    """One input into `out_dir`, which appears only once complete (replacing an older result)."""
+    options = Options(every, duration, video, detector, progress)
+    if spec.lower().startswith(STREAM_SCHEMES) and not options.duration:
         raise ValueError(f"{spec}: a stream needs --duration S")
     if Path(spec).suffix.lower() in AUDIO_SUFFIXES:
-        return _analyze_audio_only(spec, out_dir)
-    source = open_source(spec)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    result = InputResult(spec, out_dir=str(out_dir))
-    timeline = TimelineWriter(out_dir / "timeline.csv")
-    body = BodyTimelineWriter(out_dir / "body_timeline.csv")
-    frame_interval = every / source.fps if source.fps else 1.0  # before close(): a released capture has no fps
+        build = _analyze_audio_only
+    else:  # opened before staging: a missing or unreadable input leaves nothing behind
+        build = partial(_analyze_video, open_source(spec), options=options, position=position)
+    staging = Staging(out_dir)
     try:
-        _run_frames(
-            source,
-            out_dir,
-            (timeline, body),
-            result,
-            every,
-            duration,
-            video and not isinstance(source, ImageSource),
-            detector,
-            position,
-        )
+        result = build(spec, staging.path)
+    except BaseException:
+        staging.discard()
+        raise
+    staging.publish()
+    result.out_dir = str(out_dir)
+    return result
+
+
+def _analyze_video(source, spec: str, folder: Path, *, options: Options, position: int) -> InputResult:
+    result = InputResult(spec, out_dir=str(folder))
+    timeline, body = TimelineWriter(folder / "timeline.csv"), BodyTimelineWriter(folder / "body_timeline.csv")
+    fps = source.fps  # before close(): a released capture has no fps
+    video = options.video and not isinstance(source, ImageSource)
+    try:
+        _run_frames(source, folder, (timeline, body), result, options, video, position)
     except KeyboardInterrupt:
         result.interrupted = True
     finally:
         source.close()
         timeline.close()
         body.close()
-    _finish(spec, out_dir, result, timeline.rows, frame_interval, body.rows)
+    _finish(spec, folder, result, timeline.rows, options.every, fps, body.rows)
     return result
 
 
-def _run_frames(
-    source,
-    out_dir: Path,
-    writers: tuple,
-    result: InputResult,
-    every: int,
-    duration: float,
-    video: bool,
-    detector: str,
-    position: int,
-) -> int:
+def _run_frames(source, out_dir, writers, result: InputResult, options: Options, video: bool, position: int) -> int:
     """The offline pipeline over `source`; `result.frames` counts as it goes, so a Ctrl-C keeps the count."""
     from tqdm import tqdm
 
@@ -164,15 +187,11 @@ def _run_frames(
     from fercam.settings import Settings
     from fercam.sinks import VideoFileSink
 
-    settings = Settings(detector=detector)
-
-    def write_all(analysis, frame) -> None:
-        for writer in writers:
-            writer.write(analysis, frame)
-
+    settings = Settings(detector=options.detector)
     total = source.frame_count or None
-    progress = tqdm(total=total, unit="frame", desc=Path(source.name).stem[:20], position=position, leave=True)
-    sinks = [_ProgressSink(progress, result)]
+    name = Path(source.name).stem[:20]
+    bar = tqdm(total=total, unit="frame", desc=name, position=position, leave=True, disable=not options.progress)
+    sinks = [_ProgressSink(bar, result)]
     if video:
         sinks.insert(0, VideoFileSink(out_dir / "annotated.mp4", fps=source.fps))
     try:
@@ -181,9 +200,9 @@ def _run_frames(
             make_face_reader(settings),
             sinks,
             settings,
-            every=every,
-            max_seconds=duration,
-            on_analysis=write_all,
+            every=options.every,
+            max_seconds=options.duration,
+            on_analysis=lambda analysis, frame: [writer.write(analysis, frame) for writer in writers],
         )
     finally:
         for sink in sinks:
@@ -191,7 +210,7 @@ def _run_frames(
 
 
 class _ProgressSink:
-    """Counts frames into a tqdm bar (rate and ETA come with it) and into the input's result."""
+    """Counts frames into a tqdm bar and the input's result; in a pool worker, stops when the parent says so."""
 
     closed = False
 
@@ -201,27 +220,35 @@ class _ProgressSink:
     def send(self, _image) -> None:
         self.bar.update(1)
         self.result.frames += 1
+        check_stop()  # after counting: this frame is already in the video and the timeline
 
     def close(self) -> None:
         self.bar.close()
 
 
-def _finish(spec: str, out_dir: Path, result: InputResult, rows, frame_interval: float, body=()) -> None:
-    """Sound, summary and plots: run even after Ctrl-C so partial results are complete files."""
+def _finish(spec: str, out_dir: Path, result: InputResult, rows, every: int, fps: float, body=()) -> None:
+    """Sound, summary and plots: run even after an interrupt so partial results are complete files."""
     from fercam.media import copy_audio_track
 
     voice = _voice(spec, out_dir, result)
     video_file = out_dir / "annotated.mp4"
     if video_file.exists() and voice is not None:
-        copy_audio_track(spec, video_file)
-    faces = summarize_faces(rows, frame_interval)
+        # An interrupted video is shorter than the input: its sound must end with its last frame.
+        copy_audio_track(spec, video_file, until_s=result.frames / fps if result.interrupted else None)
+    faces = summarize_faces(rows, every / fps if fps else 1.0)
     result.faces = len(faces)
-    summary = {"input": spec, "frames": result.frames, "interrupted": result.interrupted, "faces": faces}
+    summary = {
+        "input": spec,
+        "frames": result.frames,
+        "duration_s": round(result.frames / fps, 3) if fps else 0,
+        "interrupted": result.interrupted,
+        "faces": faces,
+    }
     if voice is not None:
         summary["voice"] = _voice_summary(voice)
     elif result.notes:
         summary["voice"] = {"error": result.notes[-1]}
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    write_json_atomic(out_dir / "summary.json", summary)
     plot_timelines(rows, out_dir / "timeline.png", voice=voice, body=body)
     if faces:
         plot_distribution(faces, out_dir / "distribution.png")
@@ -263,12 +290,11 @@ def _voice_summary(windows) -> dict:
 
 
 def _analyze_audio_only(spec: str, out_dir: Path) -> InputResult:
-    out_dir.mkdir(parents=True, exist_ok=True)
     result = InputResult(spec, out_dir=str(out_dir))
     voice = _voice(spec, out_dir, result, audio_only=True)
     if voice is None:
         raise ValueError(result.notes[-1])
     summary = {"input": spec, "faces": {}, "voice": _voice_summary(voice)}
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    write_json_atomic(out_dir / "summary.json", summary)
     plot_timelines([], out_dir / "timeline.png", voice=voice)
     return result

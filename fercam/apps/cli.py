@@ -7,7 +7,6 @@ import logging
 import os
 import signal
 import sys
-import threading
 
 from fercam import __version__
 
@@ -24,30 +23,19 @@ def _size(text: str) -> tuple[int, int]:
     return width, height
 
 
-def _int_in(low: int, high: int | None = None):
-    """An argparse type: an integer from `low` to `high` (inclusive)."""
+def _number(kind, minimum, what: str, maximum=None):
+    """An argparse type: a `kind` from `minimum` (to `maximum`), else a one-line message with the value given."""
 
-    def parse(text: str) -> int:
+    def parse(text: str):
         try:
-            value = int(text)
+            value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
-        if value < low or (high is not None and value > high):
-            bounds = f"from {low} to {high}" if high is not None else f"{low} or more"
-            raise argparse.ArgumentTypeError(f"must be {bounds}, not {value}")
+            raise argparse.ArgumentTypeError(f"expected {what}, not {text!r}") from None
+        if not value >= minimum or (maximum is not None and value > maximum):  # also refuses nan
+            raise argparse.ArgumentTypeError(f"expected {what}, not {text!r}")
         return value
 
     return parse
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, not {text!r}") from None
-    if not 0 <= value < 1e7:
-        raise argparse.ArgumentTypeError(f"must be 0 or more seconds, not {text}")
-    return value
 
 
 def _add_run(sub) -> None:
@@ -61,13 +49,19 @@ def _add_run(sub) -> None:
         help="live: paced like a camera, newest frame wins; offline: every frame in order; image: unrelated "
         "pictures (default: live for cameras, streams and live outputs, image for pictures, else offline)",
     )
-    p.add_argument("--max-frames", type=_int_in(0), default=0, metavar="N", help="stop after N frames (0: no limit)")
+    p.add_argument(
+        "--max-frames",
+        type=_number(int, 0, "a whole number of 0 or more"),
+        default=0,
+        metavar="N",
+        help="stop after N frames (0: no limit)",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p.add_argument("--events", metavar="FILE.jsonl", help="write one JSON line per analysed frame")
     p.add_argument("--detector", help="face detector: mtcnn (default), yunet, mtcnn-reference")
     p.add_argument("--vcam-backend", help="pyvirtualcam backend: obs, unitycapture, v4l2loopback, ...")
     p.add_argument("--size", type=_size, help="output size, e.g. 1280x720")
-    p.add_argument("--fps", type=_int_in(1, 240), help="output frame rate (1-240)")
+    p.add_argument("--fps", type=_number(int, 1, "a whole number from 1 to 240", 240), help="output frame rate")
     p.add_argument("--mirror", action="store_true", help="mirror the output")
 
 
@@ -113,20 +107,59 @@ def _add_analysis(sub) -> None:
     p = sub.add_parser("analyze", help="emotion timelines, summaries and plots for recordings")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="video, audio, stream URL, image or folder")
     p.add_argument("-o", "--out", required=True, metavar="OUTDIR")
-    p.add_argument("--every", type=int, default=1, metavar="N", help="analyse every N-th frame")
-    p.add_argument("--duration", type=float, default=0, metavar="S", help="stop after S seconds (streams)")
+    p.add_argument(
+        "--every",
+        type=_number(int, 1, "a whole number of 1 or more"),
+        default=1,
+        metavar="N",
+        help="analyse every N-th frame",
+    )
+    p.add_argument(
+        "--duration",
+        type=_number(float, 0, "seconds, 0 or more"),
+        default=0,
+        metavar="S",
+        help="stop after S seconds (streams)",
+    )
     p.add_argument("--no-video", action="store_true", help="skip the annotated video")
     p.add_argument("--detector", default="mtcnn")
-    p.add_argument("--jobs", type=int, default=0, help="parallel inputs (default: one per core)")
+    p.add_argument(
+        "--jobs",
+        type=_number(int, 0, "a whole number of 0 or more"),
+        default=0,
+        help="parallel inputs (default 0: one per core; with --cluster local: the cores of the local Ray instance)",
+    )
+    p.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        help="run one Ray task per input on the Ray cluster at ADDRESS (host:port), or `local` (needs fercam[cluster])",
+    )
+    p.add_argument(
+        "--task-cpus",
+        type=_number(int, 1, "a whole number of 1 or more"),
+        default=1,
+        metavar="N",
+        help="with --cluster: cores each input's task asks for (default 1)",
+    )
     p = sub.add_parser("bench", help="measure the live pipeline (fps, latency, analysis rate, memory)")
     p.add_argument("--source", help="a video of a face, replayed as a 30 fps camera")
     p.add_argument("--size", type=_size, default=(1280, 720))
-    p.add_argument("--faces", type=_int_in(1, 64), default=1, help="tile the clip to show N faces")
+    p.add_argument(
+        "--faces",
+        type=_number(int, 1, "a whole number from 1 to 64", 64),
+        default=1,
+        help="tile the clip to show N faces",
+    )
     p.add_argument("--detector", default="mtcnn")
-    p.add_argument("--seconds", type=_seconds, default=10.0)
+    p.add_argument("--seconds", type=_number(float, 0.5, "seconds, 0.5 or more"), default=10.0)
     p.add_argument("--compare", action="store_true", help="also time the reference mtcnn on the same frames")
     p.add_argument("--matrix", action="store_true", help="run every scenario with a goal, each in a fresh process")
-    p.add_argument("--soak", type=_seconds, metavar="S", help="run S seconds, watching memory and frame rate")
+    p.add_argument(
+        "--soak",
+        type=_number(float, 1, "seconds, 1 or more"),
+        metavar="S",
+        help="run S seconds, watching memory and frame rate",
+    )
     p.add_argument("--report", metavar="FILE.md", help="with --matrix: write the results as a Markdown page")
     p.add_argument("--json", action="store_true", help="print exactly one JSON object")
     p.add_argument(
@@ -157,40 +190,19 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, format="fercam: %(message)s")
     if not args.debug:  # OpenCV prints a page of warnings for every camera index that is not there
         os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
-    previous = _stop_on_signals()
+    from fercam.apps.stopping import exit_code, stop_on_signals
+
     try:
-        return _dispatch(args)
-    except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM or SIGHUP: outputs were finished on the way out
-        signum = exc.signum if isinstance(exc, Terminated) else signal.SIGINT
-        print(f"fercam: stopped by {signal.Signals(signum).name}", file=sys.stderr)
-        return 128 + signum
+        with stop_on_signals():
+            return _dispatch(args)
+    except KeyboardInterrupt:  # Ctrl-C, SIGTERM or SIGHUP: outputs were finished on the way out
+        code = exit_code()
+        print(f"fercam: stopped by {signal.Signals(code - 128).name}", file=sys.stderr)
+        return code
     except Exception as exc:  # the one place that turns any failure into one line
         log.debug("failed", exc_info=True)  # the traceback, with --debug
         print(f"fercam: error: {_one_line(exc)}", file=sys.stderr)
         return 1
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM or SIGHUP, raised where Ctrl-C would be, so every file is finished the same way."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
-
-
-def _raise_terminated(signum: int, _frame) -> None:
-    raise Terminated(signum)
-
-
-def _stop_on_signals() -> dict:
-    """Turn SIGTERM and SIGHUP into `Terminated` for this call; returns the handlers to restore."""
-    if threading.current_thread() is not threading.main_thread():
-        return {}  # signals only reach the main thread
-    signums = [getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)]  # no SIGHUP on Windows
-    return {signum: signal.signal(signum, _raise_terminated) for signum in signums}
 
 
 def _one_line(exc: Exception) -> str:

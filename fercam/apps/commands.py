@@ -175,24 +175,30 @@ def evaluate(args) -> int:
 
 
 def analyze(args) -> int:
-    from fercam.apps.analyze import analyze_inputs
+    options = dict(every=args.every, duration=args.duration, video=not args.no_video, detector=args.detector)
+    if args.cluster:
+        from fercam.apps.cluster import analyze_on_cluster
 
-    results = analyze_inputs(
-        args.inputs,
-        args.out,
-        every=args.every,
-        duration=args.duration,
-        video=not args.no_video,
-        detector=args.detector,
-        jobs=args.jobs,
-    )
-    failed = [r for r in results if r.error]
+        results = analyze_on_cluster(
+            args.inputs, args.out, address=args.cluster, jobs=args.jobs, task_cpus=args.task_cpus, **options
+        )
+    else:
+        from fercam.apps.analyze import analyze_inputs
+
+        results = analyze_inputs(args.inputs, args.out, jobs=args.jobs, **options)
     for r in results:
         if r.error:
-            print(f"fercam: skipped {r.input}: {r.error}", file=sys.stderr)
+            print(f"fercam: failed {r.input}: {r.error}", file=sys.stderr)
         else:
             print(f"{r.input}: {r.summary_line()}")
-    return 1 if failed and len(failed) == len(results) else 0
+    failed = sum(bool(r.error) for r in results)
+    if len(results) > 1:
+        print(f"{len(results) - failed} of {len(results)} inputs analysed, {failed} failed")
+    if any(r.interrupted for r in results):
+        from fercam.apps.stopping import exit_code
+
+        return exit_code()  # as for Ctrl-C (130) or SIGTERM (143) anywhere else: the outputs hold what was done
+    return 1 if failed else 0
 
 
 def bench(args) -> int:

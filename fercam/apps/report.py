@@ -15,7 +15,7 @@ TIMELINE_COLUMNS = ["time_s", "frame", "face_id", "x1", "y1", "x2", "y2", "emoti
 
 
 class TimelineWriter:
-    """One CSV row per face per analysed frame, flushed as it goes so an interruption keeps it readable."""
+    """One CSV row per face per analysed frame, each flushed as written: a reader never sees a half line."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -39,8 +39,8 @@ class TimelineWriter:
                     *probs,
                 ]
             )
+            self._file.flush()
             self.rows.append((analysis.timestamp, face.id, face.probs))
-        self._file.flush()
 
     def close(self) -> None:
         self._file.close()
@@ -138,6 +138,17 @@ def plot_distribution(summary_faces: dict, path: Path) -> None:
         bottom += shares
     ax.set(ylim=(0, 1), ylabel="share of time", title="Emotion distribution per face")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1, 1))
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_emotion_shares(shares: dict[str, float], path: Path, *, title: str) -> None:
+    """One bar per emotion: its share of all face time across a whole archive."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.bar(list(EMOTIONS), [shares.get(name, 0.0) for name in EMOTIONS], color=_plot_colors())
+    ax.set(ylim=(0, 1), ylabel="share of face time", title=title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -36,6 +36,8 @@ def run(args) -> int:
 
     settings = _settings(args)
     source = args.source or settings.camera
+    if args.serve and (args.no_tray or not has_display()):
+        return _serve(SettingsStore(initial=settings), source, args.sink, args.vcam_backend, args.port)
     if args.no_tray or not has_display():
         frames = run_headless(
             source,
@@ -64,12 +66,63 @@ def tray(_args) -> int:
 def _run_tray(store: SettingsStore, source: str | None, sink: str, vcam_backend: str | None) -> int:
     from fercam.apps.app import App
     from fercam.apps.tray import Tray
-    from fercam.detection import DETECTORS
+    from fercam.apps.window.run import detector_choices, start_window
     from fercam.sources import list_cameras
 
+    cameras = list_cameras()
     app = App(store, sink_spec=sink, vcam_backend=vcam_backend, source_spec=source, notify=_notify)
-    Tray(app, store, cameras=list_cameras() or [0], detectors=tuple(DETECTORS.available())).run()
+    tray = Tray(app, store, cameras=cameras, detectors=detector_choices())
+    server = start_window(app, quit=tray.quit, cameras=cameras)
+    print(f"FER Cam window: {server.url}", flush=True)
+    tray.window_url = server.url
+    app.on_no_driver = tray.open_window
+    try:
+        tray.run()
+    except KeyboardInterrupt:
+        tray.quit()
+    finally:
+        app.stop()  # every output file finished before we exit
+        server.stop()
     return 0
+
+
+def _serve(
+    store: SettingsStore, source: str | None, sink: str, vcam_backend: str | None, port: int, *, open_now: bool = False
+) -> int:
+    """FER Cam without a tray: the window is the whole interface (`run --serve`, `fercam window`)."""
+    import threading
+
+    from fercam.apps.app import App
+    from fercam.apps.tray import open_page
+    from fercam.apps.window.run import serve_until_quit, start_window
+    from fercam.sources import list_cameras
+
+    if sink.split("+")[0] == "window" or sink.endswith("+window"):
+        raise ValueError("--sink window cannot be served: the FER Cam window already shows the video")
+    done = threading.Event()
+    app = App(store, sink_spec=sink, vcam_backend=vcam_backend, source_spec=source, notify=_notify)
+    cameras = list_cameras() if source is None or source.isdigit() else []
+    server = start_window(app, quit=done.set, cameras=cameras, port=port)
+    print(f"FER Cam window: {server.url}", flush=True)
+    app.on_no_driver = lambda: open_page(server.url)
+    if open_now:
+        open_page(server.url)
+    return serve_until_quit(app, server, done)
+
+
+def window(args) -> int:
+    """Opens the window of the FER Cam already running, or starts FER Cam with the window as its interface."""
+    import webbrowser
+
+    from fercam.apps.window.run import running_window_url
+
+    url = running_window_url()
+    if url:
+        print(f"FER Cam window: {url}", flush=True)
+        webbrowser.open(url)
+        return 0
+    store = SettingsStore(default_settings_path())
+    return _serve(store, None, "virtualcam", args.vcam_backend, args.port, open_now=True)
 
 
 def devices(_args) -> int:

@@ -100,6 +100,7 @@ function onEvent(text) {
     if (state) state.status = message;
     renderStatus(message);
   } else if (message.type === "analysis") {
+    window.fercamLatest = message;
     Charts.add(message);
   }
 }

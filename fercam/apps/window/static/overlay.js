@@ -44,7 +44,7 @@ function draw() {
     const image = emojiImage(face.emotion);
     if (show.show_emoji && image.complete && image.naturalWidth) {
       const side = (x2 - x1) / 3;
-      ctx.drawImage(image, x2 - side * 0.5, y1 - side * 0.5, side, side);
+      ctx.drawImage(image, x2 + side * 0.1, y1, side, side); // beside the box, clear of the label
     }
   }
 }

@@ -1,0 +1,205 @@
+"""The FER Cam window in a real browser: `fercam run --no-tray --serve` on a real clip, Debian's Chromium.
+
+The tests share one running FER Cam and run in file order: the last ones revoke the link and quit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import http.client
+import json
+import time
+import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
+
+import cv2
+import numpy as np
+import pytest
+
+from tests.window_helpers import launch_browser, need_chromium, start_fercam, stop
+
+SHOTS = "window"  # screenshots land in tmp_path_factory's "window" folder, printed by the tests
+
+
+@pytest.fixture(scope="module")
+def served(media_dir, tmp_path_factory):
+    need_chromium()
+    folder = tmp_path_factory.mktemp(SHOTS)
+    args = ["run", "--no-tray", "--serve", "--port", "0", "--source", str(media_dir / "fer_woman2.mp4")]
+    args += ["--sink", f"file:{folder / 'out.mp4'}"]
+    proc, url = start_fercam(args, {"FERCAM_CONFIG_DIR": str(folder / "config")}, folder / "fercam.log")
+    yield {"proc": proc, "url": url, "folder": folder}
+    stop(proc)
+
+
+@pytest.fixture(scope="module")
+def browser(served):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = launch_browser(playwright)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def page(browser, served):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(served["url"])
+    page.wait_for_function("() => window.fercamPreview.frames > 0 && window.fercamLatest", timeout=60000)
+    return page
+
+
+def port_of(url: str) -> int:
+    return urllib.parse.urlsplit(url).port
+
+
+def request(url: str, *, method: str = "GET", headers: dict | None = None, body: dict | None = None):
+    parts = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection("127.0.0.1", parts.port, timeout=10)
+    data = json.dumps(body).encode() if body is not None else None
+    conn.request(method, f"{parts.path}?{parts.query}", body=data, headers=headers or {})
+    reply = conn.getresponse()
+    return reply.status, reply.read()
+
+
+def api_url(served, path: str) -> str:
+    token = urllib.parse.parse_qs(urllib.parse.urlsplit(served["url"]).query)["token"][0]
+    return f"http://127.0.0.1:{port_of(served['url'])}{path}?token={token}"
+
+
+def canvas_image(page) -> np.ndarray:
+    data_url = page.evaluate("document.getElementById('preview').toDataURL('image/png')")
+    png = np.frombuffer(base64.b64decode(data_url.split(",", 1)[1]), np.uint8)
+    return cv2.imdecode(png, cv2.IMREAD_COLOR)
+
+
+def box_edge_spread(image: np.ndarray, box: list[float], size: list[int]) -> float:
+    """How far the face box's sides are from solid lines: small where a box is drawn, large on a bare face.
+
+    Each side is the straightest pixel column within a few pixels of the analysed box (the face moves a
+    little between the analysis and the frame); the worse of the two sides counts.
+    """
+    scale = image.shape[1] / size[0]
+    x1, y1, x2, y2 = (round(v * scale) for v in box)
+    gray = image.astype(np.float32).mean(axis=2)
+    sides = []
+    for x in (x1, x2):
+        columns = gray[y1 + 6 : y2 - 6, max(0, x - 6) : x + 7]
+        sides.append(columns.std(axis=0).min())
+    return float(max(sides))
+
+
+def test_control_page_shows_the_moving_preview_at_15_fps(page, served):
+    first = canvas_image(page)
+    start = page.evaluate("window.fercamPreview.frames")
+    time.sleep(3)
+    fps = (page.evaluate("window.fercamPreview.frames") - start) / 3
+    second = canvas_image(page)
+    page.screenshot(path=str(served["folder"] / "control.png"))
+    print(f"preview: {fps:.1f} fps in the page; screenshot {served['folder'] / 'control.png'}")
+    assert first.shape == second.shape == (336, 596, 3)  # the clip's own size, not a fixed window size
+    assert np.abs(first.astype(int) - second.astype(int)).mean() > 2  # the video moves
+    assert fps >= 15
+    latest = page.evaluate("window.fercamLatest")
+    assert len(latest["faces"]) == 1 and latest["size"] == [596, 336]
+    assert box_edge_spread(second, latest["faces"][0]["box"], latest["size"]) < 12
+    assert "running" in page.inner_text("#state")
+    page.wait_for_selector("#charts .chart canvas", timeout=10000)  # a chart for the face
+
+
+def test_a_toggle_changes_the_settings_and_the_next_frames(page, served):
+    page.click("#toggle-paused")
+    page.wait_for_function("() => document.getElementById('toggle-paused').checked")
+    status, body = request(api_url(served, "/api/state"))
+    assert status == 200 and json.loads(body)["settings"]["paused"] is True
+    time.sleep(1.0)  # frames annotated before the click have left the pipe
+    latest = page.evaluate("window.fercamLatest")
+    plain = box_edge_spread(canvas_image(page), latest["faces"][0]["box"], latest["size"])
+    page.click("#toggle-paused")
+    page.wait_for_function("() => !document.getElementById('toggle-paused').checked")
+    time.sleep(1.0)
+    latest = page.evaluate("window.fercamLatest")
+    boxed = box_edge_spread(canvas_image(page), latest["faces"][0]["box"], latest["size"])
+    print(f"box sides' spread: {plain:.1f} with overlays paused, {boxed:.1f} with boxes")
+    assert boxed < 12 < 20 < plain, (plain, boxed)
+
+
+def test_bad_settings_are_refused_with_one_line(served):
+    headers = {"Content-Type": "application/json"}
+    status, body = request(api_url(served, "/api/settings"), method="POST", headers=headers, body={"fps": 500})
+    assert status == 400 and json.loads(body)["error"] == "fps must be between 1 and 60"
+
+
+def test_overlay_draws_the_box_where_the_face_is_and_nothing_else(browser, served):
+    overlay = browser.new_page(viewport={"width": 596, "height": 336})
+    overlay.goto(served["url"].replace("/?", "/overlay?"))
+    overlay.wait_for_function(
+        "() => window.fercamOverlay.last() && window.fercamOverlay.last().faces.length", timeout=30000
+    )
+    time.sleep(0.5)  # the emoji image has loaded
+    path = served["folder"] / "overlay.png"
+    shot = cv2.imdecode(np.frombuffer(overlay.screenshot(omit_background=True), np.uint8), cv2.IMREAD_UNCHANGED)
+    cv2.imwrite(str(path), shot)
+    print(f"overlay screenshot: {path}")
+    box = overlay.evaluate("window.fercamOverlay.last().faces[0].box")
+    x1, y1, x2, y2 = (round(v) for v in box)
+    alpha = shot[:, :, 3]
+    assert shot.shape == (336, 596, 4)
+    assert (alpha[y1 + 5 : y2 - 5, max(0, x1 - 6) : x1 + 6] > 0).any(axis=1).mean() > 0.8  # the left edge drawn
+    assert alpha[y1 + 10 : y2 - 10, x1 + 10 : x2 - 10].mean() < 20  # the face itself stays visible
+    outside = np.ones_like(alpha, bool)
+    w, h = x2 - x1, y2 - y1
+    outside[max(0, y1 - h // 2) : y2 + 10, max(0, x1 - 10) : x2 + w // 2] = False  # box, label tab, emoji
+    assert (alpha[outside] == 0).mean() > 0.99  # transparent elsewhere
+    overlay.close()
+
+
+def test_requests_without_the_token_or_from_elsewhere_are_refused(served):
+    port = port_of(served["url"])
+    assert request(f"http://127.0.0.1:{port}/?")[0] == 403
+    assert request(api_url(served, "/api/state").replace("token=", "token=x"))[0] == 403
+    assert request(api_url(served, "/api/state"), headers={"Host": f"evil.example:{port}"})[0] == 403
+    foreign = {"Origin": "http://evil.example", "Content-Type": "application/json"}
+    assert request(api_url(served, "/api/settings"), method="POST", headers=foreign, body={"paused": True})[0] == 403
+    assert request(api_url(served, "/api/state"))[0] == 200
+
+
+def websocket_status(url: str, origin: str) -> int:
+    """The HTTP status of a WebSocket handshake sent with `origin` (101 when accepted)."""
+    import aiohttp
+
+    async def attempt() -> int:
+        async with aiohttp.ClientSession() as session:
+            try:
+                async with session.ws_connect(url, origin=origin):
+                    return 101
+            except aiohttp.WSServerHandshakeError as exc:
+                return exc.status
+
+    with ThreadPoolExecutor(1) as thread:  # Playwright's sync API already runs a loop in this thread
+        return thread.submit(asyncio.run, attempt()).result()
+
+
+def test_a_websocket_from_a_foreign_origin_is_refused(served):
+    ws_url = api_url(served, "/ws/video").replace("http://", "ws://")
+    own = f"http://127.0.0.1:{port_of(served['url'])}"
+    assert websocket_status(ws_url, "http://evil.example") == 403
+    assert websocket_status(ws_url, own) == 101
+
+
+def test_new_link_revokes_the_old_one(page, served):
+    old = api_url(served, "/api/state")
+    page.click("#new-link")
+    page.wait_for_url(lambda url: url != served["url"], timeout=10000)
+    assert request(old)[0] == 403
+    served["url"] = page.url
+    page.wait_for_function("() => window.fercamPreview.frames > 0", timeout=20000)  # the new link works at once
+
+
+def test_quit_on_the_page_ends_fercam_cleanly(page, served):
+    page.click("#quit")
+    assert served["proc"].wait(20) == 0
+    video = cv2.VideoCapture(str(served["folder"] / "out.mp4"))
+    assert video.get(cv2.CAP_PROP_FRAME_COUNT) > 30 and video.read()[0]  # the file is finished and readable

@@ -19,6 +19,8 @@ def _settings(args) -> Settings:
     return settings.replace(**{k: v for k, v in changes.items() if v is not None})
 
 
+DEFAULT_PORT = 8737  # the window's; fixed so an OBS overlay URL keeps working
+
 DEFAULT_DATA = {"face": "../shared/data/fer2013.npz", "voice": "../shared/data/speech"}
 
 
@@ -50,7 +52,8 @@ def run(args) -> int:
         )
         print(f"{frames} frames from {source} -> {args.sink}")
         return 0
-    return _run_tray(SettingsStore(default_settings_path(), initial=settings), source, args.sink, args.vcam_backend)
+    store = SettingsStore(default_settings_path(), initial=settings)
+    return _run_tray(store, source, args.sink, args.vcam_backend, args.port)
 
 
 def tray(_args) -> int:
@@ -60,10 +63,10 @@ def tray(_args) -> int:
         raise RuntimeError(
             "no display for the tray icon; run headless: fercam run --no-tray --source 0 --sink virtualcam"
         )
-    return _run_tray(SettingsStore(default_settings_path()), None, "virtualcam", None)
+    return _run_tray(SettingsStore(default_settings_path()), None, "virtualcam", None, DEFAULT_PORT)
 
 
-def _run_tray(store: SettingsStore, source: str | None, sink: str, vcam_backend: str | None) -> int:
+def _run_tray(store: SettingsStore, source: str | None, sink: str, vcam_backend: str | None, port: int) -> int:
     from fercam.apps.app import App
     from fercam.apps.tray import Tray
     from fercam.apps.window.run import detector_choices, start_window
@@ -72,14 +75,12 @@ def _run_tray(store: SettingsStore, source: str | None, sink: str, vcam_backend:
     cameras = list_cameras()
     app = App(store, sink_spec=sink, vcam_backend=vcam_backend, source_spec=source, notify=_notify)
     tray = Tray(app, store, cameras=cameras, detectors=detector_choices())
-    server = start_window(app, quit=tray.quit, cameras=cameras)
+    server = start_window(app, quit=tray.quit, cameras=cameras, port=port)
     print(f"FER Cam window: {server.url}", flush=True)
     tray.window_url = server.url
     app.on_no_driver = tray.open_window
     try:
         tray.run()
-    except KeyboardInterrupt:
-        tray.quit()
     finally:
         app.stop()  # every output file finished before we exit
         server.stop()

@@ -8,6 +8,7 @@ the FER Cam window (a local web page) is the preview: no OpenCV window in tray m
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 import webbrowser
 
@@ -40,6 +41,19 @@ def icon_image(size: int = 64) -> Image.Image:
 def open_page(url: str) -> None:
     """The user's browser on `url`, off the calling thread (some browsers block their launcher)."""
     threading.Thread(target=webbrowser.open, args=(url,), name="fercam-browser", daemon=True).start()
+
+
+def listen_for_clicks(icon) -> None:
+    """pystray's xorg icon never asks X for button presses (0.19.5), so its click did nothing: ask for them.
+
+    With that backend there is no menu, and the click is how the user reaches the window.
+    """
+    if not type(icon).__module__.endswith("._xorg"):
+        return
+    from Xlib import X
+
+    icon._window.change_attributes(event_mask=X.ExposureMask | X.StructureNotifyMask | X.ButtonPressMask)
+    icon._display.flush()
 
 
 class Tray:
@@ -103,7 +117,7 @@ class Tray:
             return status
         notice = self.last_message
         if len(notice) > MENU_NOTICE_CHARS:
-            notice = notice[: MENU_NOTICE_CHARS - 1] + "… (whole text in the window)"
+            notice = notice[:MENU_NOTICE_CHARS] + "... (whole text in the window)"
         return f"{status} | {notice}"
 
     def toggle_label(self, title: str, key: str) -> str:
@@ -156,7 +170,8 @@ class Tray:
 
     def _refresh(self) -> None:
         if self.icon is not None:
-            self.icon.title = self.status_text()[:120]
+            # The tooltip: X11 window names are Latin-1, so keep it ASCII.
+            self.icon.title = f"FER Cam: {self.app.status_line()}"[:120].encode("ascii", "replace").decode()
             self.icon.update_menu()
 
     def _refresh_every_second(self) -> None:
@@ -169,9 +184,15 @@ class Tray:
 
         self.icon = pystray.Icon("fercam", icon_image(), "FER Cam", menu=self.menu())
         self.app.notify = self.notify
+        for signum in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C ends like Quit: files finished, exit 0
+            signal.signal(signum, self._quit_on_signal)
         self.icon.run(setup=self._setup)
+
+    def _quit_on_signal(self, _signum, _frame) -> None:
+        threading.Thread(target=self.quit, name="fercam-quit", daemon=True).start()  # not inside the tray's loop
 
     def _setup(self, icon) -> None:
         icon.visible = True
+        listen_for_clicks(icon)
         self.app.start()
         threading.Thread(target=self._refresh_every_second, name="fercam-tray-status", daemon=True).start()

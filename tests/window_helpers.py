@@ -36,12 +36,11 @@ def launch_browser(playwright):
     return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
 
 
-def start_fercam(args: list[str], env: dict[str, str], log: Path) -> tuple[subprocess.Popen, str]:
+def start_fercam(args: list[str], env: dict[str, str], log: Path, *, prefix=()) -> tuple[subprocess.Popen, str]:
     """`python -m fercam ARGS` in the background, its output in `log`; returns it and the window URL it printed."""
+    command = [*prefix, sys.executable, "-m", "fercam", *args]
     with open(log, "w") as out:  # a file, not a pipe: a chatty child must never block on a full pipe
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "fercam", *args], env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT
-        )
+        proc = subprocess.Popen(command, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:
         match = URL_LINE.search(log.read_text())

@@ -32,6 +32,7 @@ TOGGLES = (
 )
 MENU_NOTICE_CHARS = 70  # longer notices are cut in the menu; the window and the notification show them whole
 REFRESH_S = 1.0
+TRAY_FIX = "start FER Cam from your desktop session, or use the window without a tray: fercam window"
 
 
 def icon_image(size: int = 64) -> Image.Image:
@@ -107,7 +108,10 @@ class Tray:
         self.last_message = message
         log.warning("%s", message)
         if self.icon is not None and self.icon.HAS_NOTIFICATION:
-            self.icon.notify(message, "FER Cam")
+            try:
+                self.icon.notify(message, "FER Cam")
+            except Exception as exc:  # e.g. GTK without a D-Bus session: the window still shows the notice
+                log.info("no desktop notification: %s", exc)
         self._refresh()
 
     # -- labels -------------------------------------------------------------------
@@ -186,12 +190,22 @@ class Tray:
         self.app.notify = self.notify
         for signum in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C ends like Quit: files finished, exit 0
             signal.signal(signum, self._quit_on_signal)
-        self.icon.run(setup=self._setup)
+        try:
+            self.icon.run(setup=self._setup)
+        except Exception as exc:  # e.g. the GTK backends without a D-Bus session or notification service
+            if self._stopped.is_set():
+                log.info("the tray's own cleanup failed after Quit: %s", exc)
+                return
+            self._stopped.set()
+            self.icon._mark_ready()  # releases pystray's setup thread, which would otherwise keep us alive
+            raise RuntimeError(f"the tray icon could not start ({exc}); {TRAY_FIX}") from exc
 
     def _quit_on_signal(self, _signum, _frame) -> None:
         threading.Thread(target=self.quit, name="fercam-quit", daemon=True).start()  # not inside the tray's loop
 
     def _setup(self, icon) -> None:
+        if self._stopped.is_set():
+            return
         icon.visible = True
         listen_for_clicks(icon)
         self.app.start()

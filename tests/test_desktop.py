@@ -1,0 +1,162 @@
+"""The real tray on a real X display: Xvfb, the openbox window manager and the tint2 panel with its tray.
+
+`fercam run --source CLIP` starts as a user would. No virtual-camera driver is loaded on test machines, so
+FER Cam must open its window (a `BROWSER` stub records the URL) instead of crashing. The icon is found
+by its pixels in a screenshot of the screen, clicked with xdotool, and Quit must exit 0.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from tests.window_helpers import have, start_fercam, stop
+
+TINT2RC = """panel_items = TS
+panel_size = 100% 40
+panel_position = bottom center horizontal
+systray_padding = 4 4 4
+systray_icon_size = 32
+"""
+SCREEN = (1024, 600)
+GI = Path("/usr/lib/python3/dist-packages/gi")
+
+
+@pytest.fixture(scope="module")
+def desktop(tmp_path_factory):
+    have("Xvfb", "openbox", "tint2", "xdotool", "import")
+    folder = tmp_path_factory.mktemp("desktop")
+    xvfb = subprocess.Popen(
+        ["Xvfb", "-displayfd", "1", "-screen", "0", f"{SCREEN[0]}x{SCREEN[1]}x24", "-nolisten", "tcp"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    env = {"DISPLAY": f":{xvfb.stdout.readline().strip()}"}
+    (folder / "tint2rc").write_text(TINT2RC)
+    helpers = [
+        subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for cmd in (["openbox"], ["tint2", "-c", str(folder / "tint2rc")])
+    ]
+    time.sleep(2)  # the panel claims the tray selection
+    yield {"env": env, "folder": folder}
+    for proc in [*helpers, xvfb]:
+        proc.terminate()
+        proc.wait(10)
+
+
+def screenshot(desktop, name: str) -> np.ndarray:
+    path = desktop["folder"] / f"{name}.png"
+    subprocess.run(["import", "-window", "root", str(path)], env=desktop_env(desktop), check=True, timeout=20)
+    print(f"screenshot: {path}")
+    return cv2.imread(str(path))
+
+
+def desktop_env(desktop) -> dict:
+    import os
+
+    return {**os.environ, **desktop["env"]}
+
+
+def find_icon(desktop, name: str, timeout: float = 20) -> tuple[int, int]:
+    """The centre of FER Cam's yellow emoji in the panel at the bottom of the screen."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        panel = screenshot(desktop, name)[SCREEN[1] - 40 :]
+        yellow = (panel[:, :, 2] > 200) & (panel[:, :, 1] > 150) & (panel[:, :, 0] < 120)
+        if yellow.sum() > 100:
+            ys, xs = np.nonzero(yellow)
+            return int(xs.mean()), SCREEN[1] - 40 + int(ys.mean())
+        time.sleep(1)
+    raise AssertionError("no FER Cam icon in the tray")
+
+
+def xdotool(desktop, *args: str) -> None:
+    subprocess.run(["xdotool", *args], env=desktop_env(desktop), check=True, timeout=20)
+
+
+def browser_stub(folder: Path) -> tuple[Path, Path]:
+    opened = folder / "opened.txt"
+    stub = folder / "browser.sh"
+    stub.write_text(f'#!/bin/sh\necho "$1" >> {opened}\n')
+    stub.chmod(0o755)
+    return stub, opened
+
+
+def wait_for_lines(path: Path, count: int, timeout: float = 15) -> list[str]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        lines = path.read_text().split() if path.exists() else []
+        if len(lines) >= count:
+            return lines
+        time.sleep(0.2)
+    raise AssertionError(f"the browser was opened {len(lines)} times, not {count}")
+
+
+def start_tray(desktop, media_dir, backend: str, name: str, *, env: dict | None = None, prefix=()):
+    folder = desktop["folder"] / name
+    folder.mkdir()
+    stub, opened = browser_stub(folder)
+    env = {**desktop["env"], "PYSTRAY_BACKEND": backend, "BROWSER": str(stub), **(env or {})}
+    env["FERCAM_CONFIG_DIR"] = str(folder / "config")
+    args = ["run", "--port", "0", "--source", str(media_dir / "fer_woman2.mp4")]
+    proc, url = start_fercam(args, env, folder / "fercam.log", prefix=prefix)
+    return proc, url, opened, folder
+
+
+def test_xorg_tray_click_opens_the_window_and_ctrl_c_ends_cleanly(desktop, media_dir):
+    proc, url, opened, folder = start_tray(desktop, media_dir, "xorg", "xorg")
+    try:
+        assert wait_for_lines(opened, 1) == [url]  # no camera driver here: the window opened by itself
+        x, y = find_icon(desktop, "xorg-tray")
+        xdotool(desktop, "mousemove", str(x), str(y), "click", "1")
+        assert wait_for_lines(opened, 2) == [url, url]  # xorg trays have no menu: a click opens the window
+        proc.send_signal(2)  # Ctrl-C
+        assert proc.wait(20) == 0
+    finally:
+        stop(proc)
+    log = (folder / "fercam.log").read_text()
+    assert "Traceback" not in log and "no virtual camera available" in log
+
+
+def gi_path(tmp: Path) -> Path:
+    """A folder holding only Debian's PyGObject, as the Linux installer links it into the app's environment."""
+    built = list(GI.glob(f"_gi.cpython-{sys.version_info.major}{sys.version_info.minor}*.so"))
+    if not built:
+        pytest.skip(f"Debian's python3-gi for Python {sys.version_info.major}.{sys.version_info.minor} is missing")
+    (tmp / "gi").symlink_to(GI)
+    return tmp
+
+
+def test_gtk_tray_menu_items_work_and_quit_exits_0(desktop, media_dir, tmp_path):
+    have("dbus-run-session")
+    env = {"PYTHONPATH": str(gi_path(tmp_path))}
+    proc, url, opened, folder = start_tray(desktop, media_dir, "gtk", "gtk", env=env, prefix=("dbus-run-session", "--"))
+    try:
+        wait_for_lines(opened, 1)
+        x, y = find_icon(desktop, "gtk-tray")
+
+        def menu(*keys: str) -> None:
+            xdotool(desktop, "mousemove", str(x), str(y), "click", "3")
+            time.sleep(1.0)
+            xdotool(desktop, "key", "--delay", "150", *keys)
+
+        menu("Down", "Down")  # keyboard focus skips the status line: "Open FER Cam window", "Boxes: on"
+        screenshot(desktop, "gtk-menu")
+        xdotool(desktop, "key", "Return")
+        time.sleep(1.0)
+        settings = json.loads((folder / "config" / "settings.json").read_text())
+        assert settings["show_boxes"] is False
+        menu("Down", "Return")  # "Open FER Cam window"
+        assert wait_for_lines(opened, 2)[-1] == url
+        menu("Up", "Return")  # the last item: Quit
+        assert proc.wait(20) == 0
+    finally:
+        stop(proc)
+    assert "Traceback" not in (folder / "fercam.log").read_text()

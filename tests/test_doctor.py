@@ -210,10 +210,19 @@ def test_display_check() -> None:
     assert not headless.ok and not headless.critical and "--no-tray" in headless.fix
 
 
-def test_tray_check() -> None:
-    assert doctor.check_tray(env={"PYSTRAY_BACKEND": "xorg"}, system="Linux").ok
+def test_tray_check_says_which_backend_and_what_it_gives() -> None:
+    xorg = doctor.check_tray(env={"PYSTRAY_BACKEND": "xorg"}, system="Linux")
+    assert not xorg.ok and not xorg.critical and "a click on the icon opens the FER Cam window" in xorg.detail
+    assert "gir1.2-ayatanaappindicator3-0.1" in xorg.fix and xorg.line().startswith("[warn]")
     assert not doctor.check_tray(env={"PYSTRAY_BACKEND": "qt"}, system="Linux").ok
-    assert doctor.check_tray(env={}, system="Linux", has_module=lambda name: name == "gi").ok
+    everything = doctor.check_tray(env={}, system="Linux", has_module=lambda _m: True, has_typelib=lambda *_a: True)
+    assert everything.ok and "appindicator backend: a full menu" in everything.detail
+    gtk_only = doctor.check_tray(
+        env={}, system="Linux", has_module=lambda _m: True, has_typelib=lambda name, _v: name == "Gtk"
+    )
+    assert gtk_only.ok and "gtk backend" in gtk_only.detail
+    plain_pip = doctor.check_tray(env={}, system="Linux", has_module=lambda name: name == "Xlib")
+    assert not plain_pip.ok and "xorg backend: no menu" in plain_pip.detail
     bare = doctor.check_tray(env={}, system="Linux", has_module=lambda _name: False)
     assert not bare.ok and not bare.critical
     assert "win32" in doctor.check_tray(env={}, system="Windows").detail

@@ -19,12 +19,13 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from fercam.apps.tray_check import has_typelib, tray_verdict
+
 MIN_PYTHON = (3, 10)
 WEBCAM_INDICES = range(4)
 PROBE_TIMEOUT_S = 3.0
 VCAM_FORMAT = {"width": 1280, "height": 720, "fps": 30}
 SYSFS_VIDEO = Path("/sys/class/video4linux")
-TRAY_BACKENDS = ("appindicator", "gtk", "xorg", "win32", "darwin", "dummy")
 VCAM_FIX = {
     "Linux": "sudo bash installer/linux/install.sh  (installs v4l2loopback and loads it as 'FER Cam')",
     "Windows": "powershell -ExecutionPolicy Bypass -File installer\\windows\\install.ps1 -UnityCaptureDir <folder with "
@@ -263,19 +264,11 @@ def check_tray(
     env: Mapping[str, str] = os.environ,
     system: str = platform.system(),
     has_module: Callable[[str], bool] = _has_module,
+    has_typelib: Callable[[str, str], bool] = has_typelib,
 ) -> Check:
-    chosen = env.get("PYSTRAY_BACKEND", "")
-    if chosen:
-        ok = chosen in TRAY_BACKENDS
-        fix = f"unset PYSTRAY_BACKEND or set it to one of {', '.join(TRAY_BACKENDS)}"
-        return Check("tray", ok, f"PYSTRAY_BACKEND={chosen}", fix, critical=False)
-    if system != "Linux":
-        return Check("tray", True, f"pystray {'win32' if system == 'Windows' else 'darwin'} backend", critical=False)
-    if has_module("gi"):
-        return Check("tray", True, "pystray appindicator/gtk backend (PyGObject found)", critical=False)
-    detail = "pystray xorg backend (no PyGObject): needs an X11 tray; GNOME shows none without an extension"
-    fix = "install the AppIndicator extension, or PyGObject (pip install PyGObject) for the appindicator backend"
-    return Check("tray", has_module("Xlib"), detail, fix, critical=False)
+    """Which tray backend FER Cam gets and what the user can do with it (a warning where it has no menu)."""
+    ok, detail, fix = tray_verdict(env, system, has_module, has_typelib)
+    return Check("tray", ok, detail, fix, critical=False)
 
 
 def default_checks(vcam_backend: str | None = None) -> list[Callable[[], Check]]:

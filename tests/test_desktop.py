@@ -160,3 +160,42 @@ def test_gtk_tray_menu_items_work_and_quit_exits_0(desktop, media_dir, tmp_path)
     finally:
         stop(proc)
     assert "Traceback" not in (folder / "fercam.log").read_text()
+
+
+def run_preview_window(desktop, media_dir, name: str):
+    folder = desktop["folder"] / name
+    folder.mkdir()
+    env = {**desktop_env(desktop), "FERCAM_CONFIG_DIR": str(folder / "config")}
+    args = ["run", "--no-tray", "--source", str(media_dir / "fer_woman2.mp4"), "--sink", "window"]
+    log = open(folder / "fercam.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "fercam", *args], env=env, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        found = subprocess.run(
+            ["xdotool", "search", "--onlyvisible", "--name", "FER Cam preview"], env=env, capture_output=True, text=True
+        ).stdout.split()
+        if found:
+            return proc, found[0], folder
+        time.sleep(0.3)
+    proc.kill()
+    raise AssertionError("no preview window appeared")
+
+
+@pytest.mark.parametrize("how", ["close-button", "q"])
+def test_no_tray_preview_window_opens_at_the_video_size_and_closes_with_exit_0(desktop, media_dir, how):
+    proc, window, folder = run_preview_window(desktop, media_dir, f"window-{how}")
+    try:
+        time.sleep(2)  # frames flowing
+        shot = screenshot(desktop, f"window-{how}")
+        geometry = subprocess.run(
+            ["xdotool", "getwindowgeometry", window], env=desktop_env(desktop), capture_output=True, text=True
+        ).stdout
+        assert "Geometry: 596x336" in geometry  # the clip's size (it fits the screen), no toolbar below it
+        assert shot.std() > 20  # the video is drawn, not a black window
+        keys = ["alt+F4"] if how == "close-button" else ["q"]  # openbox closes like the title bar's X
+        xdotool(desktop, "windowactivate", "--sync", window, "key", *keys)
+        assert proc.wait(20) == 0
+    finally:
+        stop(proc)
+    log = (folder / "fercam.log").read_text()
+    assert "error" not in log.lower(), log

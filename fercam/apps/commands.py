@@ -77,7 +77,7 @@ def _run_tray(store: SettingsStore, source: str | None, sink: str, vcam_backend:
     tray = Tray(app, store, cameras=cameras, detectors=detector_choices())
     server = start_window(app, quit=tray.quit, cameras=cameras, port=port)
     print(f"FER Cam window: {server.url}", flush=True)
-    tray.window_url = server.url
+    tray.window_url, tray.on_stuck = server.url, server.stop
     app.on_no_driver = tray.open_window
     try:
         tray.run()

@@ -8,9 +8,11 @@ the FER Cam window (a local web page) is the preview: no OpenCV window in tray m
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 import webbrowser
+from collections.abc import Callable
 
 import cv2
 from PIL import Image
@@ -32,6 +34,7 @@ TOGGLES = (
 )
 MENU_NOTICE_CHARS = 70  # longer notices are cut in the menu; the window and the notification show them whole
 REFRESH_S = 1.0
+STUCK_AFTER_S = 5.0
 TRAY_FIX = "start FER Cam from your desktop session, or use the window without a tray: fercam window"
 
 
@@ -76,6 +79,8 @@ class Tray:
         self.last_message = ""
         self.icon = None
         self._stopped = threading.Event()
+        self._loop_ended = threading.Event()
+        self.on_stuck: Callable[[], None] = lambda: None  # last words before a forced exit (stop the server)
 
     # -- actions ------------------------------------------------------------------
     def toggle(self, key: str) -> None:
@@ -102,6 +107,15 @@ class Tray:
         self.app.stop()
         if self.icon is not None:
             self.icon.stop()
+            threading.Thread(target=self._exit_if_stuck, name="fercam-exit", daemon=True).start()
+
+    def _exit_if_stuck(self) -> None:
+        """pystray's xorg loop sometimes misses the end of its own window and waits forever; the video is
+        already stopped and its files finished by now, so end the process rather than hang after Quit."""
+        if not self._loop_ended.wait(STUCK_AFTER_S):
+            log.warning("the tray's loop did not end after Quit; exiting")
+            self.on_stuck()
+            os._exit(0)
 
     def notify(self, message: str) -> None:
         """Errors reach the user: whole as a desktop notification (if the tray can) and in the window."""
@@ -192,6 +206,7 @@ class Tray:
             signal.signal(signum, self._quit_on_signal)
         try:
             self.icon.run(setup=self._setup)
+            self._loop_ended.set()
         except Exception as exc:  # e.g. the GTK backends without a D-Bus session or notification service
             if self._stopped.is_set():
                 log.info("the tray's own cleanup failed after Quit: %s", exc)

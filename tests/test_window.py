@@ -9,6 +9,9 @@ import asyncio
 import base64
 import http.client
 import json
+import os
+import subprocess
+import sys
 import time
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
@@ -91,6 +94,16 @@ def box_edge_spread(image: np.ndarray, box: list[float], size: list[int]) -> flo
     return float(max(sides))
 
 
+def least_spread(page, samples: int = 10) -> float:
+    """The straightest the face box's sides get over a few frames (the analysis lags the video under load)."""
+    spreads = []
+    for _ in range(samples):
+        latest = page.evaluate("window.fercamLatest")
+        spreads.append(box_edge_spread(canvas_image(page), latest["faces"][0]["box"], latest["size"]))
+        time.sleep(0.1)
+    return min(spreads)
+
+
 def test_control_page_shows_the_moving_preview_at_15_fps(page, served):
     first = canvas_image(page)
     start = page.evaluate("window.fercamPreview.frames")
@@ -104,7 +117,7 @@ def test_control_page_shows_the_moving_preview_at_15_fps(page, served):
     assert fps >= 15
     latest = page.evaluate("window.fercamLatest")
     assert len(latest["faces"]) == 1 and latest["size"] == [596, 336]
-    assert box_edge_spread(second, latest["faces"][0]["box"], latest["size"]) < 12
+    assert least_spread(page) < 12  # boxes are drawn
     assert "running" in page.inner_text("#state")
     page.wait_for_selector("#charts .chart canvas", timeout=10000)  # a chart for the face
 
@@ -115,13 +128,11 @@ def test_a_toggle_changes_the_settings_and_the_next_frames(page, served):
     status, body = request(api_url(served, "/api/state"))
     assert status == 200 and json.loads(body)["settings"]["paused"] is True
     time.sleep(1.0)  # frames annotated before the click have left the pipe
-    latest = page.evaluate("window.fercamLatest")
-    plain = box_edge_spread(canvas_image(page), latest["faces"][0]["box"], latest["size"])
+    plain = least_spread(page)
     page.click("#toggle-paused")
     page.wait_for_function("() => !document.getElementById('toggle-paused').checked")
     time.sleep(1.0)
-    latest = page.evaluate("window.fercamLatest")
-    boxed = box_edge_spread(canvas_image(page), latest["faces"][0]["box"], latest["size"])
+    boxed = least_spread(page)
     print(f"box sides' spread: {plain:.1f} with overlays paused, {boxed:.1f} with boxes")
     assert boxed < 12 < 20 < plain, (plain, boxed)
 
@@ -140,15 +151,19 @@ def test_overlay_draws_the_box_where_the_face_is_and_nothing_else(browser, serve
     )
     time.sleep(0.5)  # the emoji image has loaded
     path = served["folder"] / "overlay.png"
+    before = overlay.evaluate("window.fercamOverlay.last().faces[0].box")
     shot = cv2.imdecode(np.frombuffer(overlay.screenshot(omit_background=True), np.uint8), cv2.IMREAD_UNCHANGED)
+    after = overlay.evaluate("window.fercamOverlay.last().faces[0].box")  # the face may move during the shot
     cv2.imwrite(str(path), shot)
     print(f"overlay screenshot: {path}")
-    box = overlay.evaluate("window.fercamOverlay.last().faces[0].box")
-    x1, y1, x2, y2 = (round(v) for v in box)
+    ix1, iy1 = (round(max(a, b)) for a, b in zip(before[:2], after[:2]))  # inside both boxes
+    ix2, iy2 = (round(min(a, b)) for a, b in zip(before[2:], after[2:]))
+    x1, y1 = (round(min(a, b)) for a, b in zip(before[:2], after[:2]))  # around both boxes
+    x2, y2 = (round(max(a, b)) for a, b in zip(before[2:], after[2:]))
     alpha = shot[:, :, 3]
     assert shot.shape == (336, 596, 4)
-    assert (alpha[y1 + 5 : y2 - 5, max(0, x1 - 6) : x1 + 6] > 0).any(axis=1).mean() > 0.8  # the left edge drawn
-    assert alpha[y1 + 10 : y2 - 10, x1 + 10 : x2 - 10].mean() < 20  # the face itself stays visible
+    assert (alpha[iy1 + 8 : iy2 - 8, max(0, x1 - 6) : ix1 + 7] > 0).any(axis=1).mean() > 0.8  # the left side drawn
+    assert alpha[iy1 + 12 : iy2 - 12, ix1 + 12 : ix2 - 12].mean() < 20  # the face itself stays visible
     outside = np.ones_like(alpha, bool)
     w, h = x2 - x1, y2 - y1
     outside[max(0, y1 - h // 2) : y2 + 10, max(0, x1 - 10) : x2 + w // 2] = False  # box, label tab, emoji
@@ -187,6 +202,30 @@ def test_a_websocket_from_a_foreign_origin_is_refused(served):
     own = f"http://127.0.0.1:{port_of(served['url'])}"
     assert websocket_status(ws_url, "http://evil.example") == 403
     assert websocket_status(ws_url, own) == 101
+
+
+def test_fercam_window_opens_the_running_window(served):
+    stub = served["folder"] / "browser.sh"
+    opened = served["folder"] / "opened.txt"
+    stub.write_text(f'#!/bin/sh\necho "$1" >> {opened}\n')
+    stub.chmod(0o755)
+    env = {**os.environ, "FERCAM_CONFIG_DIR": str(served["folder"] / "config"), "BROWSER": str(stub)}
+    done = subprocess.run(
+        [sys.executable, "-m", "fercam", "window"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0 and done.stdout.strip() == f"FER Cam window: {served['url']}"
+    assert opened.read_text().split() == [served["url"]]
+
+
+def test_a_video_file_as_the_camera_restarts_the_video_on_it(page, served, media_dir):
+    clip = str(media_dir / "fer_test.mp4")
+    page.fill("#camera-text", clip)
+    page.click("#camera-form button")
+    page.wait_for_function(f"() => document.getElementById('status').textContent.includes({json.dumps(clip)})")
+    state = json.loads(request(api_url(served, "/api/state"))[1])
+    assert state["settings"]["camera"] == clip and state["status"]["source"] == clip
+    frames = page.evaluate("window.fercamPreview.frames")
+    page.wait_for_function(f"() => window.fercamPreview.frames > {frames + 30}", timeout=20000)  # it plays
 
 
 def test_new_link_revokes_the_old_one(page, served):

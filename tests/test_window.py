@@ -141,6 +141,19 @@ def test_bad_settings_are_refused_with_one_line(served):
     headers = {"Content-Type": "application/json"}
     status, body = request(api_url(served, "/api/settings"), method="POST", headers=headers, body={"fps": 500})
     assert status == 400 and json.loads(body)["error"] == "fps must be between 1 and 60"
+    for bad, error in (({"show_boxes": "yes"}, "show_boxes must be a bool"), ({"colour": 1}, "unknown setting")):
+        status, body = request(api_url(served, "/api/settings"), method="POST", headers=headers, body=bad)
+        assert status == 400 and json.loads(body)["error"].startswith(error)
+    status, body = request(api_url(served, "/api/settings"), method="POST", headers=headers, body={"detector": "x"})
+    assert status == 400 and "unknown" in json.loads(body)["error"]
+
+
+def test_the_window_is_never_served_beside_an_opencv_window(media_dir, capsys):
+    from fercam.apps.cli import main
+
+    clip = str(media_dir / "fer_woman2.mp4")
+    assert main(["run", "--no-tray", "--serve", "--port", "0", "--source", clip, "--sink", "window"]) == 1
+    assert "--sink window needs --no-tray (without --serve)" in capsys.readouterr().err
 
 
 def test_overlay_draws_the_box_where_the_face_is_and_nothing_else(browser, served):

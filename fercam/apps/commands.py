@@ -66,7 +66,14 @@ def tray(_args) -> int:
     return _run_tray(SettingsStore(default_settings_path()), None, "virtualcam", None, DEFAULT_PORT)
 
 
+def _refuse_highgui(sink: str) -> None:
+    """The tray and the server own the main thread, and OpenCV windows may only live there."""
+    if "window" in sink.split("+"):
+        raise ValueError("--sink window needs --no-tray (without --serve); the FER Cam window shows the video")
+
+
 def _run_tray(store: SettingsStore, source: str | None, sink: str, vcam_backend: str | None, port: int) -> int:
+    _refuse_highgui(sink)
     from fercam.apps.app import App
     from fercam.apps.tray import Tray
     from fercam.apps.window.run import detector_choices, start_window
@@ -98,14 +105,13 @@ def _serve(
     from fercam.apps.window.run import serve_until_quit, start_window
     from fercam.sources import list_cameras
 
-    if sink.split("+")[0] == "window" or sink.endswith("+window"):
-        raise ValueError("--sink window cannot be served: the FER Cam window already shows the video")
+    _refuse_highgui(sink)
     done = threading.Event()
     app = App(store, sink_spec=sink, vcam_backend=vcam_backend, source_spec=source, notify=_notify)
     cameras = list_cameras() if source is None or source.isdigit() else []
     server = start_window(app, quit=done.set, cameras=cameras, port=port)
     print(f"FER Cam window: {server.url}", flush=True)
-    app.on_no_driver = lambda: open_page(server.url)
+    app.on_no_driver = lambda: None if open_now else open_page(server.url)
     if open_now:
         open_page(server.url)
     return serve_until_quit(app, server, done)

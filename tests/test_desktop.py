@@ -7,10 +7,13 @@ by its pixels in a screenshot of the screen, clicked with xdotool, and Quit must
 
 from __future__ import annotations
 
+import http.client
 import json
+import signal
 import subprocess
 import sys
 import time
+import urllib.parse
 from pathlib import Path
 
 import cv2
@@ -110,14 +113,27 @@ def start_tray(desktop, media_dir, backend: str, name: str, *, env: dict | None 
     return proc, url, opened, folder
 
 
-def test_xorg_tray_click_opens_the_window_and_ctrl_c_ends_cleanly(desktop, media_dir):
-    proc, url, opened, folder = start_tray(desktop, media_dir, "xorg", "xorg")
+def quit_from_the_page(url: str) -> None:
+    """What the window's Quit button sends (the page's own Origin, the token as its cookie would)."""
+    parts = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection("127.0.0.1", parts.port, timeout=10)
+    origin = f"http://127.0.0.1:{parts.port}"
+    conn.request("POST", f"/api/quit?{parts.query}", body=b"{}", headers={"Origin": origin})
+    assert conn.getresponse().status == 200
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "page-quit"])
+def test_xorg_tray_click_opens_the_window_and_quit_ends_cleanly(desktop, media_dir, how):
+    proc, url, opened, folder = start_tray(desktop, media_dir, "xorg", f"xorg-{how}")
     try:
         assert wait_for_lines(opened, 1) == [url]  # no camera driver here: the window opened by itself
-        x, y = find_icon(desktop, "xorg-tray")
+        x, y = find_icon(desktop, f"xorg-tray-{how}")
         xdotool(desktop, "mousemove", str(x), str(y), "click", "1")
         assert wait_for_lines(opened, 2) == [url, url]  # xorg trays have no menu: a click opens the window
-        proc.send_signal(2)  # Ctrl-C
+        if how == "ctrl-c":
+            proc.send_signal(signal.SIGINT)
+        else:
+            quit_from_the_page(url)
         assert proc.wait(20) == 0
     finally:
         stop(proc)

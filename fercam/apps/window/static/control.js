@@ -33,9 +33,10 @@ function render(data) {
     label.append(box, " " + title);
     return label;
   }));
-  const cameras = [...new Set([...data.cameras, s.camera])];
+  const source = data.status.source; // a --source file or URL shows as itself, never as "Camera 0"
+  const cameras = [...new Set([...data.cameras, source])];
   $("camera").replaceChildren(...cameras.map((c) => new Option(/^\d+$/.test(c) ? "Camera " + c : c, c)));
-  $("camera").value = s.camera;
+  $("camera").value = source;
   $("detectors").replaceChildren(...Object.entries(data.detectors).map(([name, reason]) => {
     const label = document.createElement("label");
     const radio = document.createElement("input");

@@ -27,7 +27,6 @@ SHOTS = "window"  # screenshots land in tmp_path_factory's "window" folder, prin
 
 @pytest.fixture(scope="module")
 def served(media_dir, tmp_path_factory):
-    need_chromium()
     folder = tmp_path_factory.mktemp(SHOTS)
     args = ["run", "--no-tray", "--serve", "--port", "0", "--source", str(media_dir / "fer_woman2.mp4")]
     args += ["--sink", f"file:{folder / 'out.mp4'}"]
@@ -38,6 +37,7 @@ def served(media_dir, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser(served):
+    need_chromium()  # the server's own checks below run without it
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

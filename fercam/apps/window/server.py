@@ -6,6 +6,7 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from importlib.resources import files
 from pathlib import Path
 
@@ -51,6 +52,8 @@ class WindowServer:
     def start(self) -> str:
         """Bind and serve in the background; returns the control page's URL (OSError if no port is free)."""
         self._loop = asyncio.new_event_loop()
+        # Each open socket keeps a worker waiting on its slot; leave room for several pages and the encoder.
+        self._loop.set_default_executor(ThreadPoolExecutor(max_workers=16, thread_name_prefix="fercam-window"))
         self._runner = self._loop.run_until_complete(self._bind())
         self._thread = threading.Thread(target=self._loop.run_forever, name="fercam-window", daemon=True)
         self._thread.start()
@@ -77,6 +80,7 @@ class WindowServer:
         asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(timeout=10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=5)
+        self._loop.run_until_complete(self._loop.shutdown_default_executor())  # socket waits end within 0.5 s
         self._loop.close()
         self._loop = self._runner = None
 

@@ -7,6 +7,7 @@ so a slow browser skips frames instead of delaying the video or piling up memory
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 import cv2
@@ -65,36 +66,44 @@ class Feeds:
         for ws in list(self.sockets):
             await ws.close()
 
-    async def _newest(self, name: str, seen: tuple[object, int]) -> tuple[tuple[object, int], object]:
-        """The runner's slot `name` once it holds something newer than `seen` (None after a short wait)."""
+    async def _newest(self, slot_of, seen: tuple[object, int]) -> tuple[tuple[object, int], object]:
+        """The value in `slot_of(runner)` once it is newer than `seen` (None after a short wait)."""
         runner = self.app.runner
         if runner is None:
             await asyncio.sleep(0.2)
             return seen, None
-        slot = getattr(runner, name)
+        slot = slot_of(runner)
         version = seen[1] if seen[0] is slot else 0
         new_version, value = await asyncio.to_thread(slot.wait_newer, version, 0.5)
         return (slot, new_version), value if new_version > version else None
 
     async def video(self, request: web.Request) -> web.WebSocketResponse:
         ws = await self._socket(request)
+        with contextlib.suppress(ConnectionError):  # the page went away mid-frame
+            await self._send_video(ws)
+        return ws
+
+    async def _send_video(self, ws: web.WebSocketResponse) -> None:
         seen: tuple[object, int] = (None, 0)
         while not ws.closed:
-            seen, image = await self._newest("sent", seen)
+            seen, image = await self._newest(lambda runner: runner.sent, seen)
             if image is not None and not ws.closed:
                 await ws.send_bytes(await asyncio.to_thread(jpeg, image))
-        return ws
 
     async def events(self, request: web.Request) -> web.WebSocketResponse:
         ws = await self._socket(request)
+        with contextlib.suppress(ConnectionError):
+            await self._send_events(ws)
+        return ws
+
+    async def _send_events(self, ws: web.WebSocketResponse) -> None:
         seen: tuple[object, int] = (None, 0)
         next_status = 0.0
         while not ws.closed:
             if time.monotonic() >= next_status:
                 await ws.send_json({"type": "status", **self.status()})
                 next_status = time.monotonic() + STATUS_EVERY_S
-            seen, analysis = await self._newest("analyses", seen)
+            seen, analysis = await self._newest(lambda runner: runner.analyses, seen)
             image = self.app.runner.sent.get() if analysis is not None and self.app.runner else None
             if image is not None and not ws.closed:
                 await ws.send_json(analysis_message(analysis, (image.shape[1], image.shape[0])))
-        return ws

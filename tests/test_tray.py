@@ -233,3 +233,10 @@ def test_icon_image_is_rgba():
     assert image.mode == "RGBA" and image.size == (64, 64)
     alpha = image.getchannel("A")
     assert alpha.getpixel((0, 0)) == 0 and alpha.getpixel((32, 32)) == 255
+
+
+def test_voice_is_disabled_with_its_reason_where_no_microphone_works(app, store):
+    tray = Tray(app, store, voice_problem="no microphone found")
+    voice = item_named(tray.menu(), "Voice")
+    assert voice.text == "Voice: off (no microphone found)" and not voice.enabled
+    assert len(tray.menu().items) == len(Tray(app, store).menu().items)  # in the same place

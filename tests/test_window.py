@@ -115,6 +115,9 @@ def test_control_page_shows_the_moving_preview_at_15_fps(page, served, clip_fram
     assert len(latest["faces"]) == 1 and latest["size"] == [596, 336]
     assert drawn_on(second, clip_frames) > 1.2  # the overlays are drawn on the clip
     assert "running" in page.inner_text("#state")
+    state = json.loads(request(api_url(served, "/api/state"))[1])
+    if state["unavailable"].get("voice"):  # no microphone here: Voice is offered greyed out, with the reason
+        assert page.is_disabled("#toggle-voice") and state["unavailable"]["voice"] in page.inner_text("#toggles")
     page.wait_for_selector("#charts .chart canvas", timeout=10000)  # a chart for the face
 
 

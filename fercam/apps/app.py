@@ -78,6 +78,21 @@ def run_headless(
             event_log.close()
 
 
+def microphone_problem() -> str | None:
+    """Why the "Voice" toggle cannot work here (None when there is an input device); menus disable it then."""
+    try:
+        import sounddevice
+
+        sounddevice.query_devices(kind="input")
+    except ImportError:
+        return "needs sounddevice"
+    except OSError:
+        return "no PortAudio: apt install libportaudio2"
+    except Exception:  # sounddevice.PortAudioError or ValueError: no input device
+        return "no microphone found"
+    return None
+
+
 class PreviewOnlySink:
     """Where the video goes when the virtual camera cannot open: nowhere but the window's preview."""
 

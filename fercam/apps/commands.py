@@ -74,14 +74,14 @@ def _refuse_highgui(sink: str) -> None:
 
 def _run_tray(store: SettingsStore, source: str | None, sink: str, vcam_backend: str | None, port: int) -> int:
     _refuse_highgui(sink)
-    from fercam.apps.app import App
+    from fercam.apps.app import App, microphone_problem
     from fercam.apps.tray import Tray
     from fercam.apps.window.run import detector_choices, start_window
     from fercam.sources import list_cameras
 
     cameras = list_cameras()
     app = App(store, sink_spec=sink, vcam_backend=vcam_backend, source_spec=source, notify=_notify)
-    tray = Tray(app, store, cameras=cameras, detectors=detector_choices())
+    tray = Tray(app, store, cameras=cameras, detectors=detector_choices(), voice_problem=microphone_problem())
     server = start_window(app, quit=tray.quit, cameras=cameras, port=port)
     print(f"FER Cam window: {server.url}", flush=True)
     tray.window_url, tray.on_stuck = server.url, server.stop

@@ -71,11 +71,13 @@ class Tray:
         cameras: list[int] | None = None,
         detectors: dict[str, str | None] | None = None,
         window_url: str = "",
+        voice_problem: str | None = None,
     ) -> None:
         self.app, self.store = app, store
         self.cameras = cameras if cameras is not None else [0]
         self.detectors = detectors if detectors is not None else {"mtcnn": None, "haar": None}
         self.window_url = window_url
+        self.voice_problem = voice_problem  # why Voice cannot work here, if it cannot
         self.last_message = ""
         self.icon = None
         self._stopped = threading.Event()
@@ -161,7 +163,10 @@ class Tray:
         toggles = [
             item(lambda _item, t=title, k=key: self.toggle_label(t, k), act(self.toggle, key), checked=is_set(key))
             for title, key in TOGGLES
+            if key != "voice" or not self.voice_problem
         ]
+        if self.voice_problem:
+            toggles.insert(4, item(f"Voice: off ({self.voice_problem})", None, enabled=False))
         cameras = [
             item(f"Camera {i}", act(self.set_camera, i), checked=lambda _item, i=i: self.is_camera(i), radio=True)
             for i in self.cameras

@@ -15,8 +15,11 @@ FIELDS = {f.name for f in dataclasses.fields(Settings)}
 class Controls:
     """Reads state for the page and applies its changes through the app's settings store."""
 
-    def __init__(self, app, *, cameras: list[str], detectors: dict[str, str | None]) -> None:
+    def __init__(
+        self, app, *, cameras: list[str], detectors: dict[str, str | None], unavailable: dict[str, str] | None = None
+    ) -> None:
         self.app = app
+        self.unavailable = unavailable or {}  # setting -> why it cannot be switched on here ("voice")
         self.cameras = cameras  # webcams found at start ("0", "1", ...)
         self.detectors = detectors  # name -> None if it works here, else why not
 
@@ -41,6 +44,7 @@ class Controls:
             "settings": dataclasses.asdict(self.app.store.get()),
             "cameras": self.cameras,
             "detectors": self.detectors,
+            "unavailable": self.unavailable,
             "status": self.status(),
         }
 
@@ -58,6 +62,9 @@ class Controls:
                 raise ValueError(f"{key} must be between {low} and {high}")
         if "detector" in changes and self.detectors.get(changes["detector"], "unknown detector"):
             raise ValueError(f"detector {changes['detector']}: {self.detectors.get(changes['detector'], 'unknown')}")
+        for key, why in self.unavailable.items():
+            if changes.get(key) is True:
+                raise ValueError(f"{key} cannot be switched on here: {why}")
         if "camera" in changes and not changes["camera"].strip():
             raise ValueError("camera must be a webcam number, a video file or a stream URL")
         return changes

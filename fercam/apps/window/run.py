@@ -29,7 +29,15 @@ def detector_choices() -> dict[str, str | None]:
 
 def start_window(app: App, *, quit: Callable[[], None], cameras: list[int], port: int = DEFAULT_PORT) -> WindowServer:
     """The window's server, started; the caller prints `server.url` (OSError if it cannot bind)."""
-    controls = Controls(app, cameras=[str(i) for i in cameras], detectors=detector_choices())
+    from fercam.apps.app import microphone_problem
+
+    voice = microphone_problem()
+    controls = Controls(
+        app,
+        cameras=[str(i) for i in cameras],
+        detectors=detector_choices(),
+        unavailable={"voice": voice} if voice else {},
+    )
     server = WindowServer(controls, token_path=link_path(), quit=quit, port=port)
     server.start()
     return server

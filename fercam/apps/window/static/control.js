@@ -30,7 +30,10 @@ function render(data) {
     box.id = "toggle-" + key;
     box.checked = s[key];
     box.onchange = () => change({ [key]: box.checked });
-    label.append(box, " " + title);
+    const why = data.unavailable[key];
+    box.disabled = Boolean(why) && !s[key];
+    label.append(box, " " + title + (why ? " (" + why + ")" : ""));
+    label.className = why ? "off" : "";
     return label;
   }));
   const source = data.status.source; // a --source file or URL shows as itself, never as "Camera 0"

@@ -19,8 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
-from tests.window_helpers import have, start_fercam, stop
+from window_helpers import have, start_fercam, stop
 
 TINT2RC = """panel_items = TS
 panel_size = 100% 40

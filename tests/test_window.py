@@ -19,8 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 import cv2
 import numpy as np
 import pytest
-
-from tests.window_helpers import launch_browser, need_chromium, start_fercam, stop
+from window_helpers import launch_browser, need_chromium, start_fercam, stop
 
 SHOTS = "window"  # screenshots land in tmp_path_factory's "window" folder, printed by the tests
 

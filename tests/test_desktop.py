@@ -158,13 +158,15 @@ def gi_path(tmp: Path) -> Path:
     return tmp
 
 
-def test_gtk_tray_menu_items_work_and_quit_exits_0(desktop, media_dir, tmp_path):
+@pytest.mark.parametrize("backend", ["gtk", "appindicator"])
+def test_menu_tray_items_work_and_quit_exits_0(desktop, media_dir, tmp_path, backend):
     have("dbus-run-session")
     env = {"PYTHONPATH": str(gi_path(tmp_path))}
-    proc, url, opened, folder = start_tray(desktop, media_dir, "gtk", "gtk", env=env, prefix=("dbus-run-session", "--"))
+    prefix = ("dbus-run-session", "--")
+    proc, url, opened, folder = start_tray(desktop, media_dir, backend, backend, env=env, prefix=prefix)
     try:
         wait_for_lines(opened, 1)
-        x, y = find_icon(desktop, "gtk-tray")
+        x, y = find_icon(desktop, f"{backend}-tray")  # AppIndicator without a StatusNotifier host: an X11 icon
 
         def menu(*keys: str) -> None:
             xdotool(desktop, "mousemove", str(x), str(y), "click", "3")
@@ -172,7 +174,7 @@ def test_gtk_tray_menu_items_work_and_quit_exits_0(desktop, media_dir, tmp_path)
             xdotool(desktop, "key", "--delay", "150", *keys)
 
         menu("Down", "Down")  # keyboard focus skips the status line: "Open FER Cam window", "Boxes: on"
-        screenshot(desktop, "gtk-menu")
+        screenshot(desktop, f"{backend}-menu")
         xdotool(desktop, "key", "Return")
         time.sleep(1.0)
         settings = json.loads((folder / "config" / "settings.json").read_text())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from fractions import Fraction
 from pathlib import Path
@@ -86,23 +87,74 @@ class VirtualCameraSink:
 
 
 class WindowSink:
-    """A preview window; closing it (or pressing q / Esc) asks the pipeline to stop."""
+    """A preview window; closing it (or pressing q / Esc) asks the pipeline to stop.
 
-    def __init__(self, title: str = "FER Cam preview") -> None:
+    HighGUI must only be called from the main thread (Qt and Cocoa insist), so only the
+    headless `run --sink window` uses this; the tray's preview is the FER Cam window page.
+    """
+
+    SCREEN_SHARE = 0.9  # the window may take this much of the screen
+
+    def __init__(self, title: str = "FER Cam preview", *, size: tuple[int, int] | None = None) -> None:
         if not has_display():
             raise SinkError("no display for a preview window (DISPLAY is not set); use --sink file:out.mp4")
-        self.title = title
+        self.title, self.size = title, size  # size: the output's; None: each first image's own
         self.closed = False
-        cv2.namedWindow(title, cv2.WINDOW_NORMAL)
+        self._shown = False
+        # GUI_NORMAL: no debug toolbar (zoom, pixel values) that would cover the video.
+        cv2.namedWindow(title, cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO | cv2.WINDOW_GUI_NORMAL)
+
+    @staticmethod
+    def screen_size() -> tuple[int, int] | None:
+        """The screen's size in pixels where we can ask for it cheaply (X11, Windows), else None."""
+        try:
+            if sys.platform == "win32":
+                import ctypes
+
+                metrics = ctypes.windll.user32.GetSystemMetrics
+                return metrics(0), metrics(1)
+            if os.environ.get("DISPLAY"):
+                from Xlib import display
+
+                screen = display.Display().screen()
+                return screen.width_in_pixels, screen.height_in_pixels
+        except Exception as exc:  # no Xlib, no X server: the window keeps the image's size
+            log.debug("screen size unknown: %s", exc)
+        return None
+
+    def fitted(self, width: int, height: int) -> tuple[int, int]:
+        """`width` x `height`, shrunk (never enlarged) to fit the screen, proportions kept."""
+        screen = self.screen_size()
+        if screen is None:
+            return width, height
+        scale = min(1.0, self.SCREEN_SHARE * screen[0] / width, self.SCREEN_SHARE * screen[1] / height)
+        return round(width * scale), round(height * scale)
+
+    def _gone(self) -> bool:
+        try:
+            return cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) < 1
+        except cv2.error:  # some backends raise once the window is destroyed
+            return True
 
     def send(self, image: np.ndarray) -> None:
+        if self.closed:
+            return
+        if self._shown and self._gone():  # closed with its close button; imshow would reopen it
+            self.closed = True
+            return
+        if not self._shown:
+            cv2.resizeWindow(self.title, *self.fitted(*(self.size or (image.shape[1], image.shape[0]))))
+            self._shown = True
         cv2.imshow(self.title, image)
-        key = cv2.waitKey(1) & 0xFF
-        if key in (ord("q"), 27) or cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) < 1:
+        if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
             self.closed = True
 
     def close(self) -> None:
-        cv2.destroyWindow(self.title)
+        try:
+            cv2.destroyWindow(self.title)
+            cv2.waitKey(1)  # lets the GUI toolkit actually remove it
+        except cv2.error:  # already gone with its close button
+            pass
 
 
 class VideoFileSink:
@@ -208,8 +260,8 @@ def _virtualcam(spec: str, *, width: int, height: int, fps: float, vcam_backend:
     return VirtualCameraSink(width=width, height=height, fps=round(fps), backend=vcam_backend)
 
 
-def _window(spec: str, **_options):
-    return WindowSink()
+def _window(spec: str, *, width: int, height: int, **_options):
+    return WindowSink(size=(width, height))
 
 
 def _file(spec: str, *, fps: float, overwrite: bool = False, **_options):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import glob
 import sys
-import time
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,8 +13,10 @@ import pytest
 import pyvirtualcam
 import pyvirtualcam.camera
 
+from fercam import devices
 from fercam.apps import doctor
-from fercam.apps.doctor import Check, Requirement, VideoDevice
+from fercam.apps.doctor import Check, Requirement
+from fercam.devices import VideoDevice
 
 
 def test_check_line_formats() -> None:
@@ -99,14 +101,14 @@ def test_linux_video_devices_reads_sysfs(tmp_path: Path) -> None:
         real.mkdir(parents=True)
         (real / "name").write_text(name + "\n")
         (sysfs / node).symlink_to(real)
-    devices = doctor.linux_video_devices(sysfs)
-    assert devices == [
+    found = devices.video_devices(sysfs)
+    assert found == [
         VideoDevice("/dev/video0", "Integrated Camera", False),
         VideoDevice("/dev/video10", "FER Cam", True),
     ]
-    check = doctor.check_video_devices(lister=lambda: devices)
+    check = doctor.check_video_devices(lister=lambda: found)
     assert check.ok and "/dev/video10 'FER Cam' (v4l2loopback)" in check.detail
-    assert doctor.linux_video_devices(tmp_path / "absent") == []
+    assert devices.video_devices(tmp_path / "absent") == []
 
 
 def test_video_devices_without_loopback_warns() -> None:
@@ -126,12 +128,12 @@ def test_webcam_check() -> None:
 
 
 class FakeCapture:
-    """cv2.VideoCapture stand-in: index 1 delivers a frame, index 2 hangs, the rest do not open."""
+    """cv2.VideoCapture stand-in: index 1 delivers a frame, index 2 hangs for good, the rest do not open."""
 
     def __init__(self, index: int) -> None:
         self.index = index
         if index == 2:
-            time.sleep(1.0)
+            threading.Event().wait()  # a driver that never answers
 
     def isOpened(self) -> bool:  # noqa: N802 (OpenCV's name)
         return self.index == 1
@@ -147,10 +149,8 @@ def test_probe_webcams_skips_a_hung_camera(monkeypatch: pytest.MonkeyPatch) -> N
     import cv2
 
     monkeypatch.setattr(cv2, "VideoCapture", FakeCapture)
-    monkeypatch.setattr(doctor.platform, "system", lambda: "Windows")
-    start = time.monotonic()
-    assert doctor.probe_webcams(range(4), timeout_s=0.2) == ["1 (640x480)"]
-    assert time.monotonic() - start < 0.9
+    monkeypatch.setattr(devices.platform, "system", lambda: "Windows")
+    assert devices.probe_webcams(range(4), timeout_s=0.2) == {1: "640x480"}  # returned: the hung one was skipped
 
 
 class RecordingBackend:
@@ -210,10 +210,19 @@ def test_display_check() -> None:
     assert not headless.ok and not headless.critical and "--no-tray" in headless.fix
 
 
-def test_tray_check() -> None:
-    assert doctor.check_tray(env={"PYSTRAY_BACKEND": "xorg"}, system="Linux").ok
+def test_tray_check_says_which_backend_and_what_it_gives() -> None:
+    xorg = doctor.check_tray(env={"PYSTRAY_BACKEND": "xorg"}, system="Linux")
+    assert not xorg.ok and not xorg.critical and "a click on the icon opens the FER Cam window" in xorg.detail
+    assert "gir1.2-ayatanaappindicator3-0.1" in xorg.fix and xorg.line().startswith("[warn]")
     assert not doctor.check_tray(env={"PYSTRAY_BACKEND": "qt"}, system="Linux").ok
-    assert doctor.check_tray(env={}, system="Linux", has_module=lambda name: name == "gi").ok
+    everything = doctor.check_tray(env={}, system="Linux", has_module=lambda _m: True, has_typelib=lambda *_a: True)
+    assert everything.ok and "appindicator backend: a full menu" in everything.detail
+    gtk_only = doctor.check_tray(
+        env={}, system="Linux", has_module=lambda _m: True, has_typelib=lambda name, _v: name == "Gtk"
+    )
+    assert gtk_only.ok and "gtk backend" in gtk_only.detail
+    plain_pip = doctor.check_tray(env={}, system="Linux", has_module=lambda name: name == "Xlib")
+    assert not plain_pip.ok and "xorg backend: no menu" in plain_pip.detail
     bare = doctor.check_tray(env={}, system="Linux", has_module=lambda _name: False)
     assert not bare.ok and not bare.critical
     assert "win32" in doctor.check_tray(env={}, system="Windows").detail

@@ -150,3 +150,20 @@ def test_windows_scripts_parse(script: str) -> None:
     )
     result = subprocess.run(["pwsh", "-NoProfile", "-Command", command], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.skipif(not Path("/usr/lib/python3/dist-packages/gi").is_dir(), reason="Debian's python3-gi missing")
+def test_link_gi_makes_the_system_pygobject_importable_in_the_apps_environment(tmp_path: Path) -> None:
+    """What gives an installed FER Cam the tray menu: the distribution's gi, linked into its venv."""
+    venv = tmp_path / "venv"
+    subprocess.run(["/usr/bin/python3", "-m", "venv", "--without-pip", str(venv)], check=True)
+    script = LINUX / "install.sh"
+    out = subprocess.run(
+        ["bash", "-c", f'source "{script}" && setup_paths && RECORDS=() && link_gi "{venv}" && echo "${{RECORDS[@]}}"'],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    assert out[0].startswith("+ ln -sfn ") and out[-1].startswith("file ") and out[-1].endswith("/gi")  # uninstallable
+    check = "import gi; gi.require_version('Gtk', '3.0'); from gi.repository import Gtk; print('ok')"
+    assert subprocess.run([str(venv / "bin/python"), "-c", check], capture_output=True, text=True).stdout == "ok\n"

@@ -59,10 +59,22 @@ def item_named(menu, prefix: str):
 
 def test_toggles_flip_and_persist(tray, store):
     for _title, key in TOGGLES:
+        if key == "voice":
+            continue  # needs a microphone: see the next test
         before = getattr(store.get(), key)
         tray.toggle(key)
         assert getattr(store.get(), key) is not before, key
         assert getattr(SettingsStore(default_settings_path()).get(), key) is not before, key
+
+
+def test_voice_stays_on_only_with_a_working_microphone(tray, app, store):
+    app.notify = tray.notify  # as Tray.run wires it
+    tray.toggle("voice")
+    if store.get().voice:
+        assert app._listener is not None  # this machine has a microphone
+    else:  # the menu and the window must not claim "Voice: on" while nothing listens
+        assert tray.toggle_label("Voice", "voice") == "Voice: off"
+        assert app.notices[-1].startswith("voice is off: ") and "voice is off" in tray.status_text()
 
 
 def test_toggle_labels_carry_their_state(tray):
@@ -72,38 +84,53 @@ def test_toggle_labels_carry_their_state(tray):
     assert tray.toggle_label("Probabilities", "show_probs") == "Probabilities: off"
 
 
-def test_pause_label_follows_the_pause_toggle(tray, store):
-    assert tray.pause_label() == "Overlays: shown"
-    tray.toggle("paused")
-    assert store.get().paused
-    assert tray.pause_label() == "Overlays: paused (pass-through)"
+def test_long_notices_are_cut_in_the_menu_and_kept_whole_for_the_window(tray, app):
+    app.notify = tray.notify
+    fix = "no virtual camera available (" + "x" * 200 + "); fix: run `sudo bash installer/linux/install.sh`"
+    app.report(fix)
+    assert len(tray.status_text()) < 140 and tray.status_text().endswith("(whole text in the window)")
+    assert app.notices[-1] == fix
 
 
-def test_choosing_a_camera_saves_it_and_restarts_the_video(tray, app, store, tmp_path):
-    tray.set_camera(1)
+def test_choosing_a_camera_saves_it_and_restarts_the_video_on_it(tray, app, store):
+    app.notify = tray.notify
+    tray.set_camera(1)  # replaces the clip given as --source
     assert store.get().camera == "1"
     assert SettingsStore(default_settings_path()).get().camera == "1"
-    assert app.calls == ["restart", "stop", "start"]
-    assert app.runner is not None and not app.runner.stopped
+    assert app.calls == ["restart", "stop", "start"] and app.source_spec is None
+    if app.runner is None:  # no webcam 1 on this machine: said whole, in the menu and the window
+        assert app.notices[-1].startswith("no webcam at index 1")
+    assert tray.camera_label() == "Camera: 1" and tray.is_camera(1)
+
+
+def test_quit_finishes_the_output_file(tray, app, tmp_path):
+    app.start()
     deadline = time.monotonic() + 10
     while app.runner.stats.frames_sent < 5 and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert app.runner.stats.frames_sent >= 5
     assert "fps" in tray.status_text()
     tray.quit()
     frames = int(cv2.VideoCapture(str(tmp_path / "out.mp4")).get(cv2.CAP_PROP_FRAME_COUNT))
-    assert frames >= 5  # the restarted pipeline really wrote video, and quit closed the file
+    assert frames >= 5  # the pipeline really wrote video, and quit closed the file
 
 
 def test_choosing_the_current_camera_again_does_not_restart(tray, app):
+    app.source_spec = None  # the webcam from the settings is the source
     tray.set_camera(0)
     assert app.calls == []
 
 
+def test_a_file_source_checks_no_camera(tray, app):
+    assert tray.camera_label().endswith("fer_test.mp4")
+    assert not tray.is_camera(0)
+    camera_0 = item_named(item_named(tray.menu(), "Camera:").submenu, "Camera 0")
+    assert camera_0.checked is False
+
+
 def test_choosing_a_detector_updates_settings_without_a_restart(tray, app, store):
-    tray.set_detector("haar")
-    assert store.get().detector == "haar"
-    assert SettingsStore(default_settings_path()).get().detector == "haar"
+    tray.set_detector("yunet")
+    assert store.get().detector == "yunet"
+    assert SettingsStore(default_settings_path()).get().detector == "yunet"
     assert app.calls == []  # the inference thread reloads the detector by itself
 
 
@@ -121,33 +148,58 @@ def test_start_errors_reach_the_status_line(tray, app, tmp_path):
     app.start()
     assert app.runner is None
     assert tray.status_text().startswith("FER Cam: stopped | no such file or folder")
+    assert app.notices[-1].startswith("no such file or folder")  # whole, for the window
 
 
 def test_menu_shows_status_toggles_and_choices(tray):
     menu = tray.menu()
     labels = texts(menu)
     assert labels[0] == "FER Cam: stopped"
-    assert labels[1 : 1 + len(TOGGLES)] == [
+    assert labels[1] == "Open FER Cam window" and menu.items[1].default  # a click on trays without menus
+    assert labels[2 : 2 + len(TOGGLES)] == [
         "Boxes: on",
         "Labels: on",
         "Emoji: on",
         "Probabilities: off",
         "Voice: off",
         "Mirror: off",
+        "Body cues: off",
     ]
-    assert labels[1 + len(TOGGLES) :] == ["Overlays: shown", "Camera: 0", "Detector: mtcnn", "Open preview", "Quit"]
+    assert labels[2 + len(TOGGLES) :] == ["Pause overlays", labels[-3], "Detector: mtcnn", "Quit"]
+    assert labels[-3].startswith("Camera: ") and labels[-3].endswith("fer_test.mp4")
     assert not menu.items[0].enabled
     assert texts(item_named(menu, "Camera:").submenu) == ["Camera 0", "Camera 1"]
-    assert texts(item_named(menu, "Detector:").submenu) == ["mtcnn", "haar"]
+    assert texts(item_named(menu, "Detector:").submenu) == ["mtcnn", "yunet"]
+
+
+def test_detectors_that_cannot_run_here_are_disabled_with_their_reason(app, store):
+    tray = Tray(app, store, detectors={"mtcnn": None, "mtcnn-reference": "needs tensorflow"})
+    items = item_named(tray.menu(), "Detector:").submenu.items
+    assert [(i.text, i.enabled) for i in items] == [("mtcnn", True), ("mtcnn-reference (needs tensorflow)", False)]
+
+
+def test_no_webcam_is_said_not_offered(app, store):
+    tray = Tray(app, store, cameras=[])
+    assert texts(item_named(tray.menu(), "Camera:").submenu) == ["No webcam found"]
+
+
+def test_open_window_starts_the_browser_on_the_window_url(app, store, monkeypatch):
+    opened = []
+    monkeypatch.setattr("webbrowser.open", opened.append)
+    tray = Tray(app, store, window_url="http://127.0.0.1:1/?token=t")
+    item_named(tray.menu(), "Open FER Cam window")(None)
+    deadline = time.monotonic() + 5
+    while not opened and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert opened == ["http://127.0.0.1:1/?token=t"]
 
 
 def test_menu_pause_and_quit_items_act(tray, app, store):
     menu = tray.menu()
-    pause = item_named(menu, "Overlays")
+    pause = item_named(menu, "Pause overlays")
     assert pause.checked is False
     pause(None)  # what pystray does on a click: item(icon) -> action(icon, item)
-    assert store.get().paused is True
-    assert pause.text == "Overlays: paused (pass-through)" and pause.checked is True
+    assert store.get().paused is True and pause.checked is True
     item_named(menu, "Quit")(None)
     assert app.calls == ["stop"]
 
@@ -170,10 +222,10 @@ def test_clicking_a_camera_in_the_menu_selects_it(tray, app, store):
 
 def test_clicking_a_detector_in_the_menu_selects_it(tray, app, store):
     menu = tray.menu()
-    haar = item_named(item_named(menu, "Detector:").submenu, "haar")
-    haar(None)
-    assert store.get().detector == "haar"
-    assert haar.checked is True and item_named(menu, "Detector:").text == "Detector: haar"
+    yunet = item_named(item_named(menu, "Detector:").submenu, "yunet")
+    yunet(None)
+    assert store.get().detector == "yunet"
+    assert yunet.checked is True and item_named(menu, "Detector:").text == "Detector: yunet"
     assert app.calls == []
 
 
@@ -182,3 +234,10 @@ def test_icon_image_is_rgba():
     assert image.mode == "RGBA" and image.size == (64, 64)
     alpha = image.getchannel("A")
     assert alpha.getpixel((0, 0)) == 0 and alpha.getpixel((32, 32)) == 255
+
+
+def test_voice_is_disabled_with_its_reason_where_no_microphone_works(app, store):
+    tray = Tray(app, store, voice_problem="no microphone found")
+    voice = item_named(tray.menu(), "Voice")
+    assert voice.text == "Voice: off (no microphone found)" and not voice.enabled
+    assert len(tray.menu().items) == len(Tray(app, store).menu().items)  # in the same place

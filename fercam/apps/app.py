@@ -4,20 +4,52 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable
 
-from fercam.apps.headless import open_output
 from fercam.live import LiveRunner
 from fercam.pipeline import make_live_reader
 from fercam.settings import Settings, SettingsStore
-from fercam.sinks import SinkError
+from fercam.sinks import SinkError, open_sink
 from fercam.sources import VideoFileSource, open_source
 
 log = logging.getLogger(__name__)
 
 
+def microphone_problem() -> str | None:
+    """Why the "Voice" toggle cannot work here (None when there is an input device); menus disable it then."""
+    try:
+        import sounddevice
+
+        sounddevice.query_devices(kind="input")
+    except ImportError:
+        return "needs sounddevice"
+    except OSError:
+        return "no PortAudio: apt install libportaudio2"
+    except Exception:  # sounddevice.PortAudioError or ValueError: no input device
+        return "no microphone found"
+    return None
+
+
+class PreviewOnlySink:
+    """Where the video goes when the virtual camera cannot open: nowhere but the window's preview."""
+
+    closed = False
+
+    def send(self, image) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 class App:
-    """The tray app's engine: one live pipeline, restarted when the camera or output changes."""
+    """The tray app's engine: one live pipeline, restarted when the camera or output changes.
+
+    `on_no_driver` runs when the virtual camera cannot open (it opens the FER Cam window);
+    the video then still flows to the window's preview. HighGUI is never used here: the tray
+    owns the main thread and OpenCV windows must live on it.
+    """
 
     def __init__(
         self,
@@ -27,10 +59,12 @@ class App:
         vcam_backend: str | None = None,
         source_spec: str | None = None,
         notify: Callable[[str], None] = log.warning,
+        on_no_driver: Callable[[], None] | None = None,
     ) -> None:
         self.store, self.sink_spec, self.vcam_backend = store, sink_spec, vcam_backend
         self.source_spec = source_spec
-        self.notify = notify
+        self.notify, self.on_no_driver = notify, on_no_driver
+        self.notices: deque[str] = deque(maxlen=8)  # whole, for the window's status panel
         self.runner: LiveRunner | None = None
         self._thread: threading.Thread | None = None
         self._listener = None  # the microphone, while "Voice" is on
@@ -41,13 +75,17 @@ class App:
             return "stopped"
         return self.runner.stats.status_line()
 
+    def report(self, message: str) -> None:
+        self.notices.append(message)
+        self.notify(message)
+
     def start(self) -> None:
         settings = self.store.get()
         try:
             source = self._open_source(settings)
-            sink = open_output(self.sink_spec, settings, vcam_backend=self.vcam_backend, notify=self.notify)
+            sink = self._open_sink(settings)
         except (ValueError, SinkError) as exc:
-            self.notify(str(exc))
+            self.report(str(exc))
             return
         self.runner = LiveRunner(source, sink, self.store, make_live_reader)
         self._sync_voice(settings)
@@ -62,12 +100,29 @@ class App:
 
                 self._listener = MicrophoneListener().start()
             except (ImportError, ValueError, RuntimeError, OSError) as exc:
-                self.notify(f"voice is off: {exc}")
+                self.store.update(voice=False)  # the menu and the page must not claim it is on
+                self.report(f"voice is off: {exc}")
         elif not settings.voice and self._listener is not None:
             self._listener.stop()
             self._listener = None
         if self.runner is not None:
             self.runner.voice_probs = self._listener.latest if self._listener is not None else None
+
+    def _open_sink(self, settings: Settings):
+        try:
+            return open_sink(
+                self.sink_spec,
+                width=settings.width,
+                height=settings.height,
+                fps=settings.fps,
+                vcam_backend=self.vcam_backend,
+            )
+        except SinkError as exc:
+            if self.sink_spec != "virtualcam" or self.on_no_driver is None:
+                raise
+            self.report(f"{exc}. The FER Cam window shows the video meanwhile.")
+            self.on_no_driver()
+            return PreviewOnlySink()
 
     def _open_source(self, settings: Settings):
         spec = self.source_spec or settings.camera
@@ -80,7 +135,7 @@ class App:
         try:
             runner.run()
         except Exception as exc:  # report in the tray rather than dying silently
-            self.notify(f"video stopped: {exc}")
+            self.report(f"video stopped: {exc}")
         finally:
             source.close()
             sink.close()

@@ -63,6 +63,12 @@ def _add_run(sub) -> None:
     p.add_argument("--size", type=_size, help="output size, e.g. 1280x720")
     p.add_argument("--fps", type=_number(int, 1, "a whole number from 1 to 240", 240), help="output frame rate")
     p.add_argument("--mirror", action="store_true", help="mirror the output")
+    p.add_argument("--serve", action="store_true", help="with --no-tray: serve the FER Cam window (live mode)")
+    _add_port(p)
+
+
+def _add_port(p) -> None:
+    p.add_argument("--port", type=int, default=8737, help="the window's port on 127.0.0.1 (0: any free one)")
 
 
 def _add_training(sub) -> None:
@@ -174,6 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
     _add_run(sub)
     sub.add_parser("devices", help="list webcams and virtual cameras")
+    p = sub.add_parser("window", help="open the FER Cam window (starts FER Cam without a tray if it is not running)")
+    p.add_argument("--vcam-backend", help="pyvirtualcam backend: obs, unitycapture, v4l2loopback, ...")
+    _add_port(p)
     p = sub.add_parser("doctor", help="check the installation and say how to fix what is missing")
     p.add_argument("--vcam-backend", help="pyvirtualcam backend to try")
     _add_training(sub)
@@ -217,6 +226,7 @@ def _dispatch(args) -> int:
         None: commands.tray,
         "run": commands.run,
         "devices": commands.devices,
+        "window": commands.window,
         "doctor": commands.doctor,
         "train": commands.train,
         "evaluate": commands.evaluate,

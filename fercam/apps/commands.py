@@ -21,6 +21,8 @@ def _settings(args, *, saved: bool = True) -> Settings:
     return settings.replace(**{k: v for k, v in changes.items() if v is not None})
 
 
+DEFAULT_PORT = 8737  # the window's; fixed so an OBS overlay URL keeps working
+
 DATA_HELP = {
     "face": "FER2013 as an npz, Kaggle's fer2013.csv or a train/test folder of class folders",
     "voice": "the folder with emodb.npz and savee.npz",
@@ -46,8 +48,11 @@ def run(args) -> int:
     headless = args.no_tray or not has_display()
     settings = _settings(args, saved=not headless)
     source = args.source or settings.camera
+    if args.serve and headless:
+        return _serve(SettingsStore(initial=settings), source, args.sink, args.vcam_backend, args.port)
     if not headless:
-        return _run_tray(SettingsStore(default_settings_path(), initial=settings), source, args.sink, args.vcam_backend)
+        store = SettingsStore(default_settings_path(), initial=settings)
+        return _run_tray(store, source, args.sink, args.vcam_backend, args.port)
     _check_not_the_source(source, args.sink)
     size = f"{settings.width}x{settings.height}"
     mirror = "on" if settings.mirror else "off"
@@ -82,18 +87,73 @@ def tray(_args) -> int:
         raise RuntimeError(
             "no display for the tray icon; run headless: fercam run --no-tray --source 0 --sink virtualcam"
         )
-    return _run_tray(SettingsStore(default_settings_path()), None, "virtualcam", None)
+    return _run_tray(SettingsStore(default_settings_path()), None, "virtualcam", None, DEFAULT_PORT)
 
 
-def _run_tray(store: SettingsStore, source: str | None, sink: str, vcam_backend: str | None) -> int:
-    from fercam.apps.app import App
+def _refuse_highgui(sink: str) -> None:
+    """The tray and the server own the main thread, and OpenCV windows may only live there."""
+    if "window" in sink.split("+"):
+        raise ValueError("--sink window needs --no-tray (without --serve); the FER Cam window shows the video")
+
+
+def _run_tray(store: SettingsStore, source: str | None, sink: str, vcam_backend: str | None, port: int) -> int:
+    _refuse_highgui(sink)
+    from fercam.apps.app import App, microphone_problem
     from fercam.apps.tray import Tray
-    from fercam.detection import DETECTORS
+    from fercam.apps.window.run import detector_choices, start_window
     from fercam.sources import list_cameras
 
+    cameras = list_cameras()
     app = App(store, sink_spec=sink, vcam_backend=vcam_backend, source_spec=source, notify=_notify)
-    Tray(app, store, cameras=list_cameras() or [0], detectors=tuple(DETECTORS.available())).run()
+    tray = Tray(app, store, cameras=cameras, detectors=detector_choices(), voice_problem=microphone_problem())
+    server = start_window(app, quit=tray.quit, cameras=cameras, port=port)
+    print(f"FER Cam window: {server.url}", flush=True)
+    tray.window_url, tray.on_stuck = server.url, server.stop
+    app.on_no_driver = tray.open_window
+    try:
+        tray.run()
+    finally:
+        app.stop()  # every output file finished before we exit
+        server.stop()
     return 0
+
+
+def _serve(
+    store: SettingsStore, source: str | None, sink: str, vcam_backend: str | None, port: int, *, open_now: bool = False
+) -> int:
+    """FER Cam without a tray: the window is the whole interface (`run --serve`, `fercam window`)."""
+    import threading
+
+    from fercam.apps.app import App
+    from fercam.apps.tray import open_page
+    from fercam.apps.window.run import serve_until_quit, start_window
+    from fercam.sources import list_cameras
+
+    _refuse_highgui(sink)
+    done = threading.Event()
+    app = App(store, sink_spec=sink, vcam_backend=vcam_backend, source_spec=source, notify=_notify)
+    cameras = list_cameras() if source is None or source.isdigit() else []
+    server = start_window(app, quit=done.set, cameras=cameras, port=port)
+    print(f"FER Cam window: {server.url}", flush=True)
+    app.on_no_driver = lambda: None if open_now else open_page(server.url)
+    if open_now:
+        open_page(server.url)
+    return serve_until_quit(app, server, done)
+
+
+def window(args) -> int:
+    """Opens the window of the FER Cam already running, or starts FER Cam with the window as its interface."""
+    import webbrowser
+
+    from fercam.apps.window.run import running_window_url
+
+    url = running_window_url()
+    if url:
+        print(f"FER Cam window: {url}", flush=True)
+        webbrowser.open(url)
+        return 0
+    store = SettingsStore(default_settings_path())
+    return _serve(store, None, "virtualcam", args.vcam_backend, args.port, open_now=True)
 
 
 def devices(_args) -> int:

@@ -12,26 +12,17 @@ import importlib.util
 import os
 import platform
 import sys
-import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 from typing import Any
 
+from fercam.apps.tray_check import has_typelib, tray_verdict
+from fercam.devices import DRIVER_FIX, WEBCAM_INDICES, VideoDevice, probe_webcams, video_devices
+
 MIN_PYTHON = (3, 10)
-WEBCAM_INDICES = range(4)
-PROBE_TIMEOUT_S = 3.0
 VCAM_FORMAT = {"width": 1280, "height": 720, "fps": 30}
-SYSFS_VIDEO = Path("/sys/class/video4linux")
-TRAY_BACKENDS = ("appindicator", "gtk", "xorg", "win32", "darwin", "dummy")
-VCAM_FIX = {
-    "Linux": "sudo bash installer/linux/install.sh  (installs v4l2loopback and loads it as 'FER Cam')",
-    "Windows": "powershell -ExecutionPolicy Bypass -File installer\\windows\\install.ps1 -UnityCaptureDir <folder with "
-    "UnityCaptureFilter64bit.dll>  (or install OBS Studio and click Start Virtual Camera once)",
-    "Darwin": "install OBS Studio 30+, click Start Virtual Camera once and allow its camera extension in "
-    "System Settings > Privacy & Security",
-}
+VCAM_FIX = DRIVER_FIX
 WEBCAM_FIX = {
     "Linux": "connect a webcam, close apps using it, allow access: sudo usermod -aG video $USER (then log in again)",
     "Windows": "connect a webcam and allow desktop apps in Settings > Privacy & security > Camera",
@@ -151,27 +142,7 @@ def check_detector(*, loader: Callable[[], Any] = _load_mtcnn) -> Check:
     return Check("face detector", True, f"mtcnn loaded ({type(detector).__name__})")
 
 
-@dataclass(frozen=True)
-class VideoDevice:
-    """A Linux video node and its driver-given name; loopback devices live under /sys/devices/virtual."""
-
-    node: str
-    name: str
-    loopback: bool
-
-
-def linux_video_devices(sysfs: Path = SYSFS_VIDEO) -> list[VideoDevice]:
-    if not sysfs.is_dir():
-        return []
-    devices = []
-    for entry in sorted(sysfs.iterdir(), key=lambda p: (len(p.name), p.name)):
-        name_file = entry / "name"
-        name = name_file.read_text(errors="replace").strip() if name_file.is_file() else "?"
-        devices.append(VideoDevice(f"/dev/{entry.name}", name, "/virtual/" in str(entry.resolve())))
-    return devices
-
-
-def check_video_devices(*, lister: Callable[[], list[VideoDevice]] = linux_video_devices) -> Check:
+def check_video_devices(*, lister: Callable[[], list[VideoDevice]] = video_devices) -> Check:
     devices = lister()
     listed = ", ".join(f"{d.node} '{d.name}'" + (" (v4l2loopback)" if d.loopback else "") for d in devices)
     ok = any(d.loopback for d in devices)
@@ -179,39 +150,12 @@ def check_video_devices(*, lister: Callable[[], list[VideoDevice]] = linux_video
     return Check("video devices", ok, detail, VCAM_FIX["Linux"], critical=False)
 
 
-def _open_webcam(index: int, found: dict[int, str]) -> None:
-    import cv2
-
-    capture = cv2.VideoCapture(index)
-    try:
-        ok, frame = capture.read() if capture.isOpened() else (False, None)
-        if ok and frame is not None:
-            found[index] = f"{index} ({frame.shape[1]}x{frame.shape[0]})"
-    finally:
-        capture.release()
+def webcam_list() -> list[str]:
+    """The webcams that deliver a frame, as "index (WxH)"."""
+    return [f"{index} ({size})" for index, size in probe_webcams().items()]
 
 
-def probe_webcams(indices: Iterable[int] = WEBCAM_INDICES, timeout_s: float = PROBE_TIMEOUT_S) -> list[str]:
-    """Cameras that open and deliver a frame; each probe runs in a thread so a hung driver costs only `timeout_s`."""
-    import cv2
-
-    if platform.system() == "Linux":  # OpenCV index n is /dev/video<n>; skip absent nodes and loopbacks
-        own = {d.node for d in linux_video_devices() if d.loopback}
-        indices = [i for i in indices if Path(f"/dev/video{i}").exists() and f"/dev/video{i}" not in own]
-    found: dict[int, str] = {}
-    level = cv2.utils.logging.getLogLevel()
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
-    try:
-        for index in indices:
-            worker = threading.Thread(target=_open_webcam, args=(index, found), daemon=True)
-            worker.start()
-            worker.join(timeout_s)
-    finally:
-        cv2.utils.logging.setLogLevel(level)
-    return [found[i] for i in sorted(found)]
-
-
-def check_webcams(*, prober: Callable[[], list[str]] = probe_webcams, system: str = platform.system()) -> Check:
+def check_webcams(*, prober: Callable[[], list[str]] = webcam_list, system: str = platform.system()) -> Check:
     fix = WEBCAM_FIX.get(system, WEBCAM_FIX["Linux"])
     try:
         cameras = prober()
@@ -263,19 +207,11 @@ def check_tray(
     env: Mapping[str, str] = os.environ,
     system: str = platform.system(),
     has_module: Callable[[str], bool] = _has_module,
+    has_typelib: Callable[[str, str], bool] = has_typelib,
 ) -> Check:
-    chosen = env.get("PYSTRAY_BACKEND", "")
-    if chosen:
-        ok = chosen in TRAY_BACKENDS
-        fix = f"unset PYSTRAY_BACKEND or set it to one of {', '.join(TRAY_BACKENDS)}"
-        return Check("tray", ok, f"PYSTRAY_BACKEND={chosen}", fix, critical=False)
-    if system != "Linux":
-        return Check("tray", True, f"pystray {'win32' if system == 'Windows' else 'darwin'} backend", critical=False)
-    if has_module("gi"):
-        return Check("tray", True, "pystray appindicator/gtk backend (PyGObject found)", critical=False)
-    detail = "pystray xorg backend (no PyGObject): needs an X11 tray; GNOME shows none without an extension"
-    fix = "install the AppIndicator extension, or PyGObject (pip install PyGObject) for the appindicator backend"
-    return Check("tray", has_module("Xlib"), detail, fix, critical=False)
+    """Which tray backend FER Cam gets and what the user can do with it (a warning where it has no menu)."""
+    ok, detail, fix = tray_verdict(env, system, has_module, has_typelib)
+    return Check("tray", ok, detail, fix, critical=False)
 
 
 def default_checks(vcam_backend: str | None = None) -> list[Callable[[], Check]]:

@@ -11,6 +11,7 @@ source "$HERE/common.sh"
 
 NO_DRIVER=0
 NO_APP=0
+NO_TRAY_MENU=0
 AUTOSTART=0
 METHOD=auto
 VIDEO_NR=""
@@ -27,6 +28,7 @@ that persistent, then installs FER Cam for you with a menu entry.
   --no-driver     skip the driver (package, module loading, /etc files)
   --no-app        skip installing the FER Cam Python package
   --autostart     also start FER Cam at login (~/.config/autostart/fercam.desktop)
+  --no-tray-menu  skip PyGObject and AppIndicator (the tray then has no menu; a click opens the window)
   --venv          install into ~/.local/share/fercam/venv even when pipx is available
   --pipx          install with pipx
   --video-nr N    use /dev/videoN for the camera (default: the first free number from 10)
@@ -43,6 +45,7 @@ parse_args() {
 		--no-driver) NO_DRIVER=1 ;;
 		--no-app) NO_APP=1 ;;
 		--autostart) AUTOSTART=1 ;;
+		--no-tray-menu) NO_TRAY_MENU=1 ;;
 		--venv) METHOD=venv ;;
 		--pipx) METHOD=pipx ;;
 		--video-nr) VIDEO_NR=${2:?--video-nr needs a number} && shift ;;
@@ -176,6 +179,46 @@ install_app() {
 	run_cmd user "$VENV/bin/python" -m pip install --upgrade "$PROJECT_DIR" || die "pip could not install FER Cam"
 }
 
+# The tray's menu needs PyGObject and AppIndicator, which pip builds only with a compiler and headers:
+# take the distribution's packages and link their gi module into the app's environment instead.
+install_tray_packages() {
+	local pm
+	pm=$(package_manager) || return 0
+	case $pm in
+	apt-get) run_cmd root apt-get install -y python3-gi gir1.2-ayatanaappindicator3-0.1 ;;
+	dnf) run_cmd root dnf install -y python3-gobject libappindicator-gtk3 ;;
+	pacman) run_cmd root pacman -S --needed --noconfirm python-gobject libappindicator-gtk3 ;;
+	esac || warn "could not install PyGObject and AppIndicator: the tray will have no menu (a click opens the window)"
+}
+
+# link_gi VENV: makes the system's gi importable in VENV when both are the same Python version.
+link_gi() {
+	local venv=$1 sys_gi want have site
+	if ! acting; then
+		say "would link the system's PyGObject (gi) into $venv"
+		return 0
+	fi
+	sys_gi=$(/usr/bin/python3 -c 'import gi, os; print(os.path.dirname(gi.__file__))' 2>/dev/null) ||
+		{ warn "no system PyGObject: the tray will have no menu (a click opens the FER Cam window)" && return 0; }
+	want=$(/usr/bin/python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+	have=$("$venv/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+	if [[ $want != "$have" ]]; then
+		warn "FER Cam runs on Python $have, the system's PyGObject is for $want: the tray will have no menu" \
+			"(a click opens the FER Cam window); use --python /usr/bin/python3 for a full menu"
+		return 0
+	fi
+	site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+	run_cmd user ln -sfn "$sys_gi" "$site/gi"
+	record file "$site/gi"
+}
+
+install_tray_menu() {
+	local venv=$VENV
+	[[ $FERCAM_BIN == "$VENV/bin/fercam" ]] || venv=$(pipx environment --value PIPX_LOCAL_VENVS 2>/dev/null)/fercam
+	install_tray_packages
+	link_gi "$venv"
+}
+
 desktop_entry() {
 	local bin=$1
 	[[ $bin == *" "* ]] && bin="\"$bin\""
@@ -210,9 +253,11 @@ main() {
 	((DRY_RUN)) && say "Dry run: nothing is changed."
 	((NO_DRIVER)) || install_driver
 	((NO_APP)) || install_app
+	((NO_APP || NO_TRAY_MENU)) || install_tray_menu
 	write_entries "$FERCAM_BIN"
 	write_manifest
 	say "Done. Check the setup with: $FERCAM_BIN doctor   (uninstall: bash $HERE/uninstall.sh)"
 }
 
-main "$@"
+# Sourced (by the tests) it only defines the functions.
+[[ ${BASH_SOURCE[0]} != "$0" ]] || main "$@"

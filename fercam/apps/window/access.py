@@ -1,0 +1,93 @@
+"""Who may use the window: a secret token, a loopback Host and, for sockets and changes, our own Origin.
+
+The token sits in the config folder so an OBS overlay URL keeps working across restarts; "new link"
+replaces it, which locks out every page and socket that still holds the old one.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import os
+import secrets
+from pathlib import Path
+
+from aiohttp import web
+
+COOKIE = "fercam_token"
+LOOPBACK_NAMES = ("127.0.0.1", "localhost")
+CSP = "default-src 'self'; connect-src 'self' ws://127.0.0.1:* ws://localhost:*; frame-ancestors 'none'"
+
+
+class LinkFile:
+    """The token (created on first use) and the port last served, readable by the user only."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        saved = self._read()
+        self.value, self.port = saved.get("token", ""), saved.get("port", 0)
+        if not self.value:
+            self.rotate()
+
+    def _read(self) -> dict:
+        try:
+            data = json.loads(self.path.read_text())
+            return data if isinstance(data, dict) else {}
+        except (OSError, ValueError):
+            return {}
+
+    def rotate(self) -> str:
+        self.value = secrets.token_urlsafe(24)
+        self.save()
+        return self.value
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump({"token": self.value, "port": self.port}, handle)
+        os.replace(tmp, self.path)
+
+    def matches(self, offered: str | None) -> bool:
+        return bool(offered) and hmac.compare_digest(offered.encode(), self.value.encode())
+
+
+class Guard:
+    """aiohttp middleware: refuses before any handler runs, and adds the security headers after."""
+
+    def __init__(self, token: LinkFile, *, public: tuple[str, ...] = ()) -> None:
+        self.token = token
+        self.public = public  # paths that hold nothing secret (the favicon)
+        self.port = 0  # known once the socket is bound
+
+    def allowed_hosts(self) -> set[str]:
+        return {f"{name}:{self.port}" for name in LOOPBACK_NAMES}
+
+    def refusal(self, request: web.Request) -> str | None:
+        """Why this request is refused, or None."""
+        if request.host not in self.allowed_hosts():
+            return f"Host {request.host!r} is not this computer's loopback address"
+        origin = request.headers.get("Origin")
+        writes = request.method not in ("GET", "HEAD") or request.headers.get("Upgrade", "").lower() == "websocket"
+        if writes and origin is not None and origin.removeprefix("http://") not in self.allowed_hosts():
+            return f"Origin {origin!r} may not use FER Cam"
+        if request.path in self.public:
+            return None
+        offered = request.query.get("token") or request.cookies.get(COOKIE)
+        return None if self.token.matches(offered) else "missing or outdated token: open the link FER Cam printed"
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler) -> web.StreamResponse:
+        reason = self.refusal(request)
+        if reason:
+            return web.json_response({"error": reason}, status=403)
+        response = await handler(request)
+        if request.query.get("token") and not response.prepared:
+            # Later requests from the page (its script, sockets) carry the token as a same-site cookie.
+            response.set_cookie(COOKIE, request.query["token"], httponly=True, samesite="Strict", path="/")
+        if not response.prepared:
+            response.headers.update(
+                {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
+            )
+        return response

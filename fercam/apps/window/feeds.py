@@ -1,0 +1,109 @@
+"""What the window's sockets stream: the annotated video as JPEG frames, and analyses plus status as JSON.
+
+Each socket reads the runner's one-slot boxes on a worker thread and always takes the newest value,
+so a slow browser skips frames instead of delaying the video or piling up memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+import cv2
+import numpy as np
+from aiohttp import web
+
+from fercam.types import EMOTIONS, Analysis
+
+PREVIEW_WIDTH = 960  # enough to judge the overlays; keeps JPEG encoding cheap
+JPEG_QUALITY = 75
+STATUS_EVERY_S = 1.0
+
+
+def jpeg(image: np.ndarray) -> bytes:
+    h, w = image.shape[:2]
+    if w > PREVIEW_WIDTH:
+        image = cv2.resize(image, (PREVIEW_WIDTH, round(h * PREVIEW_WIDTH / w)), interpolation=cv2.INTER_AREA)
+    return cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])[1].tobytes()
+
+
+def analysis_message(analysis: Analysis, size: tuple[int, int]) -> dict:
+    """Boxes in the pixels of the analysed image, whose size travels along so pages can scale them."""
+    faces = [
+        {
+            "id": face.id,
+            "box": [round(v, 1) for v in (face.box.x1, face.box.y1, face.box.x2, face.box.y2)],
+            "emotion": face.emotion,
+            "confidence": round(face.confidence, 3),
+            "probs": [round(float(p), 3) for p in face.probs],
+        }
+        for face in analysis.faces
+    ]
+    return {"type": "analysis", "time": time.time(), "size": list(size), "faces": faces, "emotions": list(EMOTIONS)}
+
+
+class Feeds:
+    """The two socket handlers over whatever runner the app has now (it changes on restart)."""
+
+    def __init__(self, app, status) -> None:
+        self.app = app
+        self.status = status  # () -> dict, the same panel the control page polls
+        self.sockets: dict[web.WebSocketResponse, asyncio.Future] = {}  # each with the task that reads it
+
+    async def _socket(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(heartbeat=20)
+        await ws.prepare(request)
+        self.sockets[ws] = asyncio.ensure_future(self._read_until_closed(ws))  # notices the page leaving
+        return ws
+
+    async def _read_until_closed(self, ws: web.WebSocketResponse) -> None:
+        async for _message in ws:
+            pass
+        self.sockets.pop(ws, None)
+
+    async def close_all(self, _app=None) -> None:
+        for ws in list(self.sockets):
+            await ws.close()
+
+    async def _newest(self, slot_of, seen: tuple[object, int]) -> tuple[tuple[object, int], object]:
+        """The value in `slot_of(runner)` once it is newer than `seen` (None after a short wait)."""
+        runner = self.app.runner
+        if runner is None:
+            await asyncio.sleep(0.2)
+            return seen, None
+        slot = slot_of(runner)
+        version = seen[1] if seen[0] is slot else 0
+        new_version, value = await asyncio.to_thread(slot.wait_newer, version, 0.5)
+        return (slot, new_version), value if new_version > version else None
+
+    async def video(self, request: web.Request) -> web.WebSocketResponse:
+        ws = await self._socket(request)
+        with contextlib.suppress(ConnectionError):  # the page went away mid-frame
+            await self._send_video(ws)
+        return ws
+
+    async def _send_video(self, ws: web.WebSocketResponse) -> None:
+        seen: tuple[object, int] = (None, 0)
+        while not ws.closed:
+            seen, image = await self._newest(lambda runner: runner.sent, seen)
+            if image is not None and not ws.closed:
+                await ws.send_bytes(await asyncio.to_thread(jpeg, image))
+
+    async def events(self, request: web.Request) -> web.WebSocketResponse:
+        ws = await self._socket(request)
+        with contextlib.suppress(ConnectionError):
+            await self._send_events(ws)
+        return ws
+
+    async def _send_events(self, ws: web.WebSocketResponse) -> None:
+        seen: tuple[object, int] = (None, 0)
+        next_status = 0.0
+        while not ws.closed:
+            if time.monotonic() >= next_status:
+                await ws.send_json({"type": "status", **self.status()})
+                next_status = time.monotonic() + STATUS_EVERY_S
+            seen, analysis = await self._newest(lambda runner: runner.analyses, seen)
+            image = self.app.runner.sent.get() if analysis is not None and self.app.runner else None
+            if image is not None and not ws.closed:
+                await ws.send_json(analysis_message(analysis, (image.shape[1], image.shape[0])))

@@ -1,0 +1,73 @@
+"""Starting the window beside a running App: for the tray, for `fercam window` and for `run --serve`."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+from fercam.apps.app import App
+from fercam.apps.window.access import LinkFile
+from fercam.apps.window.controls import Controls
+from fercam.apps.window.server import DEFAULT_PORT, WindowServer
+from fercam.settings import default_settings_path
+
+
+def link_path() -> Path:
+    """Beside settings.json, so the link lives as long as the user's settings."""
+    return default_settings_path().parent / "window.json"
+
+
+def detector_choices() -> dict[str, str | None]:
+    from fercam.detection import DETECTORS
+
+    return {name: DETECTORS.why_unavailable(name) for name in DETECTORS.names()}
+
+
+def start_window(app: App, *, quit: Callable[[], None], cameras: list[int], port: int = DEFAULT_PORT) -> WindowServer:
+    """The window's server, started; the caller prints `server.url` (OSError if it cannot bind)."""
+    from fercam.apps.app import microphone_problem
+
+    voice = microphone_problem()
+    controls = Controls(
+        app,
+        cameras=[str(i) for i in cameras],
+        detectors=detector_choices(),
+        unavailable={"voice": voice} if voice else {},
+    )
+    server = WindowServer(controls, token_path=link_path(), quit=quit, port=port)
+    server.start()
+    return server
+
+
+def running_window_url() -> str | None:
+    """The URL of a FER Cam window already served on this computer, if one answers."""
+    link = LinkFile(link_path())
+    if not link.port:
+        return None
+    url = f"http://127.0.0.1:{link.port}/?token={link.value}"
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{link.port}/api/state?token={link.value}", timeout=2) as reply:
+            json.load(reply)
+        return url
+    except (OSError, ValueError):
+        return None
+
+
+def serve_until_quit(app: App, server: WindowServer, done: threading.Event) -> int:
+    """Runs the App until the page's Quit, Ctrl-C or SIGTERM; stops the video first so files are finished."""
+    previous = signal.signal(signal.SIGTERM, lambda *_: done.set())
+    app.start()
+    try:
+        while not done.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        app.stop()
+        server.stop()
+    return 0

@@ -1,0 +1,63 @@
+// The OBS overlay: boxes, labels and emoji for the faces FER Cam sees, on a transparent page.
+// Boxes arrive in the analysed image's pixels; the page stands for the camera picture, letterboxed
+// like the "FER Cam" output, so the layer lines up with the video at any Browser Source size.
+"use strict";
+const STALE_MS = 1000;
+const canvas = document.getElementById("overlay");
+const emoji = {};
+let latest = null, receivedAt = 0, show = { show_boxes: true, show_labels: true, show_emoji: true };
+
+function emojiImage(name) {
+  if (!emoji[name]) {
+    emoji[name] = new Image();
+    emoji[name].src = "/emoji/" + name + ".png";
+  }
+  return emoji[name];
+}
+
+function draw() {
+  const ctx = canvas.getContext("2d");
+  canvas.width = innerWidth;
+  canvas.height = innerHeight;
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  if (!latest || performance.now() - receivedAt > STALE_MS) return;
+  const [w, h] = latest.size;
+  const scale = Math.min(canvas.width / w, canvas.height / h);
+  const dx = (canvas.width - w * scale) / 2, dy = (canvas.height - h * scale) / 2;
+  for (const face of latest.faces) {
+    const [x1, y1, x2, y2] = face.box.map((v, i) => v * scale + (i % 2 ? dy : dx));
+    const color = FERCAM.COLORS[face.emotion];
+    const size = Math.max(12, (x2 - x1) / 7);
+    if (show.show_boxes) {
+      ctx.lineWidth = Math.max(2, size / 5);
+      ctx.strokeStyle = color;
+      ctx.strokeRect(x1, y1, x2 - x1, y2 - y1);
+    }
+    if (show.show_labels) {
+      const text = face.emotion + " " + Math.round(face.confidence * 100) + "%";
+      ctx.font = "bold " + size + "px system-ui, sans-serif";
+      ctx.fillStyle = "rgba(0, 0, 0, 0.6)";
+      ctx.fillRect(x1, y1 - size * 1.4, ctx.measureText(text).width + size * 0.6, size * 1.4);
+      ctx.fillStyle = color;
+      ctx.fillText(text, x1 + size * 0.3, y1 - size * 0.35);
+    }
+    const image = emojiImage(face.emotion);
+    if (show.show_emoji && image.complete && image.naturalWidth) {
+      const side = (x2 - x1) / 3;
+      ctx.drawImage(image, x2 + side * 0.1, y1, side, side); // beside the box, clear of the label
+    }
+  }
+}
+
+FERCAM.socket("/ws/events", (text) => {
+  const message = JSON.parse(text);
+  if (message.type === "analysis") {
+    latest = message;
+    receivedAt = performance.now();
+    requestAnimationFrame(draw);
+  } else if (message.type === "status" && message.settings) {
+    show = message.settings;
+  }
+});
+setInterval(draw, 250); // clears the layer when the analyses stop
+window.fercamOverlay = { last: () => latest };

@@ -1,0 +1,67 @@
+"""Starting `fercam` as a user would and driving Debian's Chromium with Playwright (never a downloaded browser)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+# As the machine notes say: without the networking flags Chromium keeps dialling out on a closed network.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+URL_LINE = re.compile(r"FER Cam window: (http://127\.0\.0\.1:(\d+)/\?token=(\S+))")
+
+
+def need_chromium() -> None:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} missing: apt-get install chromium (CI's .ci/run does)")
+    pytest.importorskip("playwright.sync_api", reason="pip install playwright (no browser download needed)")
+
+
+def launch_browser(playwright):
+    return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+
+
+def start_fercam(args: list[str], env: dict[str, str], log: Path, *, prefix=()) -> tuple[subprocess.Popen, str]:
+    """`python -m fercam ARGS` in the background, its output in `log`; returns it and the window URL it printed."""
+    command = [*prefix, sys.executable, "-m", "fercam", *args]
+    with open(log, "w") as out:  # a file, not a pipe: a chatty child must never block on a full pipe
+        proc = subprocess.Popen(command, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        match = URL_LINE.search(log.read_text())
+        if match:
+            return proc, match.group(1)
+        time.sleep(0.1)
+    proc.kill()
+    raise AssertionError(f"fercam printed no window URL: {log.read_text()[-2000:]}")
+
+
+def stop(proc: subprocess.Popen, timeout: float = 20) -> int:
+    if proc.poll() is None:
+        proc.terminate()
+    try:
+        return proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
+
+
+def have(*commands: str) -> None:
+    missing = [c for c in commands if shutil.which(c) is None]
+    if missing:
+        pytest.skip(f"{', '.join(missing)} missing: apt-get install them (CI's .ci/run does)")

@@ -208,7 +208,7 @@ def run_preview_window(desktop, media_dir, name: str):
 
 
 @pytest.mark.parametrize("how", ["close-button", "q"])
-def test_no_tray_preview_window_opens_at_the_video_size_and_closes_with_exit_0(desktop, media_dir, how):
+def test_no_tray_preview_window_opens_at_the_output_size_and_closes_with_exit_0(desktop, media_dir, how):
     proc, window, folder = run_preview_window(desktop, media_dir, f"window-{how}")
     try:
         time.sleep(2)  # frames flowing
@@ -216,7 +216,8 @@ def test_no_tray_preview_window_opens_at_the_video_size_and_closes_with_exit_0(d
         geometry = subprocess.run(
             ["xdotool", "getwindowgeometry", window], env=desktop_env(desktop), capture_output=True, text=True
         ).stdout
-        assert "Geometry: 596x336" in geometry  # the clip's size (it fits the screen), no toolbar below it
+        scale = min(1.0, 0.9 * SCREEN[0] / 1280, 0.9 * SCREEN[1] / 720)  # the 1280x720 output, fitted to the screen
+        assert f"Geometry: {round(1280 * scale)}x{round(720 * scale)}" in geometry  # and no toolbar below it
         assert shot.std() > 20  # the video is drawn, not a black window
         keys = ["alt+F4"] if how == "close-button" else ["q"]  # openbox closes like the title bar's X
         xdotool(desktop, "windowactivate", "--sync", window, "key", *keys)

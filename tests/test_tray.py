@@ -27,9 +27,9 @@ class ObservedApp(App):
         self.calls.append("restart")
         super().restart()
 
-    def stop(self) -> None:
+    def stop(self, **options) -> None:
         self.calls.append("stop")
-        super().stop()
+        super().stop(**options)
 
 
 @pytest.fixture

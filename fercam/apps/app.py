@@ -68,6 +68,7 @@ class App:
         self.runner: LiveRunner | None = None
         self._thread: threading.Thread | None = None
         self._listener = None  # the microphone, while "Voice" is on
+        self._sink, self._sink_format = None, None  # kept across restarts while the output format stays
         store.subscribe(self._sync_voice)
 
     def status_line(self) -> str:
@@ -83,13 +84,13 @@ class App:
         settings = self.store.get()
         try:
             source = self._open_source(settings)
-            sink = self._open_sink(settings)
+            sink = self._output(settings)
         except (ValueError, SinkError) as exc:
             self.report(str(exc))
             return
-        self.runner = LiveRunner(source, sink, self.store, make_live_reader)
+        self.runner = LiveRunner(source, sink, self.store, make_live_reader, on_error=self.report)
         self._sync_voice(settings)
-        self._thread = threading.Thread(target=self._run, args=(self.runner, source, sink), daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(self.runner, source), daemon=True)
         self._thread.start()
 
     def _sync_voice(self, settings: Settings) -> None:
@@ -107,6 +108,25 @@ class App:
             self._listener = None
         if self.runner is not None:
             self.runner.voice_probs = self._listener.latest if self._listener is not None else None
+
+    def _output(self, settings: Settings):
+        """The sink, reopened only when the output's format changes: a new camera keeps the same recording
+        (a file letterboxes every size into its own), a new size or rate reopens the virtual camera."""
+        same = self.sink_spec.startswith("file:") or self._sink_format == (
+            settings.width,
+            settings.height,
+            settings.fps,
+        )
+        if self._sink is not None and same:
+            return self._sink
+        self._close_output()
+        self._sink, self._sink_format = self._open_sink(settings), (settings.width, settings.height, settings.fps)
+        return self._sink
+
+    def _close_output(self) -> None:
+        if self._sink is not None:
+            self._sink.close()
+            self._sink = None
 
     def _open_sink(self, settings: Settings):
         try:
@@ -131,16 +151,16 @@ class App:
             source.loop = True  # a clip as the camera keeps playing
         return source
 
-    def _run(self, runner: LiveRunner, source, sink) -> None:
+    def _run(self, runner: LiveRunner, source) -> None:
         try:
             runner.run()
         except Exception as exc:  # report in the tray rather than dying silently
             self.report(f"video stopped: {exc}")
         finally:
             source.close()
-            sink.close()
 
-    def stop(self) -> None:
+    def stop(self, *, keep_output: bool = False) -> None:
+        """Stop the video; the output (a recording, the virtual camera) is finished unless `keep_output`."""
         if self.runner is not None:
             self.runner.stop()
         if self._thread is not None:
@@ -148,7 +168,9 @@ class App:
         if self._listener is not None:
             self._listener.stop()
         self.runner, self._thread, self._listener = None, None, None
+        if not keep_output:
+            self._close_output()
 
     def restart(self) -> None:
-        self.stop()
+        self.stop(keep_output=True)
         self.start()

@@ -181,7 +181,12 @@ class VideoFileSink:
 
         try:
             self._container = av.open(
-                str(self.path), "w", format="mp4", options={"movflags": "frag_keyframe+empty_moov+default_base_moof"}
+                str(self.path),
+                "w",
+                format="mp4",
+                # Fragments, each with its own index, flushed to the file as they close: a killed process
+                # loses at most the half second being encoded.
+                options={"movflags": "frag_keyframe+empty_moov+default_base_moof", "flush_packets": "1"},
             )
         except (OSError, av.FFmpegError) as exc:
             raise SinkError(f"cannot write video file {self.path}: {_reason(exc)}") from exc

@@ -5,13 +5,10 @@ from __future__ import annotations
 import glob
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-import pyvirtualcam
-import pyvirtualcam.camera
 
 from fercam import devices
 from fercam.apps import doctor
@@ -153,41 +150,11 @@ def test_probe_webcams_skips_a_hung_camera(monkeypatch: pytest.MonkeyPatch) -> N
     assert devices.probe_webcams(range(4), timeout_s=0.2) == {1: "640x480"}  # returned: the hung one was skipped
 
 
-class RecordingBackend:
-    """A pyvirtualcam backend that only records what it is asked to do."""
-
-    instances: list[RecordingBackend] = []
-
-    def __init__(self, *, width: int, height: int, fps: float, fourcc: int, device: str | None, **kw) -> None:
-        self.size, self.closed = (width, height, fps), False
-        RecordingBackend.instances.append(self)
-
-    def close(self) -> None:
-        self.closed = True
-
-    def send(self, frame: np.ndarray) -> None:
-        pass
-
-    def device(self) -> str:
-        return "FER Cam (test)"
-
-    def native_fourcc(self) -> int | None:
-        return None
-
-
-@pytest.fixture
-def recording_backend() -> Iterator[str]:
-    pyvirtualcam.register_backend("fercam-test", RecordingBackend)
-    RecordingBackend.instances.clear()
-    yield "fercam-test"
-    pyvirtualcam.camera.BACKENDS.pop("fercam-test", None)
-
-
-def test_virtual_camera_created_and_closed(recording_backend: str) -> None:
-    check = doctor.check_virtual_camera(recording_backend)
-    assert check.ok and check.detail == "FER Cam (test) via fercam-test"
-    (backend,) = RecordingBackend.instances
-    assert backend.size == (1280, 720, 30) and backend.closed
+def test_virtual_camera_created_and_closed(recording_backend) -> None:
+    check = doctor.check_virtual_camera("fercam-test")  # the real pyvirtualcam.Camera, into conftest's backend
+    (camera,) = recording_backend.instances
+    assert check.ok and check.detail == f"{camera.device()} via fercam-test"
+    assert (camera.width, camera.height, camera.fps) == (1280, 720, 30) and camera.closed
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from fercam.annotate import EMOTION_COLORS
+from fercam.events import face_record
 from fercam.types import EMOTIONS, Analysis
 
 TIMELINE_COLUMNS = ["time_s", "frame", "face_id", "x1", "y1", "x2", "y2", "emotion", "confidence", *EMOTIONS]
@@ -26,19 +27,9 @@ class TimelineWriter:
 
     def write(self, analysis: Analysis, *_frame) -> None:
         for face in analysis.faces:
-            box = [round(v, 1) for v in (face.box.x1, face.box.y1, face.box.x2, face.box.y2)]
-            probs = [round(float(p), 4) for p in face.probs]
-            self._csv.writerow(
-                [
-                    round(analysis.timestamp, 3),
-                    analysis.frame_index,
-                    face.id,
-                    *box,
-                    face.emotion,
-                    round(face.confidence, 4),
-                    *probs,
-                ]
-            )
+            record = face_record(face)  # the same fields, rounded the same, as the --events lines
+            row = [round(analysis.timestamp, 3), analysis.frame_index, record["id"], *record["box"]]
+            self._csv.writerow([*row, record["emotion"], record["confidence"], *record["probs"].values()])
             self._file.flush()
             self.rows.append((analysis.timestamp, face.id, face.probs))
 

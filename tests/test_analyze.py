@@ -326,7 +326,9 @@ def test_a_second_analyze_into_the_same_folder_is_refused(media_dir, tmp_path):
     assert not result.error and not list(out.glob(".partial-*"))
 
 
-@pytest.mark.parametrize(("jobs", "stop"), [(1, signal.SIGTERM), (2, signal.SIGTERM), (1, signal.SIGHUP)])
+@pytest.mark.parametrize(
+    ("jobs", "stop"), [(1, signal.SIGTERM), (2, signal.SIGTERM), (1, signal.SIGHUP), (2, signal.SIGINT)]
+)
 def test_sigterm_finishes_the_outputs_like_ctrl_c(media_dir, tmp_path, jobs, stop):
     clips = [media_dir / "fer_woman2.mp4"]
     if jobs == 2:

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from fercam.annotate import annotate
-from fercam.apps.app import make_analyzer
+from fercam.pipeline import make_face_reader
 from fercam.pipeline import face_crops
 from fercam.settings import Settings
 from fercam.sinks import VideoFileSink
@@ -29,7 +29,7 @@ from fercam.types import Analysis
 
 def main(clip: str) -> dict:
     settings = Settings()
-    analyzer = make_analyzer(settings)
+    analyzer = make_face_reader(settings)
     source = open_source(clip)
     spent: dict[str, float] = defaultdict(float)
     frames = 0

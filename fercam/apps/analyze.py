@@ -3,8 +3,8 @@
 Each input gets its own folder: annotated.mp4 (original sound kept), timeline.csv,
 body_timeline.csv, summary.json, timeline.png, distribution.png, and voice_timeline.csv when it has sound.
 The folder is built under a temporary name and renamed when complete, and one run at a time
-may write into an output folder. Ctrl-C or SIGTERM stops early but still writes everything for
-the frames done so far (summary.json says "interrupted"); inputs not yet started are reported.
+may write into an output folder. Ctrl-C, SIGTERM or SIGHUP stops early but still writes everything
+for the frames done so far (summary.json says "interrupted"); inputs not yet started are reported.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 from fercam.apps.inputs import AUDIO_SUFFIXES, collect_inputs, out_dirs
 from fercam.apps.outputs import OutputLock, Staging, remove_leftovers, write_json_atomic
 from fercam.apps.report import TimelineWriter, plot_distribution, plot_timelines, summarize_faces
-from fercam.apps.stopping import check_stop, worker_init
+from fercam.apps.stopping import check_stop, stop_on_signals, stop_requested, worker_init
 from fercam.body.timeline import BodyTimelineWriter
 from fercam.sources import STREAM_SCHEMES, ImageSource, open_source
 
@@ -75,7 +75,7 @@ def analyze_inputs(
         raise ValueError("no inputs to analyse")
     out = Path(out)
     options = Options(every, duration, video, detector)
-    with OutputLock(out):
+    with OutputLock(out), stop_on_signals(cooperative=True):
         remove_leftovers(out)
         tasks = list(zip(specs, out_dirs(specs, out)))
         jobs = min(jobs or os.cpu_count() or 1, len(tasks))
@@ -87,25 +87,22 @@ def _not_started(spec: str) -> InputResult:
 
 
 def _in_process(tasks: list[tuple[str, Path]], options: Options) -> list[InputResult]:
-    results: list[InputResult] = []
-    for spec, folder in tasks:
-        interrupted = any(r.interrupted for r in results)
-        results.append(_not_started(spec) if interrupted else try_analyze(spec, folder, options))
-    return results
+    return [_not_started(spec) if stop_requested() else try_analyze(spec, folder, options) for spec, folder in tasks]
 
 
 def _in_pool(tasks: list[tuple[str, Path]], options: Options, jobs: int) -> list[InputResult]:
-    """Inputs on `jobs` processes. On an interrupt only this process is told: it sets `stop`, each running
-    input finishes its outputs at its next frame and the inputs not started are cancelled."""
+    """Inputs on `jobs` processes. On a stop request this process sets `stop`: each running input finishes
+    its outputs at its next frame, and the inputs not started are cancelled."""
     stop = multiprocessing.Event()
     pool = ProcessPoolExecutor(max_workers=jobs, initializer=worker_init, initargs=(stop,))
     futures = [pool.submit(try_analyze, spec, folder, options, i) for i, (spec, folder) in enumerate(tasks)]
     try:
-        wait(futures)
-    except KeyboardInterrupt:
-        stop.set()
-        for future in futures:
-            future.cancel()
+        while wait(futures, timeout=0.2).not_done and not stop_requested():
+            pass
+        if stop_requested():
+            stop.set()
+            for future in futures:
+                future.cancel()
     finally:
         pool.shutdown(wait=True)
     return [_outcome(future, spec) for future, (spec, _) in zip(futures, tasks)]
@@ -220,7 +217,7 @@ class _ProgressSink:
     def send(self, _image) -> None:
         self.bar.update(1)
         self.result.frames += 1
-        check_stop()  # after counting: this frame is already in the video and the timeline
+        check_stop()  # the last sink of a frame: a stop here leaves video, timeline and count in step
 
     def close(self) -> None:
         self.bar.close()

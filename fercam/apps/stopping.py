@@ -1,6 +1,13 @@
-"""How a run stops early and still finishes its files: SIGTERM (and SIGHUP, a closed terminal) is taken as
-Ctrl-C, and pool workers stop when their parent says so (a signal reaching them directly would cut their
-finishing short)."""
+"""How a command stops early and still finishes its files.
+
+Every command (`fercam.apps.cli`): SIGTERM (kill, a service stop) and SIGHUP (a closed terminal) raise
+`Terminated`, a KeyboardInterrupt, wherever Ctrl-C would, so the same `finally` blocks finish the files.
+`fercam analyze` (`cooperative=True`): Ctrl-C, SIGTERM and SIGHUP only ask for a stop; the frame loop
+checks at each frame boundary (`check_stop`), so a stopped input ends on a whole frame (the video, the
+timeline and the count agree) and its finishing is never cut short. A second signal stops at once.
+Pool workers ignore signals, which reach the whole process group, and follow their parent's event.
+The exit code is 128 + the signal's number either way (Ctrl-C 130, SIGTERM 143, SIGHUP 129).
+"""
 
 from __future__ import annotations
 
@@ -8,59 +15,72 @@ import signal
 import threading
 from contextlib import contextmanager
 
-_stop = None  # in a pool worker: the parent's "stop now" event
-_received = signal.SIGINT  # the signal that stopped this run, for its exit code
-STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+TERMINATING = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+_received = signal.SIGINT  # the signal that stopped this command, for its exit code
+_requested = False  # cooperative mode: set by this process's signal handler (a plain flag: safe there)
+_event = None  # in a pool worker: the parent's multiprocessing.Event
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM or SIGHUP, raised where Ctrl-C would be, so every file is finished the same way."""
+    """SIGTERM or SIGHUP, raised where Ctrl-C would be."""
 
     def __init__(self, signum: int) -> None:
         super().__init__(signum)
         self.signum = signum
 
 
-@contextmanager
-def stop_on_signals():
-    """SIGTERM (kill, a service stop) and SIGHUP end a command as Ctrl-C does; a repeat is ignored so that
-    the finishing is not cut short. Only the main thread gets signals: elsewhere this does nothing."""
+def stop_requested() -> bool:
+    return _requested or (_event is not None and _event.is_set())
+
+
+def check_stop() -> None:
+    """Raise KeyboardInterrupt at a frame boundary once a stop was asked for."""
+    if stop_requested():
+        raise KeyboardInterrupt
+
+
+def exit_code() -> int:
+    return 128 + _received
+
+
+def _terminate(signum, _frame) -> None:
     global _received
-    _received = signal.SIGINT
+    _received = signum
+    raise Terminated(signum)
+
+
+def _ask_to_stop(signum, _frame) -> None:
+    global _requested, _received
+    if _requested:  # the second signal: stop now
+        raise KeyboardInterrupt
+    _requested, _received = True, signum
+
+
+@contextmanager
+def stop_on_signals(*, cooperative: bool = False):
+    """Within: the stop signals end the command (see the module's docstring). Signals reach only the
+    main thread: elsewhere this does nothing."""
+    global _requested, _received
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {number: signal.signal(number, _terminate_once) for number in STOP_SIGNALS}
+    _requested = False
+    if not cooperative:
+        _received = signal.SIGINT
+    numbers = (signal.SIGINT, *TERMINATING) if cooperative else TERMINATING
+    previous = {number: signal.signal(number, _ask_to_stop if cooperative else _terminate) for number in numbers}
     try:
         yield
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
+        _requested = False
 
 
-def _terminate_once(signum, _frame) -> None:
-    global _received
-    _received = signum
-    for number in STOP_SIGNALS:
+def worker_init(event) -> None:
+    """A pool worker follows `event`, set by its parent, and leaves the signals to the parent."""
+    global _event
+    _event = event
+    for number in (signal.SIGINT, *TERMINATING):
         signal.signal(number, signal.SIG_IGN)
-    raise Terminated(signum)
-
-
-def exit_code() -> int:
-    """128 + the number of the signal that stopped the run (Ctrl-C: 130, SIGTERM: 143, SIGHUP: 129)."""
-    return 128 + _received
-
-
-def worker_init(stop) -> None:
-    """A pool worker leaves Ctrl-C, SIGTERM and SIGHUP (sent to the whole process group) to its parent,
-    and watches `stop` instead."""
-    global _stop
-    _stop = stop
-    for number in (signal.SIGINT, *STOP_SIGNALS):
-        signal.signal(number, signal.SIG_IGN)
-
-
-def check_stop() -> None:
-    """Raise KeyboardInterrupt in a pool worker whose parent was interrupted."""
-    if _stop is not None and _stop.is_set():
-        raise KeyboardInterrupt

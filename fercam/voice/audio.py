@@ -105,16 +105,36 @@ def frame_db(samples: np.ndarray, sample_rate: int, frame_s: float = 0.02) -> np
     return 10 * np.log10(np.mean(frames**2, axis=1) + 1e-12)
 
 
-def is_speech(
-    samples: np.ndarray, sample_rate: int, *, threshold_db: float = SILENCE_DB, min_speech_s: float = 0.2
-) -> bool:
-    """Energy voice-activity check: at least `min_speech_s` of 20 ms frames louder than `threshold_db`.
+VAD_FRAME_S = 0.03  # WebRTC VAD takes 10, 20 or 30 ms frames
+VAD_MODE = 3  # the strictest of WebRTC VAD's four modes: fewest noises taken for speech
 
-    Deliberately simple: it tells silence and quiet room noise from talking, so the model is
-    not asked about silence; it does not tell speech from music or loud noise.
+
+def speech_frames(samples: np.ndarray, sample_rate: int, *, threshold_db: float = SILENCE_DB) -> np.ndarray:
+    """Per 30 ms frame: does WebRTC's voice-activity detector hear speech, and is it louder than `threshold_db`?
+
+    The loudness gate keeps faint noise out (WebRTC VAD adapts to any level); the VAD keeps out
+    steady noises such as hum, fans and tones that a loudness threshold alone would take for speech.
     """
-    loud = frame_db(samples, sample_rate) > threshold_db
-    return bool(loud.sum() * 0.02 >= min_speech_s)
+    import webrtcvad
+
+    samples = resample(samples, sample_rate, DEFAULT_RATE)
+    size = round(VAD_FRAME_S * DEFAULT_RATE)
+    count = len(samples) // size
+    pcm = (np.clip(samples[: count * size], -1, 1) * 32767).astype("<i2").reshape(count, size)
+    loud = frame_db(samples[: count * size], DEFAULT_RATE, VAD_FRAME_S) > threshold_db
+    vad = webrtcvad.Vad(VAD_MODE)
+    return np.array([bool(on) and vad.is_speech(frame.tobytes(), DEFAULT_RATE) for frame, on in zip(pcm, loud)])
+
+
+def is_speech(
+    samples: np.ndarray, sample_rate: int, *, threshold_db: float = SILENCE_DB, min_speech_s: float = 0.3
+) -> bool:
+    """At least `min_speech_s` of loud frames that WebRTC's VAD calls speech (see `speech_frames`).
+
+    It tells talking from silence, room noise and steady sounds; music and singing can still pass,
+    which is why the classifier also says "unsure" when its calibrated confidence is low.
+    """
+    return bool(speech_frames(samples, sample_rate, threshold_db=threshold_db).sum() * VAD_FRAME_S >= min_speech_s)
 
 
 def sliding_windows(

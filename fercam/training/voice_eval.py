@@ -142,3 +142,23 @@ def plot_confusion(confusion: list[list[int]], title: str, path: Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def evaluate_voice(
+    model_path: str | Path, *, data_dir: str | Path | None = None, data: SpeechData | None = None
+) -> dict:
+    """Per-corpus accuracy, UAR and recall of a `.tflite` voice model on every labelled clip.
+
+    Each speaker's clips go through `predict_clips` together (speaker normalisation). The shipped
+    model saw all these speakers, so this is a training fit, not a held-out score.
+    """
+    from fercam.training.voice_data import DATA_DIR, load_speech
+    from fercam.voice.classifier import load_voice_classifier
+
+    data = load_speech(data_dir or DATA_DIR) if data is None else data
+    classifier = load_voice_classifier(model_path)
+    probs = np.zeros((len(data), len(EMOTIONS)))
+    for voice in np.unique(data.voices):
+        index = np.flatnonzero(data.voices == voice)
+        probs[index] = classifier.predict_clips([data.clips[i] for i in index], 16000)
+    return corpus_scores(probs, data, np.ones(len(data), bool))

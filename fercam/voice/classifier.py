@@ -24,7 +24,16 @@ import numpy as np
 from fercam.litert import LiteRTModel, ModelError
 from fercam.paths import model_file
 from fercam.types import EMOTIONS
-from fercam.voice.audio import Microphone, RecentAudio, is_speech, resample, sliding_windows
+from fercam.voice.audio import (
+    VAD_CHUNK_S,
+    Microphone,
+    RecentAudio,
+    enough_speech,
+    is_speech,
+    resample,
+    sliding_windows,
+    speech_chunks,
+)
 from fercam.voice.features import (
     N_FEATURES,
     NORMS,
@@ -183,7 +192,8 @@ def voice_timeline(
     """
     samples = resample(samples, sample_rate, SAMPLE_RATE)
     windows = sliding_windows(samples, SAMPLE_RATE, window_s, hop_s)
-    speech = [is_speech(seg, SAMPLE_RATE) for _, _, seg in windows]
+    chunks = speech_chunks(samples, SAMPLE_RATE)  # one VAD pass over the recording
+    speech = [enough_speech(chunks[round(a / VAD_CHUNK_S) : round(b / VAD_CHUNK_S)]) for a, b, _ in windows]
     spoken = [w[2] for w, s in zip(windows, speech, strict=True) if s]
     probs = classifier.predict_windows(spoken, norm=norm)
     found = iter(zip(probs, classifier.sure(probs)))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import sys
-import time
 import wave
 from pathlib import Path
 

@@ -18,11 +18,12 @@ import numpy as np
 
 from fercam.training.voice_augment import augment
 from fercam.training.voice_data import SpeechData
-from fercam.voice.features import SAMPLE_RATE, clip_windows, fit_window, voice_features
+from fercam.voice.features import SAMPLE_RATE, FeatureNorm, clip_windows, fit_window, voice_features
 
 log = logging.getLogger(__name__)
 
 KINDS = ("hand", "egemaps", "compare")
+PRIOR_WINDOWS = 8.0  # how many windows the training speakers' average weighs in a recording's statistics
 
 
 @dataclass(frozen=True)
@@ -97,3 +98,23 @@ def window_table(
         path.parent.mkdir(parents=True, exist_ok=True)
         np.savez(path, features=table.features, clip=table.clip, augmented=table.augmented)
     return table
+
+
+def population_norm(features: np.ndarray, groups: np.ndarray, prior_windows: float = PRIOR_WINDOWS) -> FeatureNorm:
+    """The average voice of `groups` (speakers): mean of their means, root mean of their variances."""
+    means, variances = [], []
+    for group in np.unique(groups):
+        rows = features[groups == group]
+        means.append(np.nanmean(rows, axis=0))
+        variances.append(np.nanvar(rows, axis=0))
+    mean, var = np.nanmean(means, axis=0), np.nanmean(variances, axis=0)
+    return FeatureNorm(np.nan_to_num(mean), np.sqrt(np.nan_to_num(var, nan=1.0)) + 1e-6, prior_windows)
+
+
+def normalise_groups(norm: FeatureNorm, features: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Standardise each group's rows (a speaker, a clip) with that group's own shrunk statistics."""
+    out = np.empty((len(features), features.shape[1] + 1), np.float32)
+    for group in np.unique(groups):
+        rows = groups == group
+        out[rows] = norm.apply(features[rows])
+    return out

@@ -34,7 +34,7 @@ from fercam.training.voice_eval import (
     splits,
 )
 from fercam.training.voice_export import export_litert
-from fercam.training.voice_table import WindowTable, window_table
+from fercam.training.voice_table import WindowTable, normalise_groups, population_norm, window_table
 from fercam.types import EMOTIONS
 from fercam.voice.classifier import temperature_scale
 from fercam.voice.features import FeatureNorm
@@ -42,31 +42,10 @@ from fercam.voice.features import FeatureNorm
 log = logging.getLogger(__name__)
 
 MODEL_NAME = "voice_mlp"
-PRIOR_WINDOWS = 8.0  # how many windows the training speakers' average weighs in a recording's statistics
 SCENARIOS = ("speaker", "clip", "population")
 PROTOCOLS = ("loso", "loco")
 PRECISION = 0.6  # a named emotion must be right this often on held-out speakers' windows, else "unsure"
 BATCH = 256  # 3k steps per fit: the 2-core machine runs 37 fits per cross-validation
-
-
-def population_norm(features: np.ndarray, groups: np.ndarray, prior_windows: float = PRIOR_WINDOWS) -> FeatureNorm:
-    """The average voice of `groups` (speakers): mean of their means, root mean of their variances."""
-    means, variances = [], []
-    for group in np.unique(groups):
-        rows = features[groups == group]
-        means.append(np.nanmean(rows, axis=0))
-        variances.append(np.nanvar(rows, axis=0))
-    mean, var = np.nanmean(means, axis=0), np.nanmean(variances, axis=0)
-    return FeatureNorm(np.nan_to_num(mean), np.sqrt(np.nan_to_num(var, nan=1.0)) + 1e-6, prior_windows)
-
-
-def normalise_groups(norm: FeatureNorm, features: np.ndarray, groups: np.ndarray) -> np.ndarray:
-    """Standardise each group's rows (a speaker, a clip) with that group's own shrunk statistics."""
-    out = np.empty((len(features), features.shape[1] + 1), np.float32)
-    for group in np.unique(groups):
-        rows = groups == group
-        out[rows] = norm.apply(features[rows])
-    return out
 
 
 def scenario_inputs(norm: FeatureNorm, table: WindowTable, voices: np.ndarray) -> dict[str, np.ndarray]:
@@ -128,15 +107,26 @@ def run_fold(keras, data: SpeechData, table: WindowTable, split: Split, *, epoch
     return index, {s: model.predict(z, batch_size=1024, verbose=0) for s, z in inputs.items()}
 
 
+def stored_fold(path: Path, compute):
+    """A fold's (index, probabilities) from `path`, or computed and saved there: a killed run resumes."""
+    if path.is_file():
+        with np.load(path) as npz:
+            return npz["index"], {s: npz[s] for s in SCENARIOS}
+    index, probs = compute()
+    np.savez(path, index=index, **probs)
+    return index, probs
+
+
 def cross_validate(
-    keras, data: SpeechData, table: WindowTable, *, epochs: int, seed: int, groups: int = 0, protocols=PROTOCOLS
+    keras, data: SpeechData, table: WindowTable, *, epochs: int, seed: int, groups=0, protocols=PROTOCOLS, store: Path
 ) -> dict:
     """Every fold of both protocols; clip scores per protocol, scenario and corpus, and the held-out windows."""
     windows = {p: {s: np.zeros((len(table.clip), len(EMOTIONS)), np.float32) for s in SCENARIOS} for p in protocols}
     report: dict = {"folds": []}
     for k, split in enumerate(splits(data, protocols, groups)):
         started = time.time()
-        index, probs = run_fold(keras, data, table, split, epochs=epochs, seed=seed + k)
+        fold = lambda: run_fold(keras, data, table, split, epochs=epochs, seed=seed + k)  # noqa: B023, E731
+        index, probs = stored_fold(store / f"{split.protocol}-{split.held_out}.npz", fold)
         for scenario, p in probs.items():
             windows[split.protocol][scenario][index] = p
         clip_pred = clip_means(probs["speaker"], table.clip[index], len(data))[split.test].argmax(axis=1)
@@ -212,8 +202,10 @@ def train_voice(
     metrics: dict = {"config": {**config, "windows": len(table.clip), "corpora": data.corpora}}
     calibrated = {"temperature": 1.0, "unsure_below": 0.0}
     if cross_validation:
+        folds = out_dir / "folds"  # held-out predictions per fold, kept so that a stopped run resumes
+        folds.mkdir(exist_ok=True)
         metrics["cross_validation"] = cross_validate(
-            keras, data, table, epochs=epochs, seed=seed, groups=groups, protocols=protocols
+            keras, data, table, epochs=epochs, seed=seed, groups=groups, protocols=protocols, store=folds
         )
         calibrated = metrics["cross_validation"].get("calibration", calibrated)
         write_plots(metrics["cross_validation"], out_dir)

@@ -13,7 +13,7 @@ from fercam.training.data import DataError
 from fercam.training.voice_augment import EFFECTS, augment, change_gain, phone_codec
 from fercam.training.voice_data import find_corpora, load_speech
 from fercam.training.voice_eval import confidence_threshold, fit_temperature, scores, splits
-from fercam.voice.classifier import temperature_scale
+from fercam.voice.calibration import temperature_scale
 
 SPEECH_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "speech"
 

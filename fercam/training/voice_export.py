@@ -24,7 +24,8 @@ def export_litert(
     """Keras -> SavedModel -> LiteRT (+ statistics and calibration); prove both models agree on `check`."""
     import tensorflow as tf
 
-    from fercam.voice.classifier import VoiceClassifier, temperature_scale
+    from fercam.voice.calibration import temperature_scale
+    from fercam.voice.classifier import VoiceClassifier
 
     path = Path(path)
     with tempfile.TemporaryDirectory() as tmp:

@@ -36,7 +36,7 @@ from fercam.training.voice_eval import (
 from fercam.training.voice_export import export_litert
 from fercam.training.voice_table import WindowTable, normalise_groups, population_norm, window_table
 from fercam.types import EMOTIONS
-from fercam.voice.classifier import temperature_scale
+from fercam.voice.calibration import temperature_scale
 from fercam.voice.features import FeatureNorm
 
 log = logging.getLogger(__name__)

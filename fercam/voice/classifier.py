@@ -34,6 +34,7 @@ from fercam.voice.audio import (
     sliding_windows,
     speech_chunks,
 )
+from fercam.voice.calibration import NO_SPEECH, UNSURE, temperature_scale
 from fercam.voice.features import (
     N_FEATURES,
     NORMS,
@@ -131,22 +132,12 @@ class VoiceClassifier:
         return np.add.reduceat(probs, starts, axis=0) / counts[:, None]
 
 
-def temperature_scale(probs: np.ndarray, temperature: float) -> np.ndarray:
-    """Softmax probabilities softened (T > 1) or sharpened (T < 1): softmax(log p / T)."""
-    z = np.log(np.clip(probs, 1e-12, 1.0)) / temperature
-    z = np.exp(z - z.max(axis=-1, keepdims=True))
-    return (z / z.sum(axis=-1, keepdims=True)).astype(np.float32)
-
-
 def load_voice_classifier(path: str | Path | None = None) -> VoiceClassifier:
     """Load the shipped voice model, or the `.tflite` file at `path` (its `.json` statistics beside it)."""
     path = Path(path) if path is not None else model_file(DEFAULT_MODEL)
     if not path.is_file():
         raise ModelError(f"voice model file not found: {path}")
     return VoiceClassifier(path)
-
-
-NO_SPEECH, UNSURE = "no speech", "unsure"
 
 
 @dataclass(frozen=True)

@@ -121,3 +121,13 @@ def test_augmentation_keeps_length_and_is_reproducible():
     freqs = np.fft.rfftfreq(32000, 1 / 16000)
     assert spectrum[freqs > 4500].max() < 0.05 * spectrum[np.abs(freqs - 1000) < 10].max()  # 5 kHz: cut, 1 kHz: kept
     assert not np.array_equal(augment(speech, np.random.default_rng(3)), speech)
+
+
+def test_cli_train_voice_names_a_wrong_data_folder(tmp_path, capsys):
+    from fercam.apps.cli import main
+
+    (tmp_path / "fer2013.npz").write_bytes(b"")  # a file that is no speech archive
+    assert (
+        main(["train", "--task", "voice", "--data", str(tmp_path / "fer2013.npz"), "--out", str(tmp_path / "r")]) == 1
+    )
+    assert "not a speech-data folder" in capsys.readouterr().err

@@ -100,7 +100,7 @@ def _is_speech_npz(path: Path) -> bool:
     try:
         with np.load(path) as npz:
             return set(NPZ_KEYS) <= set(npz.files)
-    except (OSError, ValueError):
+    except (OSError, ValueError, EOFError):  # not an archive, or an empty or truncated one
         return False
 
 

@@ -265,7 +265,7 @@ def test_voice_bench_reports_every_stage(classifier):
     from fercam.voice.speed import bench_voice, format_voice_report
 
     result = bench_voice(str(classifier.path), repeats=3)
-    for stage in ("features", "model", "features_and_model", "vad"):
+    for stage in ("features", "model", "features_and_model", "vad", "live_vad_per_hop"):
         assert result[f"{stage}_ms"] > 0 and result[f"{stage}_ms_p90"] >= result[f"{stage}_ms"]
     assert result["model_ms"] < result["features_and_model_ms"] and result["cpu"]
     assert "goal <= 5.0 ms" in format_voice_report(result)
@@ -432,3 +432,21 @@ def test_voice_badge_says_unsure_and_no_speech():
         badges[str(voice)[:9]] = image
         assert (image[:40, :120] != 127).any() and (image[60:] == 127).all()
     assert not np.array_equal(badges["unsure"], badges["no speech"])
+
+
+def test_live_vad_judges_each_sample_once(emodb_clips):
+    """The listener's VAD streams: new samples only, in any block size, and forgets after 2 s."""
+    from fercam.voice.audio import RecentAudio, SpeechStream
+
+    speech = emodb_clips[2].astype(np.float32) / 32768.0
+    stream, audio = SpeechStream(2.0), RecentAudio(2.0)
+    for block in np.array_split(speech, 37):  # odd block sizes: remainders wait for the next call
+        audio.push(block)
+        stream.feed(audio.read_fresh()[1], 16000)
+    assert stream.heard_speech() and len(audio.read_fresh()[1]) == 0  # nothing new since the last read
+    stream.feed(np.zeros(16000, np.float32), 16000)
+    assert stream.heard_speech()  # 1 s of silence: the speech is still within the last 2 s
+    stream.feed(np.zeros(24000, np.float32), 16000)
+    assert not stream.heard_speech()
+    stream.clear()
+    assert not stream.heard_speech()

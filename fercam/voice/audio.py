@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
 from pathlib import Path
 
 import numpy as np
@@ -168,7 +169,7 @@ class RecentAudio:
     def __init__(self, seconds: float, sample_rate: int = DEFAULT_RATE) -> None:
         self.sample_rate = sample_rate
         self._buffer = np.zeros(round(seconds * sample_rate), np.float32)
-        self._filled = 0
+        self._filled = self._fresh = 0
         self._lock = threading.Lock()
 
     def push(self, samples: np.ndarray) -> None:
@@ -176,15 +177,53 @@ class RecentAudio:
         with self._lock:
             self._buffer = np.concatenate([self._buffer[len(chunk) :], chunk])
             self._filled = min(self._filled + len(chunk), len(self._buffer))
+            self._fresh = min(self._fresh + len(chunk), len(self._buffer))
 
     def read(self) -> np.ndarray:
         """A copy of what has been heard, up to `seconds` long."""
+        return self.read_fresh()[0]
+
+    def read_fresh(self) -> tuple[np.ndarray, np.ndarray]:
+        """(what has been heard, the part of it pushed since the last read), both copies."""
         with self._lock:
-            return self._buffer[len(self._buffer) - self._filled :].copy()
+            heard, fresh, self._fresh = self._buffer[len(self._buffer) - self._filled :].copy(), self._fresh, 0
+        return heard, heard[len(heard) - fresh :]
 
     def clear(self) -> None:
         with self._lock:
-            self._buffer[:], self._filled = 0.0, 0
+            self._buffer[:], self._filled, self._fresh = 0.0, 0, 0
+
+
+class SpeechStream:
+    """Silero VAD over a live stream: each sample is judged once, with the detector's memory of what came before."""
+
+    def __init__(self, seconds: float = 2.0) -> None:
+        self._flags: deque[bool] = deque(maxlen=round(seconds / VAD_CHUNK_S))
+        self._rest = np.zeros(0, np.float32)
+        self._vad = None
+
+    def feed(self, samples: np.ndarray, sample_rate: int) -> None:
+        """Judge new samples (whole 32 ms chunks; the remainder waits for the next call)."""
+        x = np.concatenate([self._rest, resample(samples, sample_rate, DEFAULT_RATE)])
+        count = len(x) // VAD_CHUNK
+        self._rest = x[count * VAD_CHUNK :]
+        if count:
+            if self._vad is None:
+                self._vad = _silero() or False  # False: no Silero, loudness alone
+            chunks = x[: count * VAD_CHUNK].reshape(count, VAD_CHUNK).astype(np.float64)
+            loud = 10 * np.log10(np.mean(chunks**2, axis=1) + 1e-12) > SILENCE_DB
+            vad = self._vad.process_samples if self._vad else lambda chunk: 1.0
+            self._flags.extend(bool(on) and vad(c.tolist()) >= VAD_THRESHOLD for c, on in zip(chunks, loud))
+
+    def heard_speech(self) -> bool:
+        """Did the last `seconds` hold at least 0.3 s of speech?"""
+        return enough_speech(np.array(self._flags, bool))
+
+    def clear(self) -> None:
+        self._flags.clear()
+        self._rest = np.zeros(0, np.float32)
+        if self._vad:
+            self._vad.reset()
 
 
 def _import_sounddevice():

@@ -28,8 +28,8 @@ from fercam.voice.audio import (
     VAD_CHUNK_S,
     Microphone,
     RecentAudio,
+    SpeechStream,
     enough_speech,
-    is_speech,
     resample,
     sliding_windows,
     speech_chunks,
@@ -142,8 +142,7 @@ def load_voice_classifier(path: str | Path | None = None) -> VoiceClassifier:
 
 @dataclass(frozen=True)
 class VoiceWindow:
-    """One window of a recording: its span (s), whether anyone speaks, the probabilities if so, and
-    whether the model is sure enough (calibrated confidence at least its threshold) to name an emotion."""
+    """A window's span (s), whether anyone speaks, its probabilities if so, and whether they are sure enough."""
 
     start: float
     end: float
@@ -227,7 +226,7 @@ class MicrophoneListener:
     ) -> None:
         self._classifier, self._device, self._hop_s = classifier, device, hop_s
         self.voice = RunningStats(memory)
-        self._audio = RecentAudio(WINDOW_S, SAMPLE_RATE)
+        self._audio, self._speech = RecentAudio(WINDOW_S, SAMPLE_RATE), SpeechStream(WINDOW_S)
         self._microphone: Microphone | None = None
         self._latest: np.ndarray | None = None
         self._stopping = threading.Event()
@@ -252,8 +251,8 @@ class MicrophoneListener:
         if self._microphone is not None:
             self._microphone.stop()
             self._microphone = None
-        self._audio.clear()
-        self.voice.clear()
+        for state in (self._audio, self._speech, self.voice):
+            state.clear()
         self._latest = None
 
     def latest(self) -> np.ndarray | str | None:
@@ -266,10 +265,11 @@ class MicrophoneListener:
 
     def update(self) -> np.ndarray | str | None:
         """Classify the buffered audio now (the background thread calls this every `hop_s`)."""
-        window, rate = self._audio.read(), self._audio.sample_rate
+        (window, fresh), rate = self._audio.read_fresh(), self._audio.sample_rate
+        self._speech.feed(fresh, rate)
         if len(window) < rate // 2:
             self._latest = None
-        elif not is_speech(window, rate):
+        elif not self._speech.heard_speech():
             self._latest = NO_SPEECH
         else:
             model = self._model()

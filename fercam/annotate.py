@@ -160,7 +160,7 @@ def annotate(
     settings: Settings,
     *,
     stale: bool = False,
-    voice: np.ndarray | None = None,
+    voice: np.ndarray | str | None = None,
     body: Mapping[int, BodyCues] | None = None,
 ) -> np.ndarray:
     """A copy of `image` with every chosen overlay drawn for `analysis` (the voice badge, the body cues)."""
@@ -173,16 +173,18 @@ def annotate(
     return out
 
 
-def draw_voice_badge(image: np.ndarray, probs: np.ndarray) -> None:
-    """The voice's emotion in the top-left corner: an emoji and "voice: happy 70%"."""
+def draw_voice_badge(image: np.ndarray, voice: np.ndarray | str) -> None:
+    """The voice in the top-left corner: an emoji and "voice: happy 70%", or "voice: unsure" / "voice: no speech"."""
     size = max(24, image.shape[0] // 14)
-    emotion = Emotion(int(np.argmax(probs)))
-    text = f"voice: {emotion.label} {float(np.max(probs)):.0%}"
+    emotion = None if isinstance(voice, str) else Emotion(int(np.argmax(voice)))
+    text = f"voice: {voice}" if emotion is None else f"voice: {emotion.label} {float(np.max(voice)):.0%}"
     scale = size / 40
     (tw, th), _ = cv2.getTextSize(text, _FONT, scale, 2)
-    cv2.rectangle(image, (6, 6), (18 + size + tw, 14 + size), (30, 30, 30), -1)
-    paste(image, render_emoji(emotion, size), 10, 10)
-    cv2.putText(image, text, (14 + size, 10 + (size + th) // 2), _FONT, scale, (240, 240, 240), 2, cv2.LINE_AA)
+    icon = 0 if emotion is None else size
+    cv2.rectangle(image, (6, 6), (18 + icon + tw, 14 + size), (30, 30, 30), -1)
+    if emotion is not None:
+        paste(image, render_emoji(emotion, size), 10, 10)
+    cv2.putText(image, text, (14 + icon, 10 + (size + th) // 2), _FONT, scale, (240, 240, 240), 2, cv2.LINE_AA)
 
 
 def message_frame(text: str, width: int, height: int) -> np.ndarray:

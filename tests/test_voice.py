@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import sys
-import time
 import wave
 from pathlib import Path
 
@@ -70,6 +69,15 @@ def _check_probs(probs: np.ndarray, n: int) -> None:
     assert probs.shape == (n, len(EMOTIONS))
     assert np.all(np.isfinite(probs)) and np.all(probs >= 0)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-4)
+
+
+def _check_live(classifier: VoiceClassifier, heard, probs: np.ndarray) -> None:
+    """The listener's reading: the probabilities when the model is sure of them, else "unsure"."""
+    _check_probs(probs[None], 1)
+    if classifier.sure(probs):
+        np.testing.assert_allclose(heard, probs, atol=1e-4)
+    else:
+        assert heard == "unsure"
 
 
 def test_predict_clips_contract(classifier, emodb_clips):
@@ -151,6 +159,7 @@ def test_silence_is_not_speech(classifier):
     for samples in (np.zeros(4 * 16000, np.float32), quiet_room):
         timeline = voice_timeline(samples, 16000, classifier)
         assert timeline and all(not w.speech and w.probs is None and w.emotion is None for w in timeline)
+        assert {w.label for w in timeline} == {"no speech"}
         assert timeline[-1].end == pytest.approx(4.0)
 
 
@@ -166,9 +175,12 @@ def test_speech_timeline_and_csv(classifier, emodb_clips, tmp_path):
     path = write_voice_csv(timeline, tmp_path / "voice.csv")
     rows = list(csv.DictReader(path.open()))
     assert list(rows[0]) == ["start_s", "end_s", "speech", "emotion", "confidence", *EMOTIONS]
-    assert len(rows) == len(timeline) and rows[0]["speech"] == "0" and rows[0]["emotion"] == ""
+    assert len(rows) == len(timeline) and rows[0]["speech"] == "0" and rows[0]["emotion"] == "no speech"
     spoken = next(r for r in rows if r["speech"] == "1")
-    assert spoken["emotion"] in EMOTIONS and float(spoken["confidence"]) > 0
+    assert spoken["emotion"] in (*EMOTIONS, "unsure") and float(spoken["confidence"]) > 0
+    for row, window in zip(rows, timeline):  # an emotion is named only at or above the calibrated threshold
+        sure = window.speech and window.confidence >= classifier.unsure_below
+        assert (row["emotion"] in EMOTIONS) == sure
 
 
 def test_wav_from_emodb_decodes_back(emodb_clips, tmp_path):
@@ -248,15 +260,15 @@ def test_missing_or_wrong_model_is_a_model_error(tmp_path):
         load_voice_classifier(lonely)
 
 
-def test_window_inference_is_fast(classifier, emodb_clips):
-    """Features + model for one 2 s window within 5 ms (best of 20, so a busy CPU does not fail it)."""
-    window = emodb_clips[0][:32000]
-    timings = []
-    for _ in range(20):
-        started = time.perf_counter()
-        classifier.predict_windows([window])
-        timings.append(time.perf_counter() - started)
-    assert min(timings) < 0.005
+def test_voice_bench_reports_every_stage(classifier):
+    """`fercam bench --voice` times features, model and VAD per 2 s window; the 5 ms goal is judged there."""
+    from fercam.voice.speed import bench_voice, format_voice_report
+
+    result = bench_voice(str(classifier.path), repeats=3)
+    for stage in ("features", "model", "features_and_model", "vad", "live_vad_per_hop"):
+        assert result[f"{stage}_ms"] > 0 and result[f"{stage}_ms_p90"] >= result[f"{stage}_ms"]
+    assert result["model_ms"] < result["features_and_model_ms"] and result["cpu"]
+    assert "goal <= 5.0 ms" in format_voice_report(result)
 
 
 def test_microphone_listener_without_a_microphone(classifier, emodb_clips, monkeypatch):
@@ -264,14 +276,13 @@ def test_microphone_listener_without_a_microphone(classifier, emodb_clips, monke
     assert listener.latest() is None and listener.update() is None  # nothing heard yet
     listener.push(emodb_clips[3])
     first = listener.update()
-    _check_probs(first[None], 1)
-    _check_probs(listener.latest()[None], 1)
     window = fit_window(emodb_clips[3][-32000:])
     alone = classifier.predict_windows([window], norm="clip")[0]  # one window heard: the same statistics
-    np.testing.assert_allclose(first, alone, atol=1e-4)
+    _check_live(classifier, first, alone)
+    assert listener.latest() is first
     assert listener.update() is not None and listener.voice.count.max() == pytest.approx(2, abs=0.01)
     listener.push(np.zeros(32000, np.float32))
-    assert listener.update() is None and listener.voice.count.max() == pytest.approx(2, abs=0.01)
+    assert listener.update() == "no speech" and listener.voice.count.max() == pytest.approx(2, abs=0.01)
     monkeypatch.setitem(sys.modules, "sounddevice", None)
     with pytest.raises(MicrophoneError, match="pip install sounddevice"):
         MicrophoneListener(classifier).start()
@@ -309,7 +320,8 @@ def test_microphone_listener_with_a_native_44k_device(classifier, emodb_clips, m
     )
     monkeypatch.setitem(sys.modules, "sounddevice", fake)
     with MicrophoneListener(classifier, hop_s=60) as listener:
-        _check_probs(listener.update()[None], 1)
+        heard = listener.update()
+        assert isinstance(heard, np.ndarray) or heard == "unsure"
     assert streams[0].closed and listener.latest() is None  # stop() drops what it heard
     assert not listener.voice.count.any()  # ... and the voice statistics
 
@@ -332,31 +344,109 @@ def test_shipped_model_beats_chance_on_training_corpora(classifier):
         assert np.mean(correct) > floor, f"{name}: {np.mean(correct):.2f} on clips the model was trained on"
 
 
-def test_training_folds_and_speech_data_folder(tmp_path, capsys):
-    from argparse import Namespace
+def _music(seconds: float = 6.0, rate: int = 16000) -> np.ndarray:
+    """Piano-like chords (decaying harmonics) on a beat, with a kick drum: music without a voice."""
+    t = np.arange(int(seconds * rate)) / rate
+    out = np.zeros_like(t)
+    for i, root in enumerate([220.0, 174.6, 261.6, 196.0] * int(seconds)):
+        start = int(i * 0.5 * rate)
+        if start >= len(t):
+            break
+        span = t[: len(t) - start]
+        note = sum(np.sin(2 * np.pi * root * r * k * span) / k for r in (1, 1.26, 1.5) for k in (1, 2, 3))
+        out[start:] += note * np.exp(-3 * span) * 0.05
+        out[start : start + 1600] += np.sin(2 * np.pi * 60 * span[:1600]) * np.exp(-30 * span[:1600]) * 0.4
+    return out.astype(np.float32)
 
-    from fercam.apps.cli import main
-    from fercam.apps.commands import _data
-    from fercam.training.data import DataError
-    from fercam.training.voice_train import load_speech, speaker_folds, speech_dir
 
-    for name in ("emodb", "savee"):
-        _corpus(name)
-    data = load_speech(SPEECH_DIR)
-    assert -1 not in data.labels and set(data.corpus) == {"emodb", "savee"} and len(data) == 454 + 480
-    loso = speaker_folds(data)  # leave-one-speaker-out: 14 folds, one speaker each
-    assert len(set(loso)) == 14
-    assert all(len(set(data.voices[loso == k])) == 1 for k in range(14))
-    for folds in (5, 10):
-        fold = speaker_folds(data, folds)
-        for voice in set(data.voices):
-            assert len(set(fold[data.voices == voice])) == 1
-    assert speech_dir(SPEECH_DIR / "emodb.npz") == SPEECH_DIR
-    with pytest.raises(DataError, match="not the speech-data folder .*emodb.npz and savee.npz"):
-        speech_dir(tmp_path)
-    assert _data(Namespace(task="voice", data=None)) == "../shared/data/speech"
-    assert _data(Namespace(task="face", data=None)) == "../shared/data/fer2013.npz"
-    assert _data(Namespace(task="voice", data="x")) == "x"
-    face_npz = str(SPEECH_DIR.parent / "fer2013.npz")
-    assert main(["train", "--task", "voice", "--data", face_npz, "--out", str(tmp_path / "run")]) == 1
-    assert "not the speech-data folder" in capsys.readouterr().err
+def _noises(rng: np.random.Generator) -> dict[str, np.ndarray]:
+    white = rng.standard_normal(6 * 16000) * 0.1
+    brown = np.cumsum(rng.standard_normal(6 * 16000))
+    t = np.arange(6 * 16000) / 16000
+    return {
+        "music": _music(),
+        "white noise": white.astype(np.float32),
+        "rumble": (0.3 * brown / np.abs(brown).max()).astype(np.float32),
+        "mains hum": (0.2 * np.sin(2 * np.pi * 50 * t) + 0.1 * np.sin(2 * np.pi * 150 * t)).astype(np.float32),
+        "beeps": (0.3 * np.sin(2 * np.pi * 1000 * t) * (np.sin(2 * np.pi * 2 * t) > 0)).astype(np.float32),
+    }
+
+
+def test_music_and_noise_are_never_named_as_an_emotion(classifier):
+    """Made-up music and noises: every window is "no speech" or "unsure", never an emotion."""
+    for name, samples in _noises(np.random.default_rng(5)).items():
+        timeline = voice_timeline(samples, 16000, classifier)
+        labels = {w.label for w in timeline}
+        assert labels <= {"no speech", "unsure"}, f"{name}: {labels}"
+        listener = MicrophoneListener(classifier)
+        listener.push(samples[-32000:])
+        assert listener.update() in ("no speech", "unsure"), name
+
+
+def test_singing_is_never_named_as_an_emotion(classifier):
+    """The singing in fr_short_hamilton_clip.mp4: the issue's example of a confident wrong answer."""
+    path = SPEECH_DIR.parents[1] / "media" / "fr_short_hamilton_clip.mp4"
+    if not path.is_file():
+        pytest.skip(f"shared media missing: {path}")
+    timeline = voice_timeline(load_audio(path), 16000, classifier)
+    named = [(w.start, w.label, round(w.confidence, 2)) for w in timeline if w.emotion is not None]
+    assert not named, f"windows named with confidence >= {classifier.unsure_below:.2f}: {named}"
+
+
+def test_calibration_ships_with_the_model(classifier):
+    """The temperature and the "unsure" threshold were fitted on held-out speakers (models/VOICE_MODEL.md)."""
+    assert 0.5 < classifier.temperature < 5 and 1 / len(EMOTIONS) < classifier.unsure_below < 1
+    probs = np.array([[0.9, 0.1, 0, 0, 0, 0, 0], [0.3, 0.25, 0.2, 0.1, 0.1, 0.05, 0]])
+    assert classifier.sure(probs).tolist() == [probs[0].max() >= classifier.unsure_below, False]
+
+
+@pytest.mark.parametrize("kind", ["one sample", "silence only", "empty", "corrupt"])
+def test_bad_audio_in_analyze_gives_one_line_and_the_other_outputs(tmp_path, kind):
+    from fercam.apps.analyze import analyze_inputs
+
+    path = tmp_path / f"{kind.replace(' ', '_')}.wav"
+    if kind in ("one sample", "silence only"):
+        with wave.open(str(path), "wb") as out:
+            out.setnchannels(1), out.setsampwidth(2), out.setframerate(16000)
+            out.writeframes(np.zeros(1 if kind == "one sample" else 48000, np.int16).tobytes())
+    else:
+        path = _bad_files(tmp_path)[kind]
+    (result,) = analyze_inputs([str(path)], tmp_path / "out", jobs=1)
+    if kind in ("empty", "corrupt"):
+        assert result.error and "\n" not in result.error and path.name in result.error
+        return
+    assert not result.error and result.notes == ["no speech found in the sound track"]
+    rows = list(csv.DictReader((Path(result.out_dir) / "voice_timeline.csv").open()))
+    assert rows and {r["emotion"] for r in rows} == {"no speech"}
+    assert (Path(result.out_dir) / "summary.json").is_file() and (Path(result.out_dir) / "timeline.png").is_file()
+
+
+def test_voice_badge_says_unsure_and_no_speech():
+    from fercam.annotate import draw_voice_badge
+
+    blank = np.full((360, 640, 3), 127, np.uint8)
+    badges = {}
+    for voice in ("unsure", "no speech", np.eye(7, dtype=np.float32)[3]):
+        image = blank.copy()
+        draw_voice_badge(image, voice)
+        badges[str(voice)[:9]] = image
+        assert (image[:40, :120] != 127).any() and (image[60:] == 127).all()
+    assert not np.array_equal(badges["unsure"], badges["no speech"])
+
+
+def test_live_vad_judges_each_sample_once(emodb_clips):
+    """The listener's VAD streams: new samples only, in any block size, and forgets after 2 s."""
+    from fercam.voice.audio import RecentAudio, SpeechStream
+
+    speech = emodb_clips[2].astype(np.float32) / 32768.0
+    stream, audio = SpeechStream(2.0), RecentAudio(2.0)
+    for block in np.array_split(speech, 37):  # odd block sizes: remainders wait for the next call
+        audio.push(block)
+        stream.feed(audio.read_fresh()[1], 16000)
+    assert stream.heard_speech() and len(audio.read_fresh()[1]) == 0  # nothing new since the last read
+    stream.feed(np.zeros(16000, np.float32), 16000)
+    assert stream.heard_speech()  # 1 s of silence: the speech is still within the last 2 s
+    stream.feed(np.zeros(24000, np.float32), 16000)
+    assert not stream.heard_speech()
+    stream.clear()
+    assert not stream.heard_speech()

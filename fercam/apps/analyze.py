@@ -275,14 +275,15 @@ def _voice_summary(windows) -> dict:
     from fercam.types import EMOTIONS
 
     spoken = [w for w in windows if w.speech]
-    shares = (
-        {name: round(sum(w.emotion == name for w in spoken) / len(spoken), 4) for name in EMOTIONS} if spoken else {}
-    )
+    count = max(len(spoken), 1)
+    shares = {name: round(sum(w.label == name for w in spoken) / count, 4) for name in (*EMOTIONS, "unsure")}
+    named = {name: share for name, share in shares.items() if name in EMOTIONS and share > 0}
     return {
         "windows": len(windows),
         "speech_windows": len(spoken),
-        "dominant_emotion": max(shares, key=shares.get) if spoken else None,
-        "share_of_speech": shares,
+        "unsure_windows": sum(w.label == "unsure" for w in spoken),
+        "dominant_emotion": max(named, key=named.get) if named else None,  # among windows the model is sure of
+        "share_of_speech": shares if spoken else {},
     }
 
 

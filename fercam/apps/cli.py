@@ -76,7 +76,8 @@ def _add_training(sub) -> None:
     p.add_argument("--task", choices=("face", "voice"), default="face")
     p.add_argument(
         "--data",
-        help="face: npz, fer2013.csv or a train/test folder; voice: the folder with emodb.npz and savee.npz",
+        help="face: npz, fer2013.csv or a train/test folder; voice: a folder of corpora (NAME.npz, or sub-folders "
+        "of audio files with a labels.csv: file, label, speaker) or one such folder",
     )
     p.add_argument("--out", help="run folder: config, checkpoints, metrics (default runs/fernet or runs/voice)")
     p.add_argument(
@@ -107,6 +108,12 @@ def _add_training(sub) -> None:
     p.add_argument("--out", default="runs/evaluate", help="folder for metrics.json and the figures")
     p.add_argument("--no-mirror", action="store_true", help="score each face once, without its mirror image")
     p.add_argument("--limit", type=int, default=0, help="score only the first N test faces")
+    p.add_argument(
+        "--cv",
+        action="store_true",
+        help="voice: also retrain the recipe leave-one-speaker-out and leave-one-corpus-out (held-out scores, "
+        "confusion PNGs in --out; about an hour on 2 cores)",
+    )
 
 
 def _add_analysis(sub) -> None:
@@ -170,6 +177,13 @@ def _add_analysis(sub) -> None:
     p.add_argument("--json", action="store_true", help="print exactly one JSON object")
     p.add_argument(
         "--model", nargs="?", const="", metavar="PATH", help="time the emotion model alone (default: the shipped one)"
+    )
+    p.add_argument(
+        "--voice",
+        nargs="?",
+        const="",
+        metavar="PATH",
+        help="time the voice model per 2 s window (features, model, VAD)",
     )
 
 

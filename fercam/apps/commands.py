@@ -217,11 +217,10 @@ def train(args) -> int:
 
 def evaluate(args) -> int:
     if args.task == "voice":
-        from fercam.training.voice_train import evaluate_voice
+        from fercam.training.voice_train import voice_report
 
-        for corpus, m in evaluate_voice(args.model, data_dir=_data(args)).items():
-            recall = ", ".join(f"{name} {value:.3f}" for name, value in m["recall"].items())
-            print(f"{corpus}: accuracy {m['accuracy']:.4f}, UAR {m['uar']:.4f} on {m['clips']} clips; recall {recall}")
+        for line in voice_report(args.model, data_dir=_data(args), out=args.out, cross_validate=args.cv):
+            print(line)
         return 0
     else:
         from fercam.training.evaluate import evaluate_model
@@ -265,6 +264,12 @@ def bench(args) -> int:
     from fercam.apps import bench as live
     from fercam.apps.benchparts import bench_model, format_model_report
 
+    if args.voice is not None:
+        from fercam.voice.speed import bench_voice, format_voice_report
+
+        result = bench_voice(args.voice or None)
+        print(json.dumps(result) if args.json else format_voice_report(result))
+        return 0
     if args.model is not None:
         result = bench_model(args.model or None)
         print(json.dumps(result) if args.json else format_model_report(result))

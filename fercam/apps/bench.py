@@ -258,7 +258,7 @@ def _cell(result: dict, key: str) -> str:
     return f"{result[key]}{mark}"
 
 
-def report(matrix: list[dict], model: dict, soak: dict | None, command: str) -> str:
+def performance_page(matrix: list[dict], model: dict, soak: dict | None, command: str) -> str:
     """docs/PERFORMANCE.md: the machine, the scenarios against their goals, the model, the soak."""
     lines = [
         "# Performance",
@@ -286,3 +286,39 @@ def report(matrix: list[dict], model: dict, soak: dict | None, command: str) -> 
         ]
         lines += [f"in the first interval, {soak['fps_end']} fps in the last."]
     return "\n".join(lines) + "\n"
+
+
+def print_model_bench(voice: str | None, model: str | None, *, as_json: bool) -> int:
+    """`fercam bench --voice` / `--model`: a model alone, at batch size 1."""
+    from fercam.apps.benchparts import bench_model, format_model_report
+
+    if voice is not None:
+        from fercam.voice.speed import bench_voice, format_voice_report
+
+        result = bench_voice(voice or None)
+        print(json.dumps(result) if as_json else format_voice_report(result))
+    else:
+        result = bench_model(model or None)
+        print(json.dumps(result) if as_json else format_model_report(result))
+    return 0
+
+
+def print_matrix(source: str, seconds: float, soak: dict | None, *, report: str | None, as_json: bool) -> int:
+    """`fercam bench --matrix`: every scenario against its goals; exit code 1 if any goal is missed."""
+    from fercam.apps.benchparts import bench_model
+
+    matrix = run_matrix(source, seconds)
+    if report:
+        soaked = f" --soak {soak['seconds']:g}" if soak else ""
+        command = f"fercam bench --matrix{soaked} --seconds {seconds:g} --source SOURCE --report {report}"
+        with open(report, "w", encoding="utf-8") as page:
+            page.write(performance_page(matrix, bench_model(), soak, command))
+    lines = []
+    for r in matrix:
+        missed = [k for k, ok in r["goals_met"].items() if not ok]
+        verdict = "all goals met" if not missed else "missed: " + ", ".join(missed)
+        lines.append(
+            f"{r['size']} {r['faces']} face(s): cpu_cores {r['cpu_cores']}, output {r['output_fps']} fps, {verdict}"
+        )
+    print(json.dumps({"matrix": matrix, "soak": soak}) if as_json else "\n".join(lines))
+    return 0 if all(all(r["goals_met"].values()) for r in matrix) else 1

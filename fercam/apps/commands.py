@@ -262,18 +262,9 @@ def analyze(args) -> int:
 
 def bench(args) -> int:
     from fercam.apps import bench as live
-    from fercam.apps.benchparts import bench_model, format_model_report
 
-    if args.voice is not None:
-        from fercam.voice.speed import bench_voice, format_voice_report
-
-        result = bench_voice(args.voice or None)
-        print(json.dumps(result) if args.json else format_voice_report(result))
-        return 0
-    if args.model is not None:
-        result = bench_model(args.model or None)
-        print(json.dumps(result) if args.json else format_model_report(result))
-        return 0
+    if args.voice is not None or args.model is not None:
+        return live.print_model_bench(args.voice, args.model, as_json=args.json)
     if not args.source:
         raise ValueError(
             "--source is required: a video of a face to replay as a camera (in a checkout: "
@@ -282,26 +273,7 @@ def bench(args) -> int:
     config = live.BenchConfig(args.source, args.size, args.faces, args.detector, args.seconds, compare=args.compare)
     soak = live.run_soak(config.__class__(**{**config.__dict__, "seconds": args.soak})) if args.soak else None
     if args.matrix:
-        matrix = live.run_matrix(args.source, args.seconds)
-        if args.report:
-            soaked = f" --soak {args.soak:g}" if args.soak else ""
-            command = f"fercam bench --matrix{soaked} --seconds {args.seconds:g} --source SOURCE --report {args.report}"
-            Path(args.report).write_text(live.report(matrix, bench_model(), soak, command))
-        print(json.dumps({"matrix": matrix, "soak": soak}) if args.json else _matrix_lines(matrix, soak))
-        return 0 if all(all(r["goals_met"].values()) for r in matrix) else 1
+        return live.print_matrix(args.source, args.seconds, soak, report=args.report, as_json=args.json)
     result = soak if soak else live.run_bench(config)
-    print(json.dumps(result) if args.json else live.format_report(result) if not soak else json.dumps(soak, indent=2))
+    print(json.dumps(result) if args.json or soak else live.format_report(result))
     return 0
-
-
-def _matrix_lines(matrix: list[dict], soak: dict | None) -> str:
-    lines = []
-    for r in matrix:
-        missed = [k for k, ok in r["goals_met"].items() if not ok]
-        lines.append(
-            f"{r['size']} {r['faces']} face(s): cpu_cores {r['cpu_cores']}, output {r['output_fps']} fps, "
-            f"{'all goals met' if not missed else 'missed: ' + ', '.join(missed)}"
-        )
-    if soak:
-        lines.append(f"soak: {json.dumps(soak)}")
-    return "\n".join(lines)

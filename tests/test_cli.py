@@ -219,3 +219,28 @@ def test_option_values_out_of_range_are_usage_errors(args, capsys):
     assert main(args) == 2
     err = capsys.readouterr().err
     assert "expected a whole number" in err or "size must be between" in err
+
+
+def test_the_performance_page_names_the_machine_and_marks_each_goal():
+    from fercam.apps.bench import SCENARIOS, START_GOALS, met
+    from fercam.apps.perfpage import machine, performance_page
+
+    result = {
+        "size": "1280x720",
+        "faces": 1,
+        "output_fps": 30.0,
+        "latency_p95_ms": 4.0,
+        "analysis_hz": 24.0,
+        "emotion_refresh_hz_per_face": 12.0,
+        "cpu_cores": 0.35,
+        "first_frame_s": 0.3,
+        "first_annotated_s": 0.4,
+        "rss_mb": 160.0,
+        "cpu_cores_by_stage": {"analysis": 0.12},
+    }
+    goals = {**SCENARIOS[0]["goals"], **START_GOALS}
+    result["goals_met"] = {key: met(result[key], goal) for key, goal in goals.items()}
+    assert result["goals_met"]["cpu_cores"] is False and result["goals_met"]["output_fps"] is True
+    model = {"ms_per_face": 2.0, "file_mb": 1.2, "load_s": 0.01}
+    page = performance_page([result], model, None, "fercam bench --matrix")
+    assert machine().split(",")[0] in page and "| 1280x720 | 1 | 30.0 ✓ |" in page and "0.35 ✗" in page

@@ -19,9 +19,10 @@ from fercam.types import Box
 
 @dataclass(frozen=True)
 class Cadence:
-    rescan_s: float = 2.0  # a full scan at least this often, whatever the motion says
-    # Each face's emotion is read again once this old: every second analysis at the live rate of 24 Hz,
-    # so at least 10 times a second even when analyses run a little late.
+    rescan_s: float = 3.0  # a full scan at least this often, whatever the motion says
+    # Each face's emotion is read again once this old. Analysed frames are 33 or 67 ms apart (a 30 fps
+    # camera, 22 analyses a second): every first or second analysis, 12 to 14 times a second per face;
+    # a longer wait would sometimes skip two and fall under 10.
     refresh_s: float = 0.066
     motion: float = 8.0  # mean grey-level change (0-255) of a thumbnail block that counts as movement
     thumb_width: int = 160  # 8 x 8-pixel blocks of the thumbnail are the unit of "where"
@@ -63,11 +64,12 @@ class MotionMeter:
         return slice(max(0, y1), max(0, y2)), slice(max(0, x1), max(0, x2))
 
     def moved(self, box: Box) -> bool:
-        """Whether anything moved inside `box` (always True before there is a previous frame)."""
+        """Whether the face in `box` moved (always True before there is a previous frame). The mean change
+        over the box, not its largest block: a talking mouth changes a few blocks, a moving head all of them."""
         if self._blocks is None:
             return True
         cells = self._blocks[self._cells(box)]
-        return cells.size == 0 or float(cells.max()) > self.cadence.motion
+        return cells.size == 0 or float(cells.mean()) > self.cadence.motion
 
     def moved_outside(self, boxes: Sequence[Box]) -> bool:
         """Whether anything moved away from the people whose faces are `boxes` (a face coming in, a cut)."""

@@ -161,3 +161,24 @@ def test_reference_without_mtcnn_says_how_to_install(monkeypatch):
     with pytest.raises(MissingExtraError, match="fercam\\[train\\]") as error:
         load_detector("mtcnn-reference")
     assert INSTALL_HINT in str(error.value)
+
+
+def test_live_cadence_boxes_follow_the_face_as_full_detection_would(mtcnn, media_dir):
+    """LIVE mode skips the detector for faces that did not move: its boxes must still be where MTCNN sees the face."""
+    import cv2
+
+    from fercam.cadence import Cadence
+    from fercam.emotion import load_classifier
+    from fercam.pipeline import FaceReader
+    from fercam.types import Frame
+
+    capture = cv2.VideoCapture(str(media_dir / "fer_woman2.mp4"))
+    reader = FaceReader(load_detector("mtcnn"), load_classifier(views="alternating"), cadence=Cadence())
+    overlaps, index = [], 0
+    while (image := capture.read()[1]) is not None:
+        if index % 3 == 0:  # 10 analyses a second
+            faces = reader.read(Frame(image, index, index / 29.97)).faces
+            truth = mtcnn.detect(image)
+            overlaps.append(max((f.box.iou(t.box) for f in faces for t in truth), default=float(not truth)))
+        index += 1
+    assert len(overlaps) > 150 and np.mean(overlaps) > 0.9 and min(overlaps) > 0.75

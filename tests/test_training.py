@@ -17,7 +17,7 @@ from fercam.emotion import load_classifier  # noqa: E402
 from fercam.litert import ModelError  # noqa: E402
 from fercam.paths import model_file  # noqa: E402
 from fercam.training.calibrate import MAX_ACCURACY_COST, MIN_RECALL, TAUS, fit_logit_bias, recall  # noqa: E402
-from fercam.training.data import DataError, ferplus_distribution, load_splits, validation_split  # noqa: E402
+from fercam.training.data import DataError, class_weights, ferplus_distribution, load_splits, validation_split  # noqa: E402
 from fercam.training.models import (  # noqa: E402
     SERVING_CROP,
     dtype_policy,
@@ -30,7 +30,6 @@ from fercam.training.models import (  # noqa: E402
 from fercam.training.rebuild import rebuild_fernet, rebuild_serving  # noqa: E402
 from fercam.training.train import (  # noqa: E402
     TrainConfig,
-    class_weights,
     distillation_targets,
     soft_targets,
     start_from,

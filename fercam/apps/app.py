@@ -7,7 +7,7 @@ import threading
 from collections import deque
 from collections.abc import Callable
 
-from fercam.live import LiveRunner
+from fercam.live import LiveRunner, one_opencv_thread
 from fercam.pipeline import make_live_reader
 from fercam.settings import Settings, SettingsStore
 from fercam.sinks import SinkError, open_sink
@@ -145,6 +145,7 @@ class App:
             return PreviewOnlySink()
 
     def _open_source(self, settings: Settings):
+        one_opencv_thread()
         spec = self.source_spec or settings.camera
         source = open_source(spec, realtime=True, width=settings.width, height=settings.height, fps=settings.fps)
         if isinstance(source, VideoFileSource):

@@ -29,7 +29,7 @@ from fercam.apps.benchparts import (
     process_age_s,
     process_cpu_s,
 )
-from fercam.live import LiveRunner
+from fercam.live import LiveRunner, one_opencv_thread
 from fercam.settings import Settings, SettingsStore
 
 BENCH_BACKEND = "fercam-bench"
@@ -54,6 +54,7 @@ def _runner(config: BenchConfig, timers: dict) -> LiveRunner:
     from fercam.sinks import VirtualCameraSink
 
     pyvirtualcam.register_backend(BENCH_BACKEND, CountingBackend)
+    one_opencv_thread()
     width, height = config.size
     source = TiledSource(config.source, config.size, config.faces, config.fps)
     sink = VirtualCameraSink(width=width, height=height, fps=config.fps, backend=BENCH_BACKEND)
@@ -114,6 +115,7 @@ def _figures(runner: LiveRunner, timers: dict, origin: float, end: float, config
         "analysis_hz": per_s(stats.analyses),
         "emotion_refresh_hz_per_face": per_s(classifier.faces / config.faces) if classifier else 0.0,
         "full_scans_per_s": per_s(len(detector.full_ms)) if detector else 0.0,
+        "tracked_searches_per_s": per_s(len(detector.near_ms)) if detector else 0.0,
         "detector_full_scan_ms": mean(detector.full_ms if detector else []),
         "detector_tracked_ms": mean(detector.near_ms if detector else []),
         "classifier_ms_per_face": mean(classifier.ms_per_face if classifier else []),

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from fercam.devices import has_display
 from fercam.events import EventLog
-from fercam.live import LiveRunner
+from fercam.live import LiveRunner, one_opencv_thread
 from fercam.pipeline import Mode, make_face_reader, make_live_reader, run_offline
 from fercam.settings import Settings, SettingsStore
 from fercam.sinks import SINKS, SinkError, WindowSink, open_sink
@@ -75,6 +75,8 @@ def run_headless(
 ) -> int:
     """Run until the source ends (or `max_frames`); returns the number of frames sent."""
     mode = mode or choose_mode(source_spec, sink_spec)
+    if mode is Mode.LIVE:
+        one_opencv_thread()
     source = open_source(
         source_spec, realtime=mode is Mode.LIVE, width=settings.width, height=settings.height, fps=settings.fps
     )

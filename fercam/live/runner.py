@@ -32,6 +32,13 @@ log = logging.getLogger(__name__)
 DISCONNECTED = "Camera disconnected - waiting for it to come back"
 
 
+def one_opencv_thread() -> None:
+    """LIVE mode's threads are its parallelism: OpenCV's own pool on top of them (and FFmpeg's decoding
+    threads, sized when a capture opens: so call this before opening the source) only adds wake-ups and
+    hand-offs on a 2-core laptop (720p, one face: 0.36 -> 0.27 CPU cores in `fercam bench`)."""
+    cv2.setNumThreads(1)
+
+
 class LiveRunner:
     """Runs LIVE mode until stopped, the source ends, or the sink is closed.
 
@@ -50,7 +57,7 @@ class LiveRunner:
         drop_after_s: float = 5.0,
         lost_after_s: float = 1.0,
         retry_s: float = 1.0,
-        max_analysis_hz: float = 24.0,
+        max_analysis_hz: float = 22.0,
         on_analysis: Callable[[Analysis, Frame], None] | None = None,
         on_error: Callable[[str], None] | None = None,
     ) -> None:
@@ -86,9 +93,7 @@ class LiveRunner:
 
     def run(self, *, max_frames: int = 0) -> int:
         """Run until stopped, the source ends, or `max_frames` were sent; returns the frames sent."""
-        # Our three threads are the parallelism: OpenCV's own pool on top of them only adds wake-ups and
-        # hand-offs on a 2-core laptop (720p, one face: 0.36 -> 0.27 CPU cores in `fercam bench`).
-        cv2.setNumThreads(1)
+        one_opencv_thread()
         threads = [
             threading.Thread(target=self._capture_loop, name="fercam-capture", daemon=True),
             threading.Thread(target=self._infer_loop, name="fercam-infer", daemon=True),

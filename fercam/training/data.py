@@ -145,3 +145,11 @@ def _read_class_folders(folder: Path) -> FaceData:
     if not images:
         raise DataError(f"{folder}: no images in any of {', '.join(EMOTIONS)}")
     return FaceData(*_checked(np.stack(images), np.array(labels), folder))
+
+
+def class_weights(labels: np.ndarray, power: float) -> np.ndarray:
+    """Per-class loss weights (n_max / n_c) ** power, normalised to mean 1 over samples: rare classes count
+    more. `class_weights(y, p)[y]` are the per-sample weights."""
+    counts = np.bincount(labels, minlength=len(EMOTIONS)).astype(np.float64)
+    weights = (counts.max() / np.maximum(counts, 1)) ** power
+    return (weights / (weights[labels].mean())).astype(np.float32)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fercam.training.data import FaceData, ferplus_distribution, load_splits, validation_split
+from fercam.training.data import FaceData, class_weights, ferplus_distribution, load_splits, validation_split
 from fercam.types import EMOTIONS
 
 log = logging.getLogger(__name__)
@@ -55,13 +55,6 @@ def soft_targets(data: FaceData, ferplus_weight: float) -> np.ndarray:
         votes = ferplus_distribution(data.votes)
         prior = np.where(np.isnan(votes), prior, votes)
     return (1 - ferplus_weight) * onehot + ferplus_weight * prior
-
-
-def class_weights(labels: np.ndarray, power: float) -> np.ndarray:
-    """Per-class loss weights (n_max / n_c) ** power, normalised to mean 1 over samples."""
-    counts = np.bincount(labels, minlength=len(EMOTIONS)).astype(np.float64)
-    weights = (counts.max() / np.maximum(counts, 1)) ** power
-    return (weights / (weights[labels].mean())).astype(np.float32)
 
 
 def resolve_precision(precision: str) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -14,23 +13,16 @@ from fercam.voice.features import FeatureNorm, norm_file
 log = logging.getLogger(__name__)
 
 
-class ExportError(RuntimeError):
-    """The LiteRT model does not reproduce the Keras model."""
-
-
 def export_litert(
     model, norm: FeatureNorm, path: Path, check: np.ndarray, calibration: dict, tolerance: float = 1e-4
 ) -> Path:
     """Keras -> SavedModel -> LiteRT (+ statistics and calibration); prove both models agree on `check`."""
-    import tensorflow as tf
-
+    from fercam.training.export import ExportError, to_litert
     from fercam.voice.calibration import temperature_scale
     from fercam.voice.classifier import VoiceClassifier
 
     path = Path(path)
-    with tempfile.TemporaryDirectory() as tmp:
-        model.export(tmp, format="tf_saved_model", verbose=False)
-        path.write_bytes(tf.lite.TFLiteConverter.from_saved_model(tmp).convert())
+    path.write_bytes(to_litert(model))
     extra = {k: calibration[k] for k in ("temperature", "unsure_below")}
     norm_file(path).write_text(json.dumps({**norm.to_json(), **extra}))
     classifier = VoiceClassifier(path)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fercam.training.data import class_weights
 from fercam.training.voice_data import DATA_DIR, SpeechData, load_speech
 from fercam.training.voice_eval import (
     Split,
@@ -58,13 +59,6 @@ def scenario_inputs(norm: FeatureNorm, table: WindowTable, voices: np.ndarray) -
     }
 
 
-def class_weights(labels: np.ndarray, power: float = 0.5) -> np.ndarray:
-    """Per-sample loss weights (n_max / n_class) ** power, mean 1: rare classes count more."""
-    counts = np.bincount(labels, minlength=len(EMOTIONS)).astype(np.float64)
-    weights = (counts.max() / np.maximum(counts, 1)) ** power
-    return (weights[labels] / weights[labels].mean()).astype(np.float32)
-
-
 def build_mlp(keras, dims: int, *, hidden: int = 256, dropout: float = 0.5, l2: float = 1e-3, noise: float = 0.3):
     """`dims` standardised features + context -> 7 probabilities: noise and dropout, one hidden ReLU layer."""
     layers, regular = keras.layers, keras.regularizers.l2(l2)
@@ -86,7 +80,9 @@ def fit(keras, data: SpeechData, table: WindowTable, *, epochs: int, seed: int):
     keras.utils.set_random_seed(seed)
     model = build_mlp(keras, table.features.shape[1])
     model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
-    model.fit(inputs, targets, sample_weight=class_weights(targets), epochs=epochs, batch_size=BATCH, verbose=0)
+    model.fit(
+        inputs, targets, sample_weight=class_weights(targets, 0.5)[targets], epochs=epochs, batch_size=BATCH, verbose=0
+    )
     return model, norm
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import count_frames
 
 from fercam.apps.analyze import analyze_inputs
 from fercam.apps.cli import main
@@ -41,15 +42,6 @@ def read_timeline(folder: Path) -> list[dict]:
 
 def read_summary(folder: Path) -> dict:
     return json.loads((folder / "summary.json").read_text())
-
-
-def count_frames(path: Path) -> int:
-    capture = cv2.VideoCapture(str(path))
-    count = 0
-    while capture.read()[0]:
-        count += 1
-    capture.release()
-    return count
 
 
 def assert_png(path: Path) -> None:

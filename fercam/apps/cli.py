@@ -38,6 +38,11 @@ def _number(kind, minimum, what: str, maximum=None):
     return parse
 
 
+COUNT = _number(int, 1, "a whole number of 1 or more")
+COUNT_OR_ZERO = _number(int, 0, "a whole number of 0 or more")
+SECONDS = _number(float, 0, "seconds, 0 or more")
+
+
 def _add_run(sub) -> None:
     p = sub.add_parser("run", help="run the pipeline (headless with --no-tray)")
     p.add_argument("--source", help="webcam index, video file, stream URL, image or folder (default: settings)")
@@ -120,39 +125,19 @@ def _add_analysis(sub) -> None:
     p = sub.add_parser("analyze", help="emotion timelines, summaries and plots for recordings")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="video, audio, stream URL, image or folder")
     p.add_argument("-o", "--out", required=True, metavar="OUTDIR")
-    p.add_argument(
-        "--every",
-        type=_number(int, 1, "a whole number of 1 or more"),
-        default=1,
-        metavar="N",
-        help="analyse every N-th frame",
-    )
-    p.add_argument(
-        "--duration",
-        type=_number(float, 0, "seconds, 0 or more"),
-        default=0,
-        metavar="S",
-        help="stop after S seconds (streams)",
-    )
+    p.add_argument("--every", type=COUNT, default=1, metavar="N", help="analyse every N-th frame")
+    p.add_argument("--duration", type=SECONDS, default=0, metavar="S", help="stop after S seconds (streams)")
     p.add_argument("--no-video", action="store_true", help="skip the annotated video")
     p.add_argument("--detector", default="mtcnn")
-    p.add_argument(
-        "--jobs",
-        type=_number(int, 0, "a whole number of 0 or more"),
-        default=0,
-        help="parallel inputs (default 0: one per core; with --cluster local: the cores of the local Ray instance)",
-    )
+    jobs_help = "parallel inputs (default 0: one per core; with --cluster local: the cores of the local Ray instance)"
+    p.add_argument("--jobs", type=COUNT_OR_ZERO, default=0, help=jobs_help)
     p.add_argument(
         "--cluster",
         metavar="ADDRESS",
         help="run one Ray task per input on the Ray cluster at ADDRESS (host:port), or `local` (needs fercam[cluster])",
     )
     p.add_argument(
-        "--task-cpus",
-        type=_number(int, 1, "a whole number of 1 or more"),
-        default=1,
-        metavar="N",
-        help="with --cluster: cores each input's task asks for (default 1)",
+        "--task-cpus", type=COUNT, default=1, metavar="N", help="with --cluster: cores an input's task takes"
     )
     p = sub.add_parser("bench", help="measure the live pipeline (fps, latency, analysis rate, memory)")
     p.add_argument("--source", help="a video of a face, replayed as a 30 fps camera")

@@ -20,12 +20,12 @@ CSP = "default-src 'self'; connect-src 'self' ws://127.0.0.1:* ws://localhost:*;
 
 
 class LinkFile:
-    """The token (created on first use) and the port last served, readable by the user only."""
+    """The token (created on first use), and the port and process that last served it; readable by the user only."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         saved = self._read()
-        self.value, self.port = saved.get("token", ""), saved.get("port", 0)
+        self.value, self.port, self.pid = saved.get("token", ""), saved.get("port", 0), saved.get("pid", 0)
         if not self.value:
             self.rotate()
 
@@ -46,7 +46,7 @@ class LinkFile:
         tmp = self.path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
-            json.dump({"token": self.value, "port": self.port}, handle)
+            json.dump({"token": self.value, "port": self.port, "pid": self.pid}, handle)
         os.replace(tmp, self.path)
 
     def matches(self, offered: str | None) -> bool:

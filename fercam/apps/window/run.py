@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
-import signal
+import os
+import socket
 import threading
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -44,22 +43,29 @@ def start_window(app: App, *, quit: Callable[[], None], cameras: list[int], port
 
 
 def running_window_url() -> str | None:
-    """The URL of a FER Cam window already served on this computer, if one answers."""
+    """The URL of the FER Cam window already served on this computer: the process that saved the link is
+    alive and its port takes connections (no request is made: nothing here talks HTTP as a client)."""
     link = LinkFile(link_path())
-    if not link.port:
+    if not (link.port and link.pid and _alive(link.pid)):
         return None
-    url = f"http://127.0.0.1:{link.port}/?token={link.value}"
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{link.port}/api/state?token={link.value}", timeout=2) as reply:
-            json.load(reply)
-        return url
-    except (OSError, ValueError):
+        socket.create_connection(("127.0.0.1", link.port), timeout=2).close()
+    except OSError:
         return None
+    return f"http://127.0.0.1:{link.port}/?token={link.value}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists (and is ours)
+    except OSError:
+        return False
+    return True
 
 
 def serve_until_quit(app: App, server: WindowServer, done: threading.Event) -> int:
-    """Runs the App until the page's Quit, Ctrl-C or SIGTERM; stops the video first so files are finished."""
-    previous = signal.signal(signal.SIGTERM, lambda *_: done.set())
+    """Runs the App until the page's Quit, Ctrl-C or SIGTERM (both raise here: `fercam.apps.stopping`);
+    stops the video first so files are finished."""
     app.start()
     try:
         while not done.wait(0.5):
@@ -67,7 +73,6 @@ def serve_until_quit(app: App, server: WindowServer, done: threading.Event) -> i
     except KeyboardInterrupt:
         pass
     finally:
-        signal.signal(signal.SIGTERM, previous)
         app.stop()
         server.stop()
     return 0

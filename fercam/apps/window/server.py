@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -71,6 +72,7 @@ class WindowServer:
         else:
             raise OSError("no free port on 127.0.0.1 for the FER Cam window")
         self.guard.port = self.token.port = runner.addresses[0][1]
+        self.token.pid = os.getpid()
         self.token.save()  # `fercam window` finds this server by it
         return runner
 

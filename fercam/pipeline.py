@@ -132,25 +132,22 @@ class FaceReader:
         return Analysis(frame.index, frame.timestamp, self.tracker.update(detections, probs, frame.timestamp))
 
 
-def make_face_reader(settings: Settings) -> FaceReader:
-    """The real detector and classifier the settings choose (loads models: call it off the video thread)."""
+def make_face_reader(settings: Settings, *, live: bool = False) -> FaceReader:
+    """The real detector and classifier the settings choose (loads models: call it off the video thread).
+
+    `live`: one thread per model (the video thread needs the other core), alternating views and a cadence."""
     from fercam.detection import load_detector
     from fercam.emotion import load_classifier
 
-    return FaceReader(load_detector(settings.detector), load_classifier())
+    if not live:
+        return FaceReader(load_detector(settings.detector), load_classifier())
+    options = {"num_threads": 1} if settings.detector == "mtcnn" else {}
+    classifier = load_classifier(num_threads=1, views="alternating")
+    return FaceReader(load_detector(settings.detector, **options), classifier, cadence=Cadence())
 
 
 def make_live_reader(settings: Settings) -> FaceReader:
-    """LIVE mode's reader: one thread per model (the video thread needs the other core) and a cadence."""
-    from fercam.detection import load_detector
-    from fercam.emotion import load_classifier
-
-    options = {"num_threads": 1} if settings.detector == "mtcnn" else {}
-    return FaceReader(
-        load_detector(settings.detector, **options),
-        load_classifier(num_threads=1, views="alternating"),
-        cadence=Cadence(),
-    )
+    return make_face_reader(settings, live=True)
 
 
 def prepare(frame: Frame, settings: Settings) -> Frame:

@@ -187,6 +187,11 @@ SINKS.register(
 SINKS.register("file", _file, help="file:PATH", matches=lambda s: s.startswith("file:") and len(s) > 5)
 
 
+def sink_parts(spec: str) -> list[str]:
+    """The sinks in `a+b` (a file path may itself hold a "+")."""
+    return [spec] if spec.startswith("file:") else spec.split("+")
+
+
 def open_sink(
     spec: str,
     *,
@@ -198,8 +203,9 @@ def open_sink(
 ):
     """A sink from its CLI name: `virtualcam`, `window` or `file:PATH`; `a+b` sends to both."""
     options = {"width": width, "height": height, "fps": fps, "vcam_backend": vcam_backend, "overwrite": overwrite}
-    if "+" in spec and not spec.startswith("file:"):
-        return TeeSink([open_sink(part, **options) for part in spec.split("+")])
+    parts = sink_parts(spec)
+    if len(parts) > 1:
+        return TeeSink([open_sink(part, **options) for part in parts])
     try:
         kind = SINKS.kind_of(spec)
     except ValueError:

@@ -74,7 +74,9 @@ def run(args) -> int:
 
 def _check_not_the_source(source: str, sink: str) -> None:
     """Refuse to record over the input (the same file, also through links or another path)."""
-    for part in sink.split("+"):
+    from fercam.sinks import sink_parts
+
+    for part in sink_parts(sink):
         out = Path(part[5:]) if part.startswith("file:") else None
         if out is not None and out.exists() and Path(source).exists() and os.path.samefile(source, out):
             raise ValueError(f"the output {out} is the input {source}: choose another file")
@@ -92,7 +94,9 @@ def tray(_args) -> int:
 
 def _refuse_highgui(sink: str) -> None:
     """The tray and the server own the main thread, and OpenCV windows may only live there."""
-    if "window" in sink.split("+"):
+    from fercam.sinks import sink_parts
+
+    if "window" in sink_parts(sink):
         raise ValueError("--sink window needs --no-tray (without --serve); the FER Cam window shows the video")
 
 

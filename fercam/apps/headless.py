@@ -10,7 +10,7 @@ from fercam.events import EventLog
 from fercam.live import LiveRunner, one_opencv_thread
 from fercam.pipeline import Mode, make_face_reader, make_live_reader, run_offline
 from fercam.settings import Settings, SettingsStore
-from fercam.sinks import SINKS, SinkError, WindowSink, open_sink
+from fercam.sinks import SINKS, SinkError, WindowSink, open_sink, sink_parts
 from fercam.sources import SOURCES, open_source
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ def choose_mode(source_spec: str, sink_spec: str) -> Mode:
 def _sink_kinds(spec: str) -> list:
     """The registered kinds of the sinks in `a+b`; an unknown one is reported when it is opened."""
     kinds = []
-    for part in spec.split("+") if not spec.startswith("file:") else [spec]:
+    for part in sink_parts(spec):
         try:
             kinds.append(SINKS.kind_of(part))
         except ValueError:

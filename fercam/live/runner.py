@@ -68,7 +68,7 @@ class LiveRunner:
         self.retry_s = retry_s  # between attempts to reopen a lost camera
         self.min_analysis_gap_s = 1.0 / max_analysis_hz  # boxes follow at this rate; more buys nothing visible
         self.on_analysis = on_analysis
-        self.voice_probs: Callable[[], np.ndarray | None] | None = None  # the microphone's newest reading
+        self.voice_probs: Callable[[], np.ndarray | str | None] | None = None  # the microphone's newest reading
         self.stats = LiveStats()
         self.started_at = time.monotonic()
         self.analyses = LatestSlot()  # the newest Analysis: for the window, the overlay page and tests
@@ -154,7 +154,7 @@ class LiveRunner:
         settings = self.store.get()
         period = 1.0 / max(1, settings.fps)
         started = self.stats.first_frame_at is not None
-        lost = self.stats.camera_lost or time.monotonic() - self._last_frame_at > self.lost_after_s
+        lost = self._camera_away()
         # Wait for the camera until the next frame is due (one period of grace while it is not lost);
         # then fill in, so the output, and any recording of it, keeps its rate while the camera is late or away.
         grace = period if lost else 2 * period
@@ -165,12 +165,15 @@ class LiveRunner:
         if version > self._seen:
             self._seen = version
             self._show(frame, settings)
-        elif lost or time.monotonic() - self._last_frame_at > self.lost_after_s:
+        elif self._camera_away():  # asked again: the wait may have crossed the threshold
             width, height = self._last_size or (settings.width, settings.height)
             self._send(message_frame(DISCONNECTED, width, height))
         elif started:
             self._send(self.sent.get())  # late: hold the last picture rather than skip a beat
         return True
+
+    def _camera_away(self) -> bool:
+        return self.stats.camera_lost or time.monotonic() - self._last_frame_at > self.lost_after_s
 
     def _show(self, frame: Frame, settings: Settings) -> None:
         captured = self._last_frame_at = time.monotonic()

@@ -24,11 +24,9 @@ class LiveStats:
     first_annotated_at: float | None = None
     cpu_s: dict = field(default_factory=dict)  # CPU seconds per stage: capture, analysis, render, send
 
-    def charge(self, stage: str, since: float) -> float:
-        """Add this thread's CPU time since `since` (a `time.thread_time()`) to `stage`; returns now."""
-        now = time.thread_time()
-        self.cpu_s[stage] = self.cpu_s.get(stage, 0.0) + now - since
-        return now
+    def charge(self, stage: str, since: float) -> None:
+        """Add this thread's CPU time since `since` (a `time.thread_time()`) to `stage`."""
+        self.cpu_s[stage] = self.cpu_s.get(stage, 0.0) + time.thread_time() - since
 
     @staticmethod
     def _rate(times: deque) -> float:

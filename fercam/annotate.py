@@ -30,7 +30,7 @@ _FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 
 def face_color(face: Face, stale: bool) -> tuple[int, int, int]:
-    return _STALE if stale else EMOTION_COLORS[Emotion(int(np.argmax(face.probs)))]
+    return _STALE if stale else EMOTION_COLORS[face.top]
 
 
 def _scale(face: Face) -> float:
@@ -78,7 +78,7 @@ class EmojiAnnotator:
             size = max(16, round(face.box.width / 3))
             x1, y1, x2, _ = face.box.as_ints()
             x = x2 + 4 if x2 + 4 + size <= image.shape[1] else x1 - size - 4
-            paste(image, render_emoji(Emotion(int(np.argmax(face.probs))), size), x, y1)
+            paste(image, render_emoji(face.top, size), x, y1)
         return image
 
 

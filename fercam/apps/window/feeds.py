@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 from aiohttp import web
 
+from fercam.events import face_record
 from fercam.types import EMOTIONS, Analysis
 
 PREVIEW_WIDTH = 960  # enough to judge the overlays; keeps JPEG encoding cheap
@@ -30,16 +31,8 @@ def jpeg(image: np.ndarray) -> bytes:
 
 def analysis_message(analysis: Analysis, size: tuple[int, int]) -> dict:
     """Boxes in the pixels of the analysed image, whose size travels along so pages can scale them."""
-    faces = [
-        {
-            "id": face.id,
-            "box": [round(v, 1) for v in (face.box.x1, face.box.y1, face.box.x2, face.box.y2)],
-            "emotion": face.emotion,
-            "confidence": round(face.confidence, 3),
-            "probs": [round(float(p), 3) for p in face.probs],
-        }
-        for face in analysis.faces
-    ]
+    records = [face_record(face) for face in analysis.faces]  # as --events and timeline.csv write them
+    faces = [{**record, "probs": list(record["probs"].values())} for record in records]  # in "emotions" order
     return {"type": "analysis", "time": time.time(), "size": list(size), "faces": faces, "emotions": list(EMOTIONS)}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import sys
 import threading
@@ -10,10 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fercam import devices
+from fercam import devices, linux_driver
 from fercam.apps import doctor
 from fercam.apps.doctor import Check, Requirement
 from fercam.devices import VideoDevice
+from fercam.linux_driver import Diagnosis, DriverFacts
 
 
 def test_check_line_formats() -> None:
@@ -103,14 +105,29 @@ def test_linux_video_devices_reads_sysfs(tmp_path: Path) -> None:
         VideoDevice("/dev/video0", "Integrated Camera", False),
         VideoDevice("/dev/video10", "FER Cam", True),
     ]
-    check = doctor.check_video_devices(lister=lambda: found)
-    assert check.ok and "/dev/video10 'FER Cam' (v4l2loopback)" in check.detail
+    check = doctor.check_video_devices(facts=lambda: driver_facts(loaded=True, devices=tuple(found)))
+    assert check.ok and check.detail == "/dev/video0 'Integrated Camera', /dev/video10 'FER Cam' (v4l2loopback)"
     assert devices.video_devices(tmp_path / "absent") == []
 
 
-def test_video_devices_without_loopback_warns() -> None:
-    check = doctor.check_video_devices(lister=list)
-    assert not check.ok and not check.critical and "install.sh" in check.fix
+def driver_facts(**change: object) -> DriverFacts:
+    """A machine where v4l2loopback is built for the running kernel and not loaded; tests/test_linux_driver.py
+    drives the real fact reading with stand-in commands."""
+    built = DriverFacts(
+        kernel="6.1.0-58-amd64", distro="debian", confined="", modprobe_ok=True, modprobe="", dkms="", akmod=False,
+        built_for=("6.1.0-58-amd64",), headers=True, secure_boot=False, loaded=False, parameters={}, devices=(),
+        video_nr=10,
+    )  # fmt: skip
+    return dataclasses.replace(built, **change)
+
+
+def test_video_devices_without_loopback_warns_with_the_drivers_diagnosis() -> None:
+    check = doctor.check_video_devices(facts=driver_facts)
+    assert not check.ok and not check.critical and "built for 6.1.0-58-amd64 but not loaded" in check.detail
+    assert (
+        check.fix
+        == '(1) load it: sudo modprobe v4l2loopback devices=1 video_nr=10 card_label="FER Cam" exclusive_caps=1'
+    )
 
 
 def test_webcam_check() -> None:
@@ -157,17 +174,27 @@ def test_virtual_camera_created_and_closed(recording_backend) -> None:
     assert (camera.width, camera.height, camera.fps) == (1280, 720, 30) and camera.closed
 
 
+def no_driver(**_kwargs: object) -> object:
+    raise RuntimeError("'v4l2loopback' backend: No v4l2 loopback device found\nsecond line")
+
+
 @pytest.mark.parametrize(
     ("system", "fix"),
-    [("Linux", "sudo bash installer/linux/install.sh"), ("Windows", "install.ps1"), ("Darwin", "OBS Studio 30+")],
+    [("Linux", "the driver's diagnosis"), ("Windows", "install.ps1"), ("Darwin", "OBS Studio 30+")],
 )
-def test_virtual_camera_failure_names_the_installer(system: str, fix: str) -> None:
-    def no_driver(**_kwargs: object) -> object:
-        raise RuntimeError("'v4l2loopback' backend: No v4l2 loopback device found\nsecond line")
-
-    check = doctor.check_virtual_camera(factory=no_driver, system=system)
+def test_virtual_camera_failure_names_the_fix(system: str, fix: str) -> None:
+    check = doctor.check_virtual_camera(factory=no_driver, system=system, linux_fix=lambda: "the driver's diagnosis")
     assert not check.ok and check.critical and fix in check.fix
     assert "No v4l2 loopback device found; second line" in check.detail
+
+
+def test_linux_virtual_camera_fix_comes_from_the_diagnosis(monkeypatch: pytest.MonkeyPatch) -> None:
+    refused = Diagnosis("secure-boot", "Secure Boot refused it", ("sudo mokutil --import /var/lib/dkms/mok.pub",))
+    monkeypatch.setattr(linux_driver, "diagnose", lambda: refused)
+    assert doctor.linux_driver_fix() == "(1) sudo mokutil --import /var/lib/dkms/mok.pub"
+    monkeypatch.setattr(linux_driver, "diagnose", lambda: Diagnosis("ready", "loaded with /dev/video10", ()))
+    ready = doctor.linux_driver_fix()
+    assert "loaded with /dev/video10" in ready and "usermod -aG video" in ready and "install.sh" not in ready
 
 
 def test_display_check() -> None:

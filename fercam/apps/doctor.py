@@ -17,8 +17,10 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from fercam import linux_driver
 from fercam.apps.tray_check import has_typelib, tray_verdict
-from fercam.devices import DRIVER_FIX, WEBCAM_INDICES, VideoDevice, probe_webcams, video_devices
+from fercam.devices import DRIVER_FIX, WEBCAM_INDICES, probe_webcams
+from fercam.linux_driver import DriverFacts
 
 MIN_PYTHON = (3, 10)
 VCAM_FORMAT = {"width": 1280, "height": 720, "fps": 30}
@@ -142,12 +144,26 @@ def check_detector(*, loader: Callable[[], Any] = _load_mtcnn) -> Check:
     return Check("face detector", True, f"mtcnn loaded ({type(detector).__name__})")
 
 
-def check_video_devices(*, lister: Callable[[], list[VideoDevice]] = video_devices) -> Check:
-    devices = lister()
-    listed = ", ".join(f"{d.node} '{d.name}'" + (" (v4l2loopback)" if d.loopback else "") for d in devices)
-    ok = any(d.loopback for d in devices)
-    detail = listed if ok else f"{listed or 'no /dev/video* devices'}; no v4l2loopback device"
-    return Check("video devices", ok, detail, VCAM_FIX["Linux"], critical=False)
+def check_video_devices(*, facts: Callable[[], DriverFacts] = linux_driver.read_facts) -> Check:
+    """Linux: the video devices, and the "FER Cam" one or why v4l2loopback gave none (the installer's diagnosis)."""
+    known = facts()
+    verdict = linux_driver.classify(known)
+    listed = ", ".join(f"{d.node} '{d.name}'" + (" (v4l2loopback)" if d.loopback else "") for d in known.devices)
+    if verdict.ready:
+        return Check("video devices", True, listed, critical=False)
+    detail = f"{listed or 'no /dev/video* devices'}; {verdict.cause}"
+    return Check("video devices", False, detail, verdict.fix(), critical=False)
+
+
+def linux_driver_fix() -> str:
+    """The fix for a virtual camera that cannot be created, from what the system says about v4l2loopback."""
+    verdict = linux_driver.diagnose()
+    if not verdict.ready:
+        return verdict.fix()
+    return (
+        f"the driver is ready ({verdict.cause}): close any other program sending video into it, and allow access: "
+        "sudo usermod -aG video $USER (then log in again)"
+    )
 
 
 def webcam_list() -> list[str]:
@@ -173,13 +189,17 @@ def _pyvirtualcam_camera(**kwargs: Any) -> Any:
 
 
 def check_virtual_camera(
-    backend: str | None = None, *, factory: Callable[..., Any] = _pyvirtualcam_camera, system: str = platform.system()
+    backend: str | None = None,
+    *,
+    factory: Callable[..., Any] = _pyvirtualcam_camera,
+    system: str = platform.system(),
+    linux_fix: Callable[[], str] = linux_driver_fix,
 ) -> Check:
-    fix = VCAM_FIX.get(system, VCAM_FIX["Linux"])
     try:
         camera = factory(**VCAM_FORMAT, backend=backend)
     except Exception as exc:  # pyvirtualcam joins every backend's error into one RuntimeError
         reason = "; ".join(str(exc).splitlines()) or type(exc).__name__
+        fix = linux_fix() if system == "Linux" else VCAM_FIX.get(system, VCAM_FIX["Linux"])
         return Check("virtual camera", False, f"cannot be created: {reason}", fix)
     try:
         detail = f"{camera.device} via {getattr(camera, 'backend', backend or '?')}"

@@ -34,7 +34,8 @@ that persistent, then installs FER Cam for you with a menu entry.
   --video-nr N    use /dev/videoN for the camera (default: the first free number from 10)
   --python PATH   the Python (>= 3.10) for the virtual environment (default: python3)
   --dry-run       print every command and every file (with its content) without doing anything
-  --prefix DIR    write all files under DIR (a staging root) and skip the package manager, modprobe and pip
+  --prefix DIR    write all files under DIR (a staging root) and skip the package manager, modprobe and pip;
+                  the driver check reads /sys, /lib/modules and /etc under DIR
   -h, --help      show this help
 EOF
 }
@@ -114,36 +115,41 @@ free_video_nr() {
 	printf '%s' "$n"
 }
 
-secure_boot_help() {
-	cat >&2 <<'EOF'
-The kernel refused to load v4l2loopback. The usual cause is Secure Boot: it only loads signed modules.
-  Check:   mokutil --sb-state
-  Fix (keep Secure Boot): enrol the key that DKMS signs modules with, then reboot and choose
-           "Enroll MOK" in the blue MOK manager screen:
-             sudo mokutil --import /var/lib/dkms/mok.pub                  (Debian/Ubuntu DKMS)
-             sudo mokutil --import /etc/pki/akmods/certs/public_key.der   (Fedora akmods)
-  Or:      disable Secure Boot in the firmware (UEFI) settings.
-Also make sure the headers of the running kernel are installed (apt: linux-headers-$(uname -r);
-pacman: linux-headers), so DKMS could build the module. Then run this installer again.
-The configuration files are written already, so after the fix the camera also appears at every boot.
-EOF
+# explain_driver [STATUS OUTPUT]: why there is no "FER Cam" camera and the fix that fits, from the table that
+# `fercam doctor` uses too (fercam/linux_driver.py). STATUS and OUTPUT are those of the modprobe just tried;
+# without them the module asks modprobe for a dry run, which loads nothing.
+explain_driver() {
+	local -a args=(--root "${PREFIX:-/}" --video-nr "$VIDEO_NR")
+	(($#)) && args+=(--modprobe-status "$1" --modprobe-output "$2")
+	PYTHONPATH=$PROJECT_DIR PYTHONDONTWRITEBYTECODE=1 "$PYTHON" -m fercam.linux_driver "${args[@]}" >&2 && return 0
+	warn "$PYTHON could not run fercam/linux_driver.py to say why; modprobe said: ${2:-nothing}"
+	warn "see \"When the camera does not appear\" in installer/README.md"
 }
 
+# Loads v4l2loopback with the "FER Cam" device. Another program's v4l2loopback is never unloaded (that would
+# take its camera away): the diagnosis says how to add ours beside it.
 load_module() {
+	local output status=0
+	local -a load=(modprobe v4l2loopback devices=1 "video_nr=$VIDEO_NR" "card_label=$CAMERA_LABEL" exclusive_caps=1)
 	if module_loaded && fercam_device >/dev/null; then
 		say "v4l2loopback is loaded already with \"$CAMERA_LABEL\" at $(fercam_device)"
 		return 0
 	fi
-	if module_loaded && ! run_cmd root modprobe -r v4l2loopback; then
-		warn "v4l2loopback is loaded with other options and in use; close the apps using it and run this again"
-		return 0
+	if module_loaded; then
+		explain_driver
+	elif ! acting; then
+		run_cmd root "${load[@]}"
+		say "What a real run would meet (modprobe's dry run):" >&2
+		explain_driver
+	else
+		output=$(run_cmd root "${load[@]}" 2>&1) || status=$?
+		printf '%s\n' "$output"
+		if ((status == 0)); then
+			record_run module v4l2loopback
+			return 0
+		fi
+		explain_driver "$status" "$(grep -v '^+ ' <<<"$output")"
 	fi
-	if run_cmd root modprobe v4l2loopback devices=1 "video_nr=$VIDEO_NR" "card_label=$CAMERA_LABEL" exclusive_caps=1; then
-		record_run module v4l2loopback
-		return 0
-	fi
-	secure_boot_help
-	if command -v mokutil >/dev/null; then mokutil --sb-state >&2 || true; fi
 }
 
 install_driver() {

@@ -90,7 +90,8 @@ class Diagnosis:
     def text(self) -> str:
         """Several lines, for the installer's terminal."""
         lines = [f'The "{CAMERA_NAME}" camera: {self.cause}']
-        lines += ["Fix:"] + [f"  {n}. {step}" for n, step in enumerate(self.steps, 1)] if self.steps else []
+        if self.steps:
+            lines += ["Fix:", *(f"  {n}. {step}" for n, step in enumerate(self.steps, 1))]
         return "\n".join(lines)
 
     def fix(self) -> str:

@@ -13,7 +13,7 @@ from fercam.live import LiveRunner, one_opencv_thread
 from fercam.pipeline import make_live_reader
 from fercam.settings import CAMERA_HELP, Settings, SettingsStore
 from fercam.sinks import SinkError, open_sink
-from fercam.sources import SOURCES, VideoFileSource, open_source
+from fercam.sources import SOURCES, SourceError, VideoFileSource, open_source
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,7 @@ class App:
         self._thread: threading.Thread | None = None
         self._playing: str | None = None  # the source the video runs on, as the user named it
         self._lock = threading.RLock()  # one change, start or stop at a time
+        self._finished = False  # stopped for good: the app is quitting
         self._listener = None  # the microphone, while "Voice" is on
         self._sink, self._sink_format = None, None  # kept across restarts while the output format stays
         store.subscribe(self._sync_voice)
@@ -91,6 +92,8 @@ class App:
     def start(self) -> None:
         """The video on the saved settings; what keeps it from starting is reported, never raised."""
         with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                return  # already running: the output must never have two feeders
             settings = self.store.get()
             spec = self.source_spec or settings.camera
             try:
@@ -102,6 +105,8 @@ class App:
         """Change settings: checked against the schema, tried, and only then saved. A change that fails raises
         ValueError (one line) and leaves the video, its output and the saved settings as they were."""
         with self._lock:
+            if self._finished:
+                raise ValueError("FER Cam is quitting")
             current = self.store.get()
             wanted = current.checked(changes)
             chosen = "camera" in changes  # the window's or the tray's camera replaces --source
@@ -215,17 +220,18 @@ class App:
             return PreviewOnlySink()
 
     def _open_source(self, settings: Settings, spec: str, *, as_setting: bool = False):
-        """The source `spec` names. As a setting (which the window can change) it is a webcam, a stream, or a
-        regular file, and a file that is missing or unreadable gets one message, so no notice tells them apart."""
+        """The source `spec` names. As a setting (the window can change it), a file must be a regular one (a FIFO
+        or a device could block the open), and a missing or unreadable one gets the same words: no notice tells
+        which files exist."""
         one_opencv_thread()
-        kind = SOURCES.kind_of(spec).name
-        unreadable = f"camera: cannot play {spec!r}; it must be {CAMERA_HELP}"
-        if as_setting and kind not in ("camera", "stream") and not _is_regular_file(spec):
-            raise ValueError(unreadable)  # never a FIFO or a device, which could block the open
+        a_file = as_setting and SOURCES.kind_of(spec).name not in ("camera", "stream")
         try:
+            if a_file and not Path(spec).is_file():
+                raise SourceError(spec)
             source = open_source(spec, realtime=True, width=settings.width, height=settings.height, fps=settings.fps)
-        except (ValueError, OSError) as exc:
-            raise ValueError(unreadable if as_setting and kind not in ("camera", "stream") else one_line(exc)) from None
+        except (ValueError, OSError) as exc:  # OSError: a name too long for the file system, say
+            why = f"camera: cannot play {spec!r}; it must be {CAMERA_HELP}" if a_file else one_line(exc)
+            raise ValueError(why) from None
         if isinstance(source, VideoFileSource):
             source.loop = True  # a clip as the camera keeps playing
         return source
@@ -246,22 +252,16 @@ class App:
             self._thread.join()
         self.runner, self._thread, self._playing = None, None, None
 
-    def stop(self, *, keep_output: bool = False) -> None:
-        """Stop the video; the output (a recording, the virtual camera) is finished unless `keep_output`."""
+    def stop(self) -> None:
+        """Stop the video and finish the output (a recording, the virtual camera); changes still waiting for
+        `apply` are refused from now on."""
         with self._lock:
+            self._finished = True
             self._stop_video()
             if self._listener is not None:
                 self._listener.stop()
                 self._listener = None
-            if not keep_output:
-                self._close_output()
-
-
-def _is_regular_file(path: str) -> bool:
-    try:
-        return Path(path).is_file()
-    except (OSError, ValueError):  # a name too long, a NUL
-        return False
+            self._close_output()
 
 
 def one_line(exc: Exception) -> str:

@@ -1,10 +1,10 @@
 // Shared by the control and overlay pages: the token, the API and self-healing sockets.
-// The token comes from the link the page was opened with (?token=... or #token=...) and stays in this page's
-// memory: it goes out in a header with each request and in the query of each socket, never in a cookie
-// (cookies reach every port of 127.0.0.1, so any other local server would receive it).
+// The token comes from the link the page was opened with (?token=...) and stays in this page's memory: it goes
+// out in a header with each request and in the query of each socket, never in a cookie (cookies reach every
+// port of 127.0.0.1, so any other local server would receive them).
 "use strict";
 const FERCAM = (() => {
-  const token = new URLSearchParams(location.search).get("token") || new URLSearchParams(location.hash.slice(1)).get("token") || "";
+  const token = new URLSearchParams(location.search).get("token") || "";
   const REPLACED = 1008; // the server closes sockets with this code when "New link" replaced their token
   const COLORS = { angry: "#e5484d", disgust: "#46a758", fear: "#8e4ec6", happy: "#f5d90a",
                    sad: "#3e63dd", surprise: "#f76b15", neutral: "#9ba1a6" };

@@ -11,11 +11,13 @@ import dataclasses
 import json
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 log = logging.getLogger(__name__)
 
@@ -43,16 +45,20 @@ class Settings:
     def replace(self, **changes) -> Settings:
         return dataclasses.replace(self, **changes)
 
+    def checked(self, changes: dict) -> Settings:
+        """These settings with `changes`, or ValueError naming the first value that breaks the schema."""
+        for key, value in changes.items():
+            problem = setting_problem(key, value)
+            if problem:
+                raise ValueError(problem)
+        return self.replace(**changes)
+
     @classmethod
     def from_dict(cls, data: dict) -> tuple[Settings, list[str]]:
         """The valid values of `data` over the defaults, and one problem per value that was not taken."""
-        fields = {f.name: f for f in dataclasses.fields(cls)}
         kept, problems = {}, []
         for key, value in data.items():
-            if key not in fields:
-                problems.append(f"unknown setting {key!r}")
-                continue
-            problem = _check(key, value, type(getattr(cls(), key)))
+            problem = setting_problem(key, value)
             if problem:
                 problems.append(problem)
             else:
@@ -61,15 +67,56 @@ class Settings:
 
 
 RANGES = {"width": (16, 7680), "height": (16, 4320), "fps": (1, 240)}
+# The stream URLs the camera setting may name: network cameras' own protocols. The command line's --source
+# also takes tcp:// and udp://; a setting, which the window can change, never reaches raw sockets or FFmpeg's
+# other protocols (file:, concat:, subfile:, ...). A subset of fercam.sources.STREAM_SCHEMES.
+CAMERA_SCHEMES = ("rtsp", "rtmp", "http", "https")
+CAMERA_HELP = f"a webcam number, a video file or a stream URL ({', '.join(f'{s}://' for s in CAMERA_SCHEMES)})"
+MAX_CAMERA_CHARS = 1024  # a path or URL a person types; PATH_MAX-long texts are not cameras
+MAX_NAME_BYTES = 255  # one file-name part, on every file system FER Cam runs on
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]+):")  # two letters at least: "C:\clip.mp4" has a drive, not a scheme
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_DETECTOR = re.compile(r"[a-z0-9_-]{1,32}")
+_DEFAULTS = dataclasses.asdict(Settings())
+_KINDS = {bool: "a bool", int: "an int", str: "a text"}
 
 
-def _check(key: str, value: object, expected: type) -> str | None:
+def setting_problem(key: str, value: object) -> str | None:
+    """What is wrong with `value` for the setting `key`, from the value alone (nothing is opened), or None."""
+    if key not in _DEFAULTS:
+        return f"unknown setting {key!r}"
+    expected = type(_DEFAULTS[key])
     if type(value) is not expected:  # exact: True is not an int here, "60" is not 60
-        return f"{key!r} must be {expected.__name__}, not {json.dumps(value)[:40]}"
+        return f"{key} must be {_KINDS[expected]}, not {json.dumps(value)[:40]}"
     if key in RANGES and not RANGES[key][0] <= value <= RANGES[key][1]:
-        return f"{key!r} must be from {RANGES[key][0]} to {RANGES[key][1]}, not {value}"
-    if expected is str and not 0 < len(value) <= 4096:
-        return f"{key!r} must be a non-empty text of at most 4096 characters"
+        return f"{key} must be from {RANGES[key][0]} to {RANGES[key][1]}, not {value}"
+    if key == "camera":
+        return camera_problem(value)
+    if key == "detector" and not _DETECTOR.fullmatch(value):
+        return "detector must be a detector's name (lower-case letters, digits, - and _)"
+    return None
+
+
+def camera_problem(text: str) -> str | None:
+    """Why `text` cannot be the camera setting, judged from the text alone: a webcam number, a path, or a
+    stream URL of a scheme in CAMERA_SCHEMES (whether the file exists is for whoever opens it)."""
+    if not text.strip() or len(text) > MAX_CAMERA_CHARS:
+        return f"camera must be {CAMERA_HELP}, of 1 to {MAX_CAMERA_CHARS} characters"
+    if _CONTROL.search(text):
+        return "camera must not contain control characters"
+    if text.isascii() and text.isdigit():
+        return None if int(text) < 100 else "camera: webcam numbers go from 0 to 99"
+    scheme = _SCHEME.match(text)
+    if scheme:
+        if scheme.group(1).lower() not in CAMERA_SCHEMES:
+            return f"camera: {scheme.group(1)}: is not accepted; it must be {CAMERA_HELP}"
+        try:
+            host = urlsplit(text).hostname
+        except ValueError:
+            host = None
+        return None if host else "camera: the stream URL names no host"
+    if any(len(part.encode("utf-8", "replace")) > MAX_NAME_BYTES for part in re.split(r"[\\/]", text)):
+        return f"camera: a file or folder name is longer than {MAX_NAME_BYTES} bytes"
     return None
 
 

@@ -158,6 +158,8 @@ class VideoFileSource(_CaptureSource):
 class StreamSource(_LiveCapture):
     """An RTSP/HTTP stream; frames carry wall-clock time since the stream opened."""
 
+    timeout_s = 8.0  # FFmpeg's own is 30 s: an address that never answers must not hold anyone that long
+
     def __init__(self, url: str) -> None:
         self.url = url
         super().__init__(self._open(), name=url)
@@ -165,7 +167,9 @@ class StreamSource(_LiveCapture):
             raise SourceError(f"cannot open stream: {url}")
 
     def _open(self) -> cv2.VideoCapture:
-        capture = cv2.VideoCapture(self.url, cv2.CAP_FFMPEG)
+        timeout_ms = round(self.timeout_s * 1000)
+        limits = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, timeout_ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, timeout_ms]
+        capture = cv2.VideoCapture(self.url, cv2.CAP_FFMPEG, limits)
         capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)
         return capture
 

@@ -114,7 +114,7 @@ def start_tray(desktop, media_dir, backend: str, name: str, *, env: dict | None 
 
 
 def quit_from_the_page(url: str) -> None:
-    """What the window's Quit button sends (the page's own Origin, the token as its cookie would)."""
+    """What the window's Quit button sends (the page's own Origin, and the token of its link)."""
     parts = urllib.parse.urlsplit(url)
     conn = http.client.HTTPConnection("127.0.0.1", parts.port, timeout=10)
     origin = f"http://127.0.0.1:{parts.port}"

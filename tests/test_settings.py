@@ -29,7 +29,7 @@ def test_wrong_types_and_unknown_keys_are_reported_by_name_and_the_rest_kept(set
         store = SettingsStore(settings_file)
     assert store.get() == Settings(width=640, camera="3")
     problems = " ".join(store.problems)
-    for name in ("'fps'", "'mirror'", "'bogus'", "'height'"):
+    for name in ("fps", "mirror", "'bogus'", "height"):
         assert name in problems and name in caplog.text
     (kept,) = backups(settings_file)
     assert json.loads(kept.read_text()) == data  # the user's original, before the first toggle rewrites it
@@ -75,3 +75,30 @@ def test_a_good_file_is_neither_reported_nor_backed_up(settings_file):
     store = SettingsStore(settings_file)
     assert store.get() == Settings(width=640, detector="yunet") and store.problems == []
     assert backups(settings_file) == []
+
+
+@pytest.mark.parametrize(
+    "camera",
+    ["x" * 300, "a/" + "b" * 256, "y" * 1025, "0\n1", "", "100", "tcp://127.0.0.1:9", "file:///etc/passwd", "http://"],
+)
+def test_a_saved_camera_that_cannot_be_a_camera_falls_back_to_the_default(settings_file, camera):
+    settings_file.write_text(json.dumps({"camera": camera, "fps": 25}))
+    store = SettingsStore(settings_file)
+    assert store.get() == Settings(fps=25) and store.problems[0].startswith("camera")
+    (kept,) = backups(settings_file)
+    assert json.loads(kept.read_text())["camera"] == camera
+
+
+@pytest.mark.parametrize(
+    "camera",
+    ["0", "12", "/videos/clip.mp4", "clip.mp4", "C:\\videos\\clip.mp4", "rtsp://[::1]:554/live", "HTTPS://cam"],
+)
+def test_webcams_files_and_stream_urls_of_the_allowed_schemes_are_cameras(camera):
+    assert Settings().checked({"camera": camera}).camera == camera
+
+
+def test_a_change_that_breaks_the_schema_is_refused_by_name():
+    with pytest.raises(ValueError, match="^fps must be from 1 to 240, not 500$"):
+        Settings().checked({"fps": 500})
+    with pytest.raises(ValueError, match="^detector must be"):
+        Settings().checked({"detector": "../x"})

@@ -1,4 +1,5 @@
-"""The tray app's engine: settings -> source, face reader, sink -> the live pipeline."""
+"""The tray app's engine: settings -> source, face reader, sink -> the live pipeline, and the one place that
+changes settings (`App.apply`)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,13 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable
+from pathlib import Path
 
 from fercam.live import LiveRunner, one_opencv_thread
 from fercam.pipeline import make_live_reader
-from fercam.settings import Settings, SettingsStore
+from fercam.settings import CAMERA_HELP, Settings, SettingsStore
 from fercam.sinks import SinkError, open_sink
-from fercam.sources import VideoFileSource, open_source
+from fercam.sources import SOURCES, SourceError, VideoFileSource, open_source
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +46,10 @@ class PreviewOnlySink:
 
 
 class App:
-    """The tray app's engine: one live pipeline, restarted when the camera or output changes.
+    """The tray app's engine: one live pipeline, moved to a new source when the camera or output changes.
 
+    Every change of settings goes through `apply`, one at a time: so a move waits for the previous one,
+    and the output (a recording's encoder, the virtual camera) is fed by one video thread only.
     `on_no_driver` runs when the virtual camera cannot open (it opens the FER Cam window);
     the video then still flows to the window's preview. HighGUI is never used here: the tray
     owns the main thread and OpenCV windows must live on it.
@@ -67,9 +71,14 @@ class App:
         self.notices: deque[str] = deque(maxlen=8)  # whole, for the window's status panel
         self.runner: LiveRunner | None = None
         self._thread: threading.Thread | None = None
+        self._playing: str | None = None  # the source the video runs on, as the user named it
+        self._lock = threading.RLock()  # one change, start or stop at a time
+        self._finished = False  # stopped for good: the app is quitting
         self._listener = None  # the microphone, while "Voice" is on
         self._sink, self._sink_format = None, None  # kept across restarts while the output format stays
         store.subscribe(self._sync_voice)
+        if store.problems:  # said on stderr at load; the window shows it too
+            self.notices.append(f"settings file: {'; '.join(store.problems)}; defaults used, the old file backed up")
 
     def status_line(self) -> str:
         if self.runner is None or self.runner.stopped:
@@ -81,15 +90,81 @@ class App:
         self.notify(message)
 
     def start(self) -> None:
-        settings = self.store.get()
+        """The video on the saved settings; what keeps it from starting is reported, never raised."""
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                return  # already running: the output must never have two feeders
+            settings = self.store.get()
+            spec = self.source_spec or settings.camera
+            try:
+                self._launch(spec, *self._open(settings, spec))
+            except ValueError as exc:
+                self.report(str(exc))
+
+    def apply(self, changes: dict) -> Settings:
+        """Change settings: checked against the schema, tried, and only then saved. A change that fails raises
+        ValueError (one line) and leaves the video, its output and the saved settings as they were."""
+        with self._lock:
+            if self._finished:
+                raise ValueError("FER Cam is quitting")
+            current = self.store.get()
+            wanted = current.checked(changes)
+            chosen = "camera" in changes  # the window's or the tray's camera replaces --source
+            spec = changes["camera"] if chosen else self.source_spec or current.camera
+            resized = (wanted.width, wanted.height, wanted.fps) != (current.width, current.height, current.fps)
+            moved = None
+            if (chosen and spec != self._playing) or (resized and self._playing is not None):
+                moved = self._move(wanted, spec, as_setting=chosen or self.source_spec is None)
+            settings = self.store.update(**changes)  # saved once it works
+            if chosen:
+                self.source_spec = None
+            if moved:
+                self._launch(spec, *moved)
+            return settings
+
+    def _move(self, settings: Settings, spec: str, *, as_setting: bool) -> tuple:
+        """The source and output for `settings` and `spec`, with the old video stopped. The new source opens
+        while the old video still runs, unless both are the same webcam; if anything fails, ValueError, with
+        the old video running again."""
+        current, playing = self.store.get(), self._playing
+        same_webcam = spec == playing and spec.isdigit()  # a webcam opens once: let go of it first
+        if same_webcam:
+            self._stop_video()
         try:
-            source = self._open_source(settings)
-            sink = self._output(settings)
-        except (ValueError, SinkError) as exc:
-            self.report(str(exc))
+            source = self._open_source(settings, spec, as_setting=as_setting)
+        except ValueError:
+            if same_webcam:
+                self._relaunch(current, playing)
+            raise
+        self._stop_video()  # its thread has ended: the output never has two feeders
+        try:
+            return source, self._output(settings)
+        except SinkError as exc:
+            source.close()
+            self._relaunch(current, playing)
+            raise ValueError(str(exc)) from None
+
+    def _relaunch(self, settings: Settings, spec: str | None) -> None:
+        """The video as it was before a change that failed (nothing, if it was stopped)."""
+        if spec is None:
             return
+        try:
+            self._launch(spec, *self._open(settings, spec))
+        except ValueError as exc:
+            self.report(str(exc))
+
+    def _open(self, settings: Settings, spec: str) -> tuple:
+        source = self._open_source(settings, spec)
+        try:
+            return source, self._output(settings)
+        except SinkError as exc:
+            source.close()
+            raise ValueError(str(exc)) from None
+
+    def _launch(self, spec: str, source, sink) -> None:
         self.runner = LiveRunner(source, sink, self.store, make_live_reader, on_error=self.report)
-        self._sync_voice(settings)
+        self._playing = spec
+        self._sync_voice(self.store.get())
         self._thread = threading.Thread(target=self._run, args=(self.runner, source), daemon=True)
         self._thread.start()
 
@@ -144,10 +219,19 @@ class App:
             self.on_no_driver()
             return PreviewOnlySink()
 
-    def _open_source(self, settings: Settings):
+    def _open_source(self, settings: Settings, spec: str, *, as_setting: bool = False):
+        """The source `spec` names. As a setting (the window can change it), a file must be a regular one (a FIFO
+        or a device could block the open), and a missing or unreadable one gets the same words: no notice tells
+        which files exist."""
         one_opencv_thread()
-        spec = self.source_spec or settings.camera
-        source = open_source(spec, realtime=True, width=settings.width, height=settings.height, fps=settings.fps)
+        a_file = as_setting and SOURCES.kind_of(spec).name not in ("camera", "stream")
+        try:
+            if a_file and not Path(spec).is_file():
+                raise SourceError(spec)
+            source = open_source(spec, realtime=True, width=settings.width, height=settings.height, fps=settings.fps)
+        except (ValueError, OSError) as exc:  # OSError: a name too long for the file system, say
+            why = f"camera: cannot play {spec!r}; it must be {CAMERA_HELP}" if a_file else one_line(exc)
+            raise ValueError(why) from None
         if isinstance(source, VideoFileSource):
             source.loop = True  # a clip as the camera keeps playing
         return source
@@ -160,18 +244,26 @@ class App:
         finally:
             source.close()
 
-    def stop(self, *, keep_output: bool = False) -> None:
-        """Stop the video; the output (a recording, the virtual camera) is finished unless `keep_output`."""
+    def _stop_video(self) -> None:
+        """Stop the video and wait for its thread to end (each step of it waits a second at most)."""
         if self.runner is not None:
             self.runner.stop()
         if self._thread is not None:
-            self._thread.join(timeout=5)
-        if self._listener is not None:
-            self._listener.stop()
-        self.runner, self._thread, self._listener = None, None, None
-        if not keep_output:
+            self._thread.join()
+        self.runner, self._thread, self._playing = None, None, None
+
+    def stop(self) -> None:
+        """Stop the video and finish the output (a recording, the virtual camera); changes still waiting for
+        `apply` are refused from now on."""
+        with self._lock:
+            self._finished = True
+            self._stop_video()
+            if self._listener is not None:
+                self._listener.stop()
+                self._listener = None
             self._close_output()
 
-    def restart(self) -> None:
-        self.stop(keep_output=True)
-        self.start()
+
+def one_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

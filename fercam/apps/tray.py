@@ -87,18 +87,19 @@ class Tray:
 
     # -- actions ------------------------------------------------------------------
     def toggle(self, key: str) -> None:
-        self.store.update(**{key: not getattr(self.store.get(), key)})
-        self._refresh()
+        self._change({key: not getattr(self.store.get(), key)})
 
     def set_camera(self, index: int) -> None:
-        if self.app.source_spec is not None or self.store.get().camera != str(index):
-            self.app.source_spec = None  # a webcam chosen here replaces a --source file
-            self.store.update(camera=str(index))
-            self.app.restart()
-        self._refresh()
+        self._change({"camera": str(index)})  # a webcam chosen here replaces a --source file
 
     def set_detector(self, name: str) -> None:
-        self.store.update(detector=name)  # the inference thread reloads on its next frame
+        self._change({"detector": name})  # the inference thread reloads on its next frame
+
+    def _change(self, changes: dict) -> None:
+        try:
+            self.app.apply(changes)  # the engine's one way to change settings, shared with the window
+        except ValueError as exc:
+            self.app.report(str(exc))
         self._refresh()
 
     def open_window(self) -> None:

@@ -1,7 +1,10 @@
 """Who may use the window: a secret token, a loopback Host and, for sockets and changes, our own Origin.
 
 The token sits in the config folder so an OBS overlay URL keeps working across restarts; "new link"
-replaces it, which locks out every page and socket that still holds the old one.
+replaces it, which locks out every page and socket that still holds the old one. It never travels in a
+cookie (browsers share cookies between all the ports of 127.0.0.1): the page sends it with each request, in
+the X-FerCam-Token header, and with each socket, in the URL's query. Every response, errors included, carries
+the security headers.
 """
 
 from __future__ import annotations
@@ -14,9 +17,8 @@ from pathlib import Path
 
 from aiohttp import web
 
-COOKIE = "fercam_token"
+HEADER = "X-FerCam-Token"
 LOOPBACK_NAMES = ("127.0.0.1", "localhost")
-CSP = "default-src 'self'; connect-src 'self' ws://127.0.0.1:* ws://localhost:*; frame-ancestors 'none'"
 
 
 class LinkFile:
@@ -54,11 +56,12 @@ class LinkFile:
 
 
 class Guard:
-    """aiohttp middleware: refuses before any handler runs, and adds the security headers after."""
+    """aiohttp middleware that refuses before any handler runs, and the hook that adds the security headers
+    to every response the app prepares (refusals, 404s, 413s and 500s included)."""
 
     def __init__(self, token: LinkFile, *, public: tuple[str, ...] = ()) -> None:
         self.token = token
-        self.public = public  # paths that hold nothing secret (the favicon)
+        self.public = public  # path prefixes that hold nothing secret: the packaged scripts, the emoji, the favicon
         self.port = 0  # known once the socket is bound
 
     def allowed_hosts(self) -> set[str]:
@@ -72,9 +75,9 @@ class Guard:
         writes = request.method not in ("GET", "HEAD") or request.headers.get("Upgrade", "").lower() == "websocket"
         if writes and origin is not None and origin.removeprefix("http://") not in self.allowed_hosts():
             return f"Origin {origin!r} may not use FER Cam"
-        if request.path in self.public:
+        if request.path.startswith(self.public):
             return None
-        offered = request.query.get("token") or request.cookies.get(COOKIE)
+        offered = request.headers.get(HEADER) or request.query.get("token")
         return None if self.token.matches(offered) else "missing or outdated token: open the link FER Cam printed"
 
     @web.middleware
@@ -82,12 +85,22 @@ class Guard:
         reason = self.refusal(request)
         if reason:
             return web.json_response({"error": reason}, status=403)
-        response = await handler(request)
-        if request.query.get("token") and not response.prepared:
-            # Later requests from the page (its script, sockets) carry the token as a same-site cookie.
-            response.set_cookie(COOKIE, request.query["token"], httponly=True, samesite="Strict", path="/")
-        if not response.prepared:
-            response.headers.update(
-                {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
-            )
-        return response
+        return await handler(request)
+
+    async def add_headers(self, _request: web.Request, response: web.StreamResponse) -> None:
+        """aiohttp's on_response_prepare: the page may talk to this port only, may not be framed, and nothing
+        holding the token (the page's URL, /api/state) is cached or sent on as a Referer."""
+        sockets = " ".join(f"ws://{host}" for host in sorted(self.allowed_hosts()))
+        response.headers.update(
+            {
+                "Content-Security-Policy": (
+                    f"default-src 'self'; connect-src 'self' {sockets}; object-src 'none'; "
+                    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+                ),
+                "X-Content-Type-Options": "nosniff",
+                "Referrer-Policy": "no-referrer",
+                "X-Frame-Options": "DENY",
+                "Cross-Origin-Resource-Policy": "same-origin",  # no other site may embed even the public files
+            }
+        )
+        response.headers.setdefault("Cache-Control", "no-store")

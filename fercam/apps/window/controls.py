@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 
-from fercam.settings import Settings
+from fercam.settings import setting_problem
 
-RESTART_KEYS = frozenset({"camera", "width", "height", "fps"})  # the source and sink are opened with these
-LIMITS = {"width": (64, 3840), "height": (64, 2160), "fps": (1, 60)}
-FIELDS = {f.name for f in dataclasses.fields(Settings)}
+LIMITS = {"width": (64, 3840), "height": (64, 2160), "fps": (1, 60)}  # what the page offers, within the schema's
 
 
 class Controls:
-    """Reads state for the page and applies its changes through the app's settings store."""
+    """Reads state for the page and hands its changes to the app, which applies them one at a time."""
 
     def __init__(
         self, app, *, cameras: list[str], detectors: dict[str, str | None], unavailable: dict[str, str] | None = None
@@ -49,31 +46,22 @@ class Controls:
         }
 
     def validate(self, changes: dict) -> dict:
-        """The changes as given, or ValueError with one line saying what is wrong."""
-        defaults = Settings()
+        """The changes as given, or ValueError with one line saying what is wrong (nothing is opened here)."""
         for key, value in changes.items():
-            if key not in FIELDS:
-                raise ValueError(f"unknown setting {key!r}")
-            kind = type(getattr(defaults, key))
-            if type(value) is not kind:
-                raise ValueError(f"{key} must be a {kind.__name__}, not {value!r}")
-            low, high = LIMITS.get(key, (value, value))
-            if not low <= value <= high:
+            low, high = LIMITS.get(key, (None, None))
+            if low is not None and type(value) is int and not low <= value <= high:
                 raise ValueError(f"{key} must be between {low} and {high}")
+            problem = setting_problem(key, value)  # the settings file's own rules: types, lengths, characters
+            if problem:
+                raise ValueError(problem)
         if "detector" in changes and self.detectors.get(changes["detector"], "unknown detector"):
             raise ValueError(f"detector {changes['detector']}: {self.detectors.get(changes['detector'], 'unknown')}")
         for key, why in self.unavailable.items():
             if changes.get(key) is True:
                 raise ValueError(f"{key} cannot be switched on here: {why}")
-        if "camera" in changes and not changes["camera"].strip():
-            raise ValueError("camera must be a webcam number, a video file or a stream URL")
         return changes
 
-    def change(self, changes: dict) -> Callable[[], None] | None:
-        """Saves the changes at once; returns the restart to run (off the web thread) if the source must reopen."""
-        self.app.store.update(**self.validate(changes))
-        if not RESTART_KEYS & changes.keys():
-            return None
-        if "camera" in changes:
-            self.app.source_spec = None  # the page's choice replaces the command line's --source
-        return self.app.restart
+    def change(self, changes: dict) -> None:
+        """Checks, applies and saves the changes, reopening the source and output if they need it (which may
+        take seconds: call it off the web thread); ValueError if they are refused or fail."""
+        self.app.apply(self.validate(changes))

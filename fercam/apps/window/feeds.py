@@ -12,7 +12,7 @@ import time
 
 import cv2
 import numpy as np
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 
 from fercam.events import face_record
 from fercam.types import EMOTIONS, Analysis
@@ -20,6 +20,7 @@ from fercam.types import EMOTIONS, Analysis
 PREVIEW_WIDTH = 960  # enough to judge the overlays; keeps JPEG encoding cheap
 JPEG_QUALITY = 75
 STATUS_EVERY_S = 1.0
+MAX_SOCKETS = 12  # a few control pages and overlays; 200 sockets took the preview from 30 to 9.5 fps
 
 
 def jpeg(image: np.ndarray) -> bytes:
@@ -42,11 +43,20 @@ class Feeds:
     def __init__(self, app, status) -> None:
         self.app = app
         self.status = status  # () -> dict, the same panel the control page polls
-        self.sockets: dict[web.WebSocketResponse, asyncio.Future] = {}  # each with the task that reads it
+        self.sockets: dict[web.WebSocketResponse, asyncio.Future | None] = {}  # each with the task that reads it
 
     async def _socket(self, request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse(heartbeat=20)
-        await ws.prepare(request)
+        # One link is valid at a time, so this is the limit per link: each socket costs a worker and JPEG encoding.
+        if len(self.sockets) >= MAX_SOCKETS:
+            raise web.HTTPTooManyRequests(text=f"at most {MAX_SOCKETS} FER Cam sockets at once: close a page")
+        # Pages send nothing; a page that never answers a close is let go after 2 s.
+        ws = web.WebSocketResponse(heartbeat=20, timeout=2.0, max_msg_size=4096)
+        self.sockets[ws] = None  # counted before the handshake's await
+        try:
+            await ws.prepare(request)
+        except BaseException:
+            self.sockets.pop(ws, None)
+            raise
         self.sockets[ws] = asyncio.ensure_future(self._read_until_closed(ws))  # notices the page leaving
         return ws
 
@@ -55,9 +65,11 @@ class Feeds:
             pass
         self.sockets.pop(ws, None)
 
-    async def close_all(self, _app=None) -> None:
-        for ws in list(self.sockets):
-            await ws.close()
+    async def close_all(self, _app=None, *, code: int = WSCloseCode.GOING_AWAY, why: str = "FER Cam stops") -> None:
+        """Close every socket at once: on quit, and on "new link" (all were opened with the old token)."""
+        sockets = list(self.sockets)
+        self.sockets.clear()  # each send loop checks ws.closed, which close() sets before its first await
+        await asyncio.gather(*(ws.close(code=code, message=why.encode()) for ws in sockets), return_exceptions=True)
 
     async def _newest(self, slot_of, seen: tuple[object, int]) -> tuple[tuple[object, int], object]:
         """The value in `slot_of(runner)` once it is newer than `seen` (None after a short wait)."""

@@ -3,28 +3,57 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
+import re
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from importlib.resources import files
 from pathlib import Path
 
 import cv2
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 
+from fercam.apps.app import one_line
 from fercam.apps.window.access import Guard, LinkFile
 from fercam.apps.window.controls import Controls
-from fercam.apps.window.feeds import Feeds
+from fercam.apps.window.feeds import MAX_SOCKETS, Feeds
 from fercam.emoji import render_emoji
 from fercam.types import Emotion
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 8737  # fixed, so an OBS Browser Source URL survives restarts; another one if taken
-STATIC = files("fercam.apps.window") / "static"
 PAGES = {"/": "control.html", "/overlay": "overlay.html"}
+ASSETS = ("common.js", "charts.js", "control.js", "control.css", "overlay.js", "overlay.css")  # /static/NAME
+KINDS = {"html": "text/html", "js": "text/javascript", "css": "text/css"}
+MAX_BODY = 16 * 1024  # a change of settings is a few hundred bytes
+MAX_JSON_DEPTH = 2  # settings are one flat object; a nested value gets the schema's own message
+APPLY_WAIT_S = 2.0  # a change that takes longer (a stream URL opening) answers 202 and ends in a notice
+MAX_WAITING_CHANGES = 8
+
+
+def packaged_files() -> dict[str, bytes]:
+    """The pages and their scripts, read once from the package: no request path ever reaches the file system."""
+    folder = files("fercam.apps.window") / "static"
+    return {name: (folder / name).read_bytes() for name in (*PAGES.values(), *ASSETS)}
+
+
+_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"')
+_NOT_BRACKETS = re.compile(r"[^\[\]{}]+")
+
+
+def load_json(text: str, max_depth: int = MAX_JSON_DEPTH):
+    """json.loads, refusing nesting deeper than `max_depth` before Python's parser recurses into it."""
+    depth = deepest = 0
+    for bracket in _NOT_BRACKETS.sub("", _STRINGS.sub("", text)):
+        depth += 1 if bracket in "[{" else -1
+        deepest = max(deepest, depth)
+    if deepest > max_depth:
+        raise ValueError(f"JSON nested deeper than {max_depth} levels: send one object of settings")
+    return json.loads(text)
 
 
 class WindowServer:
@@ -35,11 +64,15 @@ class WindowServer:
     ) -> None:
         self.controls, self.quit, self.port = controls, quit, port
         self.token = LinkFile(token_path)
-        self.guard = Guard(self.token, public=("/favicon.ico",))
+        self.guard = Guard(self.token, public=("/static/", "/emoji/", "/favicon.ico"))
         self.feeds = Feeds(controls.app, controls.status)
+        self.files = packaged_files()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None
+        # Changes of settings wait here in turn, on a thread of their own: a slow one never holds the sockets' pool.
+        self._changes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fercam-settings")
+        self._waiting = 0
 
     @property
     def url(self) -> str:
@@ -53,8 +86,9 @@ class WindowServer:
     def start(self) -> str:
         """Bind and serve in the background; returns the control page's URL (OSError if no port is free)."""
         self._loop = asyncio.new_event_loop()
-        # Each open socket keeps a worker waiting on its slot; leave room for several pages and the encoder.
-        self._loop.set_default_executor(ThreadPoolExecutor(max_workers=16, thread_name_prefix="fercam-window"))
+        # Each open socket keeps a worker waiting on its slot, and another encoding its JPEG.
+        workers = 2 * MAX_SOCKETS + 4
+        self._loop.set_default_executor(ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fercam-window"))
         self._runner = self._loop.run_until_complete(self._bind())
         self._thread = threading.Thread(target=self._loop.run_forever, name="fercam-window", daemon=True)
         self._thread.start()
@@ -84,11 +118,13 @@ class WindowServer:
         self._thread.join(timeout=5)
         self._loop.run_until_complete(self._loop.shutdown_default_executor())  # socket waits end within 0.5 s
         self._loop.close()
+        self._changes.shutdown(wait=False, cancel_futures=True)
         self._loop = self._runner = None
 
     # -- routes ---------------------------------------------------------------------
     def _web_app(self) -> web.Application:
-        app = web.Application(middlewares=[self.guard.middleware])
+        app = web.Application(middlewares=[self.guard.middleware], client_max_size=MAX_BODY)
+        app.on_response_prepare.append(self.guard.add_headers)
         app.on_shutdown.append(self.feeds.close_all)
         app.router.add_get("/", self._page)
         app.router.add_get("/overlay", self._page)
@@ -107,15 +143,13 @@ class WindowServer:
 
     async def _static(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
-        if name in PAGES.values() or not (STATIC / name).is_file():
+        if name not in ASSETS:  # whatever its encoding, a name is looked up, never joined to a path
             raise web.HTTPNotFound()
         return self._file(name)
 
     def _file(self, name: str) -> web.Response:
-        kinds = {"html": "text/html", "js": "text/javascript", "css": "text/css"}
-        kind = kinds[name.rsplit(".", 1)[-1]]
-        headers = {"Cache-Control": "no-store"}
-        return web.Response(body=(STATIC / name).read_bytes(), content_type=kind, charset="utf-8", headers=headers)
+        kind = KINDS[name.rsplit(".", 1)[-1]]
+        return web.Response(body=self.files[name], content_type=kind, charset="utf-8")
 
     async def _emoji(self, request: web.Request) -> web.Response:
         """The app's own emoji (the ones drawn into the video), as PNG for the overlay page."""
@@ -130,24 +164,48 @@ class WindowServer:
         return web.json_response({**self.controls.state(), "overlay_url": self.overlay_url})
 
     async def _settings(self, request: web.Request) -> web.Response:
+        """200 with the new state once applied; 400 with one line if refused or failed (nothing changed then);
+        202 if it is still being applied after APPLY_WAIT_S (its outcome becomes a notice)."""
         try:
-            changes = await request.json()
+            changes = load_json(await request.text())
             if not isinstance(changes, dict):
                 raise ValueError("send a JSON object of settings")
-            restart = self.controls.change(changes)
-        except ValueError as exc:  # json errors are ValueErrors too
-            return web.json_response({"error": str(exc).splitlines()[0]}, status=400)
-        if restart:
-            await asyncio.to_thread(restart)
+            self.controls.validate(changes)
+        except ValueError as exc:  # json and UTF-8 errors are ValueErrors too
+            return _error(exc, 400)
+        if self._waiting >= MAX_WAITING_CHANGES:
+            return _error(f"{self._waiting} changes are still being applied: try again shortly", 429)
+        self._waiting += 1
+        done = asyncio.wrap_future(self._changes.submit(self.controls.change, changes))
+        done.add_done_callback(self._changed)
+        try:
+            await asyncio.wait_for(asyncio.shield(done), APPLY_WAIT_S)
+        except asyncio.TimeoutError:
+            done.add_done_callback(lambda future: self._report_late(future, changes))
+            pending = {**self.controls.state(), "pending": "still applying: a notice will say if it fails"}
+            return web.json_response(pending, status=202)
+        except ValueError as exc:
+            return _error(exc, 400)
         return web.json_response(self.controls.state())
+
+    def _changed(self, _future: Future) -> None:
+        self._waiting -= 1
+
+    def _report_late(self, future: asyncio.Future, changes: dict) -> None:
+        if not future.cancelled() and isinstance(future.exception(), ValueError):
+            self.controls.app.report(f"{', '.join(changes)} unchanged: {one_line(future.exception())}")
 
     async def _new_link(self, _request: web.Request) -> web.Response:
         self.token.rotate()
-        log.warning("FER Cam window: new link %s (the old one no longer works)", self.url)
-        response = web.json_response({"url": self.url, "overlay_url": self.overlay_url})
-        response.del_cookie("fercam_token", path="/")
-        return response
+        await self.feeds.close_all(code=WSCloseCode.POLICY_VIOLATION, why="this link was replaced by a new one")
+        # The whole link is shown on the page that asked for it; `fercam window` opens it; logs get a hint only.
+        log.warning("FER Cam window: new link ...%s made; the old one no longer works", self.token.value[-4:])
+        return web.json_response({"url": self.url, "overlay_url": self.overlay_url})
 
     async def _quit(self, _request: web.Request) -> web.Response:
         threading.Thread(target=self.quit, name="fercam-quit", daemon=True).start()  # it stops this server too
         return web.json_response({"quitting": True})
+
+
+def _error(error: Exception | str, status: int) -> web.Response:
+    return web.json_response({"error": one_line(error) if isinstance(error, Exception) else error}, status=status)

@@ -15,7 +15,9 @@ function showError(error) {
 
 async function change(settings) {
   try {
-    render(await FERCAM.api("/api/settings", settings));
+    const data = await FERCAM.api("/api/settings", settings);
+    render(data);
+    if (data.pending) showError(data.pending); // a stream still opening: the video goes on meanwhile
   } catch (error) {
     showError(String(error.message || error));
   }
@@ -127,7 +129,9 @@ async function start() {
     return;
   }
   FERCAM.socket("/ws/video", showFrame);
-  FERCAM.socket("/ws/events", onEvent);
+  FERCAM.socket("/ws/events", onEvent, (open, replaced) => {
+    if (replaced) document.body.textContent = "FER Cam: " + replaced + ". Open the new link.";
+  });
   setInterval(() => {
     $("preview-fps").textContent = Math.max(0, preview.times.length - 1) / 2;
     Charts.draw($("charts"));

@@ -39,7 +39,11 @@ def decode(blob: np.ndarray, shape: tuple[int, int, int], *, torch_device=None) 
     if torch_device is not None:
         import torch
 
-        xp, x, r = torch, torch.from_numpy(x).to(torch_device), torch.from_numpy(r).to(torch_device)
+        xp, x, r = (
+            torch,
+            torch.from_numpy(x).to(torch_device, torch.int32),
+            torch.from_numpy(r).to(torch_device, torch.int32),
+        )
     for i in range(1, h + 1):
         for j in range(1, w + 1):
             pred = _median_predict(x[:, i, j - 1], x[:, i - 1, j], x[:, i - 1, j - 1], xp)

@@ -38,6 +38,7 @@ class _CaptureSource:
     live = False
     reconnects = False
     frame_count: int | None = None  # known for files and images, not for cameras and streams
+    end_time = 0.0  # every source: the time at the end of the last frame read
 
     def __init__(self, capture: cv2.VideoCapture, name: str) -> None:
         self._capture = capture
@@ -75,7 +76,8 @@ class _LiveCapture(_CaptureSource):
         if image is None:
             return None
         self._index += 1
-        return Frame(image, self._index - 1, time.monotonic() - self._start)
+        self.end_time = time.monotonic() - self._start
+        return Frame(image, self._index - 1, self.end_time)
 
     def reopen(self) -> bool:
         """Try once to open it again after it was unplugged or dropped."""
@@ -233,6 +235,7 @@ class ImageSource:
         self.name = path.name
         self.frame_count = len(self.paths)
         self._next = self._sent = 0
+        self.end_time = 0.0
 
     def read(self) -> Frame | None:
         """The next image that can be read; in a folder, one that cannot is skipped with a warning."""
@@ -247,6 +250,7 @@ class ImageSource:
                 log.warning("skipped %s", exc)
                 continue
             self._sent += 1
+            self.end_time = float(self._sent)  # each picture stands for a second
             return Frame(image, self._sent - 1, float(self._sent - 1))
         return None
 

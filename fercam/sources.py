@@ -173,10 +173,14 @@ class VideoFileSource:
         declared, failed = self._reader.declared_frames, self._reader.failed
         if self.truncated or not self._index:
             return
-        if failed or (declared and self._index < declared - 1):
+        if declared and self._index < declared - 1:
             self.truncated = True
-            why = failed or f"its header declares {declared} frames"
-            log.warning("%s is truncated or damaged: read %d frames (%s)", self.name, self._index, why)
+            log.warning(
+                "%s is truncated: read %d of the %d frames its header declares", self.name, self._index, declared
+            )
+        elif failed:
+            self.truncated = True
+            log.warning("%s is damaged: read %d frames, then: %s", self.name, self._index, failed)
         elif self._reader.duration:
             self.end_time = self._offset + self._reader.duration  # the last frame's own length included
 

@@ -107,9 +107,8 @@ class WebcamSource(_LiveCapture):
 
 
 class VideoFileSource:
-    """A video file decoded by PyAV (`fercam.media.VideoReader`): each frame carries its presentation time.
-
-    Read as fast as possible or paced like a camera (`realtime`), optionally looped.
+    """A video file (or a file served over HTTP) decoded by PyAV (`fercam.media.VideoReader`): each frame
+    carries its presentation time. Read as fast as possible or paced like a camera (`realtime`), optionally looped.
     """
 
     reconnects = False
@@ -117,8 +116,8 @@ class VideoFileSource:
     def __init__(
         self, path: str | Path, *, realtime: bool = False, loop: bool = False, size: tuple[int, int] | None = None
     ):
-        path = Path(path)
-        if not path.is_file():
+        url = str(path).lower().startswith(STREAM_SCHEMES)
+        if not url and not Path(path).is_file():
             raise SourceError(f"no such file: {path}")
         try:
             self._reader = VideoReader(path)
@@ -126,7 +125,7 @@ class VideoFileSource:
             raise
         except MediaError as exc:
             raise SourceError(str(exc)) from None
-        self.name, self.fps = path.name, self._reader.fps
+        self.name, self.fps = str(path) if url else Path(path).name, self._reader.fps
         self.realtime, self.loop, self.size = realtime, loop, size
         self.live = realtime  # a paced file behaves like a camera for the live pipeline
         self.truncated = False  # the file ended before the frame count its header declares, or broke off
@@ -199,6 +198,11 @@ class StreamSource(_LiveCapture):
         super().__init__(self._open(), name=url)
         if not self._capture.isOpened():
             raise SourceError(f"cannot open stream: {url}")
+
+    @property
+    def declared_frames(self) -> int:
+        """Frames the stream declares: a file served over HTTP does, a live stream does not (0)."""
+        return int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT))
 
     def _open(self) -> cv2.VideoCapture:
         capture = cv2.VideoCapture(self.url, cv2.CAP_FFMPEG)
@@ -278,8 +282,14 @@ def _camera(spec: str, *, width: int = 1280, height: int = 720, fps: int = 30, *
     return WebcamSource(int(spec), width=width, height=height, fps=fps)
 
 
-def _stream(spec: str, **_options) -> StreamSource:
-    return StreamSource(spec)
+def _stream(spec: str, *, realtime: bool = False, **_options) -> StreamSource | VideoFileSource:
+    """A live stream, or a file served over HTTP (it declares its frames): read as a file, so it ends,
+    in media time."""
+    stream = StreamSource(spec)
+    if stream.declared_frames <= 0:
+        return stream
+    stream.close()
+    return VideoFileSource(spec, realtime=realtime)
 
 
 def _images(spec: str, **_options) -> ImageSource:

@@ -377,3 +377,30 @@ def test_run_on_a_folder_skips_an_unreadable_image(media_dir, tmp_path, capsys):
     assert "2 frames from" in capsys.readouterr().out and count_frames(out) == 2
     with pytest.raises(SourceError, match="cannot read image"):
         open_source(str(folder / "b.jpg")).read()
+
+
+def test_a_file_served_over_http_ends_and_is_timed_by_the_media(tmp_path):
+    import functools
+    import http.server
+
+    clip(tmp_path / "c.mp4")  # 4.6 s at 25 fps
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+    handler = functools.partial(Quiet, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/c.mp4"
+    try:
+        started = time.monotonic()
+        assert main(["run", "--no-tray", "--source", url, "--sink", f"file:{tmp_path / 'o.mp4'}", "--max-frames",
+                     "0"]) == 0  # fmt: skip
+        assert time.monotonic() - started < 60  # it ends with the file instead of reconnecting for ever
+        (result,) = analyze_inputs([url], tmp_path / "out", duration=2, video=False, jobs=1)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.frames == 50  # 2 s of media at 25 fps, however fast the analysis ran
+    assert summary(tmp_path / "out" / "c")["duration_s"] == 2.0

@@ -243,8 +243,8 @@ class RecentAudio:
 
 
 class SpeechDetector:
-    """Per 32 ms chunk of 16 kHz audio fed in pieces: speech or not, judged as `speech_chunks` judges a whole
-    recording (each sample once, with Silero's memory of what came before)."""
+    """Per 32 ms chunk of 16 kHz audio fed in pieces: speech or not. A chunk quieter than `SILENCE_DB` is not;
+    a louder one is judged by Silero, once, with its memory of the loud chunks before (silence costs nothing)."""
 
     def __init__(self) -> None:
         self._rest = np.zeros(0, np.float32)

@@ -404,3 +404,30 @@ def test_a_file_served_over_http_ends_and_is_timed_by_the_media(tmp_path):
         server.server_close()
     assert result.frames == 50  # 2 s of media at 25 fps, however fast the analysis ran
     assert summary(tmp_path / "out" / "c")["duration_s"] == 2.0
+
+
+def test_a_stop_in_the_frames_stage_cuts_the_voice_at_the_same_frame(tmp_path, monkeypatch):
+    from fercam.apps import stopping
+    from fercam.pipeline import FaceReader
+
+    speech, video = tmp_path / "s.wav", tmp_path / "talk.mkv"
+    subprocess.run(
+        ["espeak-ng", "-w", str(speech), "Good morning. I am so glad to see you all here today."], check=True
+    )
+    ffmpeg("-f", "lavfi", "-i", "color=c=gray:size=96x64:rate=10", "-i", str(speech), "-shortest", str(video))
+    read = FaceReader.read
+
+    def signal_at_frame_15(self, frame):  # what the Ctrl-C handler does, at a known frame
+        if frame.index == 15:
+            stopping._ask_to_stop(signal.SIGINT, None)
+        return read(self, frame)
+
+    monkeypatch.setattr(FaceReader, "read", signal_at_frame_15)
+    (result,) = analyze_inputs([str(video)], tmp_path / "out", jobs=1)
+    folder = tmp_path / "out" / "talk"
+    cut = summary(folder)["stopped_at_s"]  # the end of frame 15, from the container's start
+    assert result.interrupted and result.frames == 16 and cut == pytest.approx(1.6, abs=0.02)
+    streams = {s["codec_type"]: s for s in probe(folder / "annotated.mp4")}
+    assert float(streams["audio"]["duration"]) == pytest.approx(cut, abs=0.05)
+    if model_file("voice_mlp.tflite").is_file():
+        assert float(rows(folder / "voice_timeline.csv")[-1]["end_s"]) == pytest.approx(cut, abs=0.01)

@@ -339,6 +339,7 @@ def _voice(
 
     if spec.lower().startswith(STREAM_SCHEMES) or not (audio_only or has_audio(spec)):
         return None
+    caught_up = result.interrupted  # the frames stopped: the voice only catches up to them (a second signal ends it)
     try:
         with AudioFile(spec) as audio:
             timeline = VoiceTimeline(load_voice_classifier(), offset=audio.offset)
@@ -359,7 +360,8 @@ def _voice(
                     if bar.total:  # a declared duration may fall a few ms short of what decodes
                         bar.total = max(bar.total, bar.n + step)
                     bar.update(step)
-                    check_stop()
+                    if not caught_up:
+                        check_stop()
             except KeyboardInterrupt:
                 result.interrupted = True
             finally:

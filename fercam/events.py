@@ -29,9 +29,12 @@ def analysis_record(analysis: Analysis) -> dict:
 class EventLog:
     """Appends one JSON object per analysed frame, flushed so a crash keeps what was written."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, overwrite: bool = False) -> None:
         self.path = Path(path)
-        self._file = self.path.open("w", encoding="utf-8")
+        try:
+            self._file = self.path.open("w" if overwrite else "x", encoding="utf-8")
+        except FileExistsError:
+            raise FileExistsError(f"{self.path} already exists; add --overwrite to replace it") from None
 
     def write(self, analysis: Analysis, *_frame) -> None:
         self._file.write(json.dumps(analysis_record(analysis)) + "\n")

@@ -1,12 +1,122 @@
-"""Container-level work with PyAV: does a file have sound, and keep it in the annotated video."""
+"""Container-level work with PyAV: the one reader of video files (frames with their presentation times),
+does a file have sound, and keep it in the annotated video."""
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
+from fractions import Fraction
 from pathlib import Path
 
+import numpy as np
+
 log = logging.getLogger(__name__)
+
+FALLBACK_FPS = 25.0  # FFmpeg's own guess for a raw stream that carries no rate
+
+
+class MediaError(ValueError):
+    """A file that cannot be decoded; the message says what is wrong with it."""
+
+
+class NoVideoError(MediaError):
+    """A file that opens but has no video track (`has_sound` tells whether its voice can still be analysed)."""
+
+    def __init__(self, message: str, *, has_sound: bool) -> None:
+        super().__init__(message)
+        self.has_sound = has_sound
+
+
+def _reason(exc: Exception) -> str:
+    """FFmpeg's own words without the errno and path it repeats."""
+    text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    return "no space left on the device" if getattr(exc, "errno", None) == 28 else text.splitlines()[0]
+
+
+class VideoReader:
+    """The first video stream of a file (or URL), decoded in order, each frame with its presentation time.
+
+    Times are seconds from the start of the container (so they line up with its sound), taken from
+    each frame's pts: variable frame rates, 0.5 fps time-lapses and GIF delays come out as the file
+    says. Nothing seeks on open, so MPEG-TS/PS keep their first frames; a raw elementary stream
+    (.h264), which has no times, is timed by its declared rate. The first frame is decoded on open:
+    a file that cannot give one is refused there, with what was wrong.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        import av
+
+        self.path = str(path)
+        try:
+            self._container = av.open(self.path)
+        except (av.FFmpegError, OSError, UnicodeDecodeError) as exc:
+            raise MediaError(f"cannot read video: {path} (not a video FFmpeg can read: {_reason(exc)})") from exc
+        if not self._container.streams.video:
+            has_sound = bool(self._container.streams.audio)
+            self._container.close()
+            what = "only sound" if has_sound else "no video or sound track"
+            raise NoVideoError(f"{path} has no video track ({what})", has_sound=has_sound)
+        self._stream = self._container.streams.video[0]
+        self._stream.thread_type = "AUTO"
+        start = self._container.start_time
+        self._origin = start / 1e6 if start is not None else 0.0
+        rate = self._stream.average_rate or self._stream.guessed_rate
+        self.fps = float(rate) if rate else FALLBACK_FPS
+        self.failed = ""  # why decoding stopped before the end of the file, if it did
+        self._frames = self._decode()
+        self._first = next(self._frames, None)
+        if self._first is None:
+            self._container.close()
+            reason = f": {self.failed}" if self.failed else ""
+            raise MediaError(f"cannot read video: {path} (no frame decodes{reason})")
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self._first[0].shape[1], self._first[0].shape[0]
+
+    @property
+    def declared_frames(self) -> int | None:
+        """The frame count the container's index declares (MP4, AVI), else None."""
+        return self._stream.frames or None
+
+    @property
+    def duration(self) -> float | None:
+        """The video stream's own duration in seconds as the container declares it, else None."""
+        stream = self._stream
+        return float(stream.duration * stream.time_base) if stream.duration and stream.time_base else None
+
+    @property
+    def frame_count(self) -> int | None:
+        """Declared, or estimated from a duration (for a progress bar); None when unknown."""
+        container = self._container.duration / 1e6 if self._container.duration else None
+        duration = self.duration or container
+        return self.declared_frames or (max(1, round(duration * self.fps)) if duration else None)
+
+    def _decode(self) -> Iterator[tuple[np.ndarray, float | None]]:
+        import av
+
+        try:
+            for frame in self._container.decode(self._stream):
+                time = frame.time
+                yield frame.to_ndarray(format="bgr24"), None if time is None else time - self._origin
+        except (av.FFmpegError, OSError) as exc:  # a damaged or cut file: what decoded stays
+            self.failed = _reason(exc)
+
+    def frames(self) -> Iterator[tuple[np.ndarray, float | None]]:
+        """(BGR image, seconds from the start or None when the file carries no times), from where it is."""
+        if self._first is not None:
+            first, self._first = self._first, None
+            yield first
+        yield from self._frames
+
+    def rewind(self) -> None:
+        self._container.seek(0)
+        self.failed = ""
+        self._frames = self._decode()
+
+    def close(self) -> None:
+        self._container.close()
 
 
 def has_audio(path: str | Path) -> bool:
@@ -20,27 +130,63 @@ def has_audio(path: str | Path) -> bool:
         return False
 
 
+# Sound codecs an MP4 carries that players play; anything else (PCM from a .wav/.mov/.mkv) becomes AAC.
+MP4_SOUND = {"aac", "mp3", "alac", "opus", "ac3", "eac3"}
+
+
 def copy_audio_track(original: str | Path, video_file: Path, *, until_s: float | None = None) -> bool:
-    """Rewrite `video_file` with the original's first audio stream added, packets copied as they are;
-    `until_s` ends the sound there (a video cut short by an interrupt must not carry the whole track)."""
+    """Rewrite `video_file` with the original's first audio stream added, in step with the video (both
+    timed from the start of their files); packets are copied when MP4 players know the codec, else
+    the sound is encoded as AAC. `until_s` ends video and sound there (a run cut short by an interrupt
+    keeps every output to the same point)."""
     import av
 
     muxed = video_file.with_suffix(".muxing.mp4")
     try:
         with av.open(str(video_file)) as video, av.open(str(original)) as sound, av.open(str(muxed), "w") as out:
-            streams = {video.streams.video[0]: None, sound.streams.audio[0]: None}
-            for stream in streams:
-                streams[stream] = out.add_stream_from_template(stream)
-            for container, stream in ((video, video.streams.video[0]), (sound, sound.streams.audio[0])):
-                for packet in container.demux(stream):
-                    if until_s is not None and packet.pts is not None and packet.pts * packet.time_base >= until_s:
-                        continue
-                    if packet.dts is not None:
-                        packet.stream = streams[stream]
-                        out.mux(packet)
+            picture, voice = video.streams.video[0], sound.streams.audio[0]
+            copied = voice.codec_context.name in MP4_SOUND
+            streams = out.add_stream_from_template(picture), _sound_stream(out, voice, copied)  # all before muxing
+            _copy(video, picture, streams[0], out, until_s, origin=0.0)
+            origin = sound.start_time / 1e6 if sound.start_time is not None else 0.0
+            (_copy if copied else _encode_aac)(sound, voice, streams[1], out, until_s, origin)
         os.replace(muxed, video_file)
         return True
-    except (av.FFmpegError, OSError, ValueError) as exc:
-        log.warning("kept the video without sound: %s", exc)
+    except (av.FFmpegError, OSError, ValueError, IndexError) as exc:
+        log.warning("kept the video without sound: %s", _reason(exc))
         muxed.unlink(missing_ok=True)
         return False
+
+
+def _copy(container, stream, target, out, until_s: float | None, origin: float) -> None:
+    """Packets as they are, shifted so the file's start is at 0, up to `until_s`."""
+    shift = round(origin / stream.time_base) if stream.time_base else 0
+    for packet in container.demux(stream):
+        if packet.dts is None:  # the demuxer's empty end-of-stream packet
+            continue
+        if until_s is not None and packet.pts is not None and (packet.pts - shift) * packet.time_base >= until_s:
+            continue
+        packet.pts, packet.dts = packet.pts - shift if packet.pts is not None else None, packet.dts - shift
+        packet.stream = target
+        out.mux(packet)
+
+
+def _sound_stream(out, stream, copied: bool):
+    if copied:
+        return out.add_stream_from_template(stream)
+    target = out.add_stream("aac", rate=stream.rate, layout="mono" if stream.channels == 1 else "stereo")
+    target.bit_rate = 128_000
+    return target
+
+
+def _encode_aac(container, stream, target, out, until_s: float | None, origin: float) -> None:
+    """Decode and encode as AAC (the encoder resamples to its own sample format)."""
+    for frame in container.decode(stream):
+        time = (frame.time or 0.0) - origin
+        if until_s is not None and time >= until_s:
+            break
+        frame.pts, frame.time_base = max(0, round(time * stream.rate)), Fraction(1, stream.rate)
+        for packet in target.encode(frame):
+            out.mux(packet)
+    for packet in target.encode(None):
+        out.mux(packet)

@@ -42,8 +42,8 @@ class VideoFileSink:
 
     closed = False
 
-    def __init__(self, path: str | Path, *, fps: float = 30.0) -> None:
-        self.path = Path(path)
+    def __init__(self, path: str | Path, *, fps: float = 30.0, size: tuple[int, int] | None = None) -> None:
+        self.path, self.size = Path(path), size  # size: every frame letterboxed to it; None: the first frame's
         if not self.path.parent.is_dir():
             raise SinkError(f"folder does not exist: {self.path.parent}")
         if not 0 < fps <= 240:
@@ -68,7 +68,8 @@ class VideoFileSink:
             raise SinkError(f"cannot write video file {self.path}: {_reason(exc)}") from exc
         rate = Fraction(self.fps).limit_denominator(1001)
         self._stream = self._container.add_stream("libx264", rate=rate)
-        self._stream.width, self._stream.height = width - width % 2, height - height % 2  # yuv420p needs even sides
+        # yuv420p needs even sides (and at least 2)
+        self._stream.width, self._stream.height = max(2, width - width % 2), max(2, height - height % 2)
         self._stream.pix_fmt = "yuv420p"
         # A keyframe (so a fragment) every second; zerolatency writes each frame out as it comes.
         self._stream.options = {
@@ -82,7 +83,7 @@ class VideoFileSink:
         import av
 
         if self._container is None:
-            self._open(image.shape[1], image.shape[0])
+            self._open(*(self.size or (image.shape[1], image.shape[0])))
         frame = av.VideoFrame.from_ndarray(letterbox(image, self._stream.width, self._stream.height), format="bgr24")
         frame.pts = self.frames
         self._write(self._stream.encode(frame))

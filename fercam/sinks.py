@@ -167,11 +167,11 @@ def _window(spec: str, *, width: int, height: int, **_options):
     return WindowSink(size=(width, height))
 
 
-def _file(spec: str, *, fps: float, overwrite: bool = False, **_options):
+def _file(spec: str, *, fps: float, overwrite: bool = False, file_size: tuple[int, int] | None = None, **_options):
     path = Path(spec[5:])
-    if path.exists() and not overwrite:
+    if os.path.lexists(path) and not overwrite:
         raise SinkError(f"{path} already exists; add --overwrite to replace it")
-    return VideoFileSink(path, fps=fps)
+    return VideoFileSink(path, fps=fps, size=file_size)
 
 
 SINKS = Registry("sink")
@@ -200,9 +200,13 @@ def open_sink(
     fps: float = 30,
     vcam_backend: str | None = None,
     overwrite: bool = False,
+    file_size: tuple[int, int] | None = None,
 ):
-    """A sink from its CLI name: `virtualcam`, `window` or `file:PATH`; `a+b` sends to both."""
+    """A sink from its CLI name: `virtualcam`, `window` or `file:PATH`; `a+b` sends to both.
+
+    `file_size`: a file's frame size (None: its first frame's, so a recording keeps the source's size)."""
     options = {"width": width, "height": height, "fps": fps, "vcam_backend": vcam_backend, "overwrite": overwrite}
+    options["file_size"] = file_size
     parts = sink_parts(spec)
     if len(parts) > 1:
         return TeeSink([open_sink(part, **options) for part in parts])

@@ -17,6 +17,7 @@ import numpy as np
 
 from fercam.contracts import Source
 from fercam.devices import probe_webcams
+from fercam.media import MediaError, NoVideoError, VideoReader
 from fercam.registry import Registry
 from fercam.types import Frame
 
@@ -37,6 +38,7 @@ class _CaptureSource:
     live = False
     reconnects = False
     frame_count: int | None = None  # known for files and images, not for cameras and streams
+    end_time = 0.0  # every source: the time at the end of the last frame read
 
     def __init__(self, capture: cv2.VideoCapture, name: str) -> None:
         self._capture = capture
@@ -74,7 +76,8 @@ class _LiveCapture(_CaptureSource):
         if image is None:
             return None
         self._index += 1
-        return Frame(image, self._index - 1, time.monotonic() - self._start)
+        self.end_time = time.monotonic() - self._start
+        return Frame(image, self._index - 1, self.end_time)
 
     def reopen(self) -> bool:
         """Try once to open it again after it was unplugged or dropped."""
@@ -103,38 +106,56 @@ class WebcamSource(_LiveCapture):
         return capture
 
 
-class VideoFileSource(_CaptureSource):
-    """A video file, as fast as possible or paced like a camera (`realtime`), optionally looped."""
+class VideoFileSource:
+    """A video file (or a file served over HTTP) decoded by PyAV (`fercam.media.VideoReader`): each frame
+    carries its presentation time. Read as fast as possible or paced like a camera (`realtime`), optionally looped.
+    """
+
+    reconnects = False
 
     def __init__(
         self, path: str | Path, *, realtime: bool = False, loop: bool = False, size: tuple[int, int] | None = None
     ):
-        path = Path(path)
-        if not path.is_file():
+        url = str(path).lower().startswith(STREAM_SCHEMES)
+        if not url and not Path(path).is_file():
             raise SourceError(f"no such file: {path}")
-        super().__init__(cv2.VideoCapture(str(path)), name=path.name)
-        if not self._capture.isOpened() or self._capture.get(cv2.CAP_PROP_FRAME_COUNT) <= 0 and self._grab() is None:
-            raise SourceError(f"cannot read video: {path} (not a video, or a codec OpenCV lacks)")
-        self._capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
+        try:
+            self._reader = VideoReader(path)
+        except NoVideoError:
+            raise
+        except MediaError as exc:
+            raise SourceError(str(exc)) from None
+        self.name, self.fps = str(path) if url else Path(path).name, self._reader.fps
         self.realtime, self.loop, self.size = realtime, loop, size
         self.live = realtime  # a paced file behaves like a camera for the live pipeline
-        self.truncated = False  # the file ended before the frame count its header declares
+        self.truncated = False  # the file ended before the frame count its header declares, or broke off
+        self.end_time = 0.0  # media time at the end of the last frame read; the stream's duration once read whole
+        self._frames = self._reader.frames()
+        self._index, self._offset, self._last_time, self._start = 0, 0.0, 0.0, time.monotonic()
 
     @property
-    def frame_count(self) -> int:
-        return int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    def frame_count(self) -> int | None:
+        return self._reader.frame_count
 
     def read(self) -> Frame | None:
-        image = self._grab()
-        if image is None and self.loop and self._index > 0:
-            self._capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
-            image = self._grab()
-        if image is None:
+        item = next(self._frames, None)
+        if item is None and self.loop and self._index > 0:
+            self._reader.rewind()
+            self._frames, self._offset = self._reader.frames(), self.end_time
+            item = next(self._frames, None)
+        if item is None:
             self._check_complete()
             return None
+        image, media_time = item
         if self.size is not None and image.shape[1::-1] != self.size:
             image = cv2.resize(image, self.size, interpolation=cv2.INTER_LINEAR)
-        timestamp = self._pace(self._index / self.fps) if self.realtime else self._index / self.fps
+        # A raw stream (.h264) has no times: its declared rate stands in.
+        timestamp = self._offset + (self._index / self.fps if media_time is None else max(0.0, media_time))
+        timestamp = max(timestamp, self._last_time)  # a broken pts never sends time backwards
+        step = timestamp - self._last_time if self._index and timestamp > self._last_time else 1 / self.fps
+        self.end_time, self._last_time = timestamp + step, timestamp
+        if self.realtime:
+            timestamp = self._pace(timestamp)
         self._index += 1
         return Frame(image, self._index - 1, timestamp)
 
@@ -147,12 +168,26 @@ class VideoFileSource(_CaptureSource):
         return time.monotonic() - self._start
 
     def _check_complete(self) -> None:
-        declared = self.frame_count
-        if not self.truncated and 0 < self._index < declared - 1:
+        """At the end: the file's own duration if it was read whole, else a warning that it was not."""
+        declared, failed = self._reader.declared_frames, self._reader.failed
+        if self.truncated or not self._index:
+            return
+        if declared and self._index < declared - 1:
             self.truncated = True
             log.warning(
                 "%s is truncated: read %d of the %d frames its header declares", self.name, self._index, declared
             )
+        elif failed:
+            self.truncated = True
+            log.warning("%s is damaged: read %d frames, then: %s", self.name, self._index, failed)
+        elif self._reader.duration:
+            self.end_time = self._offset + self._reader.duration  # the last frame's own length included
+
+    def reopen(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        self._reader.close()
 
 
 class StreamSource(_LiveCapture):
@@ -166,12 +201,33 @@ class StreamSource(_LiveCapture):
         if not self._capture.isOpened():
             raise SourceError(f"cannot open stream: {url}")
 
+    @property
+    def declared_frames(self) -> int:
+        """Frames the stream declares: a file served over HTTP does, a live stream does not (0)."""
+        return int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT))
+
     def _open(self) -> cv2.VideoCapture:
         timeout_ms = round(self.timeout_s * 1000)
         limits = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, timeout_ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, timeout_ms]
         capture = cv2.VideoCapture(self.url, cv2.CAP_FFMPEG, limits)
         capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)
         return capture
+
+
+MIN_IMAGE_SIDE = 16  # smaller than this holds no face the detector could find
+
+
+def read_image(path: Path) -> np.ndarray:
+    """A picture as BGR, or a SourceError that says what is wrong with it."""
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise SourceError(f"cannot read image: {path} (not an image OpenCV can decode, or too large)")
+    height, width = image.shape[:2]
+    if min(width, height) < MIN_IMAGE_SIDE:
+        raise SourceError(
+            f"{path} is {width}x{height} pixels: too small to hold a face (at least {MIN_IMAGE_SIDE} on each side)"
+        )
+    return image
 
 
 class ImageSource:
@@ -190,23 +246,35 @@ class ImageSource:
             raise SourceError(f"no images in folder: {path}")
         self.name = path.name
         self.frame_count = len(self.paths)
-        self._next = 0
+        self._next = self._sent = 0
+        self.end_time = 0.0
 
     def read(self) -> Frame | None:
-        if self._next >= len(self.paths):
-            return None
-        path = self.paths[self._next]
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if image is None:
-            raise SourceError(f"cannot read image: {path}")
-        self._next += 1
-        return Frame(image, self._next - 1, float(self._next - 1))
+        """The next image that can be read; in a folder, one that cannot is skipped with a warning."""
+        while self._next < len(self.paths):
+            path = self.paths[self._next]
+            self._next += 1
+            try:
+                image = read_image(path)
+            except SourceError as exc:
+                if len(self.paths) == 1:
+                    raise
+                log.warning("skipped %s", exc)
+                continue
+            self._sent += 1
+            self.end_time = float(self._sent)  # each picture stands for a second
+            return Frame(image, self._sent - 1, float(self._sent - 1))
+        return None
 
     def reopen(self) -> bool:
         return False
 
     def close(self) -> None:
         self._next = len(self.paths)
+
+
+def _is_index(spec: str) -> bool:
+    return spec.isascii() and spec.isdigit()  # "²" is a digit to Python, not a camera index
 
 
 def _is_images(spec: str) -> bool:
@@ -218,8 +286,14 @@ def _camera(spec: str, *, width: int = 1280, height: int = 720, fps: int = 30, *
     return WebcamSource(int(spec), width=width, height=height, fps=fps)
 
 
-def _stream(spec: str, **_options) -> StreamSource:
-    return StreamSource(spec)
+def _stream(spec: str, *, realtime: bool = False, **_options) -> StreamSource | VideoFileSource:
+    """A live stream, or a file served over HTTP (it declares its frames): read as a file, so it ends,
+    in media time."""
+    stream = StreamSource(spec)
+    if stream.declared_frames <= 0:
+        return stream
+    stream.close()
+    return VideoFileSource(spec, realtime=realtime)
 
 
 def _images(spec: str, **_options) -> ImageSource:
@@ -235,7 +309,7 @@ def _video(spec: str, *, realtime: bool = False, **_options) -> VideoFileSource:
 
 
 SOURCES = Registry("source")
-SOURCES.register("camera", _camera, help="a webcam index (0, 1, ...)", matches=str.isdigit, live=True)
+SOURCES.register("camera", _camera, help="a webcam index (0, 1, ...)", matches=_is_index, live=True)
 SOURCES.register(
     "stream",
     _stream,

@@ -2,13 +2,17 @@
 
 Each input gets its own folder: annotated.mp4 (original sound kept), timeline.csv,
 body_timeline.csv, summary.json, timeline.png, distribution.png, and voice_timeline.csv when it has sound.
-The folder is built under a temporary name and renamed when complete, and one run at a time
-may write into an output folder. Ctrl-C, SIGTERM or SIGHUP stops early but still writes everything
-for the frames done so far (summary.json says "interrupted"); inputs not yet started are reported.
+The folder is built under a temporary name and renamed when complete (replacing only an earlier
+result of FER Cam's: a folder of the user's is never touched, the result goes to NAME-2), and one run
+at a time may write into an output folder. Times are the media's own (each frame's presentation time).
+Ctrl-C, SIGTERM or SIGHUP stops early, in the frames or in the voice stage, and still writes everything
+up to one point in the media, every output cut there (summary.json says "interrupted" and
+"stopped_at_s"); inputs not yet started are reported.
 """
 
 from __future__ import annotations
 
+import csv
 import logging
 import multiprocessing
 import os
@@ -18,10 +22,11 @@ from functools import partial
 from pathlib import Path
 
 from fercam.apps.inputs import AUDIO_SUFFIXES, collect_inputs, out_dirs
-from fercam.apps.outputs import OutputLock, Staging, remove_leftovers, write_json_atomic
+from fercam.apps.outputs import OutputError, OutputLock, Staging, remove_leftovers, write_json_atomic
 from fercam.apps.report import TimelineWriter, plot_distribution, plot_timelines, summarize_faces
 from fercam.apps.stopping import check_stop, stop_on_signals, stop_requested, worker_init
 from fercam.body.timeline import BodyTimelineWriter
+from fercam.media import NoVideoError, copy_audio_track
 from fercam.sources import STREAM_SCHEMES, ImageSource, open_source
 
 log = logging.getLogger(__name__)
@@ -70,16 +75,20 @@ def analyze_inputs(
     """Analyse every input; a bad input is reported in its result and the others still complete."""
     if every < 1:
         raise ValueError("--every must be 1 or more")
-    specs = expand_inputs(inputs)
-    if not specs:
+    items = collect_inputs(inputs)
+    if not items:
         raise ValueError("no inputs to analyse")
     out = Path(out)
+    if os.path.lexists(out) and not out.is_dir():
+        raise OutputError(f"-o {out} is a file, not a folder: choose a folder for the results")
     options = Options(every, duration, video, detector)
     with OutputLock(out), stop_on_signals(cooperative=True):
         remove_leftovers(out)
-        tasks = list(zip(specs, out_dirs(specs, out)))
-        jobs = min(jobs or os.cpu_count() or 1, len(tasks))
-        return _in_process(tasks, options) if jobs == 1 else _in_pool(tasks, options, jobs)
+        folders = out_dirs([item.spec for item in items], out)
+        tasks = [(item.spec, folder) for item, folder in zip(items, folders) if not item.error]
+        jobs = max(1, min(jobs or os.cpu_count() or 1, len(tasks)))
+        done = iter(_in_process(tasks, options) if jobs == 1 else _in_pool(tasks, options, jobs))
+        return [InputResult(item.spec, error=item.error) if item.error else next(done) for item in items]
 
 
 def _not_started(spec: str) -> InputResult:
@@ -144,10 +153,19 @@ def analyze_one(
     options = Options(every, duration, video, detector, progress)
     if spec.lower().startswith(STREAM_SCHEMES) and not options.duration:
         raise ValueError(f"{spec}: a stream needs --duration S")
+    notes = []
     if Path(spec).suffix.lower() in AUDIO_SUFFIXES:
-        build = _analyze_audio_only
+        build = partial(_analyze_audio_only, options=options, position=position, notes=notes)
     else:  # opened before staging: a missing or unreadable input leaves nothing behind
-        build = partial(_analyze_video, open_source(spec), options=options, position=position)
+        try:
+            source = open_source(spec)
+        except NoVideoError as exc:
+            if not exc.has_sound:
+                raise
+            notes.append("no video track: its sound was analysed")
+            build = partial(_analyze_audio_only, options=options, position=position, notes=notes)
+        else:
+            build = partial(_analyze_video, _MediaClock(source), options=options, position=position)
     staging = Staging(out_dir)
     try:
         result = build(spec, staging.path)
@@ -159,20 +177,66 @@ def analyze_one(
     return result
 
 
-def _analyze_video(source, spec: str, folder: Path, *, options: Options, position: int) -> InputResult:
+class _MediaClock:
+    """The source as the frame loop reads it, noting each frame's media time: where the outputs end, and how
+    long each analysed frame stands for."""
+
+    def __init__(self, source) -> None:
+        self.source, self.times = source, []
+        self.name, self.fps, self.live, self.reconnects = source.name, source.fps, source.live, source.reconnects
+        self.frame_count = source.frame_count
+
+    def read(self):
+        frame = self.source.read()
+        if frame is not None:
+            self.times.append(frame.timestamp)
+        return frame
+
+    def reopen(self) -> bool:
+        return self.source.reopen()
+
+    def close(self) -> None:
+        self.source.close()
+
+    def end_of(self, frames: int) -> float:
+        """The media time at the end of the first `frames` frames."""
+        return self.times[frames] if frames < len(self.times) else self.source.end_time
+
+
+def _analyze_video(clock: _MediaClock, spec: str, folder: Path, *, options: Options, position: int) -> InputResult:
     result = InputResult(spec, out_dir=str(folder))
     timeline, body = TimelineWriter(folder / "timeline.csv"), BodyTimelineWriter(folder / "body_timeline.csv")
-    fps = source.fps  # before close(): a released capture has no fps
-    video = options.video and not isinstance(source, ImageSource)
+    video = options.video and not isinstance(clock.source, ImageSource)
     try:
-        _run_frames(source, folder, (timeline, body), result, options, video, position)
+        _run_frames(clock, folder, (timeline, body), result, options, video, position)
     except KeyboardInterrupt:
         result.interrupted = True
     finally:
-        source.close()
+        clock.close()
         timeline.close()
         body.close()
-    _finish(spec, folder, result, timeline.rows, options.every, fps, body.rows)
+    end = clock.end_of(result.frames)  # where the outputs end, in media time
+    if options.duration:
+        end = min(end, options.duration)
+    cut = result.interrupted or bool(options.duration)  # else the sound runs its whole length, even past the video
+    voice = _voice(spec, folder, result, options, position, until_s=end if cut else None)
+    if result.interrupted and voice is not None and voice.until < end:  # stopped in the voice stage: all end there
+        end, cut = voice.until, True
+        result.frames = sum(t < end for t in clock.times[: result.frames])
+        for path in (folder / "timeline.csv", folder / "body_timeline.csv"):
+            cut_csv(path, end)
+        timeline.rows = [row for row in timeline.rows if row[0] < end]
+        body.rows = [row for row in body.rows if row[0] < end]
+    video_file = folder / "annotated.mp4"
+    if video_file.exists() and voice is not None:
+        copy_audio_track(spec, video_file, until_s=end if cut else None)
+    analysed = clock.times[: result.frames : options.every]
+    faces = summarize_faces(timeline.rows, analysed, end)
+    result.faces = len(faces)
+    _write_summary(spec, folder, result, end, faces, voice)
+    plot_timelines(timeline.rows, folder / "timeline.png", voice=voice and voice.windows, body=body.rows)
+    if faces:
+        plot_distribution(faces, folder / "distribution.png")
     return result
 
 
@@ -207,7 +271,7 @@ def _run_frames(source, out_dir, writers, result: InputResult, options: Options,
 
 
 class _ProgressSink:
-    """Counts frames into a tqdm bar and the input's result; in a pool worker, stops when the parent says so."""
+    """Counts frames into a tqdm bar and the input's result; stops at a frame boundary when asked to."""
 
     closed = False
 
@@ -223,52 +287,93 @@ class _ProgressSink:
         self.bar.close()
 
 
-def _finish(spec: str, out_dir: Path, result: InputResult, rows, every: int, fps: float, body=()) -> None:
-    """Sound, summary and plots: run even after an interrupt so partial results are complete files."""
-    from fercam.media import copy_audio_track
+def cut_csv(path: Path, until_s: float) -> None:
+    """Keep the header and the rows whose first column (a time in seconds) is before `until_s`."""
+    if not path.exists():
+        return
+    with path.open(newline="", encoding="utf-8") as file:
+        rows = list(csv.reader(file))
+    kept = rows[:1] + [row for row in rows[1:] if row and float(row[0]) < until_s]
+    temporary = path.with_name(f".{path.name}.cut")
+    with temporary.open("w", newline="", encoding="utf-8") as file:
+        csv.writer(file).writerows(kept)
+    os.replace(temporary, path)
 
-    voice = _voice(spec, out_dir, result)
-    video_file = out_dir / "annotated.mp4"
-    if video_file.exists() and voice is not None:
-        # An interrupted video is shorter than the input: its sound must end with its last frame.
-        copy_audio_track(spec, video_file, until_s=result.frames / fps if result.interrupted else None)
-    faces = summarize_faces(rows, every / fps if fps else 1.0)
-    result.faces = len(faces)
+
+def _write_summary(spec: str, folder: Path, result: InputResult, end: float, faces: dict, voice) -> None:
     summary = {
         "input": spec,
         "frames": result.frames,
-        "duration_s": round(result.frames / fps, 3) if fps else 0,
+        "duration_s": round(end, 3),  # media time analysed: the file's own duration when read whole
         "interrupted": result.interrupted,
-        "faces": faces,
     }
+    if result.interrupted:
+        summary["stopped_at_s"] = round(end, 3)  # every output (video, sound, timelines) ends here
+    summary["faces"] = faces
     if voice is not None:
-        summary["voice"] = _voice_summary(voice)
+        summary["voice"] = _voice_summary(voice.windows)
     elif result.notes:
         summary["voice"] = {"error": result.notes[-1]}
-    write_json_atomic(out_dir / "summary.json", summary)
-    plot_timelines(rows, out_dir / "timeline.png", voice=voice, body=body)
-    if faces:
-        plot_distribution(faces, out_dir / "distribution.png")
+    if result.notes:
+        summary["notes"] = list(result.notes)
+    write_json_atomic(folder / "summary.json", summary)
 
 
-def _voice(spec: str, out_dir: Path, result: InputResult, *, audio_only: bool = False):
-    """The voice timeline of the input's sound, or None (no sound, or unusable sound: noted)."""
+@dataclass
+class _Voice:
+    windows: list
+    until: float  # the media time the voice timeline reaches
+
+
+def _voice(
+    spec: str, out_dir: Path, result: InputResult, options: Options, position: int, *, until_s=None, audio_only=False
+):
+    """The voice timeline of the input's sound up to `until_s`, or None (no sound, or unusable sound: noted).
+    Streamed in blocks with a progress bar; a stop request ends it at the next block (about a second)."""
+    from tqdm import tqdm
+
     from fercam.emotion import ModelError
     from fercam.media import has_audio
-    from fercam.voice.audio import AudioError, load_audio
-    from fercam.voice.classifier import load_voice_classifier, voice_timeline, write_voice_csv
+    from fercam.voice.audio import AudioError, AudioFile
+    from fercam.voice.classifier import VoiceTimeline, load_voice_classifier, write_voice_csv
 
     if spec.lower().startswith(STREAM_SCHEMES) or not (audio_only or has_audio(spec)):
         return None
+    caught_up = result.interrupted  # the frames stopped: the voice only catches up to them (a second signal ends it)
     try:
-        windows = voice_timeline(load_audio(spec), 16000, load_voice_classifier())
+        with AudioFile(spec) as audio:
+            timeline = VoiceTimeline(load_voice_classifier(), offset=audio.offset)
+            total = audio.duration if until_s is None else min(audio.duration or until_s, until_s)
+            bar = tqdm(
+                total=total or None,
+                unit="s",
+                desc=f"voice {Path(spec).stem[:14]}",
+                position=position,
+                leave=True,
+                disable=not options.progress,
+                bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s [{elapsed}<{remaining}]" if total else None,
+            )
+            try:
+                for block in audio.blocks(until_s=until_s):
+                    timeline.feed(block)
+                    step = len(block) / audio.sample_rate
+                    if bar.total:  # a declared duration may fall a few ms short of what decodes
+                        bar.total = max(bar.total, bar.n + step)
+                    bar.update(step)
+                    if not caught_up:
+                        check_stop()
+            except KeyboardInterrupt:
+                result.interrupted = True
+            finally:
+                bar.close()
+            windows = timeline.windows()
     except (AudioError, ModelError) as exc:  # the face outputs still complete without the voice
         result.notes.append(f"voice skipped: {exc}")
         return None
     write_voice_csv(windows, out_dir / "voice_timeline.csv")
     if not any(w.speech for w in windows):
         result.notes.append("no speech found in the sound track")
-    return windows
+    return _Voice(windows, timeline.offset + timeline.seconds)
 
 
 def _voice_summary(windows) -> dict:
@@ -287,12 +392,11 @@ def _voice_summary(windows) -> dict:
     }
 
 
-def _analyze_audio_only(spec: str, out_dir: Path) -> InputResult:
-    result = InputResult(spec, out_dir=str(out_dir))
-    voice = _voice(spec, out_dir, result, audio_only=True)
+def _analyze_audio_only(spec: str, out_dir: Path, *, options: Options, position: int, notes: list[str]) -> InputResult:
+    result = InputResult(spec, out_dir=str(out_dir), notes=notes)
+    voice = _voice(spec, out_dir, result, options, position, until_s=options.duration or None, audio_only=True)
     if voice is None:
         raise ValueError(result.notes[-1])
-    summary = {"input": spec, "faces": {}, "voice": _voice_summary(voice)}
-    write_json_atomic(out_dir / "summary.json", summary)
-    plot_timelines([], out_dir / "timeline.png", voice=voice)
+    _write_summary(spec, out_dir, result, voice.until, {}, voice)
+    plot_timelines([], out_dir / "timeline.png", voice=voice.windows)
     return result

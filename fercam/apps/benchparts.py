@@ -57,7 +57,6 @@ class TiledSource:
 
     def __init__(self, path: str, size: tuple[int, int], faces: int, fps: int) -> None:
         self._clip = VideoFileSource(path, realtime=True, loop=True)
-        self._clip._capture.set(cv2.CAP_PROP_FPS, fps)
         self.size, self.faces, self.fps, self.name = size, max(1, faces), fps, path
         self.cols = math.ceil(math.sqrt(self.faces))
         self.rows = math.ceil(self.faces / self.cols)

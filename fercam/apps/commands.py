@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
-from pathlib import Path
 
 from fercam.settings import Settings, SettingsStore, default_settings_path
 
@@ -41,7 +39,7 @@ def _notify(message: str) -> None:
 
 
 def run(args) -> int:
-    from fercam.apps.headless import run_headless
+    from fercam.apps.headless import choose_mode, run_headless
     from fercam.devices import has_display
     from fercam.pipeline import Mode
 
@@ -53,33 +51,37 @@ def run(args) -> int:
     if not headless:
         store = SettingsStore(default_settings_path(), initial=settings)
         return _run_tray(store, source, args.sink, args.vcam_backend, args.port)
-    _check_not_the_source(source, args.sink)
-    size = f"{settings.width}x{settings.height}"
+    _check_outputs(source, args.sink, args.events, args.overwrite)
+    mode = Mode(args.mode) if args.mode else choose_mode(source, args.sink)
+    if mode is Mode.LIVE:
+        size, rate = f"{settings.width}x{settings.height}", f"{settings.fps} fps"
+    else:  # every frame of the source into a file: its own rate, and its size unless --size
+        size, rate = f"{args.size[0]}x{args.size[1]}" if args.size else "the source's size", "the source's rate"
     mirror = "on" if settings.mirror else "off"
-    print(f"{source} -> {args.sink}: {size} at {settings.fps} fps, detector {settings.detector}, mirror {mirror}")
+    print(f"{source} -> {args.sink}: {size} at {rate}, detector {settings.detector}, mirror {mirror}")
     frames = run_headless(
         source,
         args.sink,
         settings,
-        mode=Mode(args.mode) if args.mode else None,
+        mode=mode,
         max_frames=args.max_frames,
         events=args.events,
         vcam_backend=args.vcam_backend,
         overwrite=args.overwrite,
+        size=args.size,
         notify=_notify,
     )
     print(f"{frames} frames from {source} -> {args.sink}")
     return 0
 
 
-def _check_not_the_source(source: str, sink: str) -> None:
-    """Refuse to record over the input (the same file, also through links or another path)."""
+def _check_outputs(source: str, sink: str, events: str | None, overwrite: bool) -> None:
+    """Refuse outputs that are the input (also through links or another path), each other, or already there."""
+    from fercam.apps.outputs import check_outputs
     from fercam.sinks import sink_parts
 
-    for part in sink_parts(sink):
-        out = Path(part[5:]) if part.startswith("file:") else None
-        if out is not None and out.exists() and Path(source).exists() and os.path.samefile(source, out):
-            raise ValueError(f"the output {out} is the input {source}: choose another file")
+    files = [part[5:] for part in sink_parts(sink) if part.startswith("file:")]
+    check_outputs([source], files + ([events] if events else []), overwrite=overwrite)
 
 
 def tray(_args) -> int:

@@ -42,17 +42,21 @@ def open_output(
     *,
     vcam_backend: str | None = None,
     overwrite: bool = False,
+    fps: float | None = None,
+    file_size: tuple[int, int] | None = None,
     notify: Callable[[str], None] = log.warning,
 ):
-    """The sink asked for; a missing virtual-camera driver falls back to a preview window if there is a display."""
+    """The sink asked for; a missing virtual-camera driver falls back to a preview window if there is a display.
+    `fps` (default: the settings') is the output's rate; `file_size` a file's frame size (None: the source's)."""
     try:
         return open_sink(
             spec,
             width=settings.width,
             height=settings.height,
-            fps=settings.fps,
+            fps=fps or settings.fps,
             vcam_backend=vcam_backend,
             overwrite=overwrite,
+            file_size=file_size,
         )
     except SinkError as exc:
         if spec != "virtualcam" or not has_display():
@@ -71,23 +75,33 @@ def run_headless(
     events: str | None = None,
     vcam_backend: str | None = None,
     overwrite: bool = False,
+    size: tuple[int, int] | None = None,
     notify: Callable[[str], None] = log.warning,
 ) -> int:
-    """Run until the source ends (or `max_frames`); returns the number of frames sent."""
+    """Run until the source ends (or `max_frames`); returns the number of frames sent.
+
+    Offline, a file keeps the source's own rate (every frame is written, so any other rate would change
+    its length) and size, or `size` when given; live outputs run at the settings' size and rate."""
     mode = mode or choose_mode(source_spec, sink_spec)
     if mode is Mode.LIVE:
         one_opencv_thread()
     source = open_source(
         source_spec, realtime=mode is Mode.LIVE, width=settings.width, height=settings.height, fps=settings.fps
     )
+    sink = event_log = None
     try:
-        sink = open_output(sink_spec, settings, vcam_backend=vcam_backend, overwrite=overwrite, notify=notify)
-    except BaseException:
-        source.close()
-        raise
-    event_log = EventLog(events) if events else None
-    on_analysis = event_log.write if event_log else None
-    try:
+        offline = mode is not Mode.LIVE
+        sink = open_output(
+            sink_spec,
+            settings,
+            vcam_backend=vcam_backend,
+            overwrite=overwrite,
+            fps=source.fps if offline else None,
+            file_size=size if offline else None,
+            notify=notify,
+        )
+        event_log = EventLog(events, overwrite=overwrite) if events else None
+        on_analysis = event_log.write if event_log else None
         if mode is Mode.LIVE:
             runner = LiveRunner(
                 source, sink, SettingsStore(initial=settings), make_live_reader, on_analysis=on_analysis
@@ -97,6 +111,7 @@ def run_headless(
         return run_offline(source, reader, [sink], settings, mode=mode, max_frames=max_frames, on_analysis=on_analysis)
     finally:
         source.close()
-        sink.close()
+        if sink is not None:
+            sink.close()
         if event_log:
             event_log.close()

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import csv
 import glob
+import itertools
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fercam.apps.outputs import is_ours
 from fercam.sources import IMAGE_SUFFIXES, STREAM_SCHEMES
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac"}
@@ -18,23 +21,33 @@ MEDIA_SUFFIXES = IMAGE_SUFFIXES | AUDIO_SUFFIXES | VIDEO_SUFFIXES
 class Input:
     spec: str
     labels: dict[str, str] = field(default_factory=dict)  # a manifest's extra columns, carried to index.csv
+    error: str = ""  # why it cannot even be listed (an unreadable folder or manifest): reported, the others go on
 
 
 def collect_inputs(specs: list[str]) -> list[Input]:
     """A folder stands for the media files in it (sorted), a glob for its matches (sorted), a .csv for the
-    inputs it lists; everything else is taken as given and reported later if it cannot be read."""
+    inputs it lists; everything else is taken as given and reported later if it cannot be read. A folder
+    or manifest that cannot be read is one failed input, never the end of the batch."""
     found: list[Input] = []
     for spec in specs:
-        path = Path(spec)
-        if path.is_dir():
-            found += [Input(str(p)) for p in sorted(path.iterdir()) if p.suffix.lower() in MEDIA_SUFFIXES]
-        elif path.suffix.lower() == ".csv" and path.is_file():
-            found += read_manifest(path)
-        elif not path.exists() and not spec.lower().startswith(STREAM_SCHEMES) and glob.has_magic(spec):
-            found += [Input(p) for p in sorted(glob.glob(spec, recursive=True))]
-        else:
-            found.append(Input(spec))
+        try:
+            found += _expand(spec)
+        except (OSError, ValueError, csv.Error) as exc:
+            found.append(Input(spec, error=f"cannot read {spec}: {getattr(exc, 'strerror', None) or exc}"))
     return found
+
+
+def _expand(spec: str) -> list[Input]:
+    path = Path(spec)
+    if spec.lower().startswith(STREAM_SCHEMES):
+        return [Input(spec)]
+    if path.is_dir():
+        return [Input(str(p)) for p in sorted(path.iterdir()) if p.suffix.lower() in MEDIA_SUFFIXES]
+    if path.suffix.lower() == ".csv" and path.is_file():
+        return read_manifest(path)
+    if not path.exists() and glob.has_magic(spec):
+        return [Input(p) for p in sorted(glob.glob(spec, recursive=True))]
+    return [Input(spec)]
 
 
 def read_manifest(path: Path) -> list[Input]:
@@ -55,11 +68,27 @@ def read_manifest(path: Path) -> list[Input]:
 
 
 def out_dirs(specs: list[str], out: Path) -> list[Path]:
-    """One folder per input, named after it, made unique when two inputs share a name."""
-    seen: dict[str, int] = {}
+    """One folder per input, named after it; `NAME-2`, `NAME-3`... when two inputs share a name, or when
+    `NAME` is already there and is not an earlier result of FER Cam's (or holds an input): the user's
+    own files are never replaced."""
+    files = [Path(spec).absolute() for spec in specs if not spec.lower().startswith(STREAM_SCHEMES)]
+    taken: set[Path] = set()
     dirs = []
     for spec in specs:
         name = Path(spec.split("?")[0].rstrip("/")).stem or "stream"
-        seen[name] = seen.get(name, 0) + 1
-        dirs.append(out / (name if seen[name] == 1 else f"{name}-{seen[name]}"))
+        folder = next(
+            folder
+            for n in itertools.count(1)
+            if (folder := out / (name if n == 1 else f"{name}-{n}")) not in taken and _free(folder, files)
+        )
+        taken.add(folder)
+        dirs.append(folder)
     return dirs
+
+
+def _free(folder: Path, inputs: list[Path]) -> bool:
+    """Nothing there, or FER Cam's own earlier result that no input lies in."""
+    if not os.path.lexists(folder):
+        return True
+    inside = folder.absolute()
+    return is_ours(folder) and not any(inside in path.parents for path in inputs)

@@ -1,5 +1,6 @@
-"""Output folders that never hold half-written results: one writer at a time, files and folders made under a
-temporary name and renamed into place once complete (a rename is atomic on one file system)."""
+"""Output folders that never hold half-written results and never cost the user a file: one writer at a time,
+files and folders made under a temporary name and renamed into place once complete (a rename is atomic on
+one file system), and only a folder FER Cam built (its marker file lists everything in it) is ever replaced."""
 
 from __future__ import annotations
 
@@ -12,6 +13,11 @@ from pathlib import Path
 LOCK_NAME = ".fercam-analyze.lock"
 STAGING_PREFIX = ".partial-"  # a folder being built: the writer's pid is the last part of its name
 REPLACED_PREFIX = ".replaced-"
+MARKER = ".fercam-output"  # in every folder FER Cam builds: the names of the files it wrote there
+
+
+class OutputError(ValueError):
+    """An output path that would overwrite the input or a file FER Cam did not write."""
 
 
 class BusyError(RuntimeError):
@@ -68,10 +74,21 @@ class OutputLock:
         self._file.close()  # closing releases the lock; the file stays, removing it would race a newcomer
 
 
+def is_ours(folder: Path) -> bool:
+    """A folder FER Cam built that holds nothing else: its marker lists every entry in it."""
+    try:
+        if folder.is_symlink() or not (folder / MARKER).is_file():
+            return False
+        written = set((folder / MARKER).read_text(encoding="utf-8").splitlines()) | {MARKER}
+        return all(entry.name in written for entry in folder.iterdir())
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
 def remove_leftovers(folder: Path) -> None:
     """Folders a killed run left half-built; call with the lock held, so nobody is still writing them."""
     for entry in folder.iterdir() if folder.is_dir() else ():
-        if entry.name.startswith((STAGING_PREFIX, REPLACED_PREFIX)):
+        if entry.name.startswith((STAGING_PREFIX, REPLACED_PREFIX)) and (entry / MARKER).is_file():
             shutil.rmtree(entry, ignore_errors=True)
 
 
@@ -81,16 +98,49 @@ class Staging:
     def __init__(self, final: Path) -> None:
         self.final = Path(final)
         self.path = self.final.parent / f"{STAGING_PREFIX}{self.final.name}-{os.getpid()}"
-        shutil.rmtree(self.path, ignore_errors=True)  # this process's own leftover from a failed attempt
+        if (self.path / MARKER).is_file():
+            shutil.rmtree(self.path, ignore_errors=True)  # this process's own leftover from a failed attempt
         self.path.mkdir(parents=True)
+        (self.path / MARKER).touch()  # marks it as ours from the start, for `remove_leftovers`
 
     def publish(self) -> None:
-        """Move the finished folder into place, replacing an older result of the same input."""
+        """Move the finished folder into place, replacing an older result of the same input (and nothing else)."""
+        names = sorted(entry.name for entry in self.path.iterdir() if entry.name != MARKER)
+        (self.path / MARKER).write_text("".join(f"{name}\n" for name in names), encoding="utf-8")
         old = self.final.parent / f"{REPLACED_PREFIX}{self.final.name}-{os.getpid()}"
-        if self.final.exists():
+        if os.path.lexists(self.final):
+            if not is_ours(self.final):
+                raise OutputError(
+                    f"{self.final} appeared meanwhile and is not FER Cam's: the result stays in {self.path}"
+                )
             os.replace(self.final, old)
         os.replace(self.path, self.final)
         shutil.rmtree(old, ignore_errors=True)
 
     def discard(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
+
+
+def same_file(a: str | Path, b: str | Path) -> bool:
+    """`a` and `b` name one file: the same path, or (both existing) one file through links or another path."""
+    try:
+        if Path(a).resolve() == Path(b).resolve():
+            return True
+        return os.path.exists(a) and os.path.exists(b) and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_outputs(inputs: list[str], outputs: list[str | Path], *, overwrite: bool = False) -> None:
+    """Refuse, in one line, output files that are an input, each other, or (without `overwrite`) already there."""
+    for i, out in enumerate(outputs):
+        for source in inputs:
+            if same_file(source, out):
+                raise OutputError(f"the output {out} is the input {source}: choose another file")
+        for other in outputs[:i]:
+            if same_file(other, out):
+                raise OutputError(f"{out} is given as two outputs: choose another file for one of them")
+        if os.path.isdir(out):
+            raise OutputError(f"{out} is a folder: give a file name")
+        if os.path.lexists(out) and not overwrite:
+            raise OutputError(f"{out} already exists; add --overwrite to replace it")

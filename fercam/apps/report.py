@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -37,8 +38,14 @@ class TimelineWriter:
         self._file.close()
 
 
-def summarize_faces(rows: list[tuple[float, int, np.ndarray]], frame_interval: float) -> dict:
-    """Per face: time on screen, dominant emotion, share of time per emotion, mean probabilities."""
+def summarize_faces(rows: list[tuple[float, int, np.ndarray]], analysed: Sequence[float], end: float) -> dict:
+    """Per face: time on screen, dominant emotion, share of time per emotion, mean probabilities.
+
+    `analysed`: the media times of the analysed frames, in order; each stands for the time until the next
+    one (the last until `end`), so time on screen follows the media, whatever the frame rate or `--every`.
+    """
+    times = np.asarray(analysed, np.float64)
+    spans = np.diff(np.append(times, max(end, times[-1]))) if len(times) else times
     by_face: dict[int, list[tuple[float, np.ndarray]]] = defaultdict(list)
     for time_s, face_id, probs in rows:
         by_face[face_id].append((time_s, probs))
@@ -46,10 +53,12 @@ def summarize_faces(rows: list[tuple[float, int, np.ndarray]], frame_interval: f
     for face_id, samples in sorted(by_face.items()):
         probs = np.stack([p for _, p in samples])
         tops = np.bincount(np.argmax(probs, axis=1), minlength=len(EMOTIONS)) / len(probs)
+        at = np.searchsorted(times, [t for t, _ in samples]).clip(0, max(len(spans) - 1, 0))
+        on_screen = float(spans[np.unique(at)].sum()) if len(spans) else 0.0  # a frame counted once per face
         faces[str(face_id)] = {
             "first_seen_s": round(samples[0][0], 3),
             "last_seen_s": round(samples[-1][0], 3),
-            "time_on_screen_s": round(len(samples) * frame_interval, 3),
+            "time_on_screen_s": round(on_screen, 3),
             "dominant_emotion": EMOTIONS[int(np.argmax(tops))],
             "share_of_time": {name: round(float(s), 4) for name, s in zip(EMOTIONS, tops)},
             "mean_probabilities": {name: round(float(p), 4) for name, p in zip(EMOTIONS, probs.mean(0))},

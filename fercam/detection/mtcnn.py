@@ -168,7 +168,7 @@ class MTCNNLite:
         min_face_ratio: float = 0.07,
         scale_factor: float = 0.709,
         thresholds: tuple[float, float, float] = (0.6, 0.7, 0.8),
-        scan_size: int | None = None,
+        scan_size: int | None = 4320,  # an 8K frame's shorter side: a larger photo lost faces (12000 px: 1 of 2)
     ) -> None:
         self._pnet, self._rnet, self._onet = (
             _Network(model_file(f"mtcnn_{name}.tflite"), num_threads) for name in ("pnet", "rnet", "onet")

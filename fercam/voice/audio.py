@@ -6,9 +6,11 @@ on Linux, Windows and macOS, offline, without a system FFmpeg.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 from collections import deque
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -27,36 +29,82 @@ class MicrophoneError(RuntimeError):
     """Live input is unavailable: sounddevice or PortAudio missing, or no usable microphone."""
 
 
+BLOCK_S = 1.0  # a streamed track comes in blocks this long: what a stop request may wait for
+
+
+class AudioFile:
+    """The first audio track of a file, decoded and resampled block by block to mono float32 at `sample_rate`:
+    memory holds one block, however long the recording. `offset` is where the track starts in the
+    container (seconds), so its times line up with the video's."""
+
+    def __init__(self, path: str | Path, sample_rate: int = DEFAULT_RATE) -> None:
+        import av
+
+        self.path, self.sample_rate = Path(path), sample_rate
+        if not self.path.is_file():
+            raise AudioError(f"{self.path}: no such file")
+        if self.path.stat().st_size == 0:
+            raise AudioError(f"{self.path}: the file is empty (0 bytes)")
+        try:
+            self._container = av.open(str(self.path))
+        except av.FFmpegError as exc:
+            raise AudioError(f"{self.path}: not a readable audio or video file ({_reason(exc)})") from exc
+        if not self._container.streams.audio:
+            self._container.close()
+            raise AudioError(f"{self.path}: has no audio track")
+        stream = self._container.streams.audio[0]
+        start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+        origin = self._container.start_time / 1e6 if self._container.start_time is not None else 0.0
+        self.offset = max(0.0, start - origin)
+        if stream.duration and stream.time_base:
+            self.duration: float | None = float(stream.duration * stream.time_base)
+        else:
+            self.duration = self._container.duration / 1e6 if self._container.duration else None
+
+    def blocks(self, *, until_s: float | None = None, block_s: float = BLOCK_S) -> Iterator[np.ndarray]:
+        """The samples in blocks of `block_s` (the last one shorter); `until_s` (container time) ends them there."""
+        import av
+
+        stream = self._container.streams.audio[0]
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=self.sample_rate)
+        size = round(block_s * self.sample_rate)
+        left = None if until_s is None else max(0, round((until_s - self.offset) * self.sample_rate))
+        pending: list[np.ndarray] = []
+        held = 0
+        try:
+            for frame in itertools.chain(self._container.decode(stream), [None]):  # None: flush the resampler
+                for out in resampler.resample(frame):
+                    pending.append(np.clip(out.to_ndarray().reshape(-1), -1.0, 1.0))
+                    held += len(pending[-1])
+                while held >= size or (frame is None and held):
+                    joined = np.concatenate(pending)
+                    block, pending, held = joined[:size], [joined[size:]], len(joined) - min(size, len(joined))
+                    if left is not None:
+                        block, left = block[:left], left - min(left, len(block))
+                    if len(block):
+                        yield block
+                    if left == 0:
+                        return
+        except av.FFmpegError as exc:
+            raise AudioError(f"{self.path}: the sound cannot be decoded ({_reason(exc)})") from exc
+
+    def close(self) -> None:
+        self._container.close()
+
+    def __enter__(self) -> AudioFile:
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.close()
+
+
 def load_audio(path: str | Path, sample_rate: int = DEFAULT_RATE) -> np.ndarray:
-    """The first audio track of `path` as mono float32 in -1..1 at `sample_rate`."""
-    import av
-
-    path = Path(path)
-    if not path.is_file():
-        raise AudioError(f"{path}: no such file")
-    if path.stat().st_size == 0:
-        raise AudioError(f"{path}: the file is empty (0 bytes)")
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.audio:
-                raise AudioError(f"{path}: has no audio track")
-            samples = _decode(container, sample_rate)
-    except av.FFmpegError as exc:
-        raise AudioError(f"{path}: not a readable audio or video file ({_reason(exc)})") from exc
-    if samples.size == 0:
+    """The first audio track of `path` as mono float32 in -1..1 at `sample_rate` (all of it in memory)."""
+    with AudioFile(path, sample_rate) as audio:
+        blocks = list(audio.blocks())
+    if not blocks:
         raise AudioError(f"{path}: the audio track is empty")
-    return samples
-
-
-def _decode(container, sample_rate: int) -> np.ndarray:
-    """Decode, downmix and resample the first audio stream in one FFmpeg pass."""
-    import av
-
-    stream = container.streams.audio[0]
-    resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
-    chunks = [out.to_ndarray().reshape(-1) for frame in container.decode(stream) for out in resampler.resample(frame)]
-    chunks += [out.to_ndarray().reshape(-1) for out in resampler.resample(None)]
-    return np.clip(np.concatenate(chunks), -1.0, 1.0) if chunks else np.zeros(0, np.float32)
+    return np.concatenate(blocks)
 
 
 def _reason(exc: Exception) -> str:
@@ -194,26 +242,44 @@ class RecentAudio:
             self._buffer[:], self._filled, self._fresh = 0.0, 0, 0
 
 
+class SpeechDetector:
+    """Per 32 ms chunk of 16 kHz audio fed in pieces: speech or not. A chunk quieter than `SILENCE_DB` is not;
+    a louder one is judged by Silero, once, with its memory of the loud chunks before (silence costs nothing)."""
+
+    def __init__(self) -> None:
+        self._rest = np.zeros(0, np.float32)
+        self._vad = None
+
+    def feed(self, samples: np.ndarray) -> np.ndarray:
+        """Flags for the whole chunks completed by `samples` (16 kHz); the remainder waits for the next call."""
+        x = np.concatenate([self._rest, to_float(samples)])
+        count = len(x) // VAD_CHUNK
+        self._rest = x[count * VAD_CHUNK :]
+        if not count:
+            return np.zeros(0, bool)
+        if self._vad is None:
+            self._vad = _silero() or False  # False: no Silero, loudness alone
+        chunks = np.clip(x[: count * VAD_CHUNK], -1, 1).reshape(count, VAD_CHUNK).astype(np.float64)
+        loud = 10 * np.log10(np.mean(chunks**2, axis=1) + 1e-12) > SILENCE_DB
+        vad = self._vad.process_samples if self._vad else lambda chunk: 1.0
+        return np.array([bool(on) and vad(c.tolist()) >= VAD_THRESHOLD for c, on in zip(chunks, loud)], bool)
+
+    def clear(self) -> None:
+        self._rest = np.zeros(0, np.float32)
+        if self._vad:
+            self._vad.reset()
+
+
 class SpeechStream:
     """Silero VAD over a live stream: each sample is judged once, with the detector's memory of what came before."""
 
     def __init__(self, seconds: float = 2.0) -> None:
         self._flags: deque[bool] = deque(maxlen=round(seconds / VAD_CHUNK_S))
-        self._rest = np.zeros(0, np.float32)
-        self._vad = None
+        self._detector = SpeechDetector()
 
     def feed(self, samples: np.ndarray, sample_rate: int) -> None:
         """Judge new samples (whole 32 ms chunks; the remainder waits for the next call)."""
-        x = np.concatenate([self._rest, resample(samples, sample_rate, DEFAULT_RATE)])
-        count = len(x) // VAD_CHUNK
-        self._rest = x[count * VAD_CHUNK :]
-        if count:
-            if self._vad is None:
-                self._vad = _silero() or False  # False: no Silero, loudness alone
-            chunks = x[: count * VAD_CHUNK].reshape(count, VAD_CHUNK).astype(np.float64)
-            loud = 10 * np.log10(np.mean(chunks**2, axis=1) + 1e-12) > SILENCE_DB
-            vad = self._vad.process_samples if self._vad else lambda chunk: 1.0
-            self._flags.extend(bool(on) and vad(c.tolist()) >= VAD_THRESHOLD for c, on in zip(chunks, loud))
+        self._flags.extend(self._detector.feed(resample(samples, sample_rate, DEFAULT_RATE)))
 
     def heard_speech(self) -> bool:
         """Did the last `seconds` hold at least 0.3 s of speech?"""
@@ -221,9 +287,7 @@ class SpeechStream:
 
     def clear(self) -> None:
         self._flags.clear()
-        self._rest = np.zeros(0, np.float32)
-        if self._vad:
-            self._vad.reset()
+        self._detector.clear()
 
 
 def _import_sounddevice():

@@ -25,14 +25,14 @@ from fercam.litert import LiteRTModel, ModelError
 from fercam.paths import model_file
 from fercam.types import EMOTIONS
 from fercam.voice.audio import (
-    VAD_CHUNK_S,
+    VAD_CHUNK,
     Microphone,
     RecentAudio,
+    SpeechDetector,
     SpeechStream,
     enough_speech,
     resample,
-    sliding_windows,
-    speech_chunks,
+    to_float,
 )
 from fercam.voice.calibration import NO_SPEECH, UNSURE, temperature_scale
 from fercam.voice.features import (
@@ -165,6 +165,77 @@ class VoiceWindow:
         return None if self.probs is None else float(np.max(self.probs))
 
 
+class VoiceTimeline:
+    """Emotion every `hop_s` over a recording fed in blocks (`feed`), in memory bounded by one window however
+    long it is: speech is found as the audio comes, each speech window is kept as its 299 features, and
+    the model runs once in `windows()`, so the whole recording's speech standardises the features
+    (`norm="recording"`: speaker normalisation for a one-speaker recording; see `VoiceClassifier`).
+    The model always sees 2 s: a different `window_s` is centre-cropped or zero-padded to 2 s.
+    `offset` (s) is added to every time: where the sound starts in its container.
+    """
+
+    def __init__(
+        self,
+        classifier: VoiceClassifier,
+        window_s: float = WINDOW_S,
+        hop_s: float = 0.5,
+        *,
+        norm: str = "recording",
+        offset: float = 0.0,
+    ) -> None:
+        if window_s <= 0 or hop_s <= 0:
+            raise ValueError(f"window_s and hop_s must be positive, got {window_s}, {hop_s}")
+        self.classifier, self.norm, self.offset = classifier, norm, offset
+        self._size, self._hop = round(window_s * SAMPLE_RATE), round(hop_s * SAMPLE_RATE)
+        self._buffer, self._base, self._total = np.zeros(0, np.float32), 0, 0  # _base: the buffer's first sample
+        self._detector, self._flags = SpeechDetector(), np.zeros(0, bool)
+        self._spans: list[tuple[int, int, bool]] = []
+        self._features: list[np.ndarray] = []
+
+    @property
+    def seconds(self) -> float:
+        """How much sound has been fed."""
+        return self._total / SAMPLE_RATE
+
+    def feed(self, samples: np.ndarray) -> None:
+        """More of the recording, 16 kHz mono."""
+        samples = to_float(samples)
+        self._buffer, self._total = np.concatenate([self._buffer, samples]), self._total + len(samples)
+        self._flags = np.concatenate([self._flags, self._detector.feed(samples)])
+        self._add_windows(final=False)
+
+    def _add_windows(self, *, final: bool) -> None:
+        """The windows the sound fed so far completes (`final`: up to its end), then drop what none needs."""
+        start = len(self._spans) * self._hop
+        while start + self._size <= self._total and (
+            final or round((start + self._size) / VAD_CHUNK) <= len(self._flags)  # its speech flags are in
+        ):
+            self._add(start)
+            start += self._hop
+        if final and self._total and (not self._spans or self._spans[-1][0] + self._size < self._total):
+            self._add(max(0, self._total - self._size))  # the last window ends at the end
+        keep = min(start, self._total - self._size)
+        if keep > self._base:
+            self._buffer, self._base = self._buffer[keep - self._base :], keep
+
+    def _add(self, start: int) -> None:
+        end = min(start + self._size, self._total)
+        speech = enough_speech(self._flags[round(start / VAD_CHUNK) : round(end / VAD_CHUNK)])
+        if speech:
+            self._features.append(voice_features([self._buffer[start - self._base : end - self._base]])[0])
+        self._spans.append((start, end, speech))
+
+    def windows(self) -> list[VoiceWindow]:
+        """Every window of the sound fed so far (the last one ends at its end; one shorter window if under
+        2 s), classified. Call it once the feeding is over."""
+        self._add_windows(final=True)
+        features = np.array(self._features, np.float32).reshape(-1, N_FEATURES)
+        probs = self.classifier.predict_features(features, norm=self.norm)
+        found = iter(zip(probs, self.classifier.sure(probs)))
+        seconds = [(self.offset + a / SAMPLE_RATE, self.offset + b / SAMPLE_RATE, s) for a, b, s in self._spans]
+        return [VoiceWindow(a, b, True, *next(found)) if s else VoiceWindow(a, b, False, None) for a, b, s in seconds]
+
+
 def voice_timeline(
     samples: np.ndarray,
     sample_rate: int,
@@ -174,23 +245,11 @@ def voice_timeline(
     *,
     norm: str = "recording",
 ) -> list[VoiceWindow]:
-    """Emotion every `hop_s` over a whole recording; windows without speech get `speech=False, probs=None`.
-
-    The model always sees 2 s: a different `window_s` is centre-cropped or zero-padded to 2 s.
-    With `norm="recording"` the features are standardised over all the recording's speech windows
-    (speaker normalisation for a one-speaker recording); see `VoiceClassifier` for the others.
-    """
-    samples = resample(samples, sample_rate, SAMPLE_RATE)
-    windows = sliding_windows(samples, SAMPLE_RATE, window_s, hop_s)
-    chunks = speech_chunks(samples, SAMPLE_RATE)  # one VAD pass over the recording
-    speech = [enough_speech(chunks[round(a / VAD_CHUNK_S) : round(b / VAD_CHUNK_S)]) for a, b, _ in windows]
-    spoken = [w[2] for w, s in zip(windows, speech, strict=True) if s]
-    probs = classifier.predict_windows(spoken, norm=norm)
-    found = iter(zip(probs, classifier.sure(probs)))
-    return [
-        VoiceWindow(a, b, True, *next(found)) if s else VoiceWindow(a, b, False, None)
-        for (a, b, _), s in zip(windows, speech, strict=True)
-    ]
+    """Emotion every `hop_s` over a whole recording in memory (see `VoiceTimeline`, which streams);
+    windows without speech get `speech=False, probs=None`."""
+    timeline = VoiceTimeline(classifier, window_s, hop_s, norm=norm)
+    timeline.feed(resample(samples, sample_rate, SAMPLE_RATE))
+    return timeline.windows()
 
 
 def write_voice_csv(windows: list[VoiceWindow], path: str | Path) -> Path:

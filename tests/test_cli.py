@@ -91,7 +91,7 @@ def test_two_faces_in_a_photo(media_dir, tmp_path):
             [
                 "run",
                 "--source",
-                str(media_dir / "fr_two_people.jpg"),
+                str(media_dir / "two_people.jpg"),
                 "--sink",
                 f"file:{tmp_path / 'o.mp4'}",
                 "--events",

@@ -165,12 +165,14 @@ def test_devices_on_a_machine_without_any(capsys, monkeypatch):
     assert "webcams: none found" in out and 'virtual camera "FER Cam": not found; fix: ' in out
 
 
-def test_bench_prints_one_json_object(media_dir, capsys):
-    assert (
-        main(["bench", "--json", "--source", str(media_dir / "fer_test.mp4"), "--seconds", "3", "--size", "640x480"])
-        == 0
-    )
-    result = json.loads(capsys.readouterr().out)
+def test_bench_without_a_source_or_a_webcam_measures_the_shipped_clip(capsys, monkeypatch):
+    from fercam.paths import SAMPLE_CLIP
+
+    monkeypatch.setattr("fercam.devices.probe_webcams", lambda: {})  # as on a machine without a webcam
+    assert main(["bench", "--json", "--seconds", "3", "--size", "640x480"]) == 0
+    out, err = capsys.readouterr()
+    result = json.loads(out)  # stdout is one JSON object; which source was used is said on stderr too
+    assert f"measuring the sample clip {SAMPLE_CLIP}" in err and result["source"] == str(SAMPLE_CLIP)
     assert BENCH_KEYS <= set(result)
     assert result["output_fps"] > 0 and result["rss_mb"] > 0 and 0 < result["cpu_cores"] < 2.5
     assert {"capture", "analysis", "render", "send"} <= set(result["cpu_cores_by_stage"])
@@ -200,7 +202,6 @@ def test_bench_model_rejects_a_missing_file(tmp_path, capsys):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["bench", "--json"], "--source is required"),
         (["evaluate", "models/fer_cnn.tflite"], "--data is required"),
         (["train", "--out", "runs/x"], "--data is required"),
     ],

@@ -178,6 +178,13 @@ def test_bench_without_a_source_or_a_webcam_measures_the_shipped_clip(capsys, mo
     assert {"capture", "analysis", "render", "send"} <= set(result["cpu_cores_by_stage"])
 
 
+def test_bench_without_a_source_takes_the_first_webcam_that_opens(monkeypatch):
+    from fercam.apps.bench import default_source
+
+    monkeypatch.setattr("fercam.devices.probe_webcams", lambda: {2: "640x480"})  # no webcam here: its probe
+    assert default_source() == ("2", "no --source: measuring webcam 2 (640x480)")
+
+
 def test_bench_soak_samples_memory_and_rate(media_dir, capsys):
     args = ["bench", "--json", "--soak", "25", "--source", str(media_dir / "fer_test.mp4"), "--size", "640x360"]
     assert main(args) == 0

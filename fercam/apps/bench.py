@@ -52,7 +52,9 @@ def default_source() -> tuple[str, str]:
     from fercam.devices import probe_webcams
     from fercam.paths import SAMPLE_CLIP
 
-    for index, size in probe_webcams().items():
+    cameras = probe_webcams()
+    if cameras:
+        index, size = next(iter(cameras.items()))
         return str(index), f"no --source: measuring webcam {index} ({size})"
     return str(SAMPLE_CLIP), f"no --source and no webcam: measuring the sample clip {SAMPLE_CLIP}"
 

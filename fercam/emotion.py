@@ -97,7 +97,7 @@ class KerasEmotionClassifier:
     labels = EMOTIONS
 
     def __init__(self, path: str | Path, *, views: str = "both") -> None:
-        from fercam.training import require_tensorflow
+        from fercam.extras import require_tensorflow
 
         keras = require_tensorflow()
         self.path, self._views = Path(path), _ViewChooser(views)

@@ -7,6 +7,8 @@ from pathlib import Path
 _PACKAGE_DIR = Path(__file__).resolve().parent
 # An installed wheel carries the models as package data; a source checkout keeps them at the top.
 _MODEL_DIRS = (_PACKAGE_DIR / "models", _PACKAGE_DIR.parent / "models")
+# `fercam bench`'s camera where no webcam opens: one face, public domain (samples/README.md).
+SAMPLE_CLIP = _PACKAGE_DIR / "samples" / "portrait.mp4"
 
 
 def model_file(name: str) -> Path:

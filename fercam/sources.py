@@ -214,6 +214,14 @@ class StreamSource(_LiveCapture):
         return capture
 
 
+def image_paths(path: Path) -> list[Path]:
+    """The image itself, or every image in the folder sorted by name."""
+    paths = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if path.is_dir() else [path]
+    if not paths:
+        raise SourceError(f"no images in folder: {path}")
+    return paths
+
+
 MIN_IMAGE_SIDE = 16  # smaller than this holds no face the detector could find
 
 
@@ -239,11 +247,7 @@ class ImageSource:
 
     def __init__(self, path: str | Path) -> None:
         path = Path(path)
-        self.paths = (
-            sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if path.is_dir() else [path]
-        )
-        if not self.paths:
-            raise SourceError(f"no images in folder: {path}")
+        self.paths = image_paths(path)
         self.name = path.name
         self.frame_count = len(self.paths)
         self._next = self._sent = 0
@@ -273,6 +277,54 @@ class ImageSource:
         self._next = len(self.paths)
 
 
+class StillCamera:
+    """An image, or a folder of images, as a camera: the picture again at `fps`, fitted into `size`, until
+    closed (a folder shows each picture for `slide_s` in turn, then starts again). Live outputs keep their
+    rate and the overlays stay on the faces, as with a webcam pointed at a photo."""
+
+    live = True
+    reconnects = False
+    frame_count = None  # endless, like a camera
+
+    def __init__(
+        self, path: str | Path, *, fps: float = 30.0, size: tuple[int, int] = (1280, 720), slide_s: float = 3.0
+    ) -> None:
+        path = Path(path)
+        self.paths, self.name = image_paths(path), path.name
+        self.fps, self.size, self.slide_s = fps, size, slide_s
+        self._shown: tuple[int, np.ndarray] | None = None  # (which path, its picture), decoded once
+        self._index, self._closed = 0, False
+        self._start = self._due = time.monotonic()
+
+    def read(self) -> Frame | None:
+        if self._closed:
+            return None
+        time.sleep(max(0.0, self._due - time.monotonic()))
+        now = time.monotonic()
+        late = now - self._due
+        self._due = (now if late > 2 / self.fps else self._due) + 1 / self.fps  # after a stall: no burst of frames
+        elapsed = now - self._start
+        image = self._picture(int(elapsed / self.slide_s) % len(self.paths))
+        self._index += 1
+        return Frame(image, self._index - 1, elapsed)
+
+    def _picture(self, which: int) -> np.ndarray:
+        if self._shown is None or self._shown[0] != which:
+            image = read_image(self.paths[which])
+            height, width = image.shape[:2]
+            scale = min(self.size[0] / width, self.size[1] / height)
+            if scale < 1:  # shrink into the output, never enlarge
+                image = cv2.resize(image, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
+            self._shown = which, image
+        return self._shown[1]
+
+    def reopen(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        self._closed = True
+
+
 def _is_index(spec: str) -> bool:
     return spec.isascii() and spec.isdigit()  # "²" is a digit to Python, not a camera index
 
@@ -296,10 +348,13 @@ def _stream(spec: str, *, realtime: bool = False, **_options) -> StreamSource | 
     return VideoFileSource(spec, realtime=realtime)
 
 
-def _images(spec: str, **_options) -> ImageSource:
+def _images(
+    spec: str, *, realtime: bool = False, width: int = 1280, height: int = 720, fps: int = 30, **_options
+) -> ImageSource | StillCamera:
+    """Each picture once; or, in real time (the camera of the tray, the window, a live output), a still camera."""
     if not Path(spec).exists():
         raise SourceError(f"no such file or folder: {spec} (a source is {SOURCE_HELP})")
-    return ImageSource(spec)
+    return StillCamera(spec, fps=fps, size=(width, height)) if realtime else ImageSource(spec)
 
 
 def _video(spec: str, *, realtime: bool = False, **_options) -> VideoFileSource:

@@ -1,10 +1,13 @@
-"""Shared fixtures: the shared media and data, and fakes only where hardware is missing."""
+"""Shared fixtures: the test media (tests/media), the shared corpora, and fakes only where hardware is missing."""
 
 from __future__ import annotations
 
+import glob
 import http.server
 import os
+import shutil
 import socket
+import sys
 import threading
 import time
 from pathlib import Path
@@ -15,7 +18,40 @@ import pytest
 os.environ.setdefault("PYSTRAY_BACKEND", "dummy")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+MEDIA = Path(__file__).resolve().parent / "media"  # small licensed photos and clips: see media/README.md
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"  # the large corpora, beside the project root
+
+
+def _found(*patterns: str) -> bool:
+    return any(glob.glob(pattern) for pattern in patterns)
+
+
+def _typelib(name: str) -> bool:
+    return _found(f"/usr/lib/*/girepository-1.0/{name}.typelib", f"/usr/lib/girepository-1.0/{name}.typelib")
+
+
+# Debian's PyGObject as built for this Python (the Linux installer links it into the app's environment).
+PYGOBJECT = f"/usr/lib/python3/dist-packages/gi/_gi.cpython-{sys.version_info.major}{sys.version_info.minor}*"
+# The Debian packages tests use for real, each with how to tell it is installed (CI's .ci/run installs them all).
+SYSTEM_PACKAGES = {
+    "xvfb": lambda: shutil.which("Xvfb"),
+    "openbox": lambda: shutil.which("openbox"),
+    "tint2": lambda: shutil.which("tint2"),
+    "xdotool": lambda: shutil.which("xdotool"),
+    "imagemagick": lambda: shutil.which("import"),
+    "dbus": lambda: shutil.which("dbus-run-session"),
+    "chromium": lambda: os.path.exists("/usr/bin/chromium"),
+    "python3-gi": lambda: _found(PYGOBJECT),
+    "gir1.2-gtk-3.0": lambda: _typelib("Gtk-3.0"),
+    "gir1.2-ayatanaappindicator3-0.1": lambda: _typelib("AyatanaAppIndicator3-0.1"),
+}
+
+
+def requires_system_packages(*names: str) -> None:
+    """Skip the calling test, naming the packages, when any of these system packages is missing."""
+    missing = [name for name in names if not SYSTEM_PACKAGES[name]()]
+    if missing:
+        pytest.skip(f"needs the system package(s) {' '.join(missing)}: apt-get install {' '.join(missing)}")
 
 
 @pytest.fixture(autouse=True)
@@ -26,10 +62,25 @@ def _private_settings(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="session")
 def media_dir() -> Path:
-    folder = SHARED / "media"
-    if not folder.is_dir():
-        pytest.skip(f"shared media not found at {folder} (it sits beside the project root in CI)")
-    return folder
+    return MEDIA
+
+
+@pytest.fixture(scope="session")
+def two_people_clip(media_dir, tmp_path_factory) -> Path:
+    """Two people at once: fer_test.mp4 beside the first 115 frames of fer_woman2.mp4, at 25 fps."""
+    import cv2
+
+    path = tmp_path_factory.mktemp("media") / "two_people.mp4"
+    left, right = (cv2.VideoCapture(str(media_dir / name)) for name in ("fer_test.mp4", "fer_woman2.mp4"))
+    writer = None
+    while (a := left.read()[1]) is not None and (b := right.read()[1]) is not None:
+        frame = np.hstack([a, b])
+        writer = writer or cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25, frame.shape[1::-1])
+        writer.write(frame)
+    writer.release()
+    left.release()
+    right.release()
+    return path
 
 
 @pytest.fixture(scope="session")

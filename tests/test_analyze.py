@@ -103,9 +103,9 @@ def test_video_summary_describes_the_face(woman2):
     assert face["share_of_time"][face["dominant_emotion"]] == max(face["share_of_time"].values())
 
 
-def test_several_people_get_separate_timelines(media_dir, tmp_path):
-    (result,) = analyze_inputs([str(media_dir / "fr_short_hamilton_clip.mp4")], tmp_path, jobs=1)
-    folder = tmp_path / "fr_short_hamilton_clip"
+def test_several_people_get_separate_timelines(two_people_clip, tmp_path):
+    (result,) = analyze_inputs([str(two_people_clip)], tmp_path, jobs=1)
+    folder = tmp_path / "two_people"
     rows = read_timeline(folder)
     per_face = Counter(r["face_id"] for r in rows)
     assert sum(n >= 30 for n in per_face.values()) >= 2, per_face
@@ -191,8 +191,8 @@ def test_interrupted_run_keeps_complete_partial_results(media_dir, tmp_path, mon
 
 
 def test_image_input_finds_both_faces(media_dir, tmp_path):
-    (result,) = analyze_inputs([str(media_dir / "fr_two_people.jpg")], tmp_path, jobs=1)
-    folder = tmp_path / "fr_two_people"
+    (result,) = analyze_inputs([str(media_dir / "two_people.jpg")], tmp_path, jobs=1)
+    folder = tmp_path / "two_people"
     rows = read_timeline(folder)
     assert len(rows) == 2 and {r["frame"] for r in rows} == {"0"}
     assert len({r["face_id"] for r in rows}) == 2
@@ -256,11 +256,11 @@ def test_sound_track_is_kept_in_the_annotated_video(media_dir, tmp_path):
 
 
 def test_cli_analyze_writes_the_outputs(media_dir, tmp_path, capsys):
-    image = media_dir / "fr_two_people.jpg"
+    image = media_dir / "two_people.jpg"
     assert main(["analyze", str(image), "-o", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "2 face id(s)" in out and str(tmp_path / "fr_two_people") in out
-    assert (tmp_path / "fr_two_people" / "summary.json").is_file()
+    assert "2 face id(s)" in out and str(tmp_path / "two_people") in out
+    assert (tmp_path / "two_people" / "summary.json").is_file()
 
 
 def test_cli_analyze_of_a_missing_input_fails_in_one_line(tmp_path, capsys, monkeypatch):
@@ -320,7 +320,7 @@ def test_a_second_analyze_into_the_same_folder_is_refused(media_dir, tmp_path):
         first.kill()
     assert not (out / "fer_woman2").exists()  # a half-made folder is never taken for a finished one
     assert list(out.glob(".partial-*"))
-    (result,) = analyze_inputs([str(media_dir / "fr_two_people.jpg")], out, jobs=1)  # the dead run's lock is gone
+    (result,) = analyze_inputs([str(media_dir / "two_people.jpg")], out, jobs=1)  # the dead run's lock is gone
     assert not result.error and not list(out.glob(".partial-*"))
 
 
@@ -386,7 +386,7 @@ def test_a_timeline_never_holds_a_half_line(tmp_path):
 
 def test_one_failed_input_of_several_fails_the_command_with_a_line_per_input(media_dir, tmp_path, capsys):
     missing = tmp_path / "missing.mp4"
-    image = media_dir / "fr_two_people.jpg"
+    image = media_dir / "two_people.jpg"
     assert main(["analyze", str(image), str(missing), "-o", str(tmp_path / "out"), "--jobs", "1"]) == 1
     captured = capsys.readouterr()
     assert f"{image}: 1 frames, 2 face id(s)" in captured.out

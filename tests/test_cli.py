@@ -91,7 +91,7 @@ def test_two_faces_in_a_photo(media_dir, tmp_path):
             [
                 "run",
                 "--source",
-                str(media_dir / "fr_two_people.jpg"),
+                str(media_dir / "two_people.jpg"),
                 "--sink",
                 f"file:{tmp_path / 'o.mp4'}",
                 "--events",
@@ -165,15 +165,24 @@ def test_devices_on_a_machine_without_any(capsys, monkeypatch):
     assert "webcams: none found" in out and 'virtual camera "FER Cam": not found; fix: ' in out
 
 
-def test_bench_prints_one_json_object(media_dir, capsys):
-    assert (
-        main(["bench", "--json", "--source", str(media_dir / "fer_test.mp4"), "--seconds", "3", "--size", "640x480"])
-        == 0
-    )
-    result = json.loads(capsys.readouterr().out)
+def test_bench_without_a_source_or_a_webcam_measures_the_shipped_clip(capsys, monkeypatch):
+    from fercam.paths import SAMPLE_CLIP
+
+    monkeypatch.setattr("fercam.devices.probe_webcams", lambda: {})  # as on a machine without a webcam
+    assert main(["bench", "--json", "--seconds", "3", "--size", "640x480"]) == 0
+    out, err = capsys.readouterr()
+    result = json.loads(out)  # stdout is one JSON object; which source was used is said on stderr too
+    assert f"measuring the sample clip {SAMPLE_CLIP}" in err and result["source"] == str(SAMPLE_CLIP)
     assert BENCH_KEYS <= set(result)
     assert result["output_fps"] > 0 and result["rss_mb"] > 0 and 0 < result["cpu_cores"] < 2.5
     assert {"capture", "analysis", "render", "send"} <= set(result["cpu_cores_by_stage"])
+
+
+def test_bench_without_a_source_takes_the_first_webcam_that_opens(monkeypatch):
+    from fercam.apps.bench import default_source
+
+    monkeypatch.setattr("fercam.devices.probe_webcams", lambda: {2: "640x480"})  # no webcam here: its probe
+    assert default_source() == ("2", "no --source: measuring webcam 2 (640x480)")
 
 
 def test_bench_soak_samples_memory_and_rate(media_dir, capsys):
@@ -200,7 +209,6 @@ def test_bench_model_rejects_a_missing_file(tmp_path, capsys):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["bench", "--json"], "--source is required"),
         (["evaluate", "models/fer_cnn.tflite"], "--data is required"),
         (["train", "--out", "runs/x"], "--data is required"),
     ],

@@ -75,7 +75,7 @@ def wait_until_gone(pid: int, timeout: float = 60) -> None:
 def test_cluster_outputs_match_a_plain_run_and_a_corrupt_input_fails_alone(media_dir, cluster, tmp_path, capsys):
     corrupt = tmp_path / "corrupt.mp4"
     corrupt.write_bytes(np.random.default_rng(0).integers(0, 256, 20_000, dtype=np.uint8).tobytes())
-    good = [media_dir / "fer_test.mp4", media_dir / "fr_two_people.jpg"]
+    good = [media_dir / "fer_test.mp4", media_dir / "two_people.jpg"]
     manifest = tmp_path / "study.csv"
     manifest.write_text(f"path,participant\n{good[0]},p1\n{corrupt.name},p2\n{good[1]},p3\n")
     out = tmp_path / "cluster"
@@ -89,7 +89,7 @@ def test_cluster_outputs_match_a_plain_run_and_a_corrupt_input_fails_alone(media
     assert [row["participant"] for row in index.values()] == ["p1", "p2", "p3"]
     assert index["corrupt.mp4"]["status"] == "failed" and "cannot read video" in index["corrupt.mp4"]["error"]
     assert index["fer_test.mp4"]["status"] == "done" and float(index["fer_test.mp4"]["duration_s"]) > 4
-    assert index["fr_two_people.jpg"]["faces"] == "2" and index["fr_two_people.jpg"]["dominant_emotion"]
+    assert index["two_people.jpg"]["faces"] == "2" and index["two_people.jpg"]["dominant_emotion"]
     summary = json.loads((out / "summary.json").read_text())
     assert (summary["inputs"], summary["done"], summary["failed"], summary["remaining"]) == (3, 2, 1, 0)
     assert sum(summary["emotion_shares"].values()) == pytest.approx(1, abs=1e-3)
@@ -116,7 +116,7 @@ def test_a_rerun_after_an_interrupted_job_analyses_only_what_is_missing(media_di
     folder = tmp_path / "archive"
     folder.mkdir()
     for name in ("a.jpg", "b.jpg"):
-        os.symlink(media_dir / "fr_two_people.jpg", folder / name)
+        os.symlink(media_dir / "two_people.jpg", folder / name)
     os.symlink(media_dir / "fer_woman2.mp4", folder / "c.mp4")
     out = tmp_path / "out"
     args = [str(folder / "*.*"), "-o", str(out), "--cluster", cluster, "--no-video"]

@@ -35,6 +35,9 @@ def test_sources_of_every_file_kind_satisfy_the_source_contract(media_dir):
         assert isinstance(source, Source) and not source.reconnects and source.frame_count
         assert source.read() is not None and source.reopen() is False
         source.close()
+    still = open_source(str(media_dir / "fer_justin.jpg"), realtime=True)  # a photo as a camera
+    assert isinstance(still, Source) and still.live and still.frame_count is None and still.read() is not None
+    still.close()
     assert SOURCES.kind_of("0").live and SOURCES.kind_of("rtsp://127.0.0.1/x").live
 
 

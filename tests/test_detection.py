@@ -12,8 +12,8 @@ import pytest
 from fercam.detection import DETECTORS, load_detector
 from fercam.types import Box, Detection
 
-VIDEOS = ("fer_test.mp4", "fer_woman2.mp4", "fr_short_hamilton_clip.mp4")
-FRAMES_PER_VIDEO = 8
+VIDEOS = ("fer_test.mp4", "fer_woman2.mp4")
+FRAMES_PER_VIDEO = 15
 FINAL_THRESHOLD = 0.8  # ONet's threshold, the same in both detectors
 MATCH_IOU = 0.7
 
@@ -33,11 +33,9 @@ def video_frames(path: Path, count: int) -> dict[str, np.ndarray]:
 
 @pytest.fixture(scope="module")
 def media(media_dir: Path) -> dict[str, np.ndarray]:
-    """Every shared photo and 8 evenly spaced frames of each shared video, by name."""
+    """Every test photo and 15 evenly spaced frames of each test video, by name."""
     images = {p.name: cv2.imread(str(p)) for p in sorted(media_dir.iterdir()) if p.suffix in (".jpg", ".png")}
     for name in VIDEOS:
-        if not (media_dir / name).is_file():
-            pytest.skip(f"shared video {name} not found in {media_dir}")
         images |= video_frames(media_dir / name, FRAMES_PER_VIDEO)
     return images
 
@@ -70,7 +68,7 @@ def test_fast_mtcnn_agrees_with_the_reference(mtcnn, media, reference_boxes):
         total, matched, extra = total + len(expected), matched + hits, extra + surplus
         if hits < len(expected) or surplus:
             misses.append(f"{name}: reference {expected} fast {found}")
-    assert total >= 30, f"the shared media should hold at least 30 reference faces, found {total}"
+    assert total >= 30, f"the test media should hold at least 30 reference faces, found {total}"
     assert matched >= 0.95 * total, f"matched {matched}/{total} reference boxes:\n" + "\n".join(misses)
     assert extra <= 0.05 * total, f"{extra} extra boxes for {total} reference boxes:\n" + "\n".join(misses)
 
@@ -86,7 +84,7 @@ def test_shipped_litert_models_reproduce_keras():
 
 
 def test_two_people_give_two_faces_with_landmarks_inside(mtcnn, media):
-    faces = mtcnn.detect(media["fr_two_people.jpg"])
+    faces = mtcnn.detect(media["two_people.jpg"])
     assert len(faces) == 2
     left, right = sorted(faces, key=lambda d: d.box.x1)
     assert left.box.x2 < right.box.x1
@@ -103,7 +101,7 @@ def test_boxes_are_clipped_floats(mtcnn, media):
         assert 0 <= face.box.x1 < face.box.x2 <= width and 0 <= face.box.y1 < face.box.y2 <= height
 
 
-@pytest.mark.parametrize("name", ["fer_justin.jpg", "fr_two_people.jpg", "skimage_astronaut.png", "fr_obama.jpg"])
+@pytest.mark.parametrize("name", ["fer_justin.jpg", "two_people.jpg", "skimage_astronaut.jpg", "fr_obama.jpg"])
 def test_yunet_finds_the_faces_mtcnn_finds(mtcnn, media, name):
     image = media[name]
     faces, found = mtcnn.detect(image), load_detector("yunet").detect(image)
@@ -115,7 +113,7 @@ def test_yunet_finds_the_faces_mtcnn_finds(mtcnn, media, name):
 
 
 def test_detect_near_refinds_faces_from_shifted_boxes(mtcnn, media):
-    image = media["fr_two_people.jpg"]
+    image = media["two_people.jpg"]
     faces = mtcnn.detect(image)
     boxes = [face.box for face in faces]
     shifted = [Box(b.x1 + 0.1 * b.width, b.y1 - 0.08 * b.height, b.x2 + 0.15 * b.width, b.y2) for b in boxes]
@@ -155,7 +153,7 @@ def test_unknown_detector_lists_the_valid_names():
 
 
 def test_reference_without_mtcnn_says_how_to_install(monkeypatch):
-    from fercam.training import INSTALL_HINT, MissingExtraError
+    from fercam.extras import INSTALL_HINT, MissingExtraError
 
     monkeypatch.setitem(sys.modules, "mtcnn", None)  # makes `import mtcnn` fail
     with pytest.raises(MissingExtraError, match="fercam\\[train\\]") as error:

@@ -14,14 +14,14 @@ from fercam.types import Box, Emotion, Face
 
 
 def test_analyze_image_reads_the_smiling_astronaut(media_dir):
-    (face,) = fercam.analyze_image(cv2.imread(str(media_dir / "skimage_astronaut.png")))
+    (face,) = fercam.analyze_image(cv2.imread(str(media_dir / "skimage_astronaut.jpg")))
     assert face.id == 1 and face.top is Emotion.HAPPY and face.emotion == "happy"
     assert face.score > 0.9 and face.probs.shape == (7,) and face.probs.sum() == pytest.approx(1, abs=1e-3)
     assert 150 < face.box.center[0] < 260 and 50 < face.box.center[1] < 170  # her face, top centre
 
 
 def test_analyze_image_finds_both_people_and_matches_the_pipeline(media_dir):
-    path = media_dir / "fr_two_people.jpg"
+    path = media_dir / "two_people.jpg"
     faces = fercam.analyze_image(cv2.imread(str(path)))
     assert len(faces) == 2 and [f.id for f in faces] == [1, 2]
     seen = []

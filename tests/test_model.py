@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
+import fercam
 from fercam import load_classifier, load_detector
 from fercam.emotion import ModelError
 from fercam.pipeline import face_crops
@@ -43,6 +45,23 @@ def test_wrong_dtype_or_shape_is_a_clear_error(classifier):
         classifier.predict_faces(np.zeros((1, 48, 48, 3), np.uint8))
 
 
+def test_only_the_training_commands_import_the_training_package():
+    """Training may import the runtime, never the other way: the app's modules (the emotion model's Keras
+    loader and the reference detector included) take TensorFlow through `fercam.extras`."""
+    package = Path(fercam.__file__).parent
+    importers = set()
+    for path in package.rglob("*.py"):
+        name = path.relative_to(package).as_posix()
+        if name.startswith("training/"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            modules = [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            modules += [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+            if any(module.startswith("fercam.training") for module in modules):
+                importers.add(name)
+    assert importers == {"apps/commands.py"}  # `fercam train` and `fercam evaluate`
+
+
 def test_a_file_that_is_not_a_model_is_a_clear_error(tmp_path):
     junk = tmp_path / "junk.tflite"
     junk.write_bytes(b"definitely not a flatbuffer")
@@ -59,7 +78,7 @@ def _faces(media_dir, name):
 
 
 def test_the_smiling_astronaut_is_happy(classifier, media_dir):
-    (face,) = _faces(media_dir, "skimage_astronaut.png")
+    (face,) = _faces(media_dir, "skimage_astronaut.jpg")
     probs = classifier.predict_faces([face])[0]
     assert EMOTIONS[int(np.argmax(probs))] == "happy", dict(zip(EMOTIONS, probs.round(3)))
 

@@ -21,7 +21,7 @@ from fercam.sinks import (
     letterbox,
     open_sink,
 )
-from fercam.sources import SOURCE_HELP, ImageSource, SourceError, VideoFileSource, open_source
+from fercam.sources import SOURCE_HELP, ImageSource, SourceError, StillCamera, VideoFileSource, open_source
 
 FER_TEST_FRAMES = 115
 BLUE, RED = (255, 0, 0), (0, 0, 255)  # BGR
@@ -85,7 +85,7 @@ def test_video_file_reads_every_frame_in_order(clip):
     assert [f.index for f in frames] == list(range(FER_TEST_FRAMES))
     times = np.array([f.timestamp for f in frames])
     assert times[0] == 0.0 and np.all(np.diff(times) > 0)
-    assert times[-1] == pytest.approx(4.56)  # the last frame's presentation time (114 / 25 s)
+    assert times[-1] == pytest.approx((FER_TEST_FRAMES - 1) / 25, rel=0.01)  # the clip's own 25 fps
     assert frames[0].image.shape == (336, 596, 3)
     assert not source.live
 
@@ -98,7 +98,7 @@ def test_realtime_video_is_paced_like_a_camera(clip):
     source.close()
     assert source.live
     assert len(frames) == 10
-    assert elapsed >= 0.25  # 9 frame intervals at 24.7 fps are 0.36 s; unpaced reading takes a few ms
+    assert elapsed >= 0.25  # 9 frame intervals at 25 fps are 0.36 s; unpaced reading takes a few ms
     assert all(b.timestamp > a.timestamp for a, b in zip(frames, frames[1:]))
 
 
@@ -138,6 +138,40 @@ def test_folder_source_reads_images_by_name_and_ignores_other_files(media_dir, t
     frames = read_all(source)
     assert [f.index for f in frames] == [0, 1]
     assert np.array_equal(frames[0].image, justin) and np.array_equal(frames[1].image, obama)  # PNG is lossless
+
+
+def test_a_photo_as_a_camera_repeats_it_at_the_output_rate_fitted_to_the_output(media_dir):
+    source = open_source(str(media_dir / "fr_obama.jpg"), realtime=True, width=320, height=240, fps=20)
+    assert isinstance(source, StillCamera) and source.live and source.frame_count is None
+    started = time.monotonic()
+    frames = [source.read() for _ in range(11)]
+    elapsed = time.monotonic() - started
+    time.sleep(0.5)  # the machine stalls: afterwards no burst of the frames missed
+    started = time.monotonic()
+    after = [source.read() for _ in range(5)]
+    after_s = time.monotonic() - started
+    source.close()
+    assert source.read() is None  # closed: the capture thread ends
+    assert elapsed >= 0.45 and after_s >= 0.15  # 10 and 4 intervals at 20 fps: paced like a camera
+    frames += after
+    assert [f.index for f in frames] == list(range(16)) and all(
+        b.timestamp > a.timestamp for a, b in zip(frames, frames[1:])
+    )
+    expected = cv2.resize(cv2.imread(str(media_dir / "fr_obama.jpg")), (192, 240), interpolation=cv2.INTER_AREA)
+    assert all(np.array_equal(f.image, expected) for f in frames)  # 455x569 shrunk into 320x240, never stretched
+
+
+def test_a_folder_as_a_camera_shows_each_picture_in_turn_then_again(media_dir, tmp_path):
+    (tmp_path / "a.jpg").write_bytes((media_dir / "fer_justin.jpg").read_bytes())
+    (tmp_path / "b.jpg").write_bytes((media_dir / "fr_obama.jpg").read_bytes())
+    source, shown = StillCamera(tmp_path, fps=50, slide_s=0.3), []
+    deadline = time.monotonic() + 5
+    while len(shown) < 3 and time.monotonic() < deadline:  # the pictures in the order they appear
+        shape = source.read().image.shape[:2]
+        if not shown or shape != shown[-1]:
+            shown.append(shape)
+    source.close()
+    assert shown == [(384, 381), (569, 455), (384, 381)]  # a.jpg, b.jpg, a.jpg again
 
 
 def test_missing_file_is_a_clear_source_error(tmp_path):
@@ -268,6 +302,29 @@ def test_headless_run_to_the_virtual_camera_sends_annotated_frames(media_dir, re
     changed = [np.count_nonzero(np.abs(r.astype(int) - f).max(axis=2) > 40) for r, f in zip(raw, camera.frames)]
     assert changed[0] < 1000  # the clip itself, letterboxed to 640x360 (no analysis exists yet) ...
     assert max(changed) > 1000  # ... with the overlays drawn once the first analysis is in
+
+
+def test_headless_run_of_a_photo_to_the_virtual_camera_keeps_sending_it_annotated(
+    media_dir, recording_backend, monkeypatch
+):
+    """A photo into a live output: LIVE mode, the picture at the output rate, with its two faces boxed."""
+    import fercam.apps.headless
+    from fercam.pipeline import make_face_reader
+
+    settings = Settings(width=640, height=360, fps=30)
+    reader = make_face_reader(settings)
+    monkeypatch.setattr(fercam.apps.headless, "make_live_reader", lambda _settings: reader)
+    photo = media_dir / "two_people.jpg"
+    started = time.monotonic()
+    sent = fercam.apps.headless.run_headless(
+        str(photo), "virtualcam", settings, vcam_backend="fercam-test", max_frames=45
+    )
+    elapsed = time.monotonic() - started
+    (camera,) = recording_backend.instances
+    assert sent == 45 and len(camera.frames) == 45 and elapsed >= 1.2  # 1.5 s of video at 30 fps, not one frame
+    raw = letterbox(cv2.resize(cv2.imread(str(photo)), (576, 360), interpolation=cv2.INTER_AREA), 640, 360)
+    changed = [np.count_nonzero(np.abs(raw.astype(int) - f).max(axis=2) > 40) for f in camera.frames]
+    assert max(changed) > 1000  # the overlays, once the first analysis is in
 
 
 # -- settings ---------------------------------------------------------------------------------

@@ -387,7 +387,7 @@ def test_singing_is_never_named_as_an_emotion(classifier):
     """The singing in fr_short_hamilton_clip.mp4: the issue's example of a confident wrong answer."""
     path = SPEECH_DIR.parents[1] / "media" / "fr_short_hamilton_clip.mp4"
     if not path.is_file():
-        pytest.skip(f"shared media missing: {path}")
+        pytest.skip(f"{path} missing: a copyrighted clip, kept beside the project root, never in the repository")
     timeline = voice_timeline(load_audio(path), 16000, classifier)
     named = [(w.start, w.label, round(w.confidence, 2)) for w in timeline if w.emotion is not None]
     assert not named, f"windows named with confidence >= {classifier.unsure_below:.2f}: {named}"

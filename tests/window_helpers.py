@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from conftest import requires_system_packages
 
 CHROMIUM = "/usr/bin/chromium"
 # As the machine notes say: without the networking flags Chromium keeps dialling out on a closed network.
@@ -27,8 +27,7 @@ URL_LINE = re.compile(r"FER Cam window: (http://127\.0\.0\.1:(\d+)/\?token=(\S+)
 
 
 def need_chromium() -> None:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} missing: apt-get install chromium (CI's .ci/run does)")
+    requires_system_packages("chromium")
     pytest.importorskip("playwright.sync_api", reason="pip install playwright (no browser download needed)")
 
 
@@ -61,7 +60,13 @@ def stop(proc: subprocess.Popen, timeout: float = 20) -> int:
         raise
 
 
-def have(*commands: str) -> None:
-    missing = [c for c in commands if shutil.which(c) is None]
-    if missing:
-        pytest.skip(f"{', '.join(missing)} missing: apt-get install them (CI's .ci/run does)")
+def canvas_image(page, canvas: str = "preview"):
+    """The picture a canvas of the page shows, as a BGR array."""
+    import base64
+
+    import cv2
+    import numpy as np
+
+    data_url = page.evaluate(f"document.getElementById('{canvas}').toDataURL('image/png')")
+    png = np.frombuffer(base64.b64decode(data_url.split(",", 1)[1]), np.uint8)
+    return cv2.imdecode(png, cv2.IMREAD_COLOR)

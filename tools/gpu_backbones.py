@@ -451,6 +451,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=Recipe.size)
     parser.add_argument("--batch-size", type=int, default=Recipe.batch_size)
     parser.add_argument("--seed", type=int, default=1234)
+    parser.add_argument("--learning-rate", type=float, default=Recipe.learning_rate, help="AdamW's peak rate")
     parser.add_argument("--smoke", action="store_true", help="CPU, a subset, seconds-long budgets: every code path")
     args = parser.parse_args()
     if args.smoke:
@@ -470,7 +471,7 @@ def main() -> None:
     log(f"device {gpu}; torch {torch.__version__}; deadline {args.deadline_s:.0f}s")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    recipe = Recipe(size=args.size, batch_size=args.batch_size)
+    recipe = Recipe(size=args.size, batch_size=args.batch_size, learning_rate=args.learning_rate)
 
     data = load_data(args.data, device, limit=256 if args.smoke else 0)
     log(
@@ -533,6 +534,9 @@ def main() -> None:
         record = results.data["networks"][name]
         return record["val_accuracy"] if args.select == "val" else record["public"]["accuracy"]
 
+    if args.teachers == 0:  # a comparison run only (a rerun of one network): no teacher, no student
+        log(f"done in {time.monotonic() - START:.0f}s")
+        return
     ranked = sorted(models, key=rank, reverse=True)
     members = ranked[: args.teachers]
     log(f"teacher: mean of {', '.join(members)} (ranked by {args.select})")

@@ -1,4 +1,4 @@
-"""`fercam bench`: the real live pipeline on a clip replayed as a 30 fps camera, measured.
+"""`fercam bench`: the real live pipeline on a webcam, or a clip replayed as a 30 fps camera, measured.
 
 Frames go through the real `pyvirtualcam.Camera` into a counting backend, so the numbers include
 everything a user's call app would wait for. `--matrix` runs the issue's scenarios, each in a fresh
@@ -44,6 +44,19 @@ class BenchConfig:
     seconds: float = 10.0
     fps: int = 30
     compare: bool = False
+
+
+def default_source() -> tuple[str, str]:
+    """What to measure when no `--source` is given: the first webcam that opens, otherwise the clip shipped
+    with FER Cam; and a line saying which."""
+    from fercam.devices import probe_webcams
+    from fercam.paths import SAMPLE_CLIP
+
+    cameras = probe_webcams()
+    if cameras:
+        index, size = next(iter(cameras.items()))
+        return str(index), f"no --source: measuring webcam {index} ({size})"
+    return str(SAMPLE_CLIP), f"no --source and no webcam: measuring the sample clip {SAMPLE_CLIP}"
 
 
 def _runner(config: BenchConfig, timers: dict) -> LiveRunner:
@@ -104,6 +117,7 @@ def _figures(runner: LiveRunner, timers: dict, origin: float, end: float, config
     detector, classifier = timers.get("detector"), timers.get("classifier")
     per_s = (lambda n: round(n / steady, 2)) if steady > 0 else (lambda n: 0.0)
     return {
+        "source": config.source,
         "size": f"{config.size[0]}x{config.size[1]}",
         "faces": config.faces,
         "detector": config.detector,
@@ -133,8 +147,7 @@ def compare_reference(config: BenchConfig, result: dict, frames: int = 8) -> dic
     """Time the `mtcnn` package's detect_faces on the same frames (needs fercam[train])."""
     from fercam.detection import load_detector
 
-    source = TiledSource(config.source, config.size, config.faces, config.fps)
-    source._clip.realtime = False
+    source = TiledSource(config.source, config.size, config.faces, config.fps, realtime=False)
     images = [source.read().image for _ in range(frames + 1)]
     source.close()
     reference = load_detector("mtcnn-reference")
@@ -163,6 +176,7 @@ def run_soak(config: BenchConfig, *, sample_s: float = 10.0) -> dict:
     warm = min(3, len(t) - 2)  # the first 30 s load models and fill caches
     rate = np.diff(sent) / np.diff(t)
     return {
+        "source": config.source,
         "seconds": config.seconds,
         "size": f"{config.size[0]}x{config.size[1]}",
         "frames_sent": runner.stats.frames_sent,

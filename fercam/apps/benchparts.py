@@ -1,4 +1,4 @@
-"""The measuring parts of `fercam bench`: a clip as a camera, a counting virtual-camera backend,
+"""The measuring parts of `fercam bench`: a webcam or a clip as a camera, a counting virtual-camera backend,
 timed stages, process clocks, and the emotion model timed on its own."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fercam.sources import VideoFileSource
+from fercam.sources import VideoFileSource, WebcamSource
 from fercam.types import Frame
 
 
@@ -49,20 +49,24 @@ def peak_rss_mb() -> float | None:
 
 
 class TiledSource:
-    """A clip replayed in real time as a camera of `size`, tiled so that `faces` faces show."""
+    """A webcam (by index), or a clip replayed in real time, as a camera of `size`, tiled so that `faces`
+    faces show."""
 
     live = True
     reconnects = False
     frame_count = None
 
-    def __init__(self, path: str, size: tuple[int, int], faces: int, fps: int) -> None:
-        self._clip = VideoFileSource(path, realtime=True, loop=True)
-        self.size, self.faces, self.fps, self.name = size, max(1, faces), fps, path
+    def __init__(self, spec: str, size: tuple[int, int], faces: int, fps: int, *, realtime: bool = True) -> None:
+        if spec.isdigit():
+            self._input = WebcamSource(int(spec), width=size[0], height=size[1], fps=fps)
+        else:
+            self._input = VideoFileSource(spec, realtime=realtime, loop=True)
+        self.size, self.faces, self.fps, self.name = size, max(1, faces), fps, spec
         self.cols = math.ceil(math.sqrt(self.faces))
         self.rows = math.ceil(self.faces / self.cols)
 
     def read(self) -> Frame | None:
-        frame = self._clip.read()
+        frame = self._input.read()
         if frame is None:
             return None
         width, height = self.size
@@ -82,7 +86,7 @@ class TiledSource:
         return False
 
     def close(self) -> None:
-        self._clip.close()
+        self._input.close()
 
 
 class CountingBackend:

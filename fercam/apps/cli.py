@@ -140,7 +140,11 @@ def _add_analysis(sub) -> None:
         "--task-cpus", type=COUNT, default=1, metavar="N", help="with --cluster: cores an input's task takes"
     )
     p = sub.add_parser("bench", help="measure the live pipeline (fps, latency, analysis rate, memory)")
-    p.add_argument("--source", help="a video of a face, replayed as a 30 fps camera")
+    p.add_argument(
+        "--source",
+        help="a webcam index, or a video of a face replayed as a 30 fps camera "
+        "(default: the first webcam that opens, else the clip shipped with FER Cam)",
+    )
     p.add_argument("--size", type=_size, default=(1280, 720))
     p.add_argument(
         "--faces",

@@ -271,15 +271,14 @@ def bench(args) -> int:
 
     if args.voice is not None or args.model is not None:
         return live.print_model_bench(args.voice, args.model, as_json=args.json)
-    if not args.source:
-        raise ValueError(
-            "--source is required: a video of a face to replay as a camera (in a checkout: "
-            "../shared/media/fer_woman2.mp4)"
-        )
-    config = live.BenchConfig(args.source, args.size, args.faces, args.detector, args.seconds, compare=args.compare)
+    source = args.source
+    if not source:
+        source, which = live.default_source()
+        print(f"fercam bench: {which}", file=sys.stderr)  # stdout stays one JSON object with --json
+    config = live.BenchConfig(source, args.size, args.faces, args.detector, args.seconds, compare=args.compare)
     soak = live.run_soak(config.__class__(**{**config.__dict__, "seconds": args.soak})) if args.soak else None
     if args.matrix:
-        return live.print_matrix(args.source, args.seconds, soak, report=args.report, as_json=args.json)
+        return live.print_matrix(source, args.seconds, soak, report=args.report, as_json=args.json)
     result = soak if soak else live.run_bench(config)
     print(json.dumps(result) if args.json or soak else live.format_report(result))
     return 0

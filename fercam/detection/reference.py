@@ -16,7 +16,7 @@ class ReferenceMTCNN:
     """
 
     def __init__(self, **options: float) -> None:
-        from fercam.training import INSTALL_HINT, MissingExtraError, require_tensorflow
+        from fercam.extras import INSTALL_HINT, MissingExtraError, require_tensorflow
 
         try:
             require_tensorflow()

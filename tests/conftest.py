@@ -44,6 +44,9 @@ SYSTEM_PACKAGES = {
     "python3-gi": lambda: _found(PYGOBJECT),
     "gir1.2-gtk-3.0": lambda: _typelib("Gtk-3.0"),
     "gir1.2-ayatanaappindicator3-0.1": lambda: _typelib("AyatanaAppIndicator3-0.1"),
+    "ffmpeg": lambda: shutil.which("ffmpeg") and shutil.which("ffprobe"),
+    "sox": lambda: shutil.which("sox"),
+    "espeak-ng": lambda: shutil.which("espeak-ng"),
 }
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import count_frames
+from conftest import count_frames, requires_system_packages
 
 from fercam.apps.analyze import analyze_inputs
 from fercam.apps.cli import main
@@ -29,10 +29,12 @@ from fercam.paths import model_file
 from fercam.sources import SourceError, VideoFileSource, open_source
 
 ROOT = Path(__file__).resolve().parents[1]
-TOOLS = ("ffmpeg", "ffprobe", "sox", "espeak-ng")
-pytestmark = pytest.mark.skipif(
-    any(shutil.which(tool) is None for tool in TOOLS), reason=f"needs {', '.join(TOOLS)} on the PATH"
-)
+
+
+@pytest.fixture(autouse=True)
+def _makers():
+    """Every input here is made by these programs."""
+    requires_system_packages("ffmpeg", "sox", "espeak-ng")
 
 
 def ffmpeg(*args: str) -> None:

@@ -21,7 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from window_helpers import have, launch_browser, need_chromium, start_fercam, stop
+from conftest import requires_system_packages
+from window_helpers import launch_browser, need_chromium, start_fercam, stop
 
 import fercam.apps.window
 from fercam.apps.window.feeds import MAX_SOCKETS
@@ -409,7 +410,7 @@ def test_new_link_closes_every_old_socket_at_once_and_is_not_logged_whole(served
 
 # -- the app stayed up through everything, and the recording decodes to the end ------------------------------
 def test_quits_cleanly_and_the_recording_decodes_to_the_end(served):
-    have("ffprobe", "ffmpeg")
+    requires_system_packages("ffmpeg")
     import av
 
     assert served["proc"].poll() is None  # up through every attack above

@@ -331,13 +331,14 @@ def test_a_one_pixel_wide_image_is_refused_in_one_line(tmp_path, capsys):
 
 
 def test_a_12000_pixel_wide_photo_finds_both_faces(media_dir, tmp_path):
-    photo = cv2.imread(str(media_dir / "fr_two_people.jpg"))
+    photo = cv2.imread(str(media_dir / "two_people.jpg"))
     big = tmp_path / "big.jpg"
     cv2.imwrite(str(big), cv2.resize(photo, (12000, round(photo.shape[0] * 12000 / photo.shape[1]))))
     (result,) = analyze_inputs([str(big)], tmp_path / "out", jobs=1)
     assert result.faces == 2
     boxes = [[float(r[k]) for k in ("x1", "x2")] for r in rows(tmp_path / "out" / "big" / "timeline.csv")]
-    assert sorted(round(x1 / 1000) for x1, _ in boxes) == [2, 8]  # in the photo's own pixels
+    left, right = sorted(x1 for x1, _ in boxes)
+    assert left < 6000 < right  # one face in each half, in the photo's own pixels
 
 
 def test_pcm_sound_is_muxed_as_aac(tmp_path):

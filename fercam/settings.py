@@ -34,6 +34,7 @@ class Settings:
     mirror: bool = False  # flip the output picture (call apps mirror only the self-view themselves)
     voice: bool = False  # read emotion from the microphone too
     body_cues: bool = False  # a strip of body-language cues under each face (arms crossed, nodding, ...)
+    unsure_faces: str = "unsure"  # a face the reading is unsure of shows as "unsure", or as its top "label"
     camera: str = "0"
     detector: str = "mtcnn"
     width: int = 1280
@@ -61,6 +62,7 @@ class Settings:
 
 
 RANGES = {"width": (16, 7680), "height": (16, 4320), "fps": (1, 240)}
+CHOICES = {"unsure_faces": ("label", "unsure")}
 
 
 def _check(key: str, value: object, expected: type) -> str | None:
@@ -68,6 +70,8 @@ def _check(key: str, value: object, expected: type) -> str | None:
         return f"{key!r} must be {expected.__name__}, not {json.dumps(value)[:40]}"
     if key in RANGES and not RANGES[key][0] <= value <= RANGES[key][1]:
         return f"{key!r} must be from {RANGES[key][0]} to {RANGES[key][1]}, not {value}"
+    if key in CHOICES and value not in CHOICES[key]:
+        return f"{key!r} must be one of {', '.join(CHOICES[key])}, not {json.dumps(value)[:40]}"
     if expected is str and not 0 < len(value) <= 4096:
         return f"{key!r} must be a non-empty text of at most 4096 characters"
     return None

@@ -19,7 +19,7 @@ from PIL import Image
 
 from fercam.apps.app import App
 from fercam.emoji import render_emoji
-from fercam.settings import SettingsStore
+from fercam.settings import CHOICES, SettingsStore
 from fercam.types import Emotion
 
 log = logging.getLogger(__name__)
@@ -99,6 +99,10 @@ class Tray:
 
     def set_detector(self, name: str) -> None:
         self.store.update(detector=name)  # the inference thread reloads on its next frame
+        self._refresh()
+
+    def set_unsure_faces(self, choice: str) -> None:
+        self.store.update(unsure_faces=choice)  # "label" or "unsure" (Settings.unsure_faces)
         self._refresh()
 
     def open_window(self) -> None:
@@ -182,10 +186,15 @@ class Tray:
             )
             for name, why in self.detectors.items()
         ]
+        unsure = [
+            item(choice, act(self.set_unsure_faces, choice), checked=is_set("unsure_faces", choice), radio=True)
+            for choice in CHOICES["unsure_faces"]
+        ]
         return pystray.Menu(
             item(lambda _item: self.status_text(), None, enabled=False),
             item("Open FER Cam window", act(self.open_window), default=True),  # a click on menu-less trays
             *toggles,
+            item(lambda _item: f"Show unsure faces as: {self.store.get().unsure_faces}", pystray.Menu(*unsure)),
             item("Pause overlays", act(self.toggle, "paused"), checked=is_set("paused")),
             item(lambda _item: self.camera_label(), pystray.Menu(*cameras)),
             item(lambda _item: f"Detector: {self.store.get().detector}", pystray.Menu(*detectors)),

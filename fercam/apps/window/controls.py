@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
-from fercam.settings import Settings
+from fercam.settings import CHOICES, Settings
 
 RESTART_KEYS = frozenset({"camera", "width", "height", "fps"})  # the source and sink are opened with these
 LIMITS = {"width": (64, 3840), "height": (64, 2160), "fps": (1, 60)}
@@ -57,6 +57,8 @@ class Controls:
             kind = type(getattr(defaults, key))
             if type(value) is not kind:
                 raise ValueError(f"{key} must be a {kind.__name__}, not {value!r}")
+            if key in CHOICES and value not in CHOICES[key]:
+                raise ValueError(f"{key} must be one of {', '.join(CHOICES[key])}")
             low, high = LIMITS.get(key, (value, value))
             if not low <= value <= high:
                 raise ValueError(f"{key} must be between {low} and {high}")

@@ -4,8 +4,9 @@
 
 One command, reproducible (deterministic folds, a closed-form fitter): re-run it after replacing
 `models/fer_cnn.tflite`. Per-face model outputs are cached under `--cache` by the models' contents, so
-only a changed model is run again. It prints, as Markdown tables, what the model card quotes: every candidate's held-out-persons scores, the selective-accuracy table behind the
-"unsure" threshold, and what the resting-face correction changes.
+only a changed model is run again. It prints, as Markdown tables, what the model card quotes: every
+candidate's held-out-persons scores, the selective-accuracy table behind the "unsure" threshold, and what
+the resting-face correction changes.
 """
 
 from __future__ import annotations

@@ -63,4 +63,4 @@ FERCAM.socket("/ws/events", (text) => {
   }
 });
 setInterval(draw, 250); // clears the layer when the analyses stop
-window.fercamOverlay = { last: () => latest };
+window.fercamOverlay = { last: () => latest, settings: () => show };

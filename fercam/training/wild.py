@@ -120,12 +120,14 @@ def face_outputs(photos: PhotoSet, cache: Path, *, classifier_path: Path | None 
     crop; the zoo model on the aligned face and its mirror image). Cached in `cache` by model contents."""
     from fercam.combined import SECOND_MODEL, AlignedEmotionModel, aligned_faces
     from fercam.detection import load_detector
+    from fercam.detection.yunet import MODEL as YUNET
     from fercam.emotion import DEFAULT_MODEL, load_classifier
     from fercam.paths import model_file
     from fercam.pipeline import face_crops
 
     ours_path = Path(classifier_path) if classifier_path else model_file(DEFAULT_MODEL)
-    key = _digest(ours_path, model_file(SECOND_MODEL), model_file("mtcnn_onet.tflite"))
+    detector_files = [model_file(f"mtcnn_{n}.tflite") for n in ("pnet", "rnet", "onet")] + [model_file(YUNET)]
+    key = _digest(ours_path, model_file(SECOND_MODEL), *detector_files)
     names = "\n".join(photos.files).encode()
     target = Path(cache) / f"faces-{key}-{hashlib.sha256(names).hexdigest()[:12]}.npz"
     if target.is_file():

@@ -19,10 +19,11 @@ __all__ = ["analyze_image", "load_classifier", "load_detector", "load_voice_clas
 
 def analyze_image(bgr_image, detector: str = "mtcnn") -> tuple:
     """The faces in one uint8 BGR image, each a `fercam.types.Face` (box, detector score, the seven
-    probabilities in `fercam.types.EMOTIONS` order, `top` emotion), numbered from 1.
+    probabilities in `fercam.types.EMOTIONS` order, `top` emotion, `unsure`), numbered from 1.
 
-    The pipeline's own detect -> crop -> classify path, without tracking or smoothing; the models
-    load on the first call and are reused."""
+    The pipeline's own detect -> classify path, without tracking or smoothing, with the combined reading
+    (`fercam.combined`: our FER2013 model and a second opinion; where the detector finds no face, the
+    fallback detector the reading was fitted with looks). The models load on the first call and are reused."""
     from fercam.detection.common import check_image
     from fercam.pipeline import read_image
 
@@ -32,12 +33,19 @@ def analyze_image(bgr_image, detector: str = "mtcnn") -> tuple:
 
 @lru_cache(maxsize=4)
 def _shared_detector(name: str):
-    return load_detector(name)
+    fallback = _shared_classifier().combiner.fallback_detector
+    if fallback is None or fallback == name:
+        return load_detector(name)
+    from fercam.detection.fallback import FallbackDetector
+
+    return FallbackDetector(load_detector(name), load_detector(fallback))
 
 
 @lru_cache(maxsize=1)
 def _shared_classifier():
-    return load_classifier()
+    from fercam.combined import load_combined_reading
+
+    return load_combined_reading()
 
 
 def load_classifier(path=None, **options):

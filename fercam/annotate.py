@@ -26,11 +26,14 @@ EMOTION_COLORS = {  # BGR, one per emotion so a glance tells the label
     Emotion.NEUTRAL: (200, 200, 200),
 }
 _STALE = (128, 128, 128)
+_UNSURE = (235, 235, 235)
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
+UNSURE_LABEL = "unsure"
 
 
-def face_color(face: Face, stale: bool) -> tuple[int, int, int]:
-    return _STALE if stale else EMOTION_COLORS[face.top]
+def face_color(face: Face, stale: bool, honest: bool = False) -> tuple[int, int, int]:
+    """`honest`: the user chose to see unsure faces as "unsure", so an unsure face gets no emotion's colour."""
+    return _STALE if stale else _UNSURE if honest and face.unsure else EMOTION_COLORS[face.top]
 
 
 def _scale(face: Face) -> float:
@@ -41,40 +44,51 @@ def _scale(face: Face) -> float:
 @dataclass(frozen=True)
 class BoxAnnotator:
     stale: bool = False
+    honest: bool = False  # unsure faces drawn as unsure (Settings.unsure_faces)
 
     def annotate(self, image: np.ndarray, analysis: Analysis) -> np.ndarray:
         for face in analysis.faces:
             x1, y1, x2, y2 = face.box.as_ints()
             thickness = max(2, round(2 * _scale(face)))
-            cv2.rectangle(image, (x1, y1), (x2, y2), face_color(face, self.stale), thickness, cv2.LINE_AA)
+            color = face_color(face, self.stale, self.honest)
+            cv2.rectangle(image, (x1, y1), (x2, y2), color, thickness, cv2.LINE_AA)
         return image
 
 
 @dataclass(frozen=True)
 class LabelAnnotator:
-    """'happy 87%' on a filled tab above the box (below it when the box touches the top)."""
+    """'happy 87%' on a filled tab above the box (below it when the box touches the top); 'unsure' for an
+    unsure face when `honest`."""
 
     stale: bool = False
+    honest: bool = False
 
     def annotate(self, image: np.ndarray, analysis: Analysis) -> np.ndarray:
         for face in analysis.faces:
-            text = f"{face.emotion} {face.confidence:.0%}" + (" (stale)" if self.stale else "")
+            reading = UNSURE_LABEL if self.honest and face.unsure else f"{face.emotion} {face.confidence:.0%}"
+            text = reading + (" (stale)" if self.stale else "")
             scale = 0.6 * _scale(face)
             thickness = max(1, round(2 * _scale(face)))
             (tw, th), base = cv2.getTextSize(text, _FONT, scale, thickness)
             x1, y1, _, y2 = face.box.as_ints()
             top = y1 - th - base - 6 if y1 - th - base - 6 >= 0 else y2
-            cv2.rectangle(image, (x1, top), (x1 + tw + 8, top + th + base + 6), face_color(face, self.stale), -1)
+            color = face_color(face, self.stale, self.honest)
+            cv2.rectangle(image, (x1, top), (x1 + tw + 8, top + th + base + 6), color, -1)
             cv2.putText(image, text, (x1 + 4, top + th + 3), _FONT, scale, (20, 20, 20), thickness, cv2.LINE_AA)
         return image
 
 
 @dataclass(frozen=True)
 class EmojiAnnotator:
-    """An emoji a third of the face wide, beside the top-right corner of the box."""
+    """An emoji a third of the face wide, beside the top-right corner of the box (none for an unsure face
+    when `honest`)."""
+
+    honest: bool = False
 
     def annotate(self, image: np.ndarray, analysis: Analysis) -> np.ndarray:
         for face in analysis.faces:
+            if self.honest and face.unsure:
+                continue
             size = max(16, round(face.box.width / 3))
             x1, y1, x2, _ = face.box.as_ints()
             x = x2 + 4 if x2 + 4 + size <= image.shape[1] else x1 - size - 4
@@ -141,12 +155,13 @@ def annotators_for(settings: Settings, *, stale: bool = False, body: Mapping[int
     if settings.paused:
         return []
     chosen: list = []
+    honest = settings.unsure_faces == "unsure"
     if settings.show_boxes:
-        chosen.append(BoxAnnotator(stale))
+        chosen.append(BoxAnnotator(stale, honest))
     if settings.show_labels:
-        chosen.append(LabelAnnotator(stale))
+        chosen.append(LabelAnnotator(stale, honest))
     if settings.show_emoji and not stale:
-        chosen.append(EmojiAnnotator())
+        chosen.append(EmojiAnnotator(honest))
     if settings.show_probs and not stale:
         chosen.append(ProbabilityAnnotator())
     if settings.body_cues and body is not None and not stale:

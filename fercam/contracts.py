@@ -70,6 +70,17 @@ class EmotionClassifier(Protocol):
 
 
 @runtime_checkable
+class FaceClassifier(Protocol):
+    """Seven emotion probabilities for the detected faces of a BGR image: a reading that needs the colour
+    picture and the landmarks, not only grey crops (`fercam.combined.CombinedReading`)."""
+
+    unsure_below: float  # a face whose top probability is under this is "unsure"
+
+    def classify(self, bgr_image: np.ndarray, detections: Sequence[Detection]) -> np.ndarray:
+        """(N, 7) probabilities, one row per detection."""
+
+
+@runtime_checkable
 class VoiceClassifier(Protocol):
     """Seven emotion probabilities for each 2 s window of 16 kHz mono speech."""
 

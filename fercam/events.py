@@ -14,6 +14,7 @@ def face_record(face: Face) -> dict:
         "box": [round(v, 1) for v in (face.box.x1, face.box.y1, face.box.x2, face.box.y2)],
         "emotion": face.emotion,
         "confidence": round(face.confidence, 4),
+        "unsure": face.unsure,
         "probs": {name: round(float(p), 4) for name, p in zip(EMOTIONS, face.probs)},
     }
 

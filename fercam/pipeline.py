@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from enum import Enum
 
 import cv2
@@ -19,7 +20,7 @@ import numpy as np
 
 from fercam.annotate import annotate
 from fercam.cadence import Cadence, MotionMeter
-from fercam.contracts import Detector, EmotionClassifier, Sink, Source
+from fercam.contracts import Detector, EmotionClassifier, FaceClassifier, Sink, Source
 from fercam.settings import Settings
 from fercam.tracking import FaceTracker
 from fercam.types import EMOTIONS, Analysis, Box, Detection, Face, Frame
@@ -27,6 +28,7 @@ from fercam.types import EMOTIONS, Analysis, Box, Detection, Face, Frame
 log = logging.getLogger(__name__)
 
 CROP_SCALE = 1.1  # FER2013 faces show a little forehead and chin beyond the detector's box
+SECOND_OPINION_EVERY_S = 1.0  # LIVE: the zoo model re-reads each face once a second (fercam.combined)
 
 
 class Mode(Enum):
@@ -56,18 +58,32 @@ def face_crops(image: np.ndarray, boxes: Sequence[Box]) -> list[np.ndarray]:
     return crops
 
 
-def classify(image: np.ndarray, detections: Sequence[Detection], classifier: EmotionClassifier) -> np.ndarray:
-    """(N, 7) probabilities for the detected faces of one BGR image: the crop the model was trained on."""
+Classifier = EmotionClassifier | FaceClassifier
+
+
+def classify(image: np.ndarray, detections: Sequence[Detection], classifier: Classifier) -> np.ndarray:
+    """(N, 7) probabilities for the detected faces of one BGR image: the crop the model was trained on,
+    or the whole picture and the detections for a reading that needs them (a `FaceClassifier`)."""
     if not detections:
         return np.zeros((0, len(EMOTIONS)), np.float32)
+    if isinstance(classifier, FaceClassifier):
+        return classifier.classify(image, detections)
     return classifier.predict_faces(face_crops(image, [d.box for d in detections]))
 
 
-def read_image(image: np.ndarray, detector: Detector, classifier: EmotionClassifier) -> tuple[Face, ...]:
+def mark_unsure(faces: tuple[Face, ...], classifier: Classifier) -> tuple[Face, ...]:
+    """The faces, flagged `unsure` where the reading's confidence is under its fitted threshold."""
+    if not isinstance(classifier, FaceClassifier):
+        return faces  # a bare emotion model has no fitted threshold: it is never "unsure"
+    return tuple(replace(f, unsure=f.confidence < classifier.unsure_below) for f in faces)
+
+
+def read_image(image: np.ndarray, detector: Detector, classifier: Classifier) -> tuple[Face, ...]:
     """The faces of one picture, numbered from 1 in the detector's order: no tracking, no smoothing."""
     detections = detector.detect(image)
     probs = classify(image, detections, classifier)
-    return tuple(Face(i + 1, d.box, d.score, p) for i, (d, p) in enumerate(zip(detections, probs)))
+    faces = tuple(Face(i + 1, d.box, d.score, p) for i, (d, p) in enumerate(zip(detections, probs)))
+    return mark_unsure(faces, classifier)
 
 
 class FaceReader:
@@ -82,7 +98,7 @@ class FaceReader:
     def __init__(
         self,
         detector: Detector,
-        classifier: EmotionClassifier,
+        classifier: Classifier,
         *,
         tracker: FaceTracker | None = None,
         rescan_s: float = 0.5,
@@ -129,21 +145,22 @@ class FaceReader:
         chosen = [i for i in range(len(detections)) if due is None or due[i]]
         if chosen:
             probs[chosen] = classify(frame.image, [detections[i] for i in chosen], self.classifier)
-        return Analysis(frame.index, frame.timestamp, self.tracker.update(detections, probs, frame.timestamp))
+        faces = self.tracker.update(detections, probs, frame.timestamp)
+        return Analysis(frame.index, frame.timestamp, mark_unsure(faces, self.classifier))
 
 
 def make_face_reader(settings: Settings, *, live: bool = False) -> FaceReader:
     """The real detector and classifier the settings choose (loads models: call it off the video thread).
 
     `live`: one thread per model (the video thread needs the other core), alternating views and a cadence."""
+    from fercam.combined import load_combined_reading
     from fercam.detection import load_detector
-    from fercam.emotion import load_classifier
 
     if not live:
-        return FaceReader(load_detector(settings.detector), load_classifier())
+        return FaceReader(load_detector(settings.detector), load_combined_reading())
     options = {"num_threads": 1} if settings.detector == "mtcnn" else {}
-    classifier = load_classifier(num_threads=1, views="alternating")
-    return FaceReader(load_detector(settings.detector, **options), classifier, cadence=Cadence())
+    reading = load_combined_reading(num_threads=1, views="alternating", second_every_s=SECOND_OPINION_EVERY_S)
+    return FaceReader(load_detector(settings.detector, **options), reading, cadence=Cadence())
 
 
 def make_live_reader(settings: Settings) -> FaceReader:

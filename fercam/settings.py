@@ -36,6 +36,7 @@ class Settings:
     mirror: bool = False  # flip the output picture (call apps mirror only the self-view themselves)
     voice: bool = False  # read emotion from the microphone too
     body_cues: bool = False  # a strip of body-language cues under each face (arms crossed, nodding, ...)
+    unsure_faces: str = "unsure"  # a face the reading is unsure of shows as "unsure", or as its top "label"
     camera: str = "0"
     detector: str = "mtcnn"
     width: int = 1280
@@ -79,6 +80,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _DETECTOR = re.compile(r"[a-z0-9_-]{1,32}")
 _DEFAULTS = dataclasses.asdict(Settings())
 _KINDS = {bool: "a bool", int: "an int", str: "a text"}
+CHOICES = {"unsure_faces": ("label", "unsure")}  # settings that name one of a few ways
 
 
 def setting_problem(key: str, value: object) -> str | None:
@@ -90,6 +92,8 @@ def setting_problem(key: str, value: object) -> str | None:
         return f"{key} must be {_KINDS[expected]}, not {json.dumps(value)[:40]}"
     if key in RANGES and not RANGES[key][0] <= value <= RANGES[key][1]:
         return f"{key} must be from {RANGES[key][0]} to {RANGES[key][1]}, not {value}"
+    if key in CHOICES and value not in CHOICES[key]:
+        return f"{key} must be one of {', '.join(CHOICES[key])}, not {json.dumps(value)[:40]}"
     if key == "camera":
         return camera_problem(value)
     if key == "detector" and not _DETECTOR.fullmatch(value):

@@ -22,6 +22,7 @@ class _Track:
     probs: np.ndarray
     last_seen: float
     classified_at: float
+    landmarks: tuple[tuple[float, float], ...] = ()  # the last detection's: the combined reading aligns by them
 
 
 def _match_cost(a: Box, b: Box) -> float:
@@ -48,7 +49,7 @@ class FaceTracker:
 
     def detections(self) -> list[Detection]:
         """The tracked faces as detections: where they were last seen, for a frame in which nothing moved."""
-        return [Detection(t.box, t.score) for t in self._tracks]
+        return [Detection(t.box, t.score, t.landmarks) for t in self._tracks]
 
     def due(self, detections: list[Detection], timestamp: float, every_s: float) -> list[bool]:
         """Which detections need a fresh emotion: new faces, and faces last classified `every_s` ago or more."""
@@ -97,3 +98,4 @@ class FaceTracker:
             track.probs = (keep * track.probs + (1 - keep) * np.asarray(probs, np.float32)).astype(np.float32)
             track.classified_at = timestamp
         track.box, track.score, track.last_seen = detection.box, detection.score, timestamp
+        track.landmarks = detection.landmarks

@@ -72,13 +72,16 @@ class Detection:
 class Face:
     """A face with its emotion probabilities in `EMOTIONS` order (smoothed over time when tracked).
 
-    `probs` is a read-only array; two faces are equal when id, box, score and probabilities are.
+    `probs` is a read-only array; two faces are equal when id, box, score, probabilities and `unsure` are.
+    `unsure`: the reading's confidence is under the threshold its model was fitted with (`fercam.combined`);
+    the overlays then say "unsure" instead of the emotion if the user chose so.
     """
 
     id: int
     box: Box
     score: float
     probs: np.ndarray
+    unsure: bool = False
 
     def __post_init__(self) -> None:
         probs = np.array(self.probs, np.float32)  # a copy: the caller's array stays theirs
@@ -90,11 +93,11 @@ class Face:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Face):
             return NotImplemented
-        same = (self.id, self.box, self.score) == (other.id, other.box, other.score)
+        same = (self.id, self.box, self.score, self.unsure) == (other.id, other.box, other.score, other.unsure)
         return same and np.array_equal(self.probs, other.probs)
 
     def __hash__(self) -> int:
-        return hash((self.id, self.box, self.score, self.probs.tobytes()))
+        return hash((self.id, self.box, self.score, self.unsure, self.probs.tobytes()))
 
     @property
     def top(self) -> Emotion:

@@ -57,7 +57,7 @@ def test_run_events_have_one_line_per_frame_with_faces(woman_run):
     with_face = [e for e in events if e["faces"]]
     assert len(with_face) >= 0.9 * 464
     face = with_face[0]["faces"][0]
-    assert set(face) == {"id", "box", "emotion", "confidence", "probs"} and len(face["box"]) == 4
+    assert set(face) == {"id", "box", "emotion", "confidence", "unsure", "probs"} and len(face["box"]) == 4
     assert list(face["probs"]) == ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
     assert {f["id"] for e in with_face for f in e["faces"]} == {1}
 

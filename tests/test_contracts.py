@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 from conftest import FakeClassifier, FakeDetector, ListSink
 
-from fercam.contracts import Detector, EmotionClassifier, Sink, Source, VoiceClassifier
+from fercam.combined import load_combined_reading
+from fercam.contracts import Detector, EmotionClassifier, FaceClassifier, Sink, Source, VoiceClassifier
 from fercam.detection import DETECTORS, load_detector
+from fercam.detection.fallback import FallbackDetector
 from fercam.emotion import load_classifier
 from fercam.sinks import VideoFileSink, open_sink
 from fercam.sources import SOURCES, open_source
@@ -24,6 +26,8 @@ def test_every_available_detector_is_a_detector_and_searches_near_boxes(name):
 
 def test_the_classifiers_satisfy_their_contracts():
     assert isinstance(load_classifier(), EmotionClassifier)
+    assert isinstance(load_combined_reading(), FaceClassifier)
+    assert isinstance(FallbackDetector(load_detector("mtcnn"), load_detector("yunet")), Detector)
     voice = load_voice_classifier()
     assert isinstance(voice, VoiceClassifier)
     assert voice.predict_windows([np.zeros(32000, np.float32)]).shape == (1, 7)

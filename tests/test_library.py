@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import fercam
+from fercam.combined import load_combined_reading
 from fercam.pipeline import FaceReader, Mode, run_offline
 from fercam.settings import Settings
 from fercam.sources import open_source
@@ -25,11 +26,11 @@ def test_analyze_image_finds_both_people_and_matches_the_pipeline(media_dir):
     faces = fercam.analyze_image(cv2.imread(str(path)))
     assert len(faces) == 2 and [f.id for f in faces] == [1, 2]
     seen = []
-    reader = FaceReader(fercam.load_detector(), fercam.load_classifier())
+    reader = FaceReader(fercam.load_detector(), load_combined_reading())  # the reading analyze_image uses
     run_offline(
         open_source(str(path)), reader, [], Settings(), mode=Mode.IMAGE, on_analysis=lambda a, f: seen.append(a)
     )
-    assert seen[0].faces == faces  # exactly the pipeline's detect -> crop -> classify
+    assert seen[0].faces == faces  # exactly the pipeline's detect -> classify
 
 
 def test_analyze_image_refuses_what_is_not_an_image():

@@ -166,11 +166,26 @@ def test_menu_shows_status_toggles_and_choices(tray):
         "Mirror: off",
         "Body cues: off",
     ]
-    assert labels[2 + len(TOGGLES) :] == ["Pause overlays", labels[-3], "Detector: mtcnn", "Quit"]
+    assert labels[2 + len(TOGGLES) :] == [
+        "Show unsure faces as: unsure",
+        "Pause overlays",
+        labels[-3],
+        "Detector: mtcnn",
+        "Quit",
+    ]
     assert labels[-3].startswith("Camera: ") and labels[-3].endswith("fer_test.mp4")
     assert not menu.items[0].enabled
     assert texts(item_named(menu, "Camera:").submenu) == ["Camera 0", "Camera 1"]
     assert texts(item_named(menu, "Detector:").submenu) == ["mtcnn", "yunet"]
+    assert texts(item_named(menu, "Show unsure faces as:").submenu) == ["label", "unsure"]
+
+
+def test_the_unsure_choice_in_the_tray_changes_the_setting(tray):
+    unsure = item_named(tray.menu(), "Show unsure faces as:").submenu
+    assert [item.checked for item in unsure.items] == [False, True]  # the default: "unsure"
+    unsure.items[0](None)  # the user picks "label"
+    assert tray.store.get().unsure_faces == "label"
+    assert "Show unsure faces as: label" in texts(tray.menu())
 
 
 def test_detectors_that_cannot_run_here_are_disabled_with_their_reason(app, store):

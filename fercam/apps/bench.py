@@ -21,8 +21,8 @@ import numpy as np
 from fercam.apps.benchparts import (
     CountingBackend,
     TiledSource,
-    TimedClassifier,
     TimedDetector,
+    TimedReading,
     current_rss_mb,
     mean,
     peak_rss_mb,
@@ -75,7 +75,7 @@ def _runner(config: BenchConfig, timers: dict) -> LiveRunner:
     def timed_reader(settings: Settings):
         reader = make_live_reader(settings)
         reader.detector = timers["detector"] = TimedDetector(reader.detector)
-        reader.classifier = timers["classifier"] = TimedClassifier(reader.classifier)
+        reader.classifier = timers["classifier"] = TimedReading(reader.classifier)
         return reader
 
     store = SettingsStore(initial=Settings(detector=config.detector, width=width, height=height, fps=config.fps))

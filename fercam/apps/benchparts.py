@@ -142,9 +142,26 @@ class TimedClassifier:
     def predict_faces(self, faces):
         start = time.perf_counter()
         probs = self.inner.predict_faces(faces)
-        if len(faces):
-            self.ms_per_face.append((time.perf_counter() - start) * 1000 / len(faces))
-            self.faces += len(faces)
+        self._record(start, len(faces))
+        return probs
+
+    def _record(self, start: float, faces: int) -> None:
+        if faces:
+            self.ms_per_face.append((time.perf_counter() - start) * 1000 / faces)
+            self.faces += faces
+
+
+class TimedReading(TimedClassifier):
+    """The same for a reading of whole pictures (a `FaceClassifier`: the combined reading the app runs)."""
+
+    def __init__(self, inner) -> None:
+        super().__init__(inner)
+        self.unsure_below = inner.unsure_below
+
+    def classify(self, bgr_image, detections):
+        start = time.perf_counter()
+        probs = self.inner.classify(bgr_image, detections)
+        self._record(start, len(detections))
         return probs
 
 

@@ -106,10 +106,17 @@ def _add_training(sub) -> None:
         "--precision", default="auto", help="float32, mixed_bfloat16 or mixed_float16 (default: auto, bf16 if native)"
     )
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
-    p = sub.add_parser("evaluate", help="score a model on the public test split")
-    p.add_argument("model", help="a .tflite or .keras model")
+    p = sub.add_parser(
+        "evaluate",
+        help="score a model on the public test split, or the app's reading on a labelled folder of photos",
+    )
+    p.add_argument("model", nargs="?", help="a .tflite or .keras model (default: the shipped one)")
     p.add_argument("--task", choices=("face", "voice"), default="face")
-    p.add_argument("--data", help="face: npz, fer2013.csv or a train/test folder; voice: the speech-data folder")
+    p.add_argument(
+        "--data",
+        help="face: npz, fer2013.csv, a train/test folder, or a folder of photos with labels.csv "
+        "(file,label[,person]: the app's reading, per fold of persons); voice: the speech-data folder",
+    )
     p.add_argument("--out", default="runs/evaluate", help="folder for metrics.json and the figures")
     p.add_argument("--no-mirror", action="store_true", help="score each face once, without its mirror image")
     p.add_argument("--limit", type=int, default=0, help="score only the first N test faces")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 from fercam.settings import Settings, SettingsStore, default_settings_path
 
@@ -223,18 +224,43 @@ def train(args) -> int:
 
 def evaluate(args) -> int:
     if args.task == "voice":
+        from fercam.paths import model_file
         from fercam.training.voice_train import voice_report
 
-        for line in voice_report(args.model, data_dir=_data(args), out=args.out, cross_validate=args.cv):
+        model = args.model or model_file("voice_mlp.tflite")
+        for line in voice_report(model, data_dir=_data(args), out=args.out, cross_validate=args.cv):
             print(line)
         return 0
-    else:
-        from fercam.training.evaluate import evaluate_model
+    if (Path(_data(args)) / "labels.csv").is_file():
+        return evaluate_photos(args)
+    from fercam.emotion import DEFAULT_MODEL
+    from fercam.paths import model_file  # noqa: F811 (each branch imports what it needs)
+    from fercam.training.evaluate import evaluate_model
 
-        metrics = evaluate_model(args.model, _data(args), out=args.out, mirror=not args.no_mirror, limit=args.limit)
+    model = args.model or model_file(DEFAULT_MODEL)
+    metrics = evaluate_model(model, _data(args), out=args.out, mirror=not args.no_mirror, limit=args.limit)
     print(f"accuracy {metrics['accuracy']:.4f} on {metrics.get('samples', '?')} samples")
     for name, m in metrics.get("per_class", {}).items():
         print(f"  {name:9s} precision {m['precision']:.3f}  recall {m['recall']:.3f}")
+    print(f"report: {args.out}")
+    return 0
+
+
+def evaluate_photos(args) -> int:
+    from fercam.training.wild import evaluate_photos as evaluate
+
+    result = evaluate(args.data, args.out, model=args.model, log=lambda line: print(line, file=sys.stderr))
+    for name, title in (("reading", "the app's reading"), ("fer_cnn_alone", "FER2013 model alone, same faces")):
+        m = result[name]
+        print(f"{title}: accuracy {m['accuracy']:.4f}, balanced accuracy {m['balanced_accuracy']:.4f}")
+    m = result["reading"]
+    print(f"  no face found in {m['no_face']} of {m['samples']} pictures (counted wrong)")
+    print("  recall: " + ", ".join(f"{k} {v:.2f}" for k, v in m["recall"].items()))
+    for i, fold in enumerate(result.get("folds", [])):
+        print(
+            f"  persons fold {i + 1}: {fold['samples']} pictures, accuracy {fold['accuracy']:.4f}, "
+            f"balanced {fold['balanced_accuracy']:.4f}"
+        )
     print(f"report: {args.out}")
     return 0
 

@@ -19,7 +19,7 @@ from PIL import Image
 
 from fercam.apps.app import App
 from fercam.emoji import render_emoji
-from fercam.settings import SettingsStore
+from fercam.settings import CHOICES, SettingsStore
 from fercam.types import Emotion
 
 log = logging.getLogger(__name__)
@@ -100,6 +100,10 @@ class Tray:
             self.app.apply(changes)  # the engine's one way to change settings, shared with the window
         except ValueError as exc:
             self.app.report(str(exc))
+        self._refresh()
+
+    def set_unsure_faces(self, choice: str) -> None:
+        self.store.update(unsure_faces=choice)  # "label" or "unsure" (Settings.unsure_faces)
         self._refresh()
 
     def open_window(self) -> None:
@@ -183,10 +187,15 @@ class Tray:
             )
             for name, why in self.detectors.items()
         ]
+        unsure = [
+            item(choice, act(self.set_unsure_faces, choice), checked=is_set("unsure_faces", choice), radio=True)
+            for choice in CHOICES["unsure_faces"]
+        ]
         return pystray.Menu(
             item(lambda _item: self.status_text(), None, enabled=False),
             item("Open FER Cam window", act(self.open_window), default=True),  # a click on menu-less trays
             *toggles,
+            item(lambda _item: f"Show unsure faces as: {self.store.get().unsure_faces}", pystray.Menu(*unsure)),
             item("Pause overlays", act(self.toggle, "paused"), checked=is_set("paused")),
             item(lambda _item: self.camera_label(), pystray.Menu(*cameras)),
             item(lambda _item: f"Detector: {self.store.get().detector}", pystray.Menu(*detectors)),

@@ -39,6 +39,8 @@ function render(data) {
     label.className = why ? "off" : "";
     return label;
   }));
+  $("unsure-faces").value = s.unsure_faces;
+  $("unsure-faces").onchange = () => change({ unsure_faces: $("unsure-faces").value });
   const source = data.status.source; // a --source file or URL shows as itself, never as "Camera 0"
   const cameras = [...new Set([...data.cameras, source])];
   $("camera").replaceChildren(...cameras.map((c) => new Option(/^\d+$/.test(c) ? "Camera " + c : c, c)));

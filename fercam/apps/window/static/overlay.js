@@ -3,9 +3,11 @@
 // like the "FER Cam" output, so the layer lines up with the video at any Browser Source size.
 "use strict";
 const STALE_MS = 1000;
+const UNSURE_COLOR = "#ebebeb";
 const canvas = document.getElementById("overlay");
 const emoji = {};
-let latest = null, receivedAt = 0, show = { show_boxes: true, show_labels: true, show_emoji: true };
+let latest = null, receivedAt = 0;
+let show = { show_boxes: true, show_labels: true, show_emoji: true, unsure_faces: "unsure" };
 
 function emojiImage(name) {
   if (!emoji[name]) {
@@ -26,7 +28,8 @@ function draw() {
   const dx = (canvas.width - w * scale) / 2, dy = (canvas.height - h * scale) / 2;
   for (const face of latest.faces) {
     const [x1, y1, x2, y2] = face.box.map((v, i) => v * scale + (i % 2 ? dy : dx));
-    const color = FERCAM.COLORS[face.emotion];
+    const unsure = face.unsure && show.unsure_faces === "unsure"; // the user's "Show unsure faces as"
+    const color = unsure ? UNSURE_COLOR : FERCAM.COLORS[face.emotion];
     const size = Math.max(12, (x2 - x1) / 7);
     if (show.show_boxes) {
       ctx.lineWidth = Math.max(2, size / 5);
@@ -34,7 +37,7 @@ function draw() {
       ctx.strokeRect(x1, y1, x2 - x1, y2 - y1);
     }
     if (show.show_labels) {
-      const text = face.emotion + " " + Math.round(face.confidence * 100) + "%";
+      const text = unsure ? "unsure" : face.emotion + " " + Math.round(face.confidence * 100) + "%";
       ctx.font = "bold " + size + "px system-ui, sans-serif";
       ctx.fillStyle = "rgba(0, 0, 0, 0.6)";
       ctx.fillRect(x1, y1 - size * 1.4, ctx.measureText(text).width + size * 0.6, size * 1.4);
@@ -42,7 +45,7 @@ function draw() {
       ctx.fillText(text, x1 + size * 0.3, y1 - size * 0.35);
     }
     const image = emojiImage(face.emotion);
-    if (show.show_emoji && image.complete && image.naturalWidth) {
+    if (show.show_emoji && !unsure && image.complete && image.naturalWidth) {
       const side = (x2 - x1) / 3;
       ctx.drawImage(image, x2 + side * 0.1, y1, side, side); // beside the box, clear of the label
     }
@@ -60,4 +63,4 @@ FERCAM.socket("/ws/events", (text) => {
   }
 });
 setInterval(draw, 250); // clears the layer when the analyses stop
-window.fercamOverlay = { last: () => latest };
+window.fercamOverlay = { last: () => latest, settings: () => show };

@@ -1,0 +1,201 @@
+"""The development loop and the combined reading: folds by person, the shipped rule against the card, the
+LIVE reuse of the second opinion, the "unsure" flag, and `fercam evaluate` on a labelled photo folder."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+from conftest import SHARED
+
+import fercam
+from fercam.annotate import LabelAnnotator, annotators_for
+from fercam.apps.cli import main
+from fercam.combined import AlignedEmotionModel, CombinedReading, Combiner, load_combined_reading
+from fercam.emotion import load_classifier
+from fercam.litert import ModelError
+from fercam.paths import model_file
+from fercam.pipeline import face_crops, read_image
+from fercam.settings import Settings
+from fercam.training.stacking import fit_softmax
+from fercam.training.wild import person_folds, read_photo_set
+from fercam.types import Analysis, Box, Detection, Face
+
+DEV = SHARED / "data" / "wild_faces_dev"
+
+
+@pytest.fixture(scope="module")
+def dev():
+    if not (DEV / "labels.csv").is_file():
+        pytest.skip(f"wild_faces_dev not found at {DEV} (it sits beside the project root in CI)")
+    return read_photo_set(DEV)
+
+
+def largest_top(faces) -> int:
+    return int(max(faces, key=lambda f: f.box.width * f.box.height).top) if faces else -1
+
+
+def assert_persons_on_one_side(persons, folds) -> None:
+    by_person: dict[str, set[int]] = {}
+    for person, fold in zip(persons, folds):
+        by_person.setdefault(person, set()).add(int(fold))
+    split = {p: f for p, f in by_person.items() if len(f) > 1}
+    assert not split, f"persons on both sides of a fold: {list(split)[:5]}"
+
+
+def test_folds_never_put_one_person_on_both_sides(dev):
+    folds = person_folds(dev.persons, 5)
+    assert_persons_on_one_side(dev.persons, folds)
+    sizes = np.bincount(folds)
+    assert len(sizes) == 5 and sizes.min() > 0.8 * len(folds) / 5  # even folds despite a 151-face actor
+    # made-up persons: one giant, many singletons, a few families of odd sizes, names out of order
+    rng = np.random.default_rng(3)
+    persons = ["giant"] * 200 + [f"p{i}" for i in rng.permutation(300)] + [f"f{i % 17}" for i in range(170)]
+    persons = [persons[i] for i in rng.permutation(len(persons))]
+    for k in (2, 3, 5, 10):
+        folds = person_folds(tuple(persons), k)
+        assert_persons_on_one_side(persons, folds)
+        assert set(folds) == set(range(k))
+    assert (person_folds(tuple(persons), 5) == person_folds(tuple(persons), 5)).all()  # deterministic
+
+
+def test_the_fitter_recovers_a_known_rule():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2000, 4))
+    true_w = rng.normal(size=(3, 4)) * 3
+    y = np.array([rng.choice(3, p=np.exp(z) / np.exp(z).sum()) for z in x @ true_w.T])
+    w, b = fit_softmax(x, y, k=3, l2=1e-4)
+    agree = ((x @ w.T + b).argmax(1) == (x @ true_w.T).argmax(1)).mean()
+    assert agree > 0.95, agree
+
+
+def test_the_shipped_rule_gives_the_numbers_the_card_states(dev):
+    """The fixed subset (every 15th dev picture), read by fercam.analyze_image from the shipped files."""
+    rule = json.loads(model_file("fer_combiner.json").read_text())
+    check = rule["check"]
+    card = model_file("README.md").read_text()
+    assert f"{check['correct']} of {len(check['files'])} right" in card
+    predicted = [largest_top(fercam.analyze_image(cv2.imread(str(dev.path(name))))) for name in check["files"]]
+    labels = np.array(check["labels"])
+    differ = sum(a != b for a, b in zip(predicted, check["predicted"]))
+    assert differ <= 1, f"{differ} pictures read differently from when the rule was fitted"
+    assert abs(int((np.array(predicted) == labels).sum()) - check["correct"]) <= 1
+    old = load_classifier()
+    alone = [largest_top(read_image(cv2.imread(str(dev.path(n))), fercam.load_detector(), old)) for n in check["files"]]
+    assert (np.array(alone) == labels).sum() < check["correct"]  # the combination is why the reading changed
+
+
+def test_a_broken_rule_file_is_one_clear_error(tmp_path):
+    path = tmp_path / "rule.json"
+    path.write_text('{"weights": [[1, 2]], "bias": [0], "unsure_below": 0.5}')
+    with pytest.raises(ModelError, match="7x14"):
+        Combiner.load(path)
+    path.write_text("not json")
+    with pytest.raises(ModelError, match="not a combiner file"):
+        Combiner.load(path)
+
+
+class CountingModel(AlignedEmotionModel):
+    """The real zoo model, counting the faces it reads."""
+
+    calls = 0
+
+    def predict_aligned(self, faces):
+        self.calls += len(faces)
+        return super().predict_aligned(faces)
+
+
+def test_live_reuses_a_faces_second_opinion_for_a_second(dev):
+    image = cv2.imread(str(dev.path(dev.files[0])))
+    detections = fercam.load_detector().detect(image)
+    assert detections
+    now = [0.0]
+    second = CountingModel()
+    reading = CombinedReading(load_classifier(), second, Combiner.load(), second_every_s=1.0, clock=lambda: now[0])
+    first = reading.classify(image, detections)
+    now[0] = 0.5
+    again = reading.classify(image, detections)
+    assert second.calls == len(detections) and np.allclose(first, again)
+    now[0] = 1.2
+    reading.classify(image, detections)
+    assert second.calls == 2 * len(detections)
+    # a face without landmarks keeps our model's reading
+    bare = [Detection(d.box, d.score) for d in detections]
+    ours = load_classifier().predict_faces(face_crops(image, [d.box for d in detections]))
+    fresh = CombinedReading(load_classifier(), second, Combiner.load())  # no memory of the faces above
+    assert np.allclose(fresh.classify(image, bare), ours, atol=1e-5)
+    assert not np.allclose(first, ours, atol=1e-2)
+
+
+def test_unsure_faces_are_flagged_and_drawn_as_the_setting_says(dev):
+    reading = load_combined_reading()
+    for name in dev.files[:60]:
+        faces = read_image(cv2.imread(str(dev.path(name))), fercam.load_detector(), reading)
+        for face in faces:
+            assert face.unsure == (face.confidence < reading.unsure_below)
+    shaky = Face(1, Box(40, 60, 200, 220), 0.99, [0.3, 0.05, 0.05, 0.25, 0.15, 0.1, 0.1], unsure=True)
+    sure = Face(1, Box(40, 60, 200, 220), 0.99, [0.3, 0.05, 0.05, 0.25, 0.15, 0.1, 0.1])
+    blank = np.zeros((300, 300, 3), np.uint8)
+    analysis = Analysis(0, 0.0, (shaky,))
+
+    def drawn(settings):
+        out = blank.copy()
+        for annotator in annotators_for(settings):
+            annotator.annotate(out, analysis)
+        return out
+
+    honest, labelled = drawn(Settings(unsure_faces="unsure")), drawn(Settings(unsure_faces="label"))
+    assert not np.array_equal(honest, labelled)
+    assert np.array_equal(labelled, drawn_for(sure, Settings(unsure_faces="unsure")))  # "label": as if sure
+    grey = honest[60:220, 38:43].reshape(-1, 3)
+    assert (np.abs(grey.astype(int) - 235).max(axis=1) < 3).mean() > 0.5  # the box is the unsure grey
+    assert LabelAnnotator(honest=True).annotate(blank.copy(), analysis).any()
+
+
+def drawn_for(face, settings):
+    out = np.zeros((300, 300, 3), np.uint8)
+    for annotator in annotators_for(settings):
+        annotator.annotate(out, Analysis(0, 0.0, (face,)))
+    return out
+
+
+def test_the_unsure_setting_is_validated():
+    settings, problems = Settings.from_dict({"unsure_faces": "maybe", "show_boxes": False})
+    assert settings.unsure_faces == "unsure" and not settings.show_boxes
+    assert problems == ["'unsure_faces' must be one of label, unsure, not \"maybe\""]
+
+
+def test_fercam_evaluate_scores_a_labelled_photo_folder(dev, tmp_path, capsys):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    chosen = list(range(0, 120, 8))
+    with (folder / "labels.csv").open("w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(["file", "label", "person"])
+        for i in chosen:
+            shutil.copy(dev.path(dev.files[i]), folder / dev.files[i])
+            out.writerow(
+                [
+                    dev.files[i],
+                    ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"][dev.labels[i]],
+                    dev.persons[i],
+                ]
+            )
+    assert main(["evaluate", "--data", str(folder), "--out", str(tmp_path / "report")]) == 0
+    printed = capsys.readouterr().out
+    assert "the app's reading: accuracy" in printed and "persons fold 5" in printed
+    metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    expected = [largest_top(fercam.analyze_image(cv2.imread(str(folder / dev.files[i])))) for i in chosen]
+    right = sum(p == dev.labels[i] for p, i in zip(expected, chosen))
+    assert metrics["reading"]["accuracy"] == round(right / len(chosen), 4)
+    assert (tmp_path / "report" / "confusion.png").stat().st_size > 1000
+    (folder / "labels.csv").write_text("file,label\nnope.jpg,happy\n")
+    assert main(["evaluate", "--data", str(folder), "--out", str(tmp_path / "r2")]) != 0
+    assert "1 pictures not found, e.g. nope.jpg" in capsys.readouterr().err
+    (folder / "labels.csv").write_text(f"file,label\n{dev.files[0]},grumpy\n")
+    assert main(["evaluate", "--data", str(folder), "--out", str(tmp_path / "r2")]) != 0
+    assert "line 2: label 'grumpy'" in capsys.readouterr().err

@@ -21,9 +21,9 @@ import numpy as np
 import pytest
 from conftest import count_frames
 
-from fercam.apps.analyze import analyze_inputs
+from fercam.apps.analyze.analyze import analyze_inputs
+from fercam.apps.analyze.report import TIMELINE_COLUMNS
 from fercam.apps.cli import main
-from fercam.apps.report import TIMELINE_COLUMNS
 from fercam.paths import model_file
 from fercam.types import EMOTIONS
 
@@ -366,7 +366,7 @@ def test_an_interrupted_input_with_sound_keeps_sound_and_video_the_same_length(m
 
 
 def test_a_timeline_never_holds_a_half_line(tmp_path):
-    from fercam.apps.report import TimelineWriter
+    from fercam.apps.analyze.report import TimelineWriter
     from fercam.types import Analysis, Box, Face
 
     probs = np.full(7, 1 / 7, np.float32)

@@ -81,7 +81,7 @@ def test_woman2_cues_unknown_where_arms_and_hands_are_out_of_frame(media_dir, fa
 
 
 def test_analyze_writes_body_timeline_and_plots_it(media_dir, tmp_path):
-    from fercam.apps.analyze import analyze_inputs
+    from fercam.apps.analyze.analyze import analyze_inputs
 
     (result,) = analyze_inputs([str(media_dir / "fer_woman2.mp4")], tmp_path, duration=3, video=False, jobs=1)
     folder = tmp_path / "fer_woman2"

@@ -179,7 +179,7 @@ def test_bench_without_a_source_or_a_webcam_measures_the_shipped_clip(capsys, mo
 
 
 def test_bench_without_a_source_takes_the_first_webcam_that_opens(monkeypatch):
-    from fercam.apps.bench import default_source
+    from fercam.apps.bench.bench import default_source
 
     monkeypatch.setattr("fercam.devices.probe_webcams", lambda: {2: "640x480"})  # no webcam here: its probe
     assert default_source() == ("2", "no --source: measuring webcam 2 (640x480)")
@@ -230,8 +230,8 @@ def test_option_values_out_of_range_are_usage_errors(args, capsys):
 
 
 def test_the_performance_page_names_the_machine_and_marks_each_goal():
-    from fercam.apps.bench import SCENARIOS, START_GOALS, met
-    from fercam.apps.perfpage import machine, performance_page
+    from fercam.apps.bench.bench import SCENARIOS, START_GOALS, met
+    from fercam.apps.bench.perfpage import machine, performance_page
 
     result = {
         "size": "1280x720",

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fercam.apps.analyze import analyze_inputs
+from fercam.apps.analyze.analyze import analyze_inputs
 from fercam.apps.cli import main
 
 # As `fercam analyze --cluster 127.0.0.1:PORT` does before importing Ray: keep Ray on loopback (see cluster.py).

@@ -22,9 +22,9 @@ import numpy as np
 import pytest
 from conftest import count_frames, requires_system_packages
 
-from fercam.apps.analyze import analyze_inputs
+from fercam.apps.analyze.analyze import analyze_inputs
+from fercam.apps.analyze.outputs import MARKER
 from fercam.apps.cli import main
-from fercam.apps.outputs import MARKER
 from fercam.paths import model_file
 from fercam.sources import SourceError, VideoFileSource, open_source
 

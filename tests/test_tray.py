@@ -8,7 +8,7 @@ import cv2
 import pytest
 
 from fercam.apps.app import App
-from fercam.apps.tray import TOGGLES, Tray, icon_image
+from fercam.apps.tray.tray import TOGGLES, Tray, icon_image
 from fercam.settings import SettingsStore, default_settings_path
 
 

@@ -402,7 +402,7 @@ def test_calibration_ships_with_the_model(classifier):
 
 @pytest.mark.parametrize("kind", ["one sample", "silence only", "empty", "corrupt"])
 def test_bad_audio_in_analyze_gives_one_line_and_the_other_outputs(tmp_path, kind):
-    from fercam.apps.analyze import analyze_inputs
+    from fercam.apps.analyze.analyze import analyze_inputs
 
     path = tmp_path / f"{kind.replace(' ', '_')}.wav"
     if kind in ("one sample", "silence only"):

@@ -45,7 +45,7 @@ def epoch_seconds(config) -> float:
 def compare(name: str, data: str, out: Path, budget_min: float) -> dict:
     import keras
 
-    from fercam.apps.benchparts import bench_model
+    from fercam.apps.bench.parts import bench_model
     from fercam.training.train import TrainConfig, train
 
     probe_config = TrainConfig(data=data, out=str(out / name), model=name)

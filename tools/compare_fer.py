@@ -3,7 +3,7 @@
 FER Cam runs in this interpreter (MTCNN-lite detection + our emotion CNN):
   pipeline  `run_offline` exactly as `fercam analyze` runs it (decode, detect, classify, track,
             annotate), into a sink that discards the annotated frames: no files written.
-  e2e       `fercam.apps.analyze.analyze_one` into a temp folder: model loading, annotated.mp4,
+  e2e       `fercam.apps.analyze.analyze.analyze_one` into a temp folder: model loading, annotated.mp4,
             timeline.csv, voice (if the clip has sound), summary and plots, all timed.
 `fer` (Haar cascade + its shipped mini-Xception, `FER(mtcnn=False)`) runs in its own
 environment through `--fer-python`, timed inside that process; interpreter, TensorFlow and
@@ -135,7 +135,7 @@ class DiscardSink:
 def _import_fercam():
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
-    import fercam.apps.analyze
+    import fercam.apps.analyze.analyze
     import fercam.apps.app
     import fercam.pipeline
     import fercam.settings
@@ -178,7 +178,7 @@ def time_fercam_e2e(clip: Path, round_no: int) -> Run:
     fercam = _import_fercam()
     with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stderr(io.StringIO()):  # no progress bar
         start, cpu = time.perf_counter(), time.process_time()
-        result = fercam.apps.analyze.analyze_one(str(clip), Path(tmp) / clip.stem, video=True)
+        result = fercam.apps.analyze.analyze.analyze_one(str(clip), Path(tmp) / clip.stem, video=True)
         seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
         written = sorted(p.name for p in (Path(tmp) / clip.stem).iterdir())
     if "annotated.mp4" not in written:

@@ -78,7 +78,7 @@ def run(args) -> int:
 
 def _check_outputs(source: str, sink: str, events: str | None, overwrite: bool) -> None:
     """Refuse outputs that are the input (also through links or another path), each other, or already there."""
-    from fercam.apps.outputs import check_outputs
+    from fercam.apps.analyze.outputs import check_outputs
     from fercam.sinks import sink_parts
 
     files = [part[5:] for part in sink_parts(sink) if part.startswith("file:")]
@@ -106,7 +106,7 @@ def _refuse_highgui(sink: str) -> None:
 def _run_tray(store: SettingsStore, source: str | None, sink: str, vcam_backend: str | None, port: int) -> int:
     _refuse_highgui(sink)
     from fercam.apps.app import App, microphone_problem
-    from fercam.apps.tray import Tray
+    from fercam.apps.tray.tray import Tray
     from fercam.apps.window.run import detector_choices, start_window
     from fercam.sources import list_cameras
 
@@ -132,7 +132,7 @@ def _serve(
     import threading
 
     from fercam.apps.app import App
-    from fercam.apps.tray import open_page
+    from fercam.apps.tray.tray import open_page
     from fercam.apps.window.run import serve_until_quit, start_window
     from fercam.sources import list_cameras
 
@@ -268,13 +268,13 @@ def evaluate_photos(args) -> int:
 def analyze(args) -> int:
     options = dict(every=args.every, duration=args.duration, video=not args.no_video, detector=args.detector)
     if args.cluster:
-        from fercam.apps.cluster import analyze_on_cluster
+        from fercam.apps.analyze.cluster import analyze_on_cluster
 
         results = analyze_on_cluster(
             args.inputs, args.out, address=args.cluster, jobs=args.jobs, task_cpus=args.task_cpus, **options
         )
     else:
-        from fercam.apps.analyze import analyze_inputs
+        from fercam.apps.analyze.analyze import analyze_inputs
 
         results = analyze_inputs(args.inputs, args.out, jobs=args.jobs, **options)
     for r in results:
@@ -293,7 +293,7 @@ def analyze(args) -> int:
 
 
 def bench(args) -> int:
-    from fercam.apps import bench as live
+    from fercam.apps.bench import bench as live
 
     if args.voice is not None or args.model is not None:
         return live.print_model_bench(args.voice, args.model, as_json=args.json)

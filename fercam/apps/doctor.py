@@ -18,7 +18,7 @@ from functools import partial
 from typing import Any
 
 from fercam import linux_driver
-from fercam.apps.tray_check import has_typelib, tray_verdict
+from fercam.apps.tray.check import has_typelib, tray_verdict
 from fercam.devices import DRIVER_FIX, WEBCAM_INDICES, probe_webcams
 from fercam.linux_driver import DriverFacts
 

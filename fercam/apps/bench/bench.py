@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fercam.apps.benchparts import (
+from fercam.apps.bench.parts import (
     CountingBackend,
     TiledSource,
     TimedDetector,
@@ -236,7 +236,7 @@ def format_report(result: dict) -> str:
 
 def print_model_bench(voice: str | None, model: str | None, *, as_json: bool) -> int:
     """`fercam bench --voice` / `--model`: a model alone, at batch size 1."""
-    from fercam.apps.benchparts import bench_model, format_model_report
+    from fercam.apps.bench.parts import bench_model, format_model_report
 
     if voice is not None:
         from fercam.voice.speed import bench_voice, format_voice_report
@@ -251,8 +251,8 @@ def print_model_bench(voice: str | None, model: str | None, *, as_json: bool) ->
 
 def print_matrix(source: str, seconds: float, soak: dict | None, *, report: str | None, as_json: bool) -> int:
     """`fercam bench --matrix`: every scenario against its goals; exit code 1 if any goal is missed."""
-    from fercam.apps.benchparts import bench_model
-    from fercam.apps.perfpage import performance_page
+    from fercam.apps.bench.parts import bench_model
+    from fercam.apps.bench.perfpage import performance_page
 
     matrix = run_matrix(source, seconds)
     if report:

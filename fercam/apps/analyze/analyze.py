@@ -21,9 +21,9 @@ from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
 
-from fercam.apps.inputs import AUDIO_SUFFIXES, collect_inputs, out_dirs
-from fercam.apps.outputs import OutputError, OutputLock, Staging, remove_leftovers, write_json_atomic
-from fercam.apps.report import TimelineWriter, plot_distribution, plot_timelines, summarize_faces
+from fercam.apps.analyze.inputs import AUDIO_SUFFIXES, collect_inputs, out_dirs
+from fercam.apps.analyze.outputs import OutputError, OutputLock, Staging, remove_leftovers, write_json_atomic
+from fercam.apps.analyze.report import TimelineWriter, plot_distribution, plot_timelines, summarize_faces
 from fercam.apps.stopping import check_stop, stop_on_signals, stop_requested, worker_init
 from fercam.body.timeline import BodyTimelineWriter
 from fercam.media import NoVideoError, copy_audio_track

@@ -9,7 +9,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fercam.apps.outputs import is_ours
+from fercam.apps.analyze.outputs import is_ours
 from fercam.sources import IMAGE_SUFFIXES, STREAM_SCHEMES
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac"}

@@ -13,16 +13,16 @@ import os
 import time
 from pathlib import Path
 
-from fercam.apps.analyze import InputResult, Options, try_analyze
-from fercam.apps.archive import JobIndex
-from fercam.apps.inputs import Input, collect_inputs, out_dirs
-from fercam.apps.outputs import OutputLock, remove_leftovers
+from fercam.apps.analyze.analyze import InputResult, Options, try_analyze
+from fercam.apps.analyze.archive import JobIndex
+from fercam.apps.analyze.inputs import Input, collect_inputs, out_dirs
+from fercam.apps.analyze.outputs import OutputLock, remove_leftovers
 from fercam.sources import STREAM_SCHEMES
 
 INSTALL_HINT = 'pip install "fercam[cluster]"'
 RETRIES = 3  # re-runs of a task whose worker process or node died
 LOOPBACK = "127.0.0.1"
-ROOT = Path(__file__).resolve().parents[2]  # the folder holding the fercam package, for workers to import it
+ROOT = Path(__file__).resolve().parents[3]  # the folder holding the fercam package, for workers to import it
 
 
 def import_ray(address: str):

@@ -10,8 +10,8 @@ import time
 import cv2
 import numpy as np
 import pytest
-from conftest import SHARED
-from window_helpers import have, launch_browser, need_chromium, start_fercam, stop
+from conftest import SHARED, requires_system_packages
+from window_helpers import launch_browser, need_chromium, serve, stop
 
 import fercam
 from fercam.combined import Combiner
@@ -30,7 +30,7 @@ def unsure_clip(tmp_path_factory):
     """Six seconds of the dev picture whose face the reading is least sure of (well under the threshold)."""
     if not (DEV / "labels.csv").is_file():
         pytest.skip(f"wild_faces_dev not found at {DEV} (it sits beside the project root in CI)")
-    have("ffmpeg")
+    requires_system_packages("ffmpeg")
     threshold = Combiner.load().unsure_below
     folder = tmp_path_factory.mktemp("unsure")
     names = sorted(p.name for p in (DEV / "images").iterdir())[:60]
@@ -51,9 +51,7 @@ def unsure_clip(tmp_path_factory):
 @pytest.fixture(scope="module")
 def served(unsure_clip):
     folder = unsure_clip.parent
-    args = ["run", "--no-tray", "--serve", "--port", "0", "--source", str(unsure_clip)]
-    args += ["--sink", f"file:{folder / 'out.mp4'}"]
-    proc, url = start_fercam(args, {"FERCAM_CONFIG_DIR": str(folder / "config")}, folder / "fercam.log")
+    proc, url = serve(unsure_clip, folder)
     yield {"proc": proc, "url": url, "folder": folder}
     stop(proc)
 

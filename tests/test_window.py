@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 import cv2
 import numpy as np
 import pytest
-from window_helpers import launch_browser, need_chromium, start_fercam, stop
+from window_helpers import launch_browser, need_chromium, serve, stop
 
 SHOTS = "window"  # screenshots land in tmp_path_factory's "window" folder, printed by the tests
 
@@ -27,9 +27,7 @@ SHOTS = "window"  # screenshots land in tmp_path_factory's "window" folder, prin
 @pytest.fixture(scope="module")
 def served(media_dir, tmp_path_factory):
     folder = tmp_path_factory.mktemp(SHOTS)
-    args = ["run", "--no-tray", "--serve", "--port", "0", "--source", str(media_dir / "fer_woman2.mp4")]
-    args += ["--sink", f"file:{folder / 'out.mp4'}"]
-    proc, url = start_fercam(args, {"FERCAM_CONFIG_DIR": str(folder / "config")}, folder / "fercam.log")
+    proc, url = serve(media_dir / "fer_woman2.mp4", folder)
     yield {"proc": proc, "url": url, "folder": folder}
     stop(proc)
 

@@ -9,7 +9,7 @@ import time
 import cv2
 import numpy as np
 import pytest
-from window_helpers import canvas_image, launch_browser, need_chromium, start_fercam, stop
+from window_helpers import canvas_image, launch_browser, need_chromium, serve, stop
 
 from fercam.annotate import EMOTION_COLORS
 from fercam.types import Emotion
@@ -18,9 +18,7 @@ from fercam.types import Emotion
 @pytest.fixture(scope="module")
 def served(media_dir, tmp_path_factory):
     folder = tmp_path_factory.mktemp("window-photo")
-    args = ["run", "--no-tray", "--serve", "--port", "0", "--source", str(media_dir / "two_people.jpg")]
-    args += ["--sink", f"file:{folder / 'out.mp4'}"]
-    proc, url = start_fercam(args, {"FERCAM_CONFIG_DIR": str(folder / "config")}, folder / "fercam.log")
+    proc, url = serve(media_dir / "two_people.jpg", folder)
     yield {"proc": proc, "url": url, "folder": folder}
     stop(proc)
 

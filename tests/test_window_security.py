@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 from conftest import requires_system_packages
-from window_helpers import launch_browser, need_chromium, start_fercam, stop
+from window_helpers import launch_browser, need_chromium, serve, start_fercam, stop
 
 import fercam.apps.window
 from fercam.apps.window.feeds import MAX_SOCKETS
@@ -35,9 +35,7 @@ STATIC = Path(fercam.apps.window.__file__).parent / "static"
 @pytest.fixture(scope="module")
 def served(media_dir, tmp_path_factory):
     folder = tmp_path_factory.mktemp("window-security")
-    args = ["run", "--no-tray", "--serve", "--port", "0", "--source", str(media_dir / "fer_woman2.mp4")]
-    args += ["--sink", f"file:{folder / 'out.mp4'}"]
-    proc, url = start_fercam(args, {"FERCAM_CONFIG_DIR": str(folder / "config")}, folder / "fercam.log")
+    proc, url = serve(media_dir / "fer_woman2.mp4", folder)
     parts = urllib.parse.urlsplit(url)
     served = {"proc": proc, "port": parts.port, "token": parts.query.removeprefix("token="), "folder": folder}
     served["own"] = f"http://127.0.0.1:{parts.port}"

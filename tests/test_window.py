@@ -6,7 +6,6 @@ The tests share one running FER Cam and run in file order: the last ones revoke 
 from __future__ import annotations
 
 import asyncio
-import base64
 import http.client
 import json
 import os
@@ -19,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 import cv2
 import numpy as np
 import pytest
-from window_helpers import launch_browser, need_chromium, serve, stop
+from window_helpers import canvas_image, launch_browser, need_chromium, serve, stop
 
 SHOTS = "window"  # screenshots land in tmp_path_factory's "window" folder, printed by the tests
 
@@ -67,12 +66,6 @@ def request(url: str, *, method: str = "GET", headers: dict | None = None, body:
 def api_url(served, path: str) -> str:
     token = urllib.parse.parse_qs(urllib.parse.urlsplit(served["url"]).query)["token"][0]
     return f"http://127.0.0.1:{port_of(served['url'])}{path}?token={token}"
-
-
-def canvas_image(page) -> np.ndarray:
-    data_url = page.evaluate("document.getElementById('preview').toDataURL('image/png')")
-    png = np.frombuffer(base64.b64decode(data_url.split(",", 1)[1]), np.uint8)
-    return cv2.imdecode(png, cv2.IMREAD_COLOR)
 
 
 @pytest.fixture(scope="module")

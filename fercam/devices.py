@@ -27,7 +27,14 @@ DRIVER_FIX = {
 
 
 def driver_fix(system: str = platform.system()) -> str:
-    """The one command (or step) that installs the virtual-camera driver on this OS."""
+    """The step that gives this OS the virtual-camera driver; on Linux, the fix for what the system says went
+    wrong (fercam.linux_driver), so a failed install is never answered with the same install again."""
+    if system == "Linux":
+        from fercam.linux_driver import diagnose  # imported here: linux_driver builds on this module
+
+        verdict = diagnose()
+        if not verdict.ready:
+            return verdict.fix()
     return DRIVER_FIX.get(system, DRIVER_FIX["Linux"])
 
 

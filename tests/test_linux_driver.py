@@ -256,3 +256,15 @@ def test_every_cause_of_the_table_is_reachable() -> None:
     akmods = linux_driver.classify(linux_driver.DriverFacts(**{**base.__dict__, **cases["other-kernel"]}))
     assert f"sudo akmods --force --kernels {RUNNING}" in akmods.fix() and "kernel-devel" in akmods.fix()
     assert {row.key for row in linux_driver.CAUSES} == {"ready", "unknown", *cases}
+
+
+def test_every_missing_camera_message_gives_the_diagnosis_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`fercam devices` and a failed virtual-camera sink say the same fix as the doctor, not "run install.sh"."""
+    from fercam.devices import driver_fix
+
+    refused = linux_driver.Diagnosis(
+        "secure-boot", "Secure Boot refused it", ("sudo mokutil --import /var/lib/dkms/mok.pub",)
+    )
+    monkeypatch.setattr(linux_driver, "diagnose", lambda: refused)
+    assert driver_fix("Linux") == "(1) sudo mokutil --import /var/lib/dkms/mok.pub"
+    assert "OBS Studio" in driver_fix("Darwin")

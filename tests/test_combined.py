@@ -166,7 +166,7 @@ def drawn_for(face, settings):
 def test_the_unsure_setting_is_validated():
     settings, problems = Settings.from_dict({"unsure_faces": "maybe", "show_boxes": False})
     assert settings.unsure_faces == "unsure" and not settings.show_boxes
-    assert problems == ["'unsure_faces' must be one of label, unsure, not \"maybe\""]
+    assert problems == ['unsure_faces must be one of label, unsure, not "maybe"']
 
 
 def test_fercam_evaluate_scores_a_labelled_photo_folder(dev, tmp_path, capsys):

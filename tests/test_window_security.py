@@ -252,6 +252,10 @@ def test_bad_camera_values_are_refused_with_one_line_and_the_video_goes_on(serve
     assert status == 400 and answer["error"] == "camera must be a text, not 0"
     now = state(served)
     assert now["settings"] == before["settings"] and now["status"]["running"]
+    deadline = time.monotonic() + 3  # the status is refreshed once a second
+    while now["status"]["frames_sent"] <= before["status"]["frames_sent"] and time.monotonic() < deadline:
+        time.sleep(0.2)
+        now = state(served)
     assert now["status"]["frames_sent"] > before["status"]["frames_sent"]  # the video never stopped
 
 

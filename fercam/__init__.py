@@ -33,12 +33,9 @@ def analyze_image(bgr_image, detector: str = "mtcnn") -> tuple:
 
 @lru_cache(maxsize=4)
 def _shared_detector(name: str):
-    fallback = _shared_classifier().combiner.fallback_detector
-    if fallback is None or fallback == name:
-        return load_detector(name)
-    from fercam.detection.fallback import FallbackDetector
+    from fercam.detection.fallback import load_picture_detector
 
-    return FallbackDetector(load_detector(name), load_detector(fallback))
+    return load_picture_detector(name, _shared_classifier().combiner.fallback_detector)
 
 
 @lru_cache(maxsize=1)

@@ -149,15 +149,21 @@ class FaceReader:
         return Analysis(frame.index, frame.timestamp, mark_unsure(faces, self.classifier))
 
 
-def make_face_reader(settings: Settings, *, live: bool = False) -> FaceReader:
+def make_face_reader(settings: Settings, *, live: bool = False, pictures: bool = False) -> FaceReader:
     """The real detector and classifier the settings choose (loads models: call it off the video thread).
 
-    `live`: one thread per model (the video thread needs the other core), alternating views and a cadence."""
+    `live`: one thread per model (the video thread needs the other core), alternating views and a cadence.
+    `pictures`: unrelated photos (IMAGE mode), read as `fercam.analyze_image` reads them: where the detector
+    finds no face, the fallback detector the combined reading was fitted with looks."""
     from fercam.combined import load_combined_reading
     from fercam.detection import load_detector
+    from fercam.detection.fallback import load_picture_detector
 
     if not live:
-        return FaceReader(load_detector(settings.detector), load_combined_reading())
+        reading = load_combined_reading()
+        if pictures:
+            return FaceReader(load_picture_detector(settings.detector, reading.combiner.fallback_detector), reading)
+        return FaceReader(load_detector(settings.detector), reading)
     options = {"num_threads": 1} if settings.detector == "mtcnn" else {}
     reading = load_combined_reading(num_threads=1, views="alternating", second_every_s=SECOND_OPINION_EVERY_S)
     return FaceReader(load_detector(settings.detector, **options), reading, cadence=Cadence())

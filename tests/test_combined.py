@@ -14,6 +14,7 @@ from conftest import SHARED
 
 import fercam
 from fercam.annotate import LabelAnnotator, annotators_for
+from fercam.apps.analyze.analyze import analyze_inputs
 from fercam.apps.cli import main
 from fercam.combined import AlignedEmotionModel, CombinedReading, Combiner, load_combined_reading
 from fercam.emotion import load_classifier
@@ -23,7 +24,7 @@ from fercam.pipeline import face_crops, read_image
 from fercam.settings import Settings
 from fercam.training.stacking import fit_softmax
 from fercam.training.wild import person_folds, read_photo_set
-from fercam.types import Analysis, Box, Detection, Face
+from fercam.types import EMOTIONS, Analysis, Box, Detection, Face
 
 DEV = SHARED / "data" / "wild_faces_dev"
 
@@ -129,6 +130,25 @@ def test_live_reuses_a_faces_second_opinion_for_a_second(dev):
     fresh = CombinedReading(load_classifier(), second, Combiner.load())  # no memory of the faces above
     assert np.allclose(fresh.classify(image, bare), ours, atol=1e-5)
     assert not np.allclose(first, ours, atol=1e-2)
+
+
+def test_analyze_reads_a_photo_as_analyze_image_does(dev, tmp_path):
+    """A picture MTCNN misses and the fallback (YuNet) finds: `fercam analyze` gives analyze_image's faces."""
+    photo = tmp_path / "missed.jpg"
+    shutil.copy(dev.path("Dwarakish_166.jpg"), photo)
+    image = cv2.imread(str(photo))
+    assert not fercam.load_detector("mtcnn").detect(image)  # the case the fallback is for
+    expected = fercam.analyze_image(image)
+    assert expected
+    (result,) = analyze_inputs([str(photo)], tmp_path / "out", jobs=1)
+    assert not result.error
+    with (tmp_path / "out" / "missed" / "timeline.csv").open(newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert len(rows) == len(expected)
+    for row, face in zip(rows, expected):
+        box = [float(row[k]) for k in ("x1", "y1", "x2", "y2")]
+        assert np.allclose(box, [face.box.x1, face.box.y1, face.box.x2, face.box.y2], atol=1)
+        assert np.allclose([float(row[e]) for e in EMOTIONS], face.probs, atol=1e-3)
 
 
 def test_unsure_faces_are_flagged_and_drawn_as_the_setting_says(dev):

@@ -22,3 +22,11 @@ class FallbackDetector:
 
     def detect_near(self, bgr_image: np.ndarray, boxes: Sequence[Box]) -> list[Detection]:
         return self.first.detect_near(bgr_image, boxes)
+
+
+def load_picture_detector(name: str, fallback: str | None) -> Detector:
+    """The detector `name`, with the `fallback` detector (the combined reading's) looking where it finds none."""
+    from fercam.detection import load_detector
+
+    detector = load_detector(name)
+    return detector if fallback in (None, name) else FallbackDetector(detector, load_detector(fallback))

@@ -258,7 +258,7 @@ def _run_frames(source, out_dir, writers, result: InputResult, options: Options,
     try:
         return run_offline(
             source,
-            make_face_reader(settings),
+            make_face_reader(settings, pictures=isinstance(source.source, ImageSource)),
             sinks,
             settings,
             every=options.every,

@@ -82,6 +82,20 @@ def test_model_check() -> None:
     assert not failed.ok and failed.critical and "not found" in failed.detail and "fer_cnn.tflite" in failed.fix
 
 
+def test_combined_reading_check(tmp_path: Path) -> None:
+    from fercam.combined import AlignedEmotionModel, Combiner
+
+    shipped = doctor.check_combined_reading()
+    assert shipped.ok and "fer_mobilefacenet" in shipped.detail
+    corrupt = tmp_path / "fer_combiner.json"
+    corrupt.write_text('{"weights": [[1, 2]]')
+    failed = doctor.check_combined_reading(loader=lambda: (AlignedEmotionModel(), Combiner.load(corrupt)))
+    assert not failed.ok and failed.critical and "not a combiner file" in failed.detail and "models/" in failed.fix
+    missing = doctor.check_combined_reading(loader=lambda: (AlignedEmotionModel(tmp_path / "none.onnx"), None))
+    assert not missing.ok and "not found" in missing.detail
+    assert doctor.check_combined_reading in doctor.default_checks()
+
+
 def test_detector_check() -> None:
     assert doctor.check_detector(loader=lambda: object()).ok
 

@@ -129,6 +129,31 @@ def check_model(*, loader: Callable[[], Any] = _load_classifier) -> Check:
     return Check("emotion model", True, f"{getattr(classifier, 'path', 'loaded')} predicts 7 emotions")
 
 
+def _load_second_opinion() -> tuple[Any, Any]:
+    from fercam.combined import AlignedEmotionModel, Combiner
+
+    return AlignedEmotionModel(), Combiner.load()
+
+
+def check_combined_reading(*, loader: Callable[[], tuple[Any, Any]] = _load_second_opinion) -> Check:
+    """The rest of the combined reading the app runs (`fercam.combined`): the zoo model and the combiner."""
+    import numpy as np
+
+    fix = (
+        "reinstall FER Cam; in a checkout restore models/ (git checkout models/); "
+        "python -m fercam.training.fit_combiner refits models/fer_combiner.json"
+    )
+    try:
+        second, combiner = loader()
+        ours = np.full((1, 7), 1 / 7, np.float32)
+        probabilities = combiner.combine(ours, second.predict_aligned([np.zeros((112, 112, 3), np.uint8)]))
+    except Exception as exc:
+        return Check("combined reading", False, f"does not load: {exc}", fix)
+    if probabilities.shape != (1, 7) or not np.all(np.isfinite(probabilities)):
+        return Check("combined reading", False, f"gives shape {probabilities.shape}, not (1, 7)", fix)
+    return Check("combined reading", True, f"{getattr(second, 'path', 'zoo model')} and the combiner load")
+
+
 def _load_mtcnn() -> Any:
     from fercam.detection import load_detector
 
@@ -238,7 +263,7 @@ def default_checks(vcam_backend: str | None = None) -> list[Callable[[], Check]]
     """The checks in the order they are printed: environment, packages, models, devices, desktop."""
     checks: list[Callable[[], Check]] = [check_python]
     checks += [partial(check_package, req) for req in REQUIREMENTS]
-    checks += [check_model, check_detector]
+    checks += [check_model, check_combined_reading, check_detector]
     checks += [check_video_devices] if platform.system() == "Linux" else []
     checks += [check_webcams, partial(check_virtual_camera, vcam_backend), check_display, check_tray]
     return checks

@@ -107,7 +107,8 @@ def run_headless(
                 source, sink, SettingsStore(initial=settings), make_live_reader, on_analysis=on_analysis
             )
             return runner.run(max_frames=max_frames)
-        reader = make_face_reader(settings, pictures=mode is Mode.IMAGE)  # outside the frame loop: a model error is not a frame error
+        # outside the frame loop: a model error is not a frame error
+        reader = make_face_reader(settings, pictures=mode is Mode.IMAGE)
         return run_offline(source, reader, [sink], settings, mode=mode, max_frames=max_frames, on_analysis=on_analysis)
     finally:
         source.close()

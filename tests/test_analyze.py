@@ -22,6 +22,7 @@ import pytest
 from conftest import count_frames
 
 from fercam.apps.analyze.analyze import analyze_inputs
+from fercam.apps.analyze.outputs import OutputError, Staging, remove_leftovers
 from fercam.apps.analyze.report import TIMELINE_COLUMNS
 from fercam.apps.cli import main
 from fercam.paths import model_file
@@ -199,6 +200,19 @@ def test_image_input_finds_both_faces(media_dir, tmp_path):
     assert result.frames == 1 and result.faces == 2
     assert len(read_summary(folder)["faces"]) == 2
     assert_png(folder / "timeline.png")
+
+
+def test_a_result_blocked_by_the_users_folder_is_kept_where_the_error_says(tmp_path):
+    staging = Staging(tmp_path / "clip")
+    (staging.path / "timeline.csv").write_text("time_s\n")
+    (tmp_path / "clip").mkdir()  # the user's own folder, made while the input was analysed
+    (tmp_path / "clip" / "notes.txt").write_text("mine")
+    with pytest.raises(OutputError, match="the result is in") as error:
+        staging.publish()
+    kept = Path(str(error.value).rsplit("the result is in ", 1)[1])
+    remove_leftovers(tmp_path)  # what the next run does first
+    assert kept == tmp_path / "clip-2" and (kept / "timeline.csv").read_text() == "time_s\n"
+    assert (tmp_path / "clip" / "notes.txt").read_text() == "mine"
 
 
 def test_inputs_with_the_same_name_get_separate_folders(media_dir, tmp_path):

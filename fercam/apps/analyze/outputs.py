@@ -110,15 +110,27 @@ class Staging:
         old = self.final.parent / f"{REPLACED_PREFIX}{self.final.name}-{os.getpid()}"
         if os.path.lexists(self.final):
             if not is_ours(self.final):
-                raise OutputError(
-                    f"{self.final} appeared meanwhile and is not FER Cam's: the result stays in {self.path}"
-                )
+                kept = self._keep_aside()
+                raise OutputError(f"{self.final} appeared meanwhile and is not FER Cam's: the result is in {kept}")
             os.replace(self.final, old)
         os.replace(self.path, self.final)
         shutil.rmtree(old, ignore_errors=True)
 
     def discard(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
+
+    def _keep_aside(self) -> Path:
+        """The finished folder, out of `remove_leftovers`' reach: unmarked, under a free `NAME-2`, `NAME-3`..."""
+        (self.path / MARKER).unlink()
+        for n in range(2, 100):
+            kept = self.final.with_name(f"{self.final.name}-{n}")
+            if not os.path.lexists(kept):
+                try:
+                    os.rename(self.path, kept)  # a folder made there meanwhile: only an empty one is replaced
+                    return kept
+                except OSError:
+                    continue
+        return self.path
 
 
 def same_file(a: str | Path, b: str | Path) -> bool:

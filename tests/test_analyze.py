@@ -215,6 +215,30 @@ def test_a_result_blocked_by_the_users_folder_is_kept_where_the_error_says(tmp_p
     assert (tmp_path / "clip" / "notes.txt").read_text() == "mine"
 
 
+def test_a_sound_only_stream_is_refused_in_one_line(tmp_path):
+    (result,) = analyze_inputs(["http://127.0.0.1:9/a.mp3"], tmp_path, duration=5, jobs=1)
+    assert "the sound of a stream is not analysed" in result.error and "\n" not in result.error
+    assert not (tmp_path / "a").exists()
+
+
+def test_the_source_is_closed_when_its_folder_cannot_be_made(media_dir, tmp_path, monkeypatch):
+    import fercam.apps.analyze.analyze as analyze
+
+    real_open, closed = analyze.open_source, []
+
+    def open_and_watch(spec):
+        source = real_open(spec)
+        real_close = source.close
+        source.close = lambda: closed.append(real_close())
+        return source
+
+    monkeypatch.setattr(analyze, "open_source", open_and_watch)
+    (tmp_path / "a_file").write_text("not a folder")
+    with pytest.raises(OSError):
+        analyze.analyze_one(str(media_dir / "fer_test.mp4"), tmp_path / "a_file" / "fer_test", progress=False)
+    assert closed == [None]
+
+
 def test_inputs_with_the_same_name_get_separate_folders(media_dir, tmp_path):
     other = tmp_path / "elsewhere"
     other.mkdir()

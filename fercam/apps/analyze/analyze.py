@@ -153,7 +153,7 @@ def analyze_one(
     options = Options(every, duration, video, detector, progress)
     if spec.lower().startswith(STREAM_SCHEMES) and not options.duration:
         raise ValueError(f"{spec}: a stream needs --duration S")
-    notes = []
+    notes, source = [], None
     if Path(spec).suffix.lower() in AUDIO_SUFFIXES:
         build = partial(_analyze_audio_only, options=options, position=position, notes=notes)
     else:  # opened before staging: a missing or unreadable input leaves nothing behind
@@ -166,7 +166,12 @@ def analyze_one(
             build = partial(_analyze_audio_only, options=options, position=position, notes=notes)
         else:
             build = partial(_analyze_video, _MediaClock(source), options=options, position=position)
-    staging = Staging(out_dir)
+    try:
+        staging = Staging(out_dir)
+    except BaseException:
+        if source is not None:
+            source.close()
+        raise
     try:
         result = build(spec, staging.path)
     except BaseException:
@@ -393,6 +398,8 @@ def _voice_summary(windows) -> dict:
 
 
 def _analyze_audio_only(spec: str, out_dir: Path, *, options: Options, position: int, notes: list[str]) -> InputResult:
+    if spec.lower().startswith(STREAM_SCHEMES):  # `_voice` reads files only
+        raise ValueError(f"{spec}: the sound of a stream is not analysed: save it to a file and analyse that")
     result = InputResult(spec, out_dir=str(out_dir), notes=notes)
     voice = _voice(spec, out_dir, result, options, position, until_s=options.duration or None, audio_only=True)
     if voice is None:

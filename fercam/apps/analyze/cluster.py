@@ -56,9 +56,9 @@ def analyze_on_cluster(
     if not items:
         raise ValueError("no inputs to analyse")
     out = Path(out).resolve()  # workers run elsewhere: every path they get must be absolute
-    folders = out_dirs([item.spec for item in items], out)
     with OutputLock(out):
         remove_leftovers(out)
+        folders = out_dirs([item.spec for item in items], out)  # under the lock: no other run is choosing
         index = JobIndex(out, items)
         todo = [(item, folder) for item, folder in zip(items, folders) if not index.keep_if_complete(item, folder)]
         print(f"fercam: {len(items) - len(todo)} input(s) complete from an earlier run, {len(todo)} to analyse")

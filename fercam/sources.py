@@ -325,7 +325,7 @@ class StillCamera:
         self._closed = True
 
 
-def _is_index(spec: str) -> bool:
+def is_camera_index(spec: str) -> bool:
     return spec.isascii() and spec.isdigit()  # "²" is a digit to Python, not a camera index
 
 
@@ -364,7 +364,7 @@ def _video(spec: str, *, realtime: bool = False, **_options) -> VideoFileSource:
 
 
 SOURCES = Registry("source")
-SOURCES.register("camera", _camera, help="a webcam index (0, 1, ...)", matches=_is_index, live=True)
+SOURCES.register("camera", _camera, help="a webcam index (0, 1, ...)", matches=is_camera_index, live=True)
 SOURCES.register(
     "stream",
     _stream,

@@ -185,6 +185,14 @@ def test_bench_without_a_source_takes_the_first_webcam_that_opens(monkeypatch):
     assert default_source() == ("2", "no --source: measuring webcam 2 (640x480)")
 
 
+def test_bench_takes_only_ascii_digits_for_a_webcam():
+    from fercam.apps.bench.parts import TiledSource
+    from fercam.sources import SourceError
+
+    with pytest.raises(SourceError, match="no such file: ²"):  # "²".isdigit() is true, int("²") fails
+        TiledSource("²", (640, 480), 1, 30)
+
+
 def test_bench_soak_samples_memory_and_rate(media_dir, capsys):
     args = ["bench", "--json", "--soak", "25", "--source", str(media_dir / "fer_test.mp4"), "--size", "640x360"]
     assert main(args) == 0

@@ -134,12 +134,12 @@ def _serve(
     from fercam.apps.app import App
     from fercam.apps.tray.tray import open_page
     from fercam.apps.window.run import serve_until_quit, start_window
-    from fercam.sources import list_cameras
+    from fercam.sources import is_camera_index, list_cameras
 
     _refuse_highgui(sink)
     done = threading.Event()
     app = App(store, sink_spec=sink, vcam_backend=vcam_backend, source_spec=source, notify=_notify)
-    cameras = list_cameras() if source is None or source.isdigit() else []
+    cameras = list_cameras() if source is None or is_camera_index(source) else []
     server = start_window(app, quit=done.set, cameras=cameras, port=port)
     print(f"FER Cam window: {server.url}", flush=True)
     app.on_no_driver = lambda: None if open_now else open_page(server.url)

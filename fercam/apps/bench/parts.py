@@ -12,7 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fercam.sources import VideoFileSource, WebcamSource
+from fercam.sources import VideoFileSource, WebcamSource, is_camera_index
 from fercam.types import Frame
 
 
@@ -57,7 +57,7 @@ class TiledSource:
     frame_count = None
 
     def __init__(self, spec: str, size: tuple[int, int], faces: int, fps: int, *, realtime: bool = True) -> None:
-        if spec.isdigit():
+        if is_camera_index(spec):
             self._input = WebcamSource(int(spec), width=size[0], height=size[1], fps=fps)
         else:
             self._input = VideoFileSource(spec, realtime=realtime, loop=True)

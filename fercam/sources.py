@@ -225,7 +225,7 @@ def image_paths(path: Path) -> list[Path]:
 MIN_IMAGE_SIDE = 16  # smaller than this holds no face the detector could find
 
 
-def read_image(path: Path) -> np.ndarray:
+def load_picture(path: Path) -> np.ndarray:
     """A picture as BGR, or a SourceError that says what is wrong with it."""
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None:
@@ -259,7 +259,7 @@ class ImageSource:
             path = self.paths[self._next]
             self._next += 1
             try:
-                image = read_image(path)
+                image = load_picture(path)
             except SourceError as exc:
                 if len(self.paths) == 1:
                     raise
@@ -310,7 +310,7 @@ class StillCamera:
 
     def _picture(self, which: int) -> np.ndarray:
         if self._shown is None or self._shown[0] != which:
-            image = read_image(self.paths[which])
+            image = load_picture(self.paths[which])
             height, width = image.shape[:2]
             scale = min(self.size[0] / width, self.size[1] / height)
             if scale < 1:  # shrink into the output, never enlarge

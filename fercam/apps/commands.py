@@ -223,8 +223,9 @@ def train(args) -> int:
 
 
 def evaluate(args) -> int:
+    from fercam.paths import model_file
+
     if args.task == "voice":
-        from fercam.paths import model_file
         from fercam.training.voice_train import voice_report
 
         model = args.model or model_file("voice_mlp.tflite")
@@ -234,7 +235,6 @@ def evaluate(args) -> int:
     if (Path(_data(args)) / "labels.csv").is_file():
         return evaluate_photos(args)
     from fercam.emotion import DEFAULT_MODEL
-    from fercam.paths import model_file  # noqa: F811 (each branch imports what it needs)
     from fercam.training.evaluate import evaluate_model
 
     model = args.model or model_file(DEFAULT_MODEL)

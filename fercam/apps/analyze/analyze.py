@@ -24,6 +24,7 @@ from pathlib import Path
 from fercam.apps.analyze.inputs import AUDIO_SUFFIXES, collect_inputs, out_dirs
 from fercam.apps.analyze.outputs import OutputError, OutputLock, Staging, remove_leftovers, write_json_atomic
 from fercam.apps.analyze.report import TimelineWriter, plot_distribution, plot_timelines, summarize_faces
+from fercam.apps.app import one_line
 from fercam.apps.stopping import check_stop, stop_on_signals, stop_requested, worker_init
 from fercam.body.timeline import BodyTimelineWriter
 from fercam.media import NoVideoError, copy_audio_track
@@ -55,11 +56,6 @@ class Options:
     video: bool = True
     detector: str = "mtcnn"
     progress: bool = True  # a per-input frame bar; off where nobody watches (cluster tasks)
-
-
-def expand_inputs(inputs: list[str]) -> list[str]:
-    """Folders, globs and manifest CSVs expanded to the inputs they stand for."""
-    return [item.spec for item in collect_inputs(inputs)]
 
 
 def analyze_inputs(
@@ -123,11 +119,7 @@ def _outcome(future, spec: str) -> InputResult:
     try:
         return future.result()
     except Exception as exc:  # a worker that died (killed, out of memory) fails its input only
-        return InputResult(spec, error=_one_line(exc))
-
-
-def _one_line(exc: BaseException) -> str:
-    return str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return InputResult(spec, error=one_line(exc))
 
 
 def try_analyze(spec: str, out_dir: Path, options: Options, position: int = 0) -> InputResult:
@@ -135,7 +127,7 @@ def try_analyze(spec: str, out_dir: Path, options: Options, position: int = 0) -
         return analyze_one(spec, out_dir, **asdict(options), position=position)
     except Exception as exc:  # one bad input must not stop the others
         log.info("skipped %s: %s", spec, exc)
-        return InputResult(spec, error=_one_line(exc))
+        return InputResult(spec, error=one_line(exc))
 
 
 def analyze_one(

@@ -215,8 +215,10 @@ class StreamSource(_LiveCapture):
 
 
 def image_paths(path: Path) -> list[Path]:
-    """The image itself, or every image in the folder sorted by name."""
-    paths = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if path.is_dir() else [path]
+    """The image itself, or every image file in the folder sorted by name (a FIFO named x.jpg would block)."""
+    paths = [path]
+    if path.is_dir():
+        paths = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     if not paths:
         raise SourceError(f"no images in folder: {path}")
     return paths

@@ -44,12 +44,14 @@ class VideoReader:
     a file that cannot give one is refused there, with what was wrong.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, timeout_s: float | None = None) -> None:
+        """`timeout_s` bounds each wait for the network (opening, then each read) for a URL: FFmpeg's HTTP
+        waits for ever, and a stalled server would hold the video thread."""
         import av
 
         self.path = str(path)
         try:
-            self._container = av.open(self.path)
+            self._container = av.open(self.path, timeout=None if timeout_s is None else (timeout_s, timeout_s))
         except (av.FFmpegError, OSError, UnicodeDecodeError) as exc:
             raise MediaError(f"cannot read video: {path} (not a video FFmpeg can read: {_reason(exc)})") from exc
         if not self._container.streams.video:

@@ -72,7 +72,10 @@ RANGES = {"width": (16, 7680), "height": (16, 4320), "fps": (1, 240)}
 # also takes tcp:// and udp://; a setting, which the window can change, never reaches raw sockets or FFmpeg's
 # other protocols (file:, concat:, subfile:, ...). A subset of fercam.sources.STREAM_SCHEMES.
 CAMERA_SCHEMES = ("rtsp", "rtmp", "http", "https")
-CAMERA_HELP = f"a webcam number, a video file or a stream URL ({', '.join(f'{s}://' for s in CAMERA_SCHEMES)})"
+CAMERA_HELP = (
+    f"a webcam number, a video file, a photo, a folder of photos or a stream URL "
+    f"({', '.join(f'{s}://' for s in CAMERA_SCHEMES)})"
+)
 MAX_CAMERA_CHARS = 1024  # a path or URL a person types; PATH_MAX-long texts are not cameras
 MAX_NAME_BYTES = 255  # one file-name part, on every file system FER Cam runs on
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]+):")  # two letters at least: "C:\clip.mp4" has a drive, not a scheme

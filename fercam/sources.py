@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 STREAM_SCHEMES = ("rtsp://", "rtmp://", "http://", "https://", "udp://", "tcp://")
+NETWORK_TIMEOUT_S = 8.0  # FFmpeg's own is 30 s or none: an address that stops answering must not hold anyone long
 SOURCE_HELP = "a webcam index (0, 1, ...), a video file, a stream URL (rtsp://, http://...), an image or a folder"
 
 
@@ -120,7 +121,7 @@ class VideoFileSource:
         if not url and not Path(path).is_file():
             raise SourceError(f"no such file: {path}")
         try:
-            self._reader = VideoReader(path)
+            self._reader = VideoReader(path, timeout_s=NETWORK_TIMEOUT_S if url else None)
         except NoVideoError:
             raise
         except MediaError as exc:
@@ -193,7 +194,7 @@ class VideoFileSource:
 class StreamSource(_LiveCapture):
     """An RTSP/HTTP stream; frames carry wall-clock time since the stream opened."""
 
-    timeout_s = 8.0  # FFmpeg's own is 30 s: an address that never answers must not hold anyone that long
+    timeout_s = NETWORK_TIMEOUT_S
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -215,8 +216,10 @@ class StreamSource(_LiveCapture):
 
 
 def image_paths(path: Path) -> list[Path]:
-    """The image itself, or every image in the folder sorted by name."""
-    paths = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if path.is_dir() else [path]
+    """The image itself, or every image file in the folder sorted by name (a FIFO named x.jpg would block)."""
+    paths = [path]
+    if path.is_dir():
+        paths = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     if not paths:
         raise SourceError(f"no images in folder: {path}")
     return paths

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import resource
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -183,6 +184,49 @@ def test_a_truncated_video_is_reported_with_the_frames_read(media_dir, tmp_path,
     assert main(["run", "--no-tray", "--source", str(cut), "--sink", f"file:{tmp_path / 'out.mp4'}"]) == 0
     (warning,) = [r.getMessage() for r in caplog.records if "truncated" in r.getMessage()]  # "fercam: ..." on stderr
     assert warning.startswith("cut.mp4 is truncated: read ") and "of the 464 frames its header declares" in warning
+
+
+def test_a_video_file_over_http_that_stalls_ends_instead_of_blocking_the_video(media_dir, tmp_path, monkeypatch):
+    import fercam.sources
+    from fercam.sources import SourceError, VideoFileSource
+
+    whole = tmp_path / "whole.mp4"
+    _faststart_copy(media_dir / "fer_woman2.mp4", whole)
+    data = whole.read_bytes()
+    server, held, done = socket.create_server(("127.0.0.1", 0)), [], threading.Event()
+
+    def serve() -> None:  # the whole length announced, a third of it sent, then silence with the connection open
+        while not done.is_set():
+            try:
+                connection, _ = server.accept()
+            except OSError:
+                return
+            connection.recv(65536)
+            head = f"HTTP/1.1 200 OK\r\nContent-Type: video/mp4\r\nContent-Length: {len(data)}\r\n\r\n"
+            connection.sendall(head.encode() + data[: len(data) // 3])
+            held.append(connection)
+
+    def play() -> None:
+        try:
+            source = VideoFileSource(f"http://127.0.0.1:{server.getsockname()[1]}/whole.mp4")
+        except SourceError:  # the stall came before the first frame
+            return
+        while source.read() is not None:
+            pass
+        source.close()
+
+    monkeypatch.setattr(fercam.sources, "NETWORK_TIMEOUT_S", 1.0)
+    threading.Thread(target=serve, daemon=True).start()
+    player = threading.Thread(target=play, daemon=True)
+    started = time.monotonic()
+    player.start()
+    player.join(timeout=10)
+    done.set()
+    server.close()
+    for connection in held:
+        connection.close()
+    assert not player.is_alive(), "a stalled HTTP file held the video thread"
+    print(f"a stalled HTTP file ended after {time.monotonic() - started:.1f} s")
 
 
 def test_a_paced_clip_resumes_after_a_stall_without_a_burst(media_dir):

@@ -7,6 +7,8 @@ import os
 import shutil
 import subprocess
 import sys
+from fnmatch import fnmatch
+from glob import glob
 from pathlib import Path
 
 import pytest
@@ -126,7 +128,13 @@ def test_pyinstaller_spec_names_the_entry_models_and_excludes() -> None:
     tree = ast.parse(source)
     compile(tree, "fercam.spec", "exec")
     assert '"fercam" / "__main__.py"' in source and '"fercam/models"' in source
-    assert {"models/*.tflite", "models/*.md"} <= set(_assigned(tree, "MODEL_PATTERNS"))
+    patterns = _assigned(tree, "MODEL_PATTERNS")
+    for model in (ROOT / "models").iterdir():  # every model and licence the runtime ships, not the training notes
+        if model.suffix in (".tflite", ".onnx") or model.name.startswith("LICENSE-"):
+            assert any(fnmatch(f"models/{model.name}", p) for p in patterns), model.name
+    for pattern, dest in _assigned(tree, "PACKAGE_DATAS"):  # read from the package when the window starts
+        assert glob(str(ROOT / pattern)) and dest == pattern.rsplit("/", 1)[0]
+    assert "fercam/apps/window/static" in dict(_assigned(tree, "PACKAGE_DATAS")).values()
     assert {"tensorflow", "keras", "mtcnn"} <= set(_assigned(tree, "EXCLUDES"))
     assert '"ai_edge_litert.interpreter"' in source and '"pystray._win32"' in source and '"pystray._xorg"' in source
     assert (ROOT / "fercam" / "__main__.py").is_file()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import time
 
 import cv2
@@ -259,3 +261,29 @@ def test_voice_is_disabled_with_its_reason_where_no_microphone_works(app, store)
     voice = item_named(tray.menu(), "Voice")
     assert voice.text == "Voice: off (no microphone found)" and not voice.enabled
     assert len(tray.menu().items) == len(Tray(app, store).menu().items)  # in the same place
+
+
+def test_unsure_faces_changes_through_apply_like_every_other_setting(tray, app, store):
+    tray.set_unsure_faces("label")
+    assert store.get().unsure_faces == "label"
+    App.stop(app)  # quitting: `apply` refuses every change from now on, the tray's too
+    tray.set_unsure_faces("unsure")
+    assert store.get().unsure_faces == "label" and app.notices[-1] == "FER Cam is quitting"
+
+
+def test_a_folder_of_photos_can_be_the_camera(app, store, media_dir, tmp_path):
+    app.start()
+    empty, photos = tmp_path / "empty", tmp_path / "photos"
+    empty.mkdir(), photos.mkdir()
+    shutil.copy(media_dir / "two_people.jpg", photos / "b.jpg")
+    os.mkfifo(photos / "a.jpg")  # not a file: reading it would block, so it is not one of the photos
+    with pytest.raises(ValueError, match="^camera: cannot play"):
+        app.apply({"camera": str(empty)})
+    runner = app.runner
+    app.apply({"camera": str(photos)})
+    assert store.get().camera == str(photos) and app.runner is not runner
+    deadline, frames = time.monotonic() + 10, 0
+    while frames < 5 and time.monotonic() < deadline:
+        time.sleep(0.05)
+        frames = app.runner.stats.frames_sent
+    assert frames >= 5 and not app.notices

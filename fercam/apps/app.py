@@ -221,12 +221,13 @@ class App:
 
     def _open_source(self, settings: Settings, spec: str, *, as_setting: bool = False):
         """The source `spec` names. As a setting (the window can change it), a file must be a regular one (a FIFO
-        or a device could block the open), and a missing or unreadable one gets the same words: no notice tells
-        which files exist."""
+        or a device could block the open) or a folder of photos, and a missing or unreadable one gets the same
+        words: no notice tells which files exist."""
         one_opencv_thread()
-        a_file = as_setting and SOURCES.kind_of(spec).name not in ("camera", "stream")
+        kind = SOURCES.kind_of(spec).name
+        a_file = as_setting and kind not in ("camera", "stream")
         try:
-            if a_file and not Path(spec).is_file():
+            if a_file and not (Path(spec).is_file() or (kind == "images" and Path(spec).is_dir())):
                 raise SourceError(spec)
             source = open_source(spec, realtime=True, width=settings.width, height=settings.height, fps=settings.fps)
         except (ValueError, OSError) as exc:  # OSError: a name too long for the file system, say

@@ -103,8 +103,7 @@ class Tray:
         self._refresh()
 
     def set_unsure_faces(self, choice: str) -> None:
-        self.store.update(unsure_faces=choice)  # "label" or "unsure" (Settings.unsure_faces)
-        self._refresh()
+        self._change({"unsure_faces": choice})  # "label" or "unsure" (Settings.unsure_faces)
 
     def open_window(self) -> None:
         if self.window_url:

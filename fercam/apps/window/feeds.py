@@ -40,9 +40,10 @@ def analysis_message(analysis: Analysis, size: tuple[int, int]) -> dict:
 class Feeds:
     """The two socket handlers over whatever runner the app has now (it changes on restart)."""
 
-    def __init__(self, app, status) -> None:
+    def __init__(self, app, status, guard) -> None:
         self.app = app
         self.status = status  # () -> dict, the same panel the control page polls
+        self.guard = guard  # access.Guard: asked again once a socket is open ("new link" may have come meanwhile)
         self.sockets: dict[web.WebSocketResponse, asyncio.Future | None] = {}  # each with the task that reads it
 
     async def _socket(self, request: web.Request) -> web.WebSocketResponse:
@@ -57,6 +58,10 @@ class Feeds:
         except BaseException:
             self.sockets.pop(ws, None)
             raise
+        if self.guard.refusal(request):  # the link was replaced during the handshake, after close_all's sweep
+            self.sockets.pop(ws, None)
+            await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"this link was replaced by a new one")
+            return ws
         self.sockets[ws] = asyncio.ensure_future(self._read_until_closed(ws))  # notices the page leaving
         return ws
 

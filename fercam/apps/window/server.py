@@ -65,7 +65,7 @@ class WindowServer:
         self.controls, self.quit, self.port = controls, quit, port
         self.token = LinkFile(token_path)
         self.guard = Guard(self.token, public=("/static/", "/emoji/", "/favicon.ico"))
-        self.feeds = Feeds(controls.app, controls.status)
+        self.feeds = Feeds(controls.app, controls.status, self.guard)
         self.files = packaged_files()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
@@ -114,11 +114,12 @@ class WindowServer:
         if self._loop is None or self._runner is None:
             return
         asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(timeout=10)
+        # Waiting changes are dropped; the one being applied ends while the loop can still take its outcome.
+        self._changes.shutdown(wait=True, cancel_futures=True)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=5)
         self._loop.run_until_complete(self._loop.shutdown_default_executor())  # socket waits end within 0.5 s
         self._loop.close()
-        self._changes.shutdown(wait=False, cancel_futures=True)
         self._loop = self._runner = None
 
     # -- routes ---------------------------------------------------------------------
@@ -186,14 +187,20 @@ class WindowServer:
             return web.json_response(pending, status=202)
         except ValueError as exc:
             return _error(exc, 400)
+        except Exception as exc:  # a source or sink that broke in its own way (cv2.error, RuntimeError)
+            self._report_unchanged(changes, exc)
+            return _error(exc, 500)
         return web.json_response(self.controls.state())
 
     def _changed(self, _future: Future) -> None:
         self._waiting -= 1
 
     def _report_late(self, future: asyncio.Future, changes: dict) -> None:
-        if not future.cancelled() and isinstance(future.exception(), ValueError):
-            self.controls.app.report(f"{', '.join(changes)} unchanged: {one_line(future.exception())}")
+        if not future.cancelled() and future.exception() is not None:
+            self._report_unchanged(changes, future.exception())
+
+    def _report_unchanged(self, changes: dict, error: BaseException) -> None:
+        self.controls.app.report(f"{', '.join(changes)} unchanged: {one_line(error)}")
 
     async def _new_link(self, _request: web.Request) -> web.Response:
         self.token.rotate()

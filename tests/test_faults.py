@@ -33,7 +33,14 @@ def start_recording(clip: Path, out: Path, *extra: str, **popen) -> subprocess.P
     command = [sys.executable, "-m", "fercam", "run", "--no-tray", "--mode", "live", "--source", str(clip)]
     command += ["--sink", f"file:{out}", *extra]
     env = dict(os.environ, PYTHONPATH=str(ROOT))
+    popen.setdefault("preexec_fn", _ctrl_c_as_from_a_terminal)
     return subprocess.Popen(command, cwd=out.parent, env=env, stderr=subprocess.PIPE, text=True, **popen)
+
+
+def _ctrl_c_as_from_a_terminal() -> None:
+    """A job started in the background inherits SIGINT ignored (POSIX), and Python keeps it so; a command typed
+    in a terminal gets it by default. The test runner may be either, the user's `fercam run` is the second."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def wait_for_file(path: Path, process: subprocess.Popen, timeout: float = 30.0) -> None:

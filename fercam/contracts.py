@@ -18,6 +18,10 @@ if TYPE_CHECKING:
     from fercam.body.pose import Pose
 
 
+class SourceError(ValueError):
+    """A source that cannot be opened or read."""
+
+
 @runtime_checkable
 class Source(Protocol):
     """Frames from a camera, a file, a stream or images."""

@@ -187,7 +187,7 @@ def test_bench_without_a_source_takes_the_first_webcam_that_opens(monkeypatch):
 
 def test_bench_takes_only_ascii_digits_for_a_webcam():
     from fercam.apps.bench.parts import TiledSource
-    from fercam.sources import SourceError
+    from fercam.contracts import SourceError
 
     with pytest.raises(SourceError, match="no such file: ²"):  # "²".isdigit() is true, int("²") fails
         TiledSource("²", (640, 480), 1, 30)

@@ -195,7 +195,8 @@ def test_a_truncated_video_is_reported_with_the_frames_read(media_dir, tmp_path,
 
 def test_a_video_file_over_http_that_stalls_ends_instead_of_blocking_the_video(media_dir, tmp_path, monkeypatch):
     import fercam.sources
-    from fercam.sources import SourceError, VideoFileSource
+    from fercam.contracts import SourceError
+    from fercam.sources import VideoFileSource
 
     whole = tmp_path / "whole.mp4"
     _faststart_copy(media_dir / "fer_woman2.mp4", whole)

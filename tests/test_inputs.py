@@ -25,8 +25,9 @@ from conftest import count_frames, requires_system_packages
 from fercam.apps.analyze.analyze import analyze_inputs
 from fercam.apps.analyze.outputs import MARKER
 from fercam.apps.cli import main
+from fercam.contracts import SourceError
 from fercam.paths import model_file
-from fercam.sources import SourceError, VideoFileSource, open_source
+from fercam.sources import VideoFileSource, open_source
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 from conftest import MjpegCamera
 
+from fercam.contracts import SourceError
 from fercam.devices import VideoDevice, driver_fix, video_devices
+from fercam.pictures import ImageSource, StillCamera
 from fercam.settings import Settings, SettingsStore, default_settings_path
 from fercam.sinks import (
     SINK_HELP,
@@ -21,7 +23,7 @@ from fercam.sinks import (
     letterbox,
     open_sink,
 )
-from fercam.sources import SOURCE_HELP, ImageSource, SourceError, StillCamera, VideoFileSource, open_source
+from fercam.sources import SOURCE_HELP, VideoFileSource, open_source
 
 FER_TEST_FRAMES = 115
 BLUE, RED = (255, 0, 0), (0, 0, 255)  # BGR

@@ -9,11 +9,12 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
+from fercam.contracts import SourceError
 from fercam.live import LiveRunner, one_opencv_thread
 from fercam.pipeline import make_live_reader
 from fercam.settings import CAMERA_HELP, Settings, SettingsStore
 from fercam.sinks import SinkError, open_sink
-from fercam.sources import SOURCES, SourceError, VideoFileSource, open_source
+from fercam.sources import SOURCES, VideoFileSource, open_source
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fercam.apps.analyze.outputs import is_ours
-from fercam.sources import IMAGE_SUFFIXES, STREAM_SCHEMES
+from fercam.pictures import IMAGE_SUFFIXES
+from fercam.sources import STREAM_SCHEMES
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"}

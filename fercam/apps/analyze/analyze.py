@@ -7,7 +7,8 @@ result of FER Cam's: a folder of the user's is never touched, the result goes to
 at a time may write into an output folder. Times are the media's own (each frame's presentation time).
 Ctrl-C, SIGTERM or SIGHUP stops early, in the frames or in the voice stage, and still writes everything
 up to one point in the media, every output cut there (summary.json says "interrupted" and
-"stopped_at_s"); inputs not yet started are reported.
+"stopped_at_s"); inputs not yet started are reported. The stages: `frames.py` (faces, body, video) and
+`sound.py` (voice); this module runs them per input and over all the inputs.
 """
 
 from __future__ import annotations
@@ -21,14 +22,17 @@ from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
 
+from fercam.apps.analyze.frames import MediaClock, run_frames
 from fercam.apps.analyze.inputs import AUDIO_SUFFIXES, collect_inputs, out_dirs
 from fercam.apps.analyze.outputs import OutputError, OutputLock, Staging, remove_leftovers, write_json_atomic
 from fercam.apps.analyze.report import TimelineWriter, plot_distribution, plot_timelines, summarize_faces
+from fercam.apps.analyze.sound import analyze_voice, voice_summary
 from fercam.apps.app import one_line
-from fercam.apps.stopping import check_stop, stop_on_signals, stop_requested, worker_init
+from fercam.apps.stopping import stop_on_signals, stop_requested, worker_init
 from fercam.body.timeline import BodyTimelineWriter
 from fercam.media import NoVideoError, copy_audio_track
-from fercam.sources import STREAM_SCHEMES, ImageSource, open_source
+from fercam.pictures import ImageSource
+from fercam.sources import STREAM_SCHEMES, open_source
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +161,7 @@ def analyze_one(
             notes.append("no video track: its sound was analysed")
             build = partial(_analyze_audio_only, options=options, position=position, notes=notes)
         else:
-            build = partial(_analyze_video, _MediaClock(source), options=options, position=position)
+            build = partial(_analyze_video, MediaClock(source), options=options, position=position)
     try:
         staging = Staging(out_dir)
     except BaseException:
@@ -174,38 +178,12 @@ def analyze_one(
     return result
 
 
-class _MediaClock:
-    """The source as the frame loop reads it, noting each frame's media time: where the outputs end, and how
-    long each analysed frame stands for."""
-
-    def __init__(self, source) -> None:
-        self.source, self.times = source, []
-        self.name, self.fps, self.live, self.reconnects = source.name, source.fps, source.live, source.reconnects
-        self.frame_count = source.frame_count
-
-    def read(self):
-        frame = self.source.read()
-        if frame is not None:
-            self.times.append(frame.timestamp)
-        return frame
-
-    def reopen(self) -> bool:
-        return self.source.reopen()
-
-    def close(self) -> None:
-        self.source.close()
-
-    def end_of(self, frames: int) -> float:
-        """The media time at the end of the first `frames` frames."""
-        return self.times[frames] if frames < len(self.times) else self.source.end_time
-
-
-def _analyze_video(clock: _MediaClock, spec: str, folder: Path, *, options: Options, position: int) -> InputResult:
+def _analyze_video(clock: MediaClock, spec: str, folder: Path, *, options: Options, position: int) -> InputResult:
     result = InputResult(spec, out_dir=str(folder))
     timeline, body = TimelineWriter(folder / "timeline.csv"), BodyTimelineWriter(folder / "body_timeline.csv")
     video = options.video and not isinstance(clock.source, ImageSource)
     try:
-        _run_frames(clock, folder, (timeline, body), result, options, video, position)
+        run_frames(clock, folder, (timeline, body), result, options, video, position)
     except KeyboardInterrupt:
         result.interrupted = True
     finally:
@@ -216,7 +194,7 @@ def _analyze_video(clock: _MediaClock, spec: str, folder: Path, *, options: Opti
     if options.duration:
         end = min(end, options.duration)
     cut = result.interrupted or bool(options.duration)  # else the sound runs its whole length, even past the video
-    voice = _voice(spec, folder, result, options, position, until_s=end if cut else None)
+    voice = analyze_voice(spec, folder, result, options, position, until_s=end if cut else None)
     if result.interrupted and voice is not None and voice.until < end:  # stopped in the voice stage: all end there
         end, cut = voice.until, True
         result.frames = sum(t < end for t in clock.times[: result.frames])
@@ -235,53 +213,6 @@ def _analyze_video(clock: _MediaClock, spec: str, folder: Path, *, options: Opti
     if faces:
         plot_distribution(faces, folder / "distribution.png")
     return result
-
-
-def _run_frames(source, out_dir, writers, result: InputResult, options: Options, video: bool, position: int) -> int:
-    """The offline pipeline over `source`; `result.frames` counts as it goes, so a Ctrl-C keeps the count."""
-    from tqdm import tqdm
-
-    from fercam.pipeline import make_face_reader, run_offline
-    from fercam.settings import Settings
-    from fercam.sinks import VideoFileSink
-
-    settings = Settings(detector=options.detector)
-    total = source.frame_count or None
-    name = Path(source.name).stem[:20]
-    bar = tqdm(total=total, unit="frame", desc=name, position=position, leave=True, disable=not options.progress)
-    sinks = [_ProgressSink(bar, result)]
-    if video:
-        sinks.insert(0, VideoFileSink(out_dir / "annotated.mp4", fps=source.fps))
-    try:
-        return run_offline(
-            source,
-            make_face_reader(settings, pictures=isinstance(source.source, ImageSource)),
-            sinks,
-            settings,
-            every=options.every,
-            max_seconds=options.duration,
-            on_analysis=lambda analysis, frame: [writer.write(analysis, frame) for writer in writers],
-        )
-    finally:
-        for sink in sinks:
-            sink.close()
-
-
-class _ProgressSink:
-    """Counts frames into a tqdm bar and the input's result; stops at a frame boundary when asked to."""
-
-    closed = False
-
-    def __init__(self, bar, result: InputResult) -> None:
-        self.bar, self.result = bar, result
-
-    def send(self, _image) -> None:
-        self.bar.update(1)
-        self.result.frames += 1
-        check_stop()  # the last sink of a frame: a stop here leaves video, timeline and count in step
-
-    def close(self) -> None:
-        self.bar.close()
 
 
 def cut_csv(path: Path, until_s: float) -> None:
@@ -308,7 +239,7 @@ def _write_summary(spec: str, folder: Path, result: InputResult, end: float, fac
         summary["stopped_at_s"] = round(end, 3)  # every output (video, sound, timelines) ends here
     summary["faces"] = faces
     if voice is not None:
-        summary["voice"] = _voice_summary(voice.windows)
+        summary["voice"] = voice_summary(voice.windows)
     elif result.notes:
         summary["voice"] = {"error": result.notes[-1]}
     if result.notes:
@@ -316,84 +247,11 @@ def _write_summary(spec: str, folder: Path, result: InputResult, end: float, fac
     write_json_atomic(folder / "summary.json", summary)
 
 
-@dataclass
-class _Voice:
-    windows: list
-    until: float  # the media time the voice timeline reaches
-
-
-def _voice(
-    spec: str, out_dir: Path, result: InputResult, options: Options, position: int, *, until_s=None, audio_only=False
-):
-    """The voice timeline of the input's sound up to `until_s`, or None (no sound, or unusable sound: noted).
-    Streamed in blocks with a progress bar; a stop request ends it at the next block (about a second)."""
-    from tqdm import tqdm
-
-    from fercam.emotion import ModelError
-    from fercam.media import has_audio
-    from fercam.voice.audio import AudioError, AudioFile
-    from fercam.voice.classifier import VoiceTimeline, load_voice_classifier, write_voice_csv
-
-    if spec.lower().startswith(STREAM_SCHEMES) or not (audio_only or has_audio(spec)):
-        return None
-    caught_up = result.interrupted  # the frames stopped: the voice only catches up to them (a second signal ends it)
-    try:
-        with AudioFile(spec) as audio:
-            timeline = VoiceTimeline(load_voice_classifier(), offset=audio.offset)
-            total = audio.duration if until_s is None else min(audio.duration or until_s, until_s)
-            bar = tqdm(
-                total=total or None,
-                unit="s",
-                desc=f"voice {Path(spec).stem[:14]}",
-                position=position,
-                leave=True,
-                disable=not options.progress,
-                bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s [{elapsed}<{remaining}]" if total else None,
-            )
-            try:
-                for block in audio.blocks(until_s=until_s):
-                    timeline.feed(block)
-                    step = len(block) / audio.sample_rate
-                    if bar.total:  # a declared duration may fall a few ms short of what decodes
-                        bar.total = max(bar.total, bar.n + step)
-                    bar.update(step)
-                    if not caught_up:
-                        check_stop()
-            except KeyboardInterrupt:
-                result.interrupted = True
-            finally:
-                bar.close()
-            windows = timeline.windows()
-    except (AudioError, ModelError) as exc:  # the face outputs still complete without the voice
-        result.notes.append(f"voice skipped: {exc}")
-        return None
-    write_voice_csv(windows, out_dir / "voice_timeline.csv")
-    if not any(w.speech for w in windows):
-        result.notes.append("no speech found in the sound track")
-    return _Voice(windows, timeline.offset + timeline.seconds)
-
-
-def _voice_summary(windows) -> dict:
-    from fercam.types import EMOTIONS
-
-    spoken = [w for w in windows if w.speech]
-    count = max(len(spoken), 1)
-    shares = {name: round(sum(w.label == name for w in spoken) / count, 4) for name in (*EMOTIONS, "unsure")}
-    named = {name: share for name, share in shares.items() if name in EMOTIONS and share > 0}
-    return {
-        "windows": len(windows),
-        "speech_windows": len(spoken),
-        "unsure_windows": sum(w.label == "unsure" for w in spoken),
-        "dominant_emotion": max(named, key=named.get) if named else None,  # among windows the model is sure of
-        "share_of_speech": shares if spoken else {},
-    }
-
-
 def _analyze_audio_only(spec: str, out_dir: Path, *, options: Options, position: int, notes: list[str]) -> InputResult:
-    if spec.lower().startswith(STREAM_SCHEMES):  # `_voice` reads files only
+    if spec.lower().startswith(STREAM_SCHEMES):  # `analyze_voice` reads files only
         raise ValueError(f"{spec}: the sound of a stream is not analysed: save it to a file and analyse that")
     result = InputResult(spec, out_dir=str(out_dir), notes=notes)
-    voice = _voice(spec, out_dir, result, options, position, until_s=options.duration or None, audio_only=True)
+    voice = analyze_voice(spec, out_dir, result, options, position, until_s=options.duration or None, audio_only=True)
     if voice is None:
         raise ValueError(result.notes[-1])
     _write_summary(spec, out_dir, result, voice.until, {}, voice)

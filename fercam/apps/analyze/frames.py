@@ -1,0 +1,87 @@
+"""The frame stage of `fercam analyze`: the offline pipeline over one input's frames, into its annotated
+video and timelines, with a progress bar; `MediaClock` notes each frame's media time, where every output ends.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from fercam.apps.stopping import check_stop
+from fercam.pictures import ImageSource
+
+if TYPE_CHECKING:
+    from fercam.apps.analyze.analyze import InputResult, Options
+
+
+class MediaClock:
+    """The source as the frame loop reads it, noting each frame's media time: where the outputs end, and how
+    long each analysed frame stands for."""
+
+    def __init__(self, source) -> None:
+        self.source, self.times = source, []
+        self.name, self.fps, self.live, self.reconnects = source.name, source.fps, source.live, source.reconnects
+        self.frame_count = source.frame_count
+
+    def read(self):
+        frame = self.source.read()
+        if frame is not None:
+            self.times.append(frame.timestamp)
+        return frame
+
+    def reopen(self) -> bool:
+        return self.source.reopen()
+
+    def close(self) -> None:
+        self.source.close()
+
+    def end_of(self, frames: int) -> float:
+        """The media time at the end of the first `frames` frames."""
+        return self.times[frames] if frames < len(self.times) else self.source.end_time
+
+
+def run_frames(source, out_dir, writers, result: InputResult, options: Options, video: bool, position: int) -> int:
+    """The offline pipeline over `source`; `result.frames` counts as it goes, so a Ctrl-C keeps the count."""
+    from tqdm import tqdm
+
+    from fercam.pipeline import make_face_reader, run_offline
+    from fercam.settings import Settings
+    from fercam.sinks import VideoFileSink
+
+    settings = Settings(detector=options.detector)
+    total = source.frame_count or None
+    name = Path(source.name).stem[:20]
+    bar = tqdm(total=total, unit="frame", desc=name, position=position, leave=True, disable=not options.progress)
+    sinks = [_ProgressSink(bar, result)]
+    if video:
+        sinks.insert(0, VideoFileSink(out_dir / "annotated.mp4", fps=source.fps))
+    try:
+        return run_offline(
+            source,
+            make_face_reader(settings, pictures=isinstance(source.source, ImageSource)),
+            sinks,
+            settings,
+            every=options.every,
+            max_seconds=options.duration,
+            on_analysis=lambda analysis, frame: [writer.write(analysis, frame) for writer in writers],
+        )
+    finally:
+        for sink in sinks:
+            sink.close()
+
+
+class _ProgressSink:
+    """Counts frames into a tqdm bar and the input's result; stops at a frame boundary when asked to."""
+
+    closed = False
+
+    def __init__(self, bar, result: InputResult) -> None:
+        self.bar, self.result = bar, result
+
+    def send(self, _image) -> None:
+        self.bar.update(1)
+        self.result.frames += 1
+        check_stop()  # the last sink of a frame: a stop here leaves video, timeline and count in step
+
+    def close(self) -> None:
+        self.bar.close()

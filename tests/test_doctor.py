@@ -15,7 +15,8 @@ from fercam import devices, linux_driver
 from fercam.apps import doctor
 from fercam.apps.doctor import Check, Requirement
 from fercam.devices import VideoDevice
-from fercam.linux_driver import Diagnosis, DriverFacts
+from fercam.driver_facts import DriverFacts
+from fercam.linux_driver import Diagnosis
 
 
 def test_check_line_formats() -> None:

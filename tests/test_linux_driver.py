@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from fercam import linux_driver
+from fercam import driver_facts, linux_driver
 from fercam.apps import doctor
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -110,7 +110,7 @@ def doctor_says(root: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("PATH", env["PATH"])
     lines: list[str] = []
     doctor.run_doctor(
-        out=lines.append, checks=[partial(doctor.check_video_devices, facts=partial(linux_driver.read_facts, root))]
+        out=lines.append, checks=[partial(doctor.check_video_devices, facts=partial(driver_facts.read_facts, root))]
     )
     return lines[0]
 
@@ -229,7 +229,7 @@ def test_ready_camera_is_ok_for_the_doctor_and_the_installer_keeps_it(tmp_path, 
 
 def test_every_cause_of_the_table_is_reachable() -> None:
     """The table's rows, from facts alone: each key once, and only the camera being there has no fix."""
-    base = linux_driver.DriverFacts(
+    base = driver_facts.DriverFacts(
         kernel=RUNNING, distro="debian", confined="", modprobe_ok=False, modprobe="", dkms="", akmod=False,
         built_for=(), headers=False, secure_boot=False, loaded=False, parameters={}, devices=(), video_nr=10,
     )  # fmt: skip
@@ -246,14 +246,14 @@ def test_every_cause_of_the_table_is_reachable() -> None:
         "other-options": {"loaded": True},
     }
     for key, change in cases.items():
-        verdict = linux_driver.classify(linux_driver.DriverFacts(**{**base.__dict__, **change}))
+        verdict = linux_driver.classify(driver_facts.DriverFacts(**{**base.__dict__, **change}))
         assert verdict.key == key and verdict.steps and verdict.cause, (key, verdict)
     container = {"confined": "this is a container", "secure_boot": True}
     refused = {"modprobe": "modprobe: ERROR: could not insert 'v4l2loopback': Operation not permitted", **container}
-    assert linux_driver.classify(linux_driver.DriverFacts(**{**base.__dict__, **refused})).key == "no-modules"
+    assert linux_driver.classify(driver_facts.DriverFacts(**{**base.__dict__, **refused})).key == "no-modules"
     rejected = {**refused, "modprobe": KEY_REJECTED}  # only the signature check says this, container or not
-    assert linux_driver.classify(linux_driver.DriverFacts(**{**base.__dict__, **rejected})).key == "secure-boot"
-    akmods = linux_driver.classify(linux_driver.DriverFacts(**{**base.__dict__, **cases["other-kernel"]}))
+    assert linux_driver.classify(driver_facts.DriverFacts(**{**base.__dict__, **rejected})).key == "secure-boot"
+    akmods = linux_driver.classify(driver_facts.DriverFacts(**{**base.__dict__, **cases["other-kernel"]}))
     assert f"sudo akmods --force --kernels {RUNNING}" in akmods.fix() and "kernel-devel" in akmods.fix()
     assert {row.key for row in linux_driver.CAUSES} == {"ready", "unknown", *cases}
 

@@ -59,7 +59,7 @@ def test_only_the_training_commands_import_the_training_package():
             modules += [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
             if any(module.startswith("fercam.training") for module in modules):
                 importers.add(name)
-    assert importers == {"apps/commands.py"}  # `fercam train` and `fercam evaluate`
+    assert importers == {"apps/model_commands.py"}  # `fercam train` and `fercam evaluate`
 
 
 def test_a_file_that_is_not_a_model_is_a_clear_error(tmp_path):

@@ -249,7 +249,7 @@ def test_voice_badge_shows_only_when_voice_is_on():
 
 def test_voice_toggle_without_a_microphone_tells_the_user_and_keeps_going(tmp_path, monkeypatch):
     from fercam.apps.app import App
-    from fercam.voice.audio import Microphone, MicrophoneError
+    from fercam.voice.microphone import Microphone, MicrophoneError
 
     def unplugged(_self):
         raise MicrophoneError("no microphone found")

@@ -173,7 +173,7 @@ class App:
         """Open or close the microphone to follow the "Voice" toggle; its failure never stops the video."""
         if settings.voice and self._listener is None:
             try:
-                from fercam.voice.classifier import MicrophoneListener
+                from fercam.voice.listener import MicrophoneListener
 
                 self._listener = MicrophoneListener().start()
             except (ImportError, ValueError, RuntimeError, OSError) as exc:

@@ -230,7 +230,7 @@ def _one_line(exc: Exception) -> str:
 
 
 def _dispatch(args) -> int:
-    from fercam.apps import commands
+    from fercam.apps import commands, model_commands
 
     handlers = {
         None: commands.tray,
@@ -238,8 +238,8 @@ def _dispatch(args) -> int:
         "devices": commands.devices,
         "window": commands.window,
         "doctor": commands.doctor,
-        "train": commands.train,
-        "evaluate": commands.evaluate,
+        "train": model_commands.train,
+        "evaluate": model_commands.evaluate,
         "analyze": commands.analyze,
         "bench": commands.bench,
     }

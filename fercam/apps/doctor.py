@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from fercam import linux_driver
+from fercam import driver_facts, linux_driver
 from fercam.apps.tray.check import has_typelib, tray_verdict
 from fercam.devices import DRIVER_FIX, WEBCAM_INDICES, probe_webcams
-from fercam.linux_driver import DriverFacts
+from fercam.driver_facts import DriverFacts
 
 MIN_PYTHON = (3, 10)
 VCAM_FORMAT = {"width": 1280, "height": 720, "fps": 30}
@@ -169,7 +169,7 @@ def check_detector(*, loader: Callable[[], Any] = _load_mtcnn) -> Check:
     return Check("face detector", True, f"mtcnn loaded ({type(detector).__name__})")
 
 
-def check_video_devices(*, facts: Callable[[], DriverFacts] = linux_driver.read_facts) -> Check:
+def check_video_devices(*, facts: Callable[[], DriverFacts] = driver_facts.read_facts) -> Check:
     """Linux: the video devices, and the "FER Cam" one or why v4l2loopback gave none (the installer's diagnosis)."""
     known = facts()
     verdict = linux_driver.classify(known)

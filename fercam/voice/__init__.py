@@ -1,1 +1,2 @@
-"""Emotion from the voice: decoding and the microphone (`audio`), features (`features`), the model (`classifier`)."""
+"""Emotion from the voice: decoding and speech (`audio`), the microphone (`microphone`), features (`features`),
+the model and the recording timeline (`classifier`), live listening (`listener`)."""

@@ -1,14 +1,13 @@
 """Audio in: decode any common audio or video file to mono float32, resample, find speech.
 
 PyAV (FFmpeg in its wheels) decodes wav/flac/mp3/ogg and the sound of mp4/mkv/... the same way
-on Linux, Windows and macOS, offline, without a system FFmpeg.
+on Linux, Windows and macOS, offline, without a system FFmpeg. Live input is `fercam.voice.microphone`.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
-import threading
 from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,10 +22,6 @@ SILENCE_DB = -50.0  # frames quieter than this (dBFS) are not speech; room noise
 
 class AudioError(ValueError):
     """Audio that cannot be used: a missing, corrupt or empty file, no sound track, or a bad array."""
-
-
-class MicrophoneError(RuntimeError):
-    """Live input is unavailable: sounddevice or PortAudio missing, or no usable microphone."""
 
 
 BLOCK_S = 1.0  # a streamed track comes in blocks this long: what a stop request may wait for
@@ -48,7 +43,7 @@ class AudioFile:
         try:
             self._container = av.open(str(self.path))
         except av.FFmpegError as exc:
-            raise AudioError(f"{self.path}: not a readable audio or video file ({_reason(exc)})") from exc
+            raise AudioError(f"{self.path}: not a readable audio or video file ({reason(exc)})") from exc
         if not self._container.streams.audio:
             self._container.close()
             raise AudioError(f"{self.path}: has no audio track")
@@ -86,7 +81,7 @@ class AudioFile:
                     if left == 0:
                         return
         except av.FFmpegError as exc:
-            raise AudioError(f"{self.path}: the sound cannot be decoded ({_reason(exc)})") from exc
+            raise AudioError(f"{self.path}: the sound cannot be decoded ({reason(exc)})") from exc
 
     def close(self) -> None:
         self._container.close()
@@ -107,7 +102,7 @@ def load_audio(path: str | Path, sample_rate: int = DEFAULT_RATE) -> np.ndarray:
     return np.concatenate(blocks)
 
 
-def _reason(exc: Exception) -> str:
+def reason(exc: Exception) -> str:
     """FFmpeg's own words without the errno and path it repeats."""
     text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
     return text.splitlines()[0]
@@ -211,37 +206,6 @@ def sliding_windows(
     return [(s / sample_rate, min(s + size, total) / sample_rate, samples[s : s + size]) for s in starts]
 
 
-class RecentAudio:
-    """The newest `seconds` of a mono stream, in memory only; written by one thread, read by another."""
-
-    def __init__(self, seconds: float, sample_rate: int = DEFAULT_RATE) -> None:
-        self.sample_rate = sample_rate
-        self._buffer = np.zeros(round(seconds * sample_rate), np.float32)
-        self._filled = self._fresh = 0
-        self._lock = threading.Lock()
-
-    def push(self, samples: np.ndarray) -> None:
-        chunk = to_float(samples)[-len(self._buffer) :]
-        with self._lock:
-            self._buffer = np.concatenate([self._buffer[len(chunk) :], chunk])
-            self._filled = min(self._filled + len(chunk), len(self._buffer))
-            self._fresh = min(self._fresh + len(chunk), len(self._buffer))
-
-    def read(self) -> np.ndarray:
-        """A copy of what has been heard, up to `seconds` long."""
-        return self.read_fresh()[0]
-
-    def read_fresh(self) -> tuple[np.ndarray, np.ndarray]:
-        """(what has been heard, the part of it pushed since the last read), both copies."""
-        with self._lock:
-            heard, fresh, self._fresh = self._buffer[len(self._buffer) - self._filled :].copy(), self._fresh, 0
-        return heard, heard[len(heard) - fresh :]
-
-    def clear(self) -> None:
-        with self._lock:
-            self._buffer[:], self._filled, self._fresh = 0.0, 0, 0
-
-
 class SpeechDetector:
     """Per 32 ms chunk of 16 kHz audio fed in pieces: speech or not. A chunk quieter than `SILENCE_DB` is not;
     a louder one is judged by Silero, once, with its memory of the loud chunks before (silence costs nothing)."""
@@ -288,48 +252,3 @@ class SpeechStream:
     def clear(self) -> None:
         self._flags.clear()
         self._detector.clear()
-
-
-def _import_sounddevice():
-    try:
-        import sounddevice
-    except ImportError as exc:
-        raise MicrophoneError("live voice input needs sounddevice: pip install sounddevice") from exc
-    except OSError as exc:  # the package is there but its PortAudio library is not
-        raise MicrophoneError(
-            f"sounddevice cannot load PortAudio ({exc}); on Linux: apt install libportaudio2"
-        ) from exc
-    return sounddevice
-
-
-class Microphone:
-    """An input device (default: the system's) feeding `audio`, at its native rate: no driver resampling."""
-
-    def __init__(self, seconds: float, *, device: int | str | None = None) -> None:
-        self.device, self._seconds, self._stream = device, seconds, None
-        self.audio = RecentAudio(seconds)
-
-    def start(self) -> Microphone:
-        sd = _import_sounddevice()
-        try:
-            rate = int(sd.query_devices(self.device, "input")["default_samplerate"])
-            self.audio = RecentAudio(self._seconds, rate)
-            self._stream = sd.InputStream(
-                samplerate=rate, channels=1, dtype="float32", device=self.device, callback=self._on_audio
-            )
-            self._stream.start()
-        except (sd.PortAudioError, ValueError) as exc:
-            raise MicrophoneError(f"cannot open the microphone: {_reason(exc)}") from exc
-        log.info("listening on %s at %d Hz", "the default microphone" if self.device is None else self.device, rate)
-        return self
-
-    def stop(self) -> None:
-        if self._stream is not None:
-            self._stream.stop()
-            self._stream.close()
-            self._stream = None
-
-    def _on_audio(self, indata: np.ndarray, frames: int, time_info, status) -> None:
-        if status:
-            log.debug("microphone: %s", status)
-        self.audio.push(indata[:, 0])

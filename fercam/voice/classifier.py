@@ -6,15 +6,14 @@ they are standardised with the statistics of the whole recording (or the speaker
 far), shrunk towards the training speakers' average: that removes much of what makes one voice
 differ from another (pitch range, timbre, microphone) and keeps what changes with emotion. A
 longer clip is the mean of its windows. No TensorFlow import: the app runs the `.tflite` model
-with LiteRT, a few ms per window.
+with LiteRT, a few ms per window. `VoiceTimeline` reads a recording window by window; live
+microphone input is `fercam.voice.listener`.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-import logging
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,16 +23,7 @@ import numpy as np
 from fercam.litert import LiteRTModel, ModelError
 from fercam.paths import model_file
 from fercam.types import EMOTIONS
-from fercam.voice.audio import (
-    VAD_CHUNK,
-    Microphone,
-    RecentAudio,
-    SpeechDetector,
-    SpeechStream,
-    enough_speech,
-    resample,
-    to_float,
-)
+from fercam.voice.audio import VAD_CHUNK, SpeechDetector, enough_speech, resample, to_float
 from fercam.voice.calibration import NO_SPEECH, UNSURE, temperature_scale
 from fercam.voice.features import (
     N_FEATURES,
@@ -41,13 +31,10 @@ from fercam.voice.features import (
     SAMPLE_RATE,
     WINDOW_S,
     FeatureNorm,
-    RunningStats,
     clip_windows,
     norm_file,
     voice_features,
 )
-
-log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "voice_mlp.tflite"
 
@@ -264,95 +251,3 @@ def write_voice_csv(windows: list[VoiceWindow], path: str | Path) -> Path:
             confidence = f"{w.confidence:.4f}" if w.probs is not None else ""
             writer.writerow([f"{w.start:.3f}", f"{w.end:.3f}", int(w.speech), w.label, confidence, *probs])
     return path
-
-
-class MicrophoneListener:
-    """Live voice emotion: keeps only the newest 2 s in memory and re-classifies it every `hop_s`.
-
-    Nothing is written to disk. `latest()` is None while nobody speaks. `push()` feeds samples
-    from any other source the same way the microphone does. Features are standardised with running
-    statistics of the speech heard since `start()` (forgetting over about `memory` windows, i.e.
-    `memory * hop_s` seconds), shrunk towards the training speakers' average while little is heard.
-    """
-
-    def __init__(
-        self,
-        classifier: VoiceClassifier | None = None,
-        *,
-        device: int | str | None = None,
-        hop_s: float = 0.5,
-        memory: float = 240.0,
-    ) -> None:
-        self._classifier, self._device, self._hop_s = classifier, device, hop_s
-        self.voice = RunningStats(memory)
-        self._audio, self._speech = RecentAudio(WINDOW_S, SAMPLE_RATE), SpeechStream(WINDOW_S)
-        self._microphone: Microphone | None = None
-        self._latest: np.ndarray | None = None
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> MicrophoneListener:
-        """Open the microphone (`fercam.voice.audio.MicrophoneError` if there is none) and start classifying."""
-        self._model()
-        self._microphone = Microphone(WINDOW_S, device=self._device).start()
-        self._audio = self._microphone.audio
-        self._stopping.clear()
-        self._thread = threading.Thread(target=self._run, name="fercam-voice", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop classifying and close the microphone; the buffered audio is dropped."""
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-        if self._microphone is not None:
-            self._microphone.stop()
-            self._microphone = None
-        for state in (self._audio, self._speech, self.voice):
-            state.clear()
-        self._latest = None
-
-    def latest(self) -> np.ndarray | str | None:
-        """The newest (7,) probabilities when the model is sure, else "unsure" or "no speech"; None before any sound."""
-        return self._latest
-
-    def push(self, samples: np.ndarray) -> None:
-        """Append mono samples at the listener's rate (16 kHz unless `start()` opened a device)."""
-        self._audio.push(samples)
-
-    def update(self) -> np.ndarray | str | None:
-        """Classify the buffered audio now (the background thread calls this every `hop_s`)."""
-        (window, fresh), rate = self._audio.read_fresh(), self._audio.sample_rate
-        self._speech.feed(fresh, rate)
-        if len(window) < rate // 2:
-            self._latest = None
-        elif not self._speech.heard_speech():
-            self._latest = NO_SPEECH
-        else:
-            model = self._model()
-            features = voice_features([resample(window, rate, SAMPLE_RATE)])
-            self.voice.add(features)
-            moments, count = self.voice.moments()
-            probs = model.predict_features(features, stats=model.norm.stats(moments, count))[0]
-            self._latest = probs if model.sure(probs) else UNSURE
-        return self._latest
-
-    def _model(self) -> VoiceClassifier:
-        if self._classifier is None:
-            self._classifier = load_voice_classifier()
-        return self._classifier
-
-    def _run(self) -> None:
-        while not self._stopping.wait(self._hop_s):
-            try:
-                self.update()
-            except Exception:  # keep listening: one bad window must not end live input
-                log.exception("voice classification failed")
-
-    def __enter__(self) -> MicrophoneListener:
-        return self.start()
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()

@@ -86,6 +86,35 @@ def two_people_clip(media_dir, tmp_path_factory) -> Path:
     return path
 
 
+# Sentences espeak-ng speaks in several voices: speech made by the test, so no voice test needs a corpus for it.
+SPOKEN = [
+    ("en", "Good morning, I am so glad to see you all here today."),
+    ("de", "Der Lappen liegt auf dem Eisschrank."),  # an EmoDB sentence
+    ("en+f3", "Why did you do that? I told you not to touch it!"),
+    ("en-us", "Oh no, I think something terrible has happened."),
+    ("de+m3", "Heute abend könnte ich es ihm sagen."),  # an EmoDB sentence
+]
+
+
+@pytest.fixture(scope="session")
+def spoken_clips(tmp_path_factory) -> list[np.ndarray]:
+    """Five sentences spoken by espeak-ng in different voices, as int16 at 16 kHz, over a quiet room's hiss
+    (-60 dBFS: a synthetic voice's pauses are exact zeros, which no microphone records)."""
+    import subprocess
+
+    from fercam.voice.audio import load_audio
+
+    requires_system_packages("espeak-ng")
+    folder = tmp_path_factory.mktemp("spoken")
+    clips, hiss = [], np.random.default_rng(7)
+    for i, (voice, text) in enumerate(SPOKEN):
+        path = folder / f"{i}.wav"
+        subprocess.run(["espeak-ng", "-v", voice, "-s", "150", "-w", str(path), text], check=True)
+        speech = load_audio(path) * 32767
+        clips.append(np.round(speech + hiss.normal(0, 30, len(speech))).astype(np.int16))
+    return clips
+
+
 @pytest.fixture(scope="session")
 def fer_npz() -> Path:
     path = SHARED / "data" / "fer2013.npz"

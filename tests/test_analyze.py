@@ -28,7 +28,6 @@ from fercam.apps.cli import main
 from fercam.paths import model_file
 from fercam.types import EMOTIONS
 
-SPEECH = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "speech" / "emodb.npz"
 WOMAN2_FRAMES = 464
 FER_TEST_FRAMES = 115
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -249,13 +248,10 @@ def test_inputs_with_the_same_name_get_separate_folders(media_dir, tmp_path):
     assert all((Path(r.out_dir) / "summary.json").is_file() for r in results)
 
 
-def make_talking_clip(path: Path, photo: Path, clips: int = 3, fps: int = 10) -> float:
-    """An MP4 of a still face with real speech (EmoDB clips, 16 kHz int16) as its sound track."""
+def make_talking_clip(path: Path, photo: Path, speech: list[np.ndarray], fps: int = 10) -> float:
+    """An MP4 of a still face with spoken sentences (int16, 16 kHz) as its sound track."""
     av = pytest.importorskip("av")
-    if not SPEECH.is_file():
-        pytest.skip(f"speech data not found at {SPEECH}")
-    data = np.load(SPEECH)
-    audio = data["audio"][data["offsets"][0] : data["offsets"][clips]]
+    audio = np.concatenate(speech[:3])
     seconds = len(audio) / 16000
     image = cv2.resize(cv2.imread(str(photo)), (320, 320))
     with av.open(str(path), "w") as container:
@@ -272,11 +268,11 @@ def make_talking_clip(path: Path, photo: Path, clips: int = 3, fps: int = 10) ->
     return seconds
 
 
-def test_sound_track_is_kept_in_the_annotated_video(media_dir, tmp_path):
+def test_sound_track_is_kept_in_the_annotated_video(media_dir, spoken_clips, tmp_path):
     import av
 
     clip = tmp_path / "talking.mp4"
-    seconds = make_talking_clip(clip, media_dir / "fer_justin.jpg")
+    seconds = make_talking_clip(clip, media_dir / "fer_justin.jpg", spoken_clips)
     (result,) = analyze_inputs([str(clip)], tmp_path / "out", jobs=1)
     folder = tmp_path / "out" / "talking"
     assert not result.error and result.frames == round(seconds * 10)
@@ -389,11 +385,13 @@ def test_sigterm_finishes_the_outputs_like_ctrl_c(media_dir, tmp_path, jobs, sto
         assert_png(folder / "timeline.png")
 
 
-def test_an_interrupted_input_with_sound_keeps_sound_and_video_the_same_length(media_dir, tmp_path, monkeypatch):
+def test_an_interrupted_input_with_sound_keeps_sound_and_video_the_same_length(
+    media_dir, spoken_clips, tmp_path, monkeypatch
+):
     import av
 
     clip = tmp_path / "talking.mp4"
-    seconds = make_talking_clip(clip, media_dir / "fer_justin.jpg")
+    seconds = make_talking_clip(clip, media_dir / "fer_justin.jpg", spoken_clips)
     interrupt_after(15, monkeypatch)
     (result,) = analyze_inputs([str(clip)], tmp_path / "out", jobs=1)
     assert result.interrupted and result.frames == 15 < seconds * 10

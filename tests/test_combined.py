@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -48,13 +48,17 @@ def assert_persons_on_one_side(persons, folds) -> None:
     assert not split, f"persons on both sides of a fold: {list(split)[:5]}"
 
 
-def test_folds_never_put_one_person_on_both_sides(dev):
-    folds = person_folds(dev.persons, 5)
-    assert_persons_on_one_side(dev.persons, folds)
-    sizes = np.bincount(folds)
-    assert len(sizes) == 5 and sizes.min() > 0.8 * len(folds) / 5  # even folds despite a 151-face actor
-    # made-up persons: one giant, many singletons, a few families of odd sizes, names out of order
+def test_folds_never_put_one_person_on_both_sides():
+    # made-up persons shaped like wild_faces_dev: 929 faces of 501 persons, one actor with 151 of them
     rng = np.random.default_rng(3)
+    counts = np.r_[151, rng.permutation(np.r_[np.ones(350, int), np.tile([2, 2, 3, 3, 3, 3, 4], 21), [2, 3, 3]])]
+    assert counts.sum() == 929 and len(counts) == 501
+    persons = tuple(rng.permutation(np.repeat([f"person{i}" for i in range(501)], counts)))
+    folds = person_folds(persons, 5)
+    assert_persons_on_one_side(persons, folds)
+    sizes = np.bincount(folds)
+    assert len(sizes) == 5 and sizes.min() > 0.8 * len(folds) / 5  # even folds despite the actor
+    # one giant, many singletons, a few families of odd sizes, names out of order
     persons = ["giant"] * 200 + [f"p{i}" for i in rng.permutation(300)] + [f"f{i % 17}" for i in range(170)]
     persons = [persons[i] for i in rng.permutation(len(persons))]
     for k in (2, 3, 5, 10):
@@ -132,10 +136,19 @@ def test_live_reuses_a_faces_second_opinion_for_a_second(media_dir):
     assert not np.allclose(first, ours, atol=1e-2)
 
 
-def test_analyze_reads_a_photo_as_analyze_image_does(dev, tmp_path):
+def video_frame(clip, index: int) -> np.ndarray:
+    video = cv2.VideoCapture(str(clip))
+    video.set(cv2.CAP_PROP_POS_FRAMES, index)
+    frame = video.read()[1]
+    video.release()
+    return frame
+
+
+def test_analyze_reads_a_photo_as_analyze_image_does(media_dir, tmp_path):
     """A picture MTCNN misses and the fallback (YuNet) finds: `fercam analyze` gives analyze_image's faces."""
-    photo = tmp_path / "missed.jpg"
-    shutil.copy(dev.path("Dwarakish_166.jpg"), photo)
+    photo = tmp_path / "missed.png"
+    dim = (video_frame(media_dir / "fer_test.mp4", 80) * 0.15).astype(np.uint8)  # her face in a dim room
+    cv2.imwrite(str(photo), dim)
     image = cv2.imread(str(photo))
     assert not fercam.load_detector("mtcnn").detect(image)  # the case the fallback is for
     expected = fercam.analyze_image(image)
@@ -189,33 +202,44 @@ def test_the_unsure_setting_is_validated():
     assert problems == ['unsure_faces must be one of label, unsure, not "maybe"']
 
 
-def test_fercam_evaluate_scores_a_labelled_photo_folder(dev, tmp_path, capsys):
+# The repository's pictures, labelled by eye, with who is in them: (source, frame or None, mirrored, label, person).
+LABELLED = [
+    ("fer_justin.jpg", None, False, "happy", "justin"),
+    ("fer_justin.jpg", None, True, "happy", "justin"),
+    ("fr_obama.jpg", None, False, "happy", "obama"),
+    ("fr_obama.jpg", None, True, "happy", "obama"),
+    ("two_people.jpg", None, False, "happy", "obama"),
+    ("skimage_astronaut.jpg", None, False, "happy", "collins"),
+    ("skimage_astronaut.jpg", None, True, "happy", "collins"),
+    *[("fer_test.mp4", i, False, "neutral" if i == 0 else "happy", "phone") for i in (0, 40, 80, 110)],
+    *[("fer_woman2.mp4", i, False, "happy" if i == 20 else "neutral", "presenter") for i in (20, 110, 240, 420)],
+]
+
+
+def test_fercam_evaluate_scores_a_labelled_photo_folder(media_dir, tmp_path, capsys):
     folder = tmp_path / "photos"
     folder.mkdir()
-    chosen = list(range(0, 120, 8))
+    files, labels = [], []
     with (folder / "labels.csv").open("w", newline="") as f:
         out = csv.writer(f)
         out.writerow(["file", "label", "person"])
-        for i in chosen:
-            shutil.copy(dev.path(dev.files[i]), folder / dev.files[i])
-            out.writerow(
-                [
-                    dev.files[i],
-                    ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"][dev.labels[i]],
-                    dev.persons[i],
-                ]
-            )
+        for n, (source, frame, mirrored, label, person) in enumerate(LABELLED):
+            image = cv2.imread(str(media_dir / source)) if frame is None else video_frame(media_dir / source, frame)
+            files.append(f"{n:02d}_{Path(source).stem}.png")
+            cv2.imwrite(str(folder / files[-1]), cv2.flip(image, 1) if mirrored else image)
+            out.writerow([files[-1], label, person])
+            labels.append(EMOTIONS.index(label))
     assert main(["evaluate", "--data", str(folder), "--out", str(tmp_path / "report")]) == 0
     printed = capsys.readouterr().out
     assert "the app's reading: accuracy" in printed and "persons fold 5" in printed
     metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
-    expected = [largest_top(fercam.analyze_image(cv2.imread(str(folder / dev.files[i])))) for i in chosen]
-    right = sum(p == dev.labels[i] for p, i in zip(expected, chosen))
-    assert metrics["reading"]["accuracy"] == round(right / len(chosen), 4)
+    expected = [largest_top(fercam.analyze_image(cv2.imread(str(folder / name)))) for name in files]
+    right = sum(p == label for p, label in zip(expected, labels))
+    assert metrics["reading"]["accuracy"] == round(right / len(files), 4)
     assert (tmp_path / "report" / "confusion.png").stat().st_size > 1000
     (folder / "labels.csv").write_text("file,label\nnope.jpg,happy\n")
     assert main(["evaluate", "--data", str(folder), "--out", str(tmp_path / "r2")]) != 0
     assert "1 pictures not found, e.g. nope.jpg" in capsys.readouterr().err
-    (folder / "labels.csv").write_text(f"file,label\n{dev.files[0]},grumpy\n")
+    (folder / "labels.csv").write_text(f"file,label\n{files[0]},grumpy\n")
     assert main(["evaluate", "--data", str(folder), "--out", str(tmp_path / "r2")]) != 0
     assert "line 2: label 'grumpy'" in capsys.readouterr().err

@@ -1,5 +1,6 @@
 """ "Show unsure faces as: label / unsure" as a user meets it: the window's control and the OBS overlay, in Debian's
-Chromium, over a real `fercam run --serve` reading a clip of one face the combined reading is unsure of."""
+Chromium, over a real `fercam run --serve` reading a clip of one face the combined reading is unsure of (made from the
+repository's fer_woman2.mp4)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,12 @@ import time
 import cv2
 import numpy as np
 import pytest
-from conftest import SHARED, requires_system_packages
+from conftest import requires_system_packages
 from window_helpers import launch_browser, need_chromium, serve, stop
 
 import fercam
 from fercam.combined import Combiner
 
-DEV = SHARED / "data" / "wild_faces_dev"
 SIDE = 480  # the clip's size, and the overlay page's: one pixel of the page is one pixel of the picture
 UNSURE_GREY = np.array([235, 235, 235])
 
@@ -25,22 +25,33 @@ def largest(faces):
     return max(faces, key=lambda f: f.box.width * f.box.height) if faces else None
 
 
+def close_ups(clip):
+    """Every 10th frame of `clip` cut to a square around its face (twice the face's size), at the test's size."""
+    video, index = cv2.VideoCapture(str(clip)), 0
+    while (frame := video.read()[1]) is not None:
+        face = largest(fercam.analyze_image(frame)) if index % 10 == 0 else None
+        index += 1
+        if face is not None:
+            box = face.box
+            side, cx, cy = max(box.width, box.height), (box.x1 + box.x2) / 2, (box.y1 + box.y2) / 2
+            top, left = round(max(0, cy - side)), round(max(0, cx - side))
+            square = frame[top : round(cy + side), left : round(cx + side)]
+            yield cv2.resize(square, (SIDE, SIDE), interpolation=cv2.INTER_CUBIC)
+    video.release()
+
+
 @pytest.fixture(scope="module")
-def unsure_clip(tmp_path_factory):
-    """Six seconds of the dev picture whose face the reading is least sure of (well under the threshold)."""
-    if not (DEV / "labels.csv").is_file():
-        pytest.skip(f"wild_faces_dev not found at {DEV} (it sits beside the project root in CI)")
+def unsure_clip(media_dir, tmp_path_factory):
+    """Six seconds of a close-up from fer_woman2.mp4 the reading is least sure of (well under the threshold)."""
     requires_system_packages("ffmpeg")
     threshold = Combiner.load().unsure_below
     folder = tmp_path_factory.mktemp("unsure")
-    names = sorted(p.name for p in (DEV / "images").iterdir())[:60]
-    for name in names:  # a picture at the clip's size, as the live reader will see it
-        big = cv2.resize(cv2.imread(str(DEV / "images" / name)), (SIDE, SIDE), interpolation=cv2.INTER_CUBIC)
+    for big in close_ups(media_dir / "fer_woman2.mp4"):  # a picture at the clip's size, as the live reader sees it
         face = largest(fercam.analyze_image(big))
         if face is not None and face.confidence < threshold - 0.12 and face.box.width > SIDE / 3:
             break
     else:
-        pytest.fail("no dev picture the reading is clearly unsure of among the first 60")
+        pytest.fail("no close-up of fer_woman2.mp4 the reading is clearly unsure of")
     cv2.imwrite(str(folder / "face.png"), big)
     clip = folder / "unsure.mp4"
     command = ["ffmpeg", "-v", "error", "-loop", "1", "-i", str(folder / "face.png"), "-t", "6", "-r", "30"]

@@ -30,15 +30,6 @@ def _corpus(name: str) -> np.lib.npyio.NpzFile:
 
 
 @pytest.fixture(scope="module")
-def emodb_clips() -> list[np.ndarray]:
-    """A few labelled EmoDB clips (int16, 16 kHz), first of each class present."""
-    npz = _corpus("emodb")
-    audio, offsets, labels = npz["audio"], npz["offsets"], npz["labels"]
-    firsts = [int(np.flatnonzero(labels == c)[0]) for c in np.unique(labels[labels >= 0])]
-    return [audio[offsets[i] : offsets[i + 1]] for i in firsts]
-
-
-@pytest.fixture(scope="module")
 def classifier() -> VoiceClassifier:
     return load_voice_classifier()
 
@@ -76,10 +67,10 @@ def _check_live(classifier: VoiceClassifier, heard, probs: np.ndarray) -> None:
         assert heard == "unsure"
 
 
-def test_predict_clips_contract(classifier, emodb_clips):
+def test_predict_clips_contract(classifier, spoken_clips):
     from fercam.voice.audio import resample
 
-    clip = emodb_clips[0]
+    clip = spoken_clips[0]
     as_float = clip.astype(np.float32) / 32768.0
     probs = classifier.predict_clips([clip, as_float, clip[:4000]], 16000)
     _check_probs(probs, 3)
@@ -89,17 +80,17 @@ def test_predict_clips_contract(classifier, emodb_clips):
     _check_probs(classifier.predict_clips([], 16000), 0)
 
 
-def test_44k_input_matches_16k(classifier, emodb_clips):
+def test_44k_input_matches_16k(classifier, spoken_clips):
     from fercam.voice.audio import resample
 
-    clip = emodb_clips[1]
+    clip = spoken_clips[1]
     direct = classifier.predict_clips([clip], 16000)[0]
     via_44k = classifier.predict_clips([resample(clip, 16000, 44100)], 44100)[0]
     assert np.abs(direct - via_44k).max() < 0.1
 
 
-def test_features_ignore_gain(emodb_clips):
-    window = fit_window(emodb_clips[0])  # a 1.9 s clip, zero-padded to 2 s
+def test_features_ignore_gain(spoken_clips):
+    window = fit_window(spoken_clips[0])  # cut or zero-padded to 2 s
     features = window_features(window)
     assert features.shape == (N_FEATURES,) and np.all(np.isfinite(features))  # speech has a pitch
     np.testing.assert_allclose(window_features(window * 0.01), features, rtol=1e-3, atol=0.05)
@@ -129,8 +120,8 @@ def test_feature_norm_shrinks_a_recording_towards_the_training_voices():
     assert exact.apply(with_gap)[1, 5] == 0 and np.isfinite(exact.apply(with_gap)).all()
 
 
-def test_norm_modes_of_predict_clips(classifier, emodb_clips):
-    clips = emodb_clips[:3]
+def test_norm_modes_of_predict_clips(classifier, spoken_clips):
+    clips = spoken_clips[:3]
     together = classifier.predict_clips(clips, 16000)
     alone = np.concatenate([classifier.predict_clips([c], 16000) for c in clips])
     np.testing.assert_allclose(classifier.predict_clips(clips, 16000, norm="clip"), alone, atol=1e-5)
@@ -159,9 +150,9 @@ def test_silence_is_not_speech(classifier):
         assert timeline[-1].end == pytest.approx(4.0)
 
 
-def test_speech_timeline_and_csv(classifier, emodb_clips, tmp_path):
-    samples = np.concatenate([np.zeros(40000, np.int16), emodb_clips[2], np.zeros(16000, np.int16)])
-    assert is_speech(emodb_clips[2], 16000)
+def test_speech_timeline_and_csv(classifier, spoken_clips, tmp_path):
+    samples = np.concatenate([np.zeros(40000, np.int16), spoken_clips[2], np.zeros(16000, np.int16)])
+    assert is_speech(spoken_clips[2], 16000)
     timeline = voice_timeline(samples, 16000, classifier)
     assert not timeline[0].speech and any(w.speech for w in timeline)
     spoken = np.stack([w.probs for w in timeline if w.speech])
@@ -179,8 +170,8 @@ def test_speech_timeline_and_csv(classifier, emodb_clips, tmp_path):
         assert (row["emotion"] in EMOTIONS) == sure
 
 
-def test_wav_from_emodb_decodes_back(emodb_clips, tmp_path):
-    clip = emodb_clips[0]
+def test_a_wav_decodes_back(spoken_clips, tmp_path):
+    clip = spoken_clips[0]
     path = tmp_path / "clip.wav"
     with wave.open(str(path), "wb") as out:
         out.setnchannels(1), out.setsampwidth(2), out.setframerate(16000)
@@ -192,15 +183,15 @@ def test_wav_from_emodb_decodes_back(emodb_clips, tmp_path):
 @pytest.mark.parametrize(
     ("suffix", "codec", "rate"), [("flac", "flac", 16000), ("mp3", "libmp3lame", 16000), ("ogg", "libopus", 48000)]
 )
-def test_compressed_formats_decode(emodb_clips, tmp_path, suffix, codec, rate):
-    clip = emodb_clips[0]
+def test_compressed_formats_decode(spoken_clips, tmp_path, suffix, codec, rate):
+    clip = spoken_clips[0]
     decoded = load_audio(_encode(tmp_path / f"clip.{suffix}", clip, codec, rate=rate))
     assert decoded.dtype == np.float32 and abs(len(decoded) - len(clip)) < 0.1 * 16000
     assert np.abs(decoded).max() <= 1.0 and is_speech(decoded, 16000)
 
 
-def test_video_sound_track_gives_a_timeline(classifier, emodb_clips, tmp_path):
-    clip = np.concatenate(emodb_clips[:2])
+def test_video_sound_track_gives_a_timeline(classifier, spoken_clips, tmp_path):
+    clip = np.concatenate(spoken_clips[:2])
     path = _encode(tmp_path / "talk.mp4", clip, "aac", video=True)
     samples = load_audio(path)
     assert abs(len(samples) - len(clip)) < 0.2 * 16000
@@ -267,12 +258,12 @@ def test_voice_bench_reports_every_stage(classifier):
     assert "goal <= 5.0 ms" in format_voice_report(result)
 
 
-def test_microphone_listener_without_a_microphone(classifier, emodb_clips, monkeypatch):
+def test_microphone_listener_without_a_microphone(classifier, spoken_clips, monkeypatch):
     listener = MicrophoneListener(classifier)
     assert listener.latest() is None and listener.update() is None  # nothing heard yet
-    listener.push(emodb_clips[3])
+    listener.push(spoken_clips[3])
     first = listener.update()
-    window = fit_window(emodb_clips[3][-32000:])
+    window = fit_window(spoken_clips[3][-32000:])
     alone = classifier.predict_windows([window], norm="clip")[0]  # one window heard: the same statistics
     _check_live(classifier, first, alone)
     assert listener.latest() is first
@@ -302,12 +293,12 @@ class _FakeStream:
         self.closed = True
 
 
-def test_microphone_listener_with_a_native_44k_device(classifier, emodb_clips, monkeypatch):
+def test_microphone_listener_with_a_native_44k_device(classifier, spoken_clips, monkeypatch):
     from types import SimpleNamespace
 
     from fercam.voice.audio import resample
 
-    recording = resample(emodb_clips[4], 16000, 44100)
+    recording = resample(spoken_clips[4], 16000, 44100)
     streams: list[_FakeStream] = []
     fake = SimpleNamespace(
         PortAudioError=RuntimeError,
@@ -430,12 +421,12 @@ def test_voice_badge_says_unsure_and_no_speech():
     assert not np.array_equal(badges["unsure"], badges["no speech"])
 
 
-def test_live_vad_judges_each_sample_once(emodb_clips):
+def test_live_vad_judges_each_sample_once(spoken_clips):
     """The listener's VAD streams: new samples only, in any block size, and forgets after 2 s."""
     from fercam.voice.audio import SpeechStream
     from fercam.voice.microphone import RecentAudio
 
-    speech = emodb_clips[2].astype(np.float32) / 32768.0
+    speech = spoken_clips[2].astype(np.float32) / 32768.0
     stream, audio = SpeechStream(2.0), RecentAudio(2.0)
     for block in np.array_split(speech, 37):  # odd block sizes: remainders wait for the next call
         audio.push(block)

@@ -75,6 +75,27 @@ def test_prefix_install_writes_exactly_the_expected_files(tmp_path: Path) -> Non
 
 
 @needs_bash
+def test_another_programs_v4l2loopback_options_are_left_alone(tmp_path: Path) -> None:
+    """OBS wrote its options: ours would be merged with them at the next boot and change its camera."""
+    home, prefix = tmp_path / "home", tmp_path / "root"
+    theirs = prefix / "etc/modprobe.d/v4l2loopback.conf"
+    theirs.parent.mkdir(parents=True)
+    theirs.write_text('options v4l2loopback devices=1 video_nr=2 card_label="OBS Virtual Camera" exclusive_caps=0\n')
+    result = run("install.sh", "--prefix", str(prefix), "--venv", home=home)
+    assert result.returncode == 0, result.stderr
+    assert "/etc/modprobe.d/v4l2loopback.conf sets v4l2loopback's options already" in result.stderr
+    assert 'v4l2loopback-ctl add -n "FER Cam" -x 1 /dev/video10' in result.stderr
+    assert not (prefix / MODPROBE_CONF).exists() and (prefix / LOAD_CONF).is_file()
+    assert theirs.read_text().startswith("options v4l2loopback devices=1 video_nr=2")
+    manifest = (prefix / str(home).lstrip("/") / ".local/share/fercam/installed-files.txt").read_text()
+    assert MODPROBE_CONF not in manifest and LOAD_CONF in manifest  # so uninstall.sh never touches theirs
+    theirs.write_text("# options v4l2loopback devices=4\noptions snd_hda_intel power_save=1\n")  # not options of it
+    (prefix / MODPROBE_CONF).parent.mkdir(parents=True, exist_ok=True)
+    assert run("install.sh", "--prefix", str(prefix), "--venv", home=home).returncode == 0
+    assert (prefix / MODPROBE_CONF).is_file()
+
+
+@needs_bash
 def test_uninstall_removes_exactly_what_was_installed(tmp_path: Path) -> None:
     home, prefix = tmp_path / "home", tmp_path / "root"
     (prefix / "etc/modprobe.d").mkdir(parents=True)

@@ -152,13 +152,32 @@ load_module() {
 	fi
 }
 
+# The files under /etc/modprobe.d, other than ours, that set v4l2loopback's options (OBS, DroidCam, ...).
+other_options() {
+	local file
+	for file in "$PREFIX"/etc/modprobe.d/*.conf; do
+		[[ -f $file && $file != "$PREFIX$MODPROBE_CONF" ]] || continue
+		grep -Eq '^[[:space:]]*options[[:space:]]+v4l2loopback([[:space:]]|$)' "$file" && printf '%s\n' "${file#"$PREFIX"}"
+	done
+	return 0
+}
+
 install_driver() {
+	local others
 	[[ -n $VIDEO_NR ]] || VIDEO_NR=$(free_video_nr)
 	install_packages
 	load_module
-	write_file root "$MODPROBE_CONF" "# Written by the FER Cam installer (removed by installer/linux/uninstall.sh).
+	others=$(other_options)
+	if [[ -n $others ]]; then
+		# modprobe merges every file's options, so ours would change that program's cameras at the next boot.
+		warn "$(tr '\n' ' ' <<<"$others")sets v4l2loopback's options already: left as it is, and no options file written"
+		warn "after a reboot, add the \"$CAMERA_LABEL\" camera beside that program's with:" \
+			"sudo v4l2loopback-ctl add -n \"$CAMERA_LABEL\" -x 1 /dev/video$VIDEO_NR (see installer/README.md)"
+	else
+		write_file root "$MODPROBE_CONF" "# Written by the FER Cam installer (removed by installer/linux/uninstall.sh).
 options v4l2loopback devices=1 video_nr=$VIDEO_NR card_label=\"$CAMERA_LABEL\" exclusive_caps=1"
-	record file "$MODPROBE_CONF"
+		record file "$MODPROBE_CONF"
+	fi
 	write_file root "$LOAD_CONF" "# Written by the FER Cam installer: load the \"$CAMERA_LABEL\" virtual camera driver at boot.
 v4l2loopback"
 	record file "$LOAD_CONF"

@@ -7,6 +7,7 @@ short by a full disk, still plays up to its last fragment.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import cv2
 import numpy as np
 
 log = logging.getLogger(__name__)
+MEDIA_TIME_BASE = Fraction(1, 90000)  # MPEG's clock: frames timed by the source keep their times to 11 us
 
 
 def letterbox(image: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -37,13 +39,23 @@ class VideoFileSink:
     """An H.264 MP4 written in fragments, each with its own index, so a killed process leaves a playable file.
 
     Opened on the first frame so its size follows the source; later frames of another size (a
-    "camera disconnected" frame, say) are letterboxed into it rather than dropped.
+    "camera disconnected" frame, say) are letterboxed into it rather than dropped. Frames follow one another at
+    `fps`, or, given `media_time` (called at each frame: its time in the source, in seconds), keep the source's
+    own timing, so a variable-rate phone video stays in step with its sound.
     """
 
     closed = False
 
-    def __init__(self, path: str | Path, *, fps: float = 30.0, size: tuple[int, int] | None = None) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        fps: float = 30.0,
+        size: tuple[int, int] | None = None,
+        media_time: Callable[[], float] | None = None,
+    ) -> None:
         self.path, self.size = Path(path), size  # size: every frame letterboxed to it; None: the first frame's
+        self.media_time, self._first_time, self._last_pts = media_time, 0.0, -1
         if not self.path.parent.is_dir():
             raise SinkError(f"folder does not exist: {self.path.parent}")
         if not 0 < fps <= 240:
@@ -71,6 +83,8 @@ class VideoFileSink:
         # yuv420p needs even sides (and at least 2)
         self._stream.width, self._stream.height = max(2, width - width % 2), max(2, height - height % 2)
         self._stream.pix_fmt = "yuv420p"
+        if self.media_time is not None:
+            self._stream.codec_context.time_base = MEDIA_TIME_BASE
         # A keyframe (so a fragment) every second; zerolatency writes each frame out as it comes.
         self._stream.options = {
             "preset": "veryfast",
@@ -84,8 +98,15 @@ class VideoFileSink:
 
         if self._container is None:
             self._open(*(self.size or (image.shape[1], image.shape[0])))
+            self._first_time = self.media_time() if self.media_time else 0.0
         frame = av.VideoFrame.from_ndarray(letterbox(image, self._stream.width, self._stream.height), format="bgr24")
-        frame.pts = self.frames
+        if self.media_time is None:
+            frame.pts = self.frames
+        else:  # from the first frame's time, as the constant-rate file starts at 0; never two frames at one time
+            seconds = self.media_time() - self._first_time
+            frame.pts = max(self._last_pts + 1, round(seconds / MEDIA_TIME_BASE))
+            frame.time_base = MEDIA_TIME_BASE
+        self._last_pts = frame.pts
         self._write(self._stream.encode(frame))
         self.frames += 1
 

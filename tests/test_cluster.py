@@ -96,6 +96,18 @@ def test_cluster_outputs_match_a_plain_run_and_a_corrupt_input_fails_alone(media
     assert (out / "emotion_shares.png").read_bytes()[:8] == PNG_MAGIC
 
 
+def test_a_manifest_that_cannot_be_read_is_one_failed_row(media_dir, cluster, tmp_path, capsys):
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    out = tmp_path / "out"
+    photo = media_dir / "fr_obama.jpg"
+    assert main(["analyze", str(empty), str(photo), "-o", str(out), "--cluster", cluster]) == 1
+    assert "an empty manifest (expected a header such as path,label)" in capsys.readouterr().err
+    index = read_index(out)
+    assert index["empty.csv"]["status"] == "failed" and "an empty manifest" in index["empty.csv"]["error"]
+    assert index["fr_obama.jpg"]["status"] == "done" and index["fr_obama.jpg"]["faces"] == "1"
+
+
 def test_a_killed_worker_is_retried_and_the_job_completes(media_dir, cluster, tmp_path):
     out = tmp_path / "out"
     driver = start_driver(str(media_dir / "fer_woman2.mp4"), "-o", str(out), "--cluster", cluster, "--no-video")

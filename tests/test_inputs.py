@@ -17,6 +17,7 @@ import threading
 import time
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 import pytest
@@ -258,6 +259,10 @@ def test_variable_frame_rate_frames_are_timed_by_their_pts(tmp_path, capsys):
                  "--events", str(events)]) == 0  # fmt: skip
     stamps = [json.loads(line)["timestamp"] for line in events.read_text().splitlines()]
     assert stamps[51] == pytest.approx(2.2) and len(stamps) == len(times)
+    (result,) = analyze_inputs([str(video)], tmp_path / "out", jobs=1)  # the annotated video keeps the timing
+    with av.open(str(tmp_path / "out" / "vfr" / "annotated.mp4")) as annotated:
+        shown = [float(frame.pts * frame.time_base) for frame in annotated.decode(video=0)]
+    assert len(shown) == len(times) == result.frames and shown == pytest.approx(times, abs=0.001)
 
 
 def test_run_into_a_file_keeps_the_source_rate_and_honours_size(tmp_path):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from fercam.apps.analyze.analyze import InputResult, Options, try_analyze
@@ -61,6 +62,9 @@ def analyze_on_cluster(
         folders = out_dirs([item.spec for item in items], out)  # under the lock: no other run is choosing
         index = JobIndex(out, items)
         todo = [(item, folder) for item, folder in zip(items, folders) if not index.keep_if_complete(item, folder)]
+        for item in (item for item, _ in todo if item.error):  # a folder or manifest that could not be listed
+            index.record(item.spec, InputResult(item.spec, error=item.error))
+        todo = [(item, folder) for item, folder in todo if not item.error]
         print(f"fercam: {len(items) - len(todo)} input(s) complete from an earlier run, {len(todo)} to analyse")
         index.write()
         start = time.monotonic()
@@ -75,7 +79,7 @@ def analyze_on_cluster(
 def _absolute(item: Input) -> Input:
     if item.spec.lower().startswith(STREAM_SCHEMES) or not Path(item.spec).exists():
         return item
-    return Input(str(Path(item.spec).absolute()), item.labels)
+    return replace(item, spec=str(Path(item.spec).absolute()))
 
 
 def connect(ray, address: str, cpus: int) -> None:

@@ -54,7 +54,8 @@ def run_frames(source, out_dir, writers, result: InputResult, options: Options, 
     bar = tqdm(total=total, unit="frame", desc=name, position=position, leave=True, disable=not options.progress)
     sinks = [_ProgressSink(bar, result)]
     if video:
-        sinks.insert(0, VideoFileSink(out_dir / "annotated.mp4", fps=source.fps))
+        # each frame at its time in the source: the clock noted it as the frame was read, just before it is sent
+        sinks.insert(0, VideoFileSink(out_dir / "annotated.mp4", fps=source.fps, media_time=lambda: source.times[-1]))
     try:
         return run_offline(
             source,

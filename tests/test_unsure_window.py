@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 from conftest import requires_system_packages
-from window_helpers import launch_browser, need_chromium, serve, stop
+from window_helpers import browser_page, serve, stop
 
 import fercam
 from fercam.combined import Combiner
@@ -89,13 +89,7 @@ def right_of(shot, box) -> float:
 
 
 def test_the_unsure_setting_changes_what_the_overlay_draws(served):
-    need_chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = launch_browser(playwright)
-        control = browser.new_page(viewport={"width": 1280, "height": 900})
-        control.goto(served["url"])
+    with browser_page(served["url"]) as (browser, control):
         control.wait_for_selector("#unsure-faces")
         control.wait_for_function("() => document.getElementById('unsure-faces').value === 'unsure'")  # default
         overlay = browser.new_page(viewport={"width": SIDE, "height": SIDE})
@@ -121,4 +115,3 @@ def test_the_unsure_setting_changes_what_the_overlay_draws(served):
         edge = left_edge(labelled, face["box"])
         assert len(edge) > 50 and (np.abs(edge - emotion_bgr).max(axis=1) < 12).mean() > 0.8  # the emotion's colour
         assert right_of(labelled, face["box"]) > 20  # and its emoji
-        browser.close()

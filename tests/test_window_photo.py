@@ -9,7 +9,7 @@ import time
 import cv2
 import numpy as np
 import pytest
-from window_helpers import canvas_image, launch_browser, need_chromium, serve, stop
+from window_helpers import browser_page, canvas_image, serve, stop
 
 from fercam.annotate import EMOTION_COLORS
 from fercam.types import Emotion
@@ -25,19 +25,12 @@ def served(media_dir, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def page(served):
-    need_chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = launch_browser(playwright)
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.goto(served["url"])
+    with browser_page(served["url"]) as (_, page):
         page.wait_for_function(
             "() => window.fercamPreview.frames > 0 && window.fercamLatest && window.fercamLatest.faces.length == 2",
             timeout=60000,
         )
         yield page
-        browser.close()
 
 
 def share_in_colour(pixels: np.ndarray, bgr: tuple[int, int, int]) -> float:

@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,22 @@ def need_chromium() -> None:
 
 def launch_browser(playwright):
     return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+
+
+@contextmanager
+def browser_page(url: str, width: int = 1280, height: int = 900):
+    """Chromium with one page open at `url`; yields (browser, page) for tests that open more pages."""
+    need_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = launch_browser(playwright)
+        page = browser.new_page(viewport={"width": width, "height": height})
+        page.goto(url)
+        try:
+            yield browser, page
+        finally:
+            browser.close()
 
 
 def start_fercam(args: list[str], env: dict[str, str], log: Path, *, prefix=()) -> tuple[subprocess.Popen, str]:

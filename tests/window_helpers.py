@@ -37,14 +37,14 @@ def launch_browser(playwright):
 
 
 @contextmanager
-def browser_page(url: str, width: int = 1280, height: int = 900):
-    """Chromium with one page open at `url`; yields (browser, page) for tests that open more pages."""
+def browser_page(url: str):
+    """Chromium with one 1280x900 page open at `url`; yields (browser, page) for tests that open more pages."""
     need_chromium()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         browser = launch_browser(playwright)
-        page = browser.new_page(viewport={"width": width, "height": height})
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
         page.goto(url)
         try:
             yield browser, page

@@ -216,7 +216,7 @@ def _analyze_video(clock: MediaClock, spec: str, folder: Path, *, options: Optio
         faces = summarize_photo(timeline.rows)
         result.faces = len(faces)
         _write_summary(spec, folder, result, None, faces, voice)
-        plot_photo(timeline.rows, folder / "timeline.png", body=body.rows)
+        plot_photo(timeline.rows, folder / "timeline.png", body=body.rows, unsure_below=_face_threshold())
         return result
     analysed = clock.times[: result.frames : options.every]
     faces = summarize_faces(timeline.rows, analysed, end)

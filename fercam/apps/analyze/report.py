@@ -224,7 +224,7 @@ def plot_timelines(
     plt.close(fig)
 
 
-def plot_photo(rows, path: Path, *, body=()) -> None:
+def plot_photo(rows, path: Path, *, body=(), unsure_below: float | None = None) -> None:
     """A photo's faces: per face, its seven probabilities as bars, what the picture says in the title, and
     its body cues beside them (a photo has no time axis)."""
     from fercam.body.cues import CUE_NAMES
@@ -237,6 +237,9 @@ def plot_photo(rows, path: Path, *, body=()) -> None:
         ax.barh(list(EMOTIONS)[::-1], probs[::-1], color=colors[::-1])
         top = EMOTIONS[int(np.argmax(probs))]
         said = f"unsure (top: {top} {np.max(probs):.0%})" if unsure else f"{top} {np.max(probs):.0%}"
+        if unsure_below:
+            ax.axvline(unsure_below, color="black", ls=":", lw=0.8, label=f"unsure below {unsure_below:.2f}")
+            ax.legend(loc="lower left", bbox_to_anchor=(1.01, 0.0), fontsize=8, frameon=False)
         ax.set(xlim=(0, 1), xlabel="probability", title=f"face {face_id}: {said}")
         if face_id in cues:
             lines = [f"{name.replace('_', ' ')}: {getattr(cues[face_id], name).state}" for name in CUE_NAMES]

@@ -147,3 +147,35 @@ def test_a_photo_is_summarised_as_a_photo(media_dir, tmp_path):
         assert set(face["probabilities"]) == set(EMOTIONS) and "time_on_screen_s" not in face
     assert (folder / "timeline.png").is_file() and not (folder / "distribution.png").exists()
     assert not (tmp_path / LOCK_NAME).exists()
+
+
+def test_two_sure_voice_windows_among_nineteen_unsure_name_no_dominant_emotion():
+    from fercam.apps.analyze.sound import Voice, voice_summary
+    from fercam.voice.classifier import VoiceWindow
+
+    angry = np.array([0.9, 0.02, 0.02, 0.02, 0.02, 0.01, 0.01], np.float32)
+    flat = np.full(7, 1 / 7, np.float32)
+    windows = [VoiceWindow(k / 2, k / 2 + 2, True, angry if k in (4, 12) else flat, k in (4, 12)) for k in range(21)]
+    windows += [VoiceWindow(11.0, 13.0, False, None, False)]
+    summary = voice_summary(Voice(windows, 13.0, 0.76))
+    assert summary["dominant_emotion"] is None
+    assert (summary["speech_windows"], summary["unsure_windows"], summary["no_speech_windows"]) == (21, 19, 1)
+    assert summary["share_of_speech"]["angry"] == pytest.approx(2 / 21, abs=1e-4)
+    mostly_angry = [VoiceWindow(k / 2, k / 2 + 2, True, angry, k % 3 != 0) for k in range(21)]
+    assert voice_summary(Voice(mostly_angry, 12.0, 0.76))["dominant_emotion"] == "angry"  # 14 of 21 sure
+
+
+@pytest.mark.parametrize(
+    ("shares", "dominant"),
+    [
+        ({"happy": 0.4, "unsure": 0.35, "sad": 0.25}, "happy"),
+        ({"happy": 0.3, "unsure": 0.6, "sad": 0.1}, None),
+        ({"happy": 0.4, "sad": 0.4, "unsure": 0.2}, None),  # a tie names neither
+        ({"happy": 0.5, "unsure": 0.5}, None),
+        ({}, None),
+    ],
+)
+def test_a_dominant_emotion_is_the_reading_shown_most(shares, dominant):
+    from fercam.apps.analyze.report import dominant_emotion
+
+    assert dominant_emotion(shares) == dominant

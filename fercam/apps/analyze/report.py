@@ -121,7 +121,7 @@ def _pyplot():
 
 
 UNSURE_COLOR = "#9e9e9e"  # grey, as the overlay draws an unsure face (no emotion's colour)
-NO_SPEECH_COLOR = "#d6eaf8"  # pale blue: silence, nothing read
+NO_SPEECH_COLOR = "#9ecae1"  # light blue: silence, nothing read
 LEGEND = {"loc": "upper left", "bbox_to_anchor": (1.01, 1.0), "fontsize": 8, "frameon": False}  # beside, not over
 
 

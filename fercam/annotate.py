@@ -242,22 +242,32 @@ def annotate(
         for annotator in annotators_for(settings, stale=stale, body=body):
             annotator.annotate(out, analysis)
     if voice is not None and settings.voice and not settings.paused:
-        draw_voice_badge(out, voice)
+        draw_voice_badge(out, voice, faces=analysis.faces if analysis is not None else ())
     return out
 
 
-def draw_voice_badge(image: np.ndarray, voice: np.ndarray | str) -> None:
-    """The voice in the top-left corner: an emoji and "voice: happy 70%", or "voice: unsure" / "voice: no speech"."""
+def draw_voice_badge(image: np.ndarray, voice: np.ndarray | str, faces: tuple[Face, ...] = ()) -> None:
+    """The voice in the top-left corner (top-right when a face's box or label is there): an emoji and
+    "voice: happy 70%", or "voice: unsure" / "voice: no speech"."""
     size = max(24, image.shape[0] // 14)
     emotion = None if isinstance(voice, str) else Emotion(int(np.argmax(voice)))
     text = f"voice: {voice}" if emotion is None else f"voice: {emotion.label} {float(np.max(voice)):.0%}"
     scale = size / 40
     (tw, th), _ = cv2.getTextSize(text, _FONT, scale, 2)
     icon = 0 if emotion is None else size
-    cv2.rectangle(image, (6, 6), (18 + icon + tw, 14 + size), (30, 30, 30), -1)
+    width, height = 12 + icon + tw, 8 + size
+    left = 6 if not _covers(faces, 6, width, height) else image.shape[1] - 6 - width
+    cv2.rectangle(image, (left, 6), (left + width, 6 + height), (30, 30, 30), -1)
     if emotion is not None:
-        paste(image, render_emoji(emotion, size), 10, 10)
-    cv2.putText(image, text, (14 + icon, 10 + (size + th) // 2), _FONT, scale, (240, 240, 240), 2, cv2.LINE_AA)
+        paste(image, render_emoji(emotion, size), left + 4, 10)
+    cv2.putText(image, text, (left + 8 + icon, 10 + (size + th) // 2), _FONT, scale, (240, 240, 240), 2, cv2.LINE_AA)
+
+
+def _covers(faces: tuple[Face, ...], left: int, width: int, height: int) -> bool:
+    """A badge at (left, 6) would hide a face's box or the label tab above it (about 30 px)."""
+    return any(
+        f.box.x1 < left + width and f.box.x2 > left and f.box.y1 - 30 < 6 + height and f.box.y2 > 6 for f in faces
+    )
 
 
 def message_frame(text: str, width: int, height: int) -> np.ndarray:

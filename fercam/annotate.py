@@ -41,6 +41,37 @@ def _scale(face: Face) -> float:
     return float(np.clip(face.box.width / 160, 0.45, 1.6))
 
 
+def _inside(start: int, length: int, limit: int) -> int:
+    """`start` moved the least so that [start, start + length) lies in [0, limit) (at 0 when it cannot)."""
+    return max(0, min(start, limit - length))
+
+
+def _place(image: np.ndarray, candidates: list[tuple[int, int]], width: int, height: int) -> tuple[int, int]:
+    """The first spot (x, y) where a width x height block lies wholly in the frame. Else one that fits across,
+    moved up or down into the frame: the side spots first (the first spot, under the face, moved up would
+    cover it); else the first spot, moved in."""
+    rows, cols = image.shape[:2]
+    for x, y in candidates:
+        if 0 <= x and x + width <= cols and 0 <= y and y + height <= rows:
+            return x, y
+    across = [(x, y) for x, y in candidates[1:] + candidates[:1] if 0 <= x and x + width <= cols] or candidates
+    x, y = across[0]
+    return _inside(x, width, cols), _inside(y, height, rows)
+
+
+def _beside(face: Face, width: int) -> list[tuple[int, int]]:
+    """Under the box, else left or right of it below the emoji's corner: where a block under a face goes."""
+    x1, y1, x2, y2 = face.box.as_ints()
+    below_emoji = y1 + max(16, round(face.box.width / 3)) + 4
+    return [(x1, y2 + 4), (x1 - width - 4, below_emoji), (x2 + 4, below_emoji)]
+
+
+def _outlined(image: np.ndarray, text: str, at: tuple[int, int], scale: float) -> None:
+    """Light text with a dark rim: it reads on any fill, a yellow bar's as well as a dark one."""
+    cv2.putText(image, text, at, _FONT, scale, (20, 20, 20), 3, cv2.LINE_AA)
+    cv2.putText(image, text, at, _FONT, scale, (250, 250, 250), 1, cv2.LINE_AA)
+
+
 @dataclass(frozen=True)
 class BoxAnnotator:
     stale: bool = False
@@ -57,8 +88,8 @@ class BoxAnnotator:
 
 @dataclass(frozen=True)
 class LabelAnnotator:
-    """'happy 87%' on a filled tab above the box (below it when the box touches the top); 'unsure' for an
-    unsure face when `honest`."""
+    """'happy 87%' on a filled tab above the box (inside its top when the box touches the frame's top, so the
+    bars under the box never cover it), always wholly in the frame; 'unsure' for an unsure face when `honest`."""
 
     stale: bool = False
     honest: bool = False
@@ -70,11 +101,15 @@ class LabelAnnotator:
             scale = 0.6 * _scale(face)
             thickness = max(1, round(2 * _scale(face)))
             (tw, th), base = cv2.getTextSize(text, _FONT, scale, thickness)
-            x1, y1, _, y2 = face.box.as_ints()
-            top = y1 - th - base - 6 if y1 - th - base - 6 >= 0 else y2
+            x1, y1, _, _ = face.box.as_ints()
+            tab_w, tab_h = tw + 8, th + base + 6
+            x, top = (
+                _inside(x1, tab_w, image.shape[1]),
+                _inside(y1 - tab_h if y1 >= tab_h else y1, tab_h, image.shape[0]),
+            )
             color = face_color(face, self.stale, self.honest)
-            cv2.rectangle(image, (x1, top), (x1 + tw + 8, top + th + base + 6), color, -1)
-            cv2.putText(image, text, (x1 + 4, top + th + 3), _FONT, scale, (20, 20, 20), thickness, cv2.LINE_AA)
+            cv2.rectangle(image, (x, top), (x + tab_w, top + tab_h), color, -1)
+            cv2.putText(image, text, (x + 4, top + th + 3), _FONT, scale, (20, 20, 20), thickness, cv2.LINE_AA)
         return image
 
 
@@ -96,23 +131,34 @@ class EmojiAnnotator:
         return image
 
 
+def _bar_text_scale(face: Face) -> float:
+    return max(0.4, 0.35 * _scale(face))  # below 0.4 OpenCV's letters blur into each other
+
+
+def bars_rect(face: Face, image: np.ndarray) -> tuple[int, int, int, int]:
+    """(x, y, width, height) of the seven bars: under the box, else beside it, always in the frame."""
+    (_, th), base = cv2.getTextSize("Ag", _FONT, _bar_text_scale(face), 1)
+    bar_h = max(th + base + 4, round(12 * _scale(face)))
+    width = max(90, face.box.as_ints()[2] - face.box.as_ints()[0])
+    height = 7 * (bar_h + 2)
+    return (*_place(image, _beside(face, width), width, height), width, height)
+
+
 @dataclass(frozen=True)
 class ProbabilityAnnotator:
-    """Seven small bars under the box, one per emotion."""
+    """Seven bars under the box (beside it where the frame ends), one per emotion, each named in outlined text."""
 
     def annotate(self, image: np.ndarray, analysis: Analysis) -> np.ndarray:
         for face in analysis.faces:
-            x1, _, x2, y2 = face.box.as_ints()
-            bar_h = max(10, round(12 * _scale(face)))
-            width = max(60, x2 - x1)
-            scale = 0.35 * _scale(face)
+            x, y, width, height = bars_rect(face, image)
+            bar_h, scale = height // 7 - 2, _bar_text_scale(face)
             for i, (name, p) in enumerate(zip(EMOTIONS, face.probs)):
-                top = y2 + 4 + i * (bar_h + 2)
-                cv2.rectangle(image, (x1, top), (x1 + width, top + bar_h), (40, 40, 40), -1)
+                top = y + i * (bar_h + 2)
+                cv2.rectangle(image, (x, top), (x + width, top + bar_h), (40, 40, 40), -1)
                 cv2.rectangle(
-                    image, (x1, top), (x1 + round(width * float(p)), top + bar_h), EMOTION_COLORS[Emotion(i)], -1
+                    image, (x, top), (x + round(width * float(p)), top + bar_h), EMOTION_COLORS[Emotion(i)], -1
                 )
-                cv2.putText(image, name, (x1 + 2, top + bar_h - 2), _FONT, scale, (255, 255, 255), 1, cv2.LINE_AA)
+                _outlined(image, name, (x + 3, top + bar_h - 4), scale)
         return image
 
 
@@ -134,20 +180,32 @@ class CueStripAnnotator:
         return image
 
     def _strip(self, image: np.ndarray, face: Face, body: BodyCues) -> None:
-        scale, (x1, _, x2, y2) = 0.4 * _scale(face), face.box.as_ints()
-        right = min(image.shape[1], x1 + max(2 * (x2 - x1), 160))  # wrap near the face, not across a neighbour
+        scale, (x1, _, x2, _) = 0.4 * _scale(face), face.box.as_ints()
         (_, th), base = cv2.getTextSize("Ag", _FONT, scale, 1)
         row_h = th + base + 6
-        x, y = x1, y2 + 4 + (7 * (max(10, round(12 * _scale(face))) + 2) if self.below_probs else 0)
-        for name, cue in body.items():
-            text = f"{self.LABELS.get(name, name)}: {cue.state if cue.known else '?'}"
-            tw = cv2.getTextSize(text, _FONT, scale, 1)[0][0]
-            if x > x1 and x + tw + 8 > right:
-                x, y = x1, y + row_h + 2
+        chips = [
+            (name, f"{self.LABELS.get(name, name)}: {cue.state if cue.known else '?'}") for name, cue in body.items()
+        ]
+        widths = [cv2.getTextSize(text, _FONT, scale, 1)[0][0] + 8 for _, text in chips]
+        wrap = min(image.shape[1], max(2 * (x2 - x1), 160, *widths))  # near the face, not across a neighbour
+        at, x, y = [], 0, 0  # each chip's offset in the strip, wrapped into rows
+        for width in widths:
+            if x and x + width > wrap:
+                x, y = 0, y + row_h + 2
+            at.append((x, y))
+            x += width + 4
+        strip_w, strip_h = max(dx + w for (dx, _), w in zip(at, widths)), y + row_h
+        spots = _beside(face, strip_w)
+        if self.below_probs:  # under the bars, wherever they went
+            bx, by, bw, bh = bars_rect(face, image)
+            spots = [(bx, by + bh + 4), (bx - strip_w - 4, by), (bx + bw + 4, by)]
+        left, top = _place(image, spots, strip_w, strip_h)
+        for (name, text), width, (dx, dy) in zip(chips, widths, at):
+            cue = getattr(body, name)
             fill = (90, 90, 90) if not cue.known else (60, 60, 60) if cue.state in self.QUIET else (170, 110, 30)
-            cv2.rectangle(image, (x, y), (x + tw + 8, y + row_h), fill, -1)
-            cv2.putText(image, text, (x + 4, y + th + 3), _FONT, scale, (240, 240, 240), 1, cv2.LINE_AA)
-            x += tw + 12
+            cx, cy = left + dx, top + dy
+            cv2.rectangle(image, (cx, cy), (cx + width, cy + row_h), fill, -1)
+            cv2.putText(image, text, (cx + 4, cy + th + 3), _FONT, scale, (240, 240, 240), 1, cv2.LINE_AA)
 
 
 def annotators_for(settings: Settings, *, stale: bool = False, body: Mapping[int, BodyCues] | None = None) -> list:
@@ -184,22 +242,32 @@ def annotate(
         for annotator in annotators_for(settings, stale=stale, body=body):
             annotator.annotate(out, analysis)
     if voice is not None and settings.voice and not settings.paused:
-        draw_voice_badge(out, voice)
+        draw_voice_badge(out, voice, faces=analysis.faces if analysis is not None else ())
     return out
 
 
-def draw_voice_badge(image: np.ndarray, voice: np.ndarray | str) -> None:
-    """The voice in the top-left corner: an emoji and "voice: happy 70%", or "voice: unsure" / "voice: no speech"."""
+def draw_voice_badge(image: np.ndarray, voice: np.ndarray | str, faces: tuple[Face, ...] = ()) -> None:
+    """The voice in the top-left corner (top-right when a face's box or label is there): an emoji and
+    "voice: happy 70%", or "voice: unsure" / "voice: no speech"."""
     size = max(24, image.shape[0] // 14)
     emotion = None if isinstance(voice, str) else Emotion(int(np.argmax(voice)))
     text = f"voice: {voice}" if emotion is None else f"voice: {emotion.label} {float(np.max(voice)):.0%}"
     scale = size / 40
     (tw, th), _ = cv2.getTextSize(text, _FONT, scale, 2)
     icon = 0 if emotion is None else size
-    cv2.rectangle(image, (6, 6), (18 + icon + tw, 14 + size), (30, 30, 30), -1)
+    width, height = 12 + icon + tw, 8 + size
+    left = 6 if not _covers(faces, 6, width, height) else image.shape[1] - 6 - width
+    cv2.rectangle(image, (left, 6), (left + width, 6 + height), (30, 30, 30), -1)
     if emotion is not None:
-        paste(image, render_emoji(emotion, size), 10, 10)
-    cv2.putText(image, text, (14 + icon, 10 + (size + th) // 2), _FONT, scale, (240, 240, 240), 2, cv2.LINE_AA)
+        paste(image, render_emoji(emotion, size), left + 4, 10)
+    cv2.putText(image, text, (left + 8 + icon, 10 + (size + th) // 2), _FONT, scale, (240, 240, 240), 2, cv2.LINE_AA)
+
+
+def _covers(faces: tuple[Face, ...], left: int, width: int, height: int) -> bool:
+    """A badge at (left, 6) would hide a face's box or the label tab above it (about 30 px)."""
+    return any(
+        f.box.x1 < left + width and f.box.x2 > left and f.box.y1 - 30 < 6 + height and f.box.y2 > 6 for f in faces
+    )
 
 
 def message_frame(text: str, width: int, height: int) -> np.ndarray:

@@ -96,11 +96,11 @@ def test_video_summary_describes_the_face(woman2):
     (face,) = summary["faces"].values()
     rows = len(read_timeline(folder))
     assert face["time_on_screen_s"] == pytest.approx(rows / 29.97, rel=0.01)
-    assert face["dominant_emotion"] in EMOTIONS
-    assert set(face["share_of_time"]) == set(EMOTIONS) == set(face["mean_probabilities"])
+    assert set(face["share_of_time"]) == {*EMOTIONS, "unsure"} and set(face["mean_probabilities"]) == set(EMOTIONS)
     assert sum(face["share_of_time"].values()) == pytest.approx(1, abs=1e-3)
     assert sum(face["mean_probabilities"].values()) == pytest.approx(1, abs=2e-3)
-    assert face["share_of_time"][face["dominant_emotion"]] == max(face["share_of_time"].values())
+    most = max(face["share_of_time"], key=face["share_of_time"].get)  # she smiles most of the clip
+    assert face["dominant_emotion"] == most and most in EMOTIONS
 
 
 def test_several_people_get_separate_timelines(two_people_clip, tmp_path):

@@ -78,7 +78,7 @@ def _add_port(p) -> None:
 
 def _add_training(sub) -> None:
     p = sub.add_parser("train", help="train an emotion model (needs fercam[train])")
-    p.add_argument("--task", choices=("face", "voice"), default="face")
+    p.add_argument("--task", choices=("face", "voice"), default="face", help="the face model or the voice model")
     p.add_argument(
         "--data",
         help="face: npz, fer2013.csv or a train/test folder; voice: a folder of corpora (NAME.npz, or sub-folders "
@@ -89,8 +89,8 @@ def _add_training(sub) -> None:
         "--model", default="fernet", help="fernet, fernet-wide (a teacher), vgg16, resnet50, densenet121, mobilenetv2"
     )
     p.add_argument("--epochs", type=int, help="default 60 (face), 20 (voice)")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--batch-size", type=int, default=64, help="examples per training step (default 64)")
+    p.add_argument("--lr", type=float, default=2e-3, help="the peak learning rate (default 0.002)")
     p.add_argument("--seed", type=int, help="default 1234 (face), 7 (voice)")
     p.add_argument("--limit", type=int, default=0, help="use only the first N training rows")
     p.add_argument("--weights", help="local ImageNet weights file for a keras.applications backbone")
@@ -111,7 +111,7 @@ def _add_training(sub) -> None:
         help="score a model on the public test split, or the app's reading on a labelled folder of photos",
     )
     p.add_argument("model", nargs="?", help="a .tflite or .keras model (default: the shipped one)")
-    p.add_argument("--task", choices=("face", "voice"), default="face")
+    p.add_argument("--task", choices=("face", "voice"), default="face", help="score a face model or a voice model")
     p.add_argument(
         "--data",
         help="face: npz, fer2013.csv, a train/test folder, or a folder of photos with labels.csv "
@@ -131,11 +131,13 @@ def _add_training(sub) -> None:
 def _add_analysis(sub) -> None:
     p = sub.add_parser("analyze", help="emotion timelines, summaries and plots for recordings")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="video, audio, stream URL, image or folder")
-    p.add_argument("-o", "--out", required=True, metavar="OUTDIR")
+    p.add_argument(
+        "-o", "--out", required=True, metavar="OUTDIR", help="the folder for the results: one sub-folder per input"
+    )
     p.add_argument("--every", type=COUNT, default=1, metavar="N", help="analyse every N-th frame")
     p.add_argument("--duration", type=SECONDS, default=0, metavar="S", help="stop after S seconds (streams)")
     p.add_argument("--no-video", action="store_true", help="skip the annotated video")
-    p.add_argument("--detector", default="mtcnn")
+    p.add_argument("--detector", default="mtcnn", help="face detector: mtcnn (default) or yunet")
     jobs_help = "parallel inputs (default 0: one per core; with --cluster local: the cores of the local Ray instance)"
     p.add_argument("--jobs", type=COUNT_OR_ZERO, default=0, help=jobs_help)
     p.add_argument(
@@ -152,15 +154,20 @@ def _add_analysis(sub) -> None:
         help="a webcam index, or a video of a face replayed as a 30 fps camera "
         "(default: the first webcam that opens, else the clip shipped with FER Cam)",
     )
-    p.add_argument("--size", type=_size, default=(1280, 720))
+    p.add_argument("--size", type=_size, default=(1280, 720), help="the output size measured (default 1280x720)")
     p.add_argument(
         "--faces",
         type=_number(int, 1, "a whole number from 1 to 64", 64),
         default=1,
         help="tile the clip to show N faces",
     )
-    p.add_argument("--detector", default="mtcnn")
-    p.add_argument("--seconds", type=_number(float, 0.5, "seconds, 0.5 or more"), default=10.0)
+    p.add_argument("--detector", default="mtcnn", help="face detector: mtcnn (default) or yunet")
+    p.add_argument(
+        "--seconds",
+        type=_number(float, 0.5, "seconds, 0.5 or more"),
+        default=10.0,
+        help="how long to measure (default 10)",
+    )
     p.add_argument("--compare", action="store_true", help="also time the reference mtcnn on the same frames")
     p.add_argument("--matrix", action="store_true", help="run every scenario with a goal, each in a fresh process")
     p.add_argument(
@@ -187,9 +194,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fercam", description="FER Cam: emotions on faces, live as a virtual camera.")
     parser.add_argument("--version", action="version", version=f"fercam {__version__}")
     parser.add_argument("--debug", action="store_true", help="log details and show tracebacks")
-    sub = parser.add_subparsers(dest="command")
+    sub = parser.add_subparsers(dest="command", help="what to do (none: start the tray app)")
     _add_run(sub)
-    sub.add_parser("devices", help="list webcams and virtual cameras")
+    sub.add_parser(
+        "devices",
+        help="list webcams and virtual cameras",
+        description="List the webcams that open (index and size, for --source or the window's camera box) and the "
+        "virtual cameras FER Cam can send to.",
+    )
     p = sub.add_parser("window", help="open the FER Cam window (starts FER Cam without a tray if it is not running)")
     p.add_argument("--vcam-backend", help="pyvirtualcam backend: obs, unitycapture, v4l2loopback, ...")
     _add_port(p)

@@ -1,4 +1,5 @@
-"""`fercam doctor`: checks each link of webcam -> model -> virtual camera and prints the fix for a broken one.
+"""`fercam doctor`: checks each link of webcam -> model -> virtual camera (and the microphone and tray beside
+them), and for a broken one says what still works without it and how to fix it: one diagnosis per cause.
 
 Every check is a small function returning a `Check`; its slow or machine-bound parts (the webcam prober, the
 camera factory, the model loader) are keyword arguments, so tests can swap them for fakes.
@@ -31,21 +32,41 @@ WEBCAM_FIX = {
     "Darwin": "connect a webcam and allow FER Cam (or your terminal) in System Settings > Privacy & Security > Camera",
 }
 MODEL_FIX = "copy the trained model (training writes runs/<run>/model.tflite) to models/fer_cnn.tflite, then reinstall"
+# What still works when a part is missing: said on its line, and summed up at the end.
+WITHOUT_WEBCAM = "a video file, a photo or a stream works as the camera (--source, or the window's camera box)"
+WITHOUT_VCAM = "the FER Cam window and its OBS overlay show the annotated video; call apps need the camera"
+WITHOUT_MICROPHONE = "everything but the live voice badge works; `fercam analyze` still reads recordings' voices"
+WITHOUT_DISPLAY = "`fercam window` (a browser page), `fercam run --no-tray` and `fercam analyze` work"
+PORTAUDIO_FIX = {
+    "Linux": "sudo apt install libportaudio2 (Fedora: sudo dnf install portaudio)",
+    "Darwin": "brew install portaudio, or reinstall sounddevice: pip install --force-reinstall sounddevice",
+    "Windows": "reinstall sounddevice (its wheel brings PortAudio): pip install --force-reinstall sounddevice",
+}
+MICROPHONE_FIX = {
+    "Linux": "connect a microphone and check it is not muted (pavucontrol or your desktop's sound settings)",
+    "Windows": "connect a microphone and allow desktop apps in Settings > Privacy & security > Microphone",
+    "Darwin": "connect a microphone and allow FER Cam (or your terminal) in System Settings > Privacy & Security > "
+    "Microphone",
+}
 
 
 @dataclass(frozen=True)
 class Check:
-    """One verdict. A failed critical check means FER Cam cannot feed the virtual camera."""
+    """One verdict. A failed critical check means FER Cam cannot run at all; any other failed check names what
+    still works without the part (`without`)."""
 
     name: str
     ok: bool
     detail: str
     fix: str = ""
     critical: bool = True
+    without: str = ""
 
     def line(self) -> str:
         tag = "[ok]" if self.ok else "[FAIL]" if self.critical else "[warn]"
         text = f"{tag:<6} {self.name}: {self.detail}"
+        if not self.ok and self.without:
+            text += f"; without it: {self.without}"
         return text if self.ok or not self.fix else f"{text} -> fix: {self.fix}"
 
 
@@ -177,12 +198,12 @@ def check_video_devices(*, facts: Callable[[], DriverFacts] = driver_facts.read_
     if verdict.ready:
         return Check("video devices", True, listed, critical=False)
     detail = f"{listed or 'no /dev/video* devices'}; {verdict.cause}"
-    return Check("video devices", False, detail, verdict.fix(), critical=False)
+    return Check("video devices", False, detail, verdict.fix(), critical=False)  # its fix says what still works
 
 
-def linux_driver_fix() -> str:
+def linux_driver_fix(verdict=None) -> str:
     """The fix for a virtual camera that cannot be created, from what the system says about v4l2loopback."""
-    verdict = linux_driver.diagnose()
+    verdict = verdict or linux_driver.diagnose()
     if not verdict.ready:
         return verdict.fix()
     return (
@@ -201,9 +222,10 @@ def check_webcams(*, prober: Callable[[], list[str]] = webcam_list, system: str 
     try:
         cameras = prober()
     except Exception as exc:
-        return Check("webcam", False, f"probing failed: {exc}", fix)
+        return Check("webcam", False, f"probing failed: {exc}", fix, critical=False, without=WITHOUT_WEBCAM)
     if not cameras:
-        return Check("webcam", False, f"none opened (tried {WEBCAM_INDICES[0]}-{WEBCAM_INDICES[-1]})", fix)
+        tried = f"none opened (tried {WEBCAM_INDICES[0]}-{WEBCAM_INDICES[-1]})"
+        return Check("webcam", False, tried, fix, critical=False, without=WITHOUT_WEBCAM)
     return Check("webcam", True, "opens: " + ", ".join(cameras))
 
 
@@ -218,14 +240,24 @@ def check_virtual_camera(
     *,
     factory: Callable[..., Any] = _pyvirtualcam_camera,
     system: str = platform.system(),
-    linux_fix: Callable[[], str] = linux_driver_fix,
+    diagnose: Callable[[], Any] = linux_driver.diagnose,
 ) -> Check:
+    """On Linux, a driver that is not ready is the video-devices line's diagnosis: this line points there
+    rather than repeating it with pyvirtualcam's generic "Did you run 'modprobe v4l2loopback'?"."""
     try:
         camera = factory(**VCAM_FORMAT, backend=backend)
     except Exception as exc:  # pyvirtualcam joins every backend's error into one RuntimeError
         reason = "; ".join(str(exc).splitlines()) or type(exc).__name__
-        fix = linux_fix() if system == "Linux" else VCAM_FIX.get(system, VCAM_FIX["Linux"])
-        return Check("virtual camera", False, f"cannot be created: {reason}", fix)
+        if system != "Linux":
+            fix = VCAM_FIX.get(system, VCAM_FIX["Linux"])
+            return Check("virtual camera", False, f"cannot be created: {reason}", fix, False, WITHOUT_VCAM)
+        verdict = diagnose()
+        if not verdict.ready:
+            detail = "cannot be created: the v4l2loopback driver is not ready (why and the fix: video devices above)"
+            return Check("virtual camera", False, detail, critical=False, without=WITHOUT_VCAM)
+        return Check(
+            "virtual camera", False, f"cannot be created: {reason}", linux_driver_fix(verdict), False, WITHOUT_VCAM
+        )
     try:
         detail = f"{camera.device} via {getattr(camera, 'backend', backend or '?')}"
     finally:
@@ -239,8 +271,35 @@ def check_display(*, env: Mapping[str, str] = os.environ, system: str = platform
     shown = [f"{key}={env[key]}" for key in ("WAYLAND_DISPLAY", "DISPLAY") if env.get(key)]
     if shown:
         return Check("display", True, ", ".join(shown), critical=False)
-    fix = "start FER Cam from your desktop session, or run it without a tray: fercam run --no-tray"
-    return Check("display", False, "DISPLAY and WAYLAND_DISPLAY are unset: no tray icon or preview", fix, False)
+    fix = "start FER Cam from your desktop session (its terminal, its menu, or log in to one)"
+    detail = "DISPLAY and WAYLAND_DISPLAY are unset: no tray icon or preview"
+    return Check("display", False, detail, fix, False, WITHOUT_DISPLAY)
+
+
+def default_input() -> str:
+    """The name of the default input device; raises ImportError (no sounddevice), OSError (no PortAudio) or
+    sounddevice's error (no input device)."""
+    import sounddevice
+
+    return str(sounddevice.query_devices(kind="input")["name"])
+
+
+def check_microphone(*, query: Callable[[], str] = default_input, system: str = platform.system()) -> Check:
+    """PortAudio and an input device: what the live voice badge needs."""
+    try:
+        name = query()
+    except ImportError:
+        fix = _pip_fix("sounddevice")
+        return Check("microphone", False, "sounddevice is not installed", fix, False, WITHOUT_MICROPHONE)
+    except OSError as exc:  # the package is there but its PortAudio library is not
+        fix = PORTAUDIO_FIX.get(system, PORTAUDIO_FIX["Linux"])
+        detail = f"the PortAudio library does not load ({exc})"
+        return Check("microphone", False, detail, fix, False, WITHOUT_MICROPHONE)
+    except Exception as exc:  # sounddevice.PortAudioError or ValueError: no input device
+        fix = MICROPHONE_FIX.get(system, MICROPHONE_FIX["Linux"])
+        detail = f"no input device ({exc})" if str(exc) else "no input device"
+        return Check("microphone", False, detail, fix, False, WITHOUT_MICROPHONE)
+    return Check("microphone", True, f"PortAudio loads; default input: {name}", critical=False)
 
 
 def _has_module(name: str) -> bool:
@@ -265,7 +324,8 @@ def default_checks(vcam_backend: str | None = None) -> list[Callable[[], Check]]
     checks += [partial(check_package, req) for req in REQUIREMENTS]
     checks += [check_model, check_combined_reading, check_detector]
     checks += [check_video_devices] if platform.system() == "Linux" else []
-    checks += [check_webcams, partial(check_virtual_camera, vcam_backend), check_display, check_tray]
+    checks += [check_webcams, partial(check_virtual_camera, vcam_backend), check_microphone]
+    checks += [check_display, check_tray]
     return checks
 
 
@@ -284,7 +344,9 @@ def run_doctor(
     out: Callable[[str], Any] = print,
     checks: Sequence[Callable[[], Check]] | None = None,
 ) -> int:
-    """Print one line per check; 1 when a critical check failed (FER Cam cannot feed the virtual camera), else 0."""
+    """Print one line per check and a verdict. Exit code 1: a critical check failed (FER Cam cannot run);
+    2: it runs, but the webcam -> overlay -> virtual camera path misses a part (a file or photo and the window
+    work); 0: that path works (other warnings, such as the microphone or the tray, are said but do not count)."""
     results = []
     for check in default_checks(vcam_backend) if checks is None else checks:
         results.append(_run_one(check))
@@ -293,5 +355,12 @@ def run_doctor(
     if failed:
         out(f"FER Cam cannot run: fix {', '.join(failed)} (see the fixes above), then run `fercam doctor` again.")
         return 1
+    missing = [r.name for r in results if not r.ok and r.name in ("webcam", "virtual camera")]
+    if missing:
+        out(
+            "FER Cam runs here with a video file, a photo or a stream as the camera, in its window, the OBS overlay "
+            f"and `fercam analyze`; the live camera for call apps also needs: {', '.join(missing)} (fixes above)."
+        )
+        return 2
     out("FER Cam can run: webcam -> emotion overlay -> virtual camera.")
     return 0

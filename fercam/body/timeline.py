@@ -10,7 +10,7 @@ from fercam.body.reader import BodyCueReader
 from fercam.types import Analysis, Frame
 
 BODY_COLUMNS = ["time_s", "frame", "face_id", *(c for name in CUE_NAMES for c in (name, f"{name}_confidence"))]
-STATE_COLORS = {  # matplotlib colours: what stands out is strong, the unremarkable pale, unknown near white
+STATE_COLORS = {  # matplotlib colours: what stands out is strong, the unremarkable pale (each its own), unknown hatched
     "yes": "#d62728",
     "in": "#ff7f0e",
     "back": "#9467bd",
@@ -19,11 +19,26 @@ STATE_COLORS = {  # matplotlib colours: what stands out is strong, the unremarka
     "nod": "#1f77b4",
     "shake": "#e377c2",
     "moving": "#bcbd22",
-    "no": "#c7d7c7",
-    "upright": "#c7d7c7",
-    "neutral": "#c7d7c7",
-    "still": "#c7d7c7",
-    "unknown": "#f2f2f2",
+    "no": "#c9d6df",
+    "upright": "#c7e9c0",
+    "neutral": "#fde9a9",
+    "still": "#dccfc0",
+    "unknown": "#ffffff",
+}
+STATE_MEANINGS = {  # the legend's words: which cue a state belongs to, and what it means
+    "yes": "yes (arms crossed / hand at face / shoulders raised)",
+    "no": "no (arms crossed / hand at face / shoulders raised)",
+    "in": "lean in",
+    "back": "lean back",
+    "upright": "lean: upright",
+    "open": "openness: open",
+    "closed": "openness: closed",
+    "neutral": "openness: neutral",
+    "nod": "head: nod",
+    "shake": "head: shake",
+    "still": "head: still",
+    "moving": "head: moving (drifts, neither nod nor shake)",
+    "unknown": "unknown (not in the picture)",
 }
 
 
@@ -61,9 +76,16 @@ def plot_body_cues(ax, rows: list[tuple[float, int, BodyCues]], face_id: int) ->
         for (t, body), nxt in zip(samples, samples[1:] + [None]):
             state = getattr(body, name).state
             width = (nxt[0] - t) if nxt else (t - samples[-2][0] if len(samples) > 1 else 0.3)
-            ax.broken_barh([(t, width)], (k - 0.4, 0.8), color=STATE_COLORS.get(state, "#7f7f7f"))
+            ax.broken_barh([(t, width)], (k - 0.4, 0.8), **_band_style(state))
             seen.add(state)
     ax.set(ylim=(-0.6, len(CUE_NAMES) - 0.4), yticks=range(len(CUE_NAMES)), ylabel=f"face {face_id} body")
     ax.set_yticklabels([name.replace("_", " ") for name in CUE_NAMES], fontsize=7)
-    handles = [Patch(color=color, label=state) for state, color in STATE_COLORS.items() if state in seen]
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=6)
+    handles = [Patch(**_band_style(state), label=STATE_MEANINGS[state]) for state in STATE_COLORS if state in seen]
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+
+
+def _band_style(state: str) -> dict:
+    """A known state filled with its colour; unknown hatched, so it never reads as a pale state."""
+    if state == "unknown":
+        return {"facecolor": "white", "edgecolor": "#bdbdbd", "hatch": "///", "lw": 0}
+    return {"facecolor": STATE_COLORS.get(state, "#7f7f7f"), "lw": 0}

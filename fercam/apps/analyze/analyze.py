@@ -25,7 +25,14 @@ from pathlib import Path
 from fercam.apps.analyze.frames import MediaClock, run_frames
 from fercam.apps.analyze.inputs import AUDIO_SUFFIXES, collect_inputs, out_dirs
 from fercam.apps.analyze.outputs import OutputError, OutputLock, Staging, remove_leftovers, write_json_atomic
-from fercam.apps.analyze.report import TimelineWriter, plot_distribution, plot_timelines, summarize_faces
+from fercam.apps.analyze.report import (
+    TimelineWriter,
+    plot_distribution,
+    plot_photo,
+    plot_timelines,
+    summarize_faces,
+    summarize_photo,
+)
 from fercam.apps.analyze.sound import analyze_voice, voice_summary
 from fercam.apps.app import one_line
 from fercam.apps.stopping import stop_on_signals, stop_requested, worker_init
@@ -205,14 +212,34 @@ def _analyze_video(clock: MediaClock, spec: str, folder: Path, *, options: Optio
     video_file = folder / "annotated.mp4"
     if video_file.exists() and voice is not None:
         copy_audio_track(spec, video_file, until_s=end if cut else None)
+    if isinstance(clock.source, ImageSource) and result.frames == 1:  # a photo: no times to summarise
+        faces = summarize_photo(timeline.rows)
+        result.faces = len(faces)
+        _write_summary(spec, folder, result, None, faces, voice)
+        plot_photo(timeline.rows, folder / "timeline.png", body=body.rows, unsure_below=_face_threshold())
+        return result
     analysed = clock.times[: result.frames : options.every]
     faces = summarize_faces(timeline.rows, analysed, end)
     result.faces = len(faces)
     _write_summary(spec, folder, result, end, faces, voice)
-    plot_timelines(timeline.rows, folder / "timeline.png", voice=voice and voice.windows, body=body.rows)
+    plot_timelines(
+        timeline.rows,
+        folder / "timeline.png",
+        voice=voice and voice.windows,
+        duration=end,
+        body=body.rows,
+        unsure_below=_face_threshold(),
+    )
     if faces:
         plot_distribution(faces, folder / "distribution.png")
     return result
+
+
+def _face_threshold() -> float:
+    """The confidence under which the video says "unsure" about a face (the shipped combined reading's)."""
+    from fercam.combined import Combiner
+
+    return Combiner.load().unsure_below
 
 
 def cut_csv(path: Path, until_s: float) -> None:
@@ -228,18 +255,23 @@ def cut_csv(path: Path, until_s: float) -> None:
     os.replace(temporary, path)
 
 
-def _write_summary(spec: str, folder: Path, result: InputResult, end: float, faces: dict, voice) -> None:
-    summary = {
-        "input": spec,
-        "frames": result.frames,
-        "duration_s": round(end, 3),  # media time analysed: the file's own duration when read whole
-        "interrupted": result.interrupted,
-    }
-    if result.interrupted:
+def _write_summary(
+    spec: str, folder: Path, result: InputResult, end: float | None, faces: dict, voice, *, pictures: bool = True
+) -> None:
+    """`end` None: a photo (no duration); `pictures` False: a sound without pictures (no faces to read)."""
+    summary = {"input": spec, "frames": result.frames}
+    if end is None:
+        summary["photo"] = True
+    else:
+        summary["duration_s"] = round(end, 3)  # media time analysed: the file's own duration when read whole
+    summary["interrupted"] = result.interrupted
+    if result.interrupted and end is not None:
         summary["stopped_at_s"] = round(end, 3)  # every output (video, sound, timelines) ends here
+    if pictures:
+        summary["unsure_below"] = _face_threshold()  # timeline.csv's `unsure`: a confidence under this
     summary["faces"] = faces
     if voice is not None:
-        summary["voice"] = voice_summary(voice.windows)
+        summary["voice"] = voice_summary(voice)
     elif result.notes:
         summary["voice"] = {"error": result.notes[-1]}
     if result.notes:
@@ -254,6 +286,6 @@ def _analyze_audio_only(spec: str, out_dir: Path, *, options: Options, position:
     voice = analyze_voice(spec, out_dir, result, options, position, until_s=options.duration or None, audio_only=True)
     if voice is None:
         raise ValueError(result.notes[-1])
-    _write_summary(spec, out_dir, result, voice.until, {}, voice)
-    plot_timelines([], out_dir / "timeline.png", voice=voice.windows)
+    _write_summary(spec, out_dir, result, voice.until, {}, voice, pictures=False)
+    plot_timelines([], out_dir / "timeline.png", voice=voice.windows, duration=voice.until)
     return result

@@ -16,8 +16,7 @@ import numpy as np
 from fercam.apps.analyze.analyze import InputResult
 from fercam.apps.analyze.inputs import Input
 from fercam.apps.analyze.outputs import write_json_atomic
-from fercam.apps.analyze.report import plot_emotion_shares
-from fercam.types import EMOTIONS
+from fercam.apps.analyze.report import READINGS, dominant_emotion, plot_emotion_shares
 
 INDEX_COLUMNS = ["input", "status", "duration_s", "frames", "faces", "dominant_emotion", "error", "folder"]
 
@@ -30,10 +29,14 @@ def read_summary(folder: Path) -> dict | None:
 
 
 def emotion_seconds(summary: dict) -> np.ndarray:
-    """Seconds of face time per emotion, over all faces of one input."""
-    total = np.zeros(len(EMOTIONS))
+    """Seconds of face time per reading (the emotions, then "unsure"), over all faces of one input; a photo's
+    faces count a second each (as a picture in a folder stands for one)."""
+    total = np.zeros(len(READINGS))
     for face in summary.get("faces", {}).values():
-        total += [face["share_of_time"][name] * face["time_on_screen_s"] for name in EMOTIONS]
+        if "share_of_time" in face:
+            total += [face["share_of_time"].get(name, 0.0) * face["time_on_screen_s"] for name in READINGS]
+        else:
+            total[READINGS.index(face["emotion"])] += 1.0
     return total
 
 
@@ -70,7 +73,7 @@ class JobIndex:
         row.update(status=status, error=result.error, folder=result.out_dir if summary else "")
         if summary:
             seconds = emotion_seconds(summary)
-            dominant = EMOTIONS[int(np.argmax(seconds))] if seconds.any() else ""
+            dominant = dominant_emotion(dict(zip(READINGS, seconds))) or ""
             row.update(
                 duration_s=summary.get("duration_s", ""),
                 frames=summary.get("frames", ""),
@@ -98,7 +101,7 @@ class JobIndex:
         """index.csv, summary.json and the emotion-share plot for the whole job; returns the summary."""
         self.write()
         summaries = {row["input"]: read_summary(Path(row["folder"])) for row in self.rows.values() if row.get("folder")}
-        seconds = sum((emotion_seconds(s) for s in summaries.values() if s), np.zeros(len(EMOTIONS)))
+        seconds = sum((emotion_seconds(s) for s in summaries.values() if s), np.zeros(len(READINGS)))
         shares = seconds / seconds.sum() if seconds.sum() else seconds
         video_s = {spec: float(s.get("duration_s", 0)) for spec, s in summaries.items() if s}
         analysed_s = sum(video_s.get(spec, 0.0) for spec in self.analysed)
@@ -107,8 +110,8 @@ class JobIndex:
             **self.counts(),
             "video_s": round(sum(video_s.values()), 3),
             "faces": sum(len(s.get("faces", {})) for s in summaries.values() if s),
-            "emotion_seconds": {name: round(float(v), 3) for name, v in zip(EMOTIONS, seconds)},
-            "emotion_shares": {name: round(float(v), 4) for name, v in zip(EMOTIONS, shares)},
+            "emotion_seconds": {name: round(float(v), 3) for name, v in zip(READINGS, seconds)},
+            "emotion_shares": {name: round(float(v), 4) for name, v in zip(READINGS, shares)},
             "this_run": {
                 "analysed": len(self.analysed),
                 "video_s": round(analysed_s, 3),
@@ -117,7 +120,7 @@ class JobIndex:
             },
         }
         write_json_atomic(self.out / "summary.json", summary)
-        plot_emotion_shares(dict(zip(EMOTIONS, shares)), self.out / "emotion_shares.png", title="Emotion shares")
+        plot_emotion_shares(dict(zip(READINGS, shares)), self.out / "emotion_shares.png", title="Emotion shares")
         return summary
 
     def ordered_results(self) -> list[InputResult]:

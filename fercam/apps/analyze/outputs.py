@@ -53,25 +53,38 @@ class OutputLock:
 
     def __enter__(self) -> OutputLock:
         self.folder.mkdir(parents=True, exist_ok=True)
-        file = (self.folder / LOCK_NAME).open("a+", encoding="utf-8")
-        try:
-            _try_lock(file)
-        except OSError:
-            file.seek(0)
-            holder = file.read().strip() or "?"
-            file.close()
-            raise BusyError(
-                f"{self.folder} is being written by another `fercam analyze` (pid {holder}); "
-                "wait for it to finish or choose another -o"
-            ) from None
+        while True:
+            file = (self.folder / LOCK_NAME).open("a+", encoding="utf-8")
+            try:
+                _try_lock(file)
+            except OSError:
+                file.seek(0)
+                holder = file.read().strip() or "?"
+                file.close()
+                raise BusyError(
+                    f"{self.folder} is being written by another `fercam analyze` (pid {holder}); "
+                    "wait for it to finish or choose another -o"
+                ) from None
+            if self._still_named(file):
+                break
+            file.close()  # the run before removed the file as we opened it: lock the one there now
         file.truncate(0)
         file.write(str(os.getpid()))
         file.flush()
         self._file = file
         return self
 
+    def _still_named(self, file) -> bool:
+        """The locked file is the one the folder names (a finishing run may have just removed it)."""
+        try:
+            return os.path.samestat(os.fstat(file.fileno()), os.stat(self.folder / LOCK_NAME))
+        except OSError:
+            return False
+
     def __exit__(self, *_exc) -> None:
-        self._file.close()  # closing releases the lock; the file stays, removing it would race a newcomer
+        if sys.platform != "win32":  # removed while still locked: a newcomer that opened it sees it is gone
+            (self.folder / LOCK_NAME).unlink(missing_ok=True)
+        self._file.close()  # closing releases the lock (Windows keeps the file: an open file cannot be removed)
 
 
 def is_ours(folder: Path) -> bool:

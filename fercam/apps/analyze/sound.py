@@ -21,6 +21,7 @@ class Voice:
 
     windows: list
     until: float  # the media time the voice timeline reaches
+    unsure_below: float = 0.0  # a speech window whose top probability is under this is "unsure"
 
 
 def analyze_voice(
@@ -71,20 +72,23 @@ def analyze_voice(
     write_voice_csv(windows, out_dir / "voice_timeline.csv")
     if not any(w.speech for w in windows):
         result.notes.append("no speech found in the sound track")
-    return Voice(windows, timeline.offset + timeline.seconds)
+    return Voice(windows, timeline.offset + timeline.seconds, timeline.classifier.unsure_below)
 
 
-def voice_summary(windows) -> dict:
-    from fercam.types import EMOTIONS
+def voice_summary(voice: Voice) -> dict:
+    """Counts of every window the timeline says ("no speech", "unsure", an emotion), shares of the speech, and a
+    dominant emotion only when one is heard more often than "unsure" (see `report.dominant_emotion`)."""
+    from fercam.apps.analyze.report import READINGS, dominant_emotion
 
+    windows = voice.windows
     spoken = [w for w in windows if w.speech]
-    count = max(len(spoken), 1)
-    shares = {name: round(sum(w.label == name for w in spoken) / count, 4) for name in (*EMOTIONS, "unsure")}
-    named = {name: share for name, share in shares.items() if name in EMOTIONS and share > 0}
+    shares = {name: sum(w.label == name for w in spoken) / max(len(spoken), 1) for name in READINGS}
     return {
         "windows": len(windows),
         "speech_windows": len(spoken),
+        "no_speech_windows": len(windows) - len(spoken),
         "unsure_windows": sum(w.label == "unsure" for w in spoken),
-        "dominant_emotion": max(named, key=named.get) if named else None,  # among windows the model is sure of
-        "share_of_speech": shares if spoken else {},
+        "unsure_below": round(voice.unsure_below, 4),
+        "dominant_emotion": dominant_emotion(shares) if spoken else None,
+        "share_of_speech": {name: round(share, 4) for name, share in shares.items()} if spoken else {},
     }

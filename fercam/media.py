@@ -132,6 +132,18 @@ def has_audio(path: str | Path) -> bool:
         return False
 
 
+def count_video_packets(path: str | Path) -> int:
+    """The video frames a file holds whole (one packet each; a packet cut off by the end of the file, as a
+    full disk leaves it, is flagged corrupt and not counted); 0 when it cannot be opened."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            return sum(1 for p in container.demux(video=0) if p.size and not p.is_corrupt)
+    except (av.FFmpegError, OSError, IndexError):
+        return 0
+
+
 # Sound codecs an MP4 carries that players play; anything else (PCM from a .wav/.mov/.mkv) becomes AAC.
 MP4_SOUND = {"aac", "mp3", "alac", "opus", "ac3", "eac3"}
 

@@ -133,10 +133,18 @@ class Staging:
         return self.path
 
 
-def same_file(a: str | Path, b: str | Path) -> bool:
-    """`a` and `b` name one file: the same path, or (both existing) one file through links or another path."""
+def resolved(path: str | Path) -> Path:
+    """The one form every output is compared in against every input: links followed, `..` gone."""
     try:
-        if Path(a).resolve() == Path(b).resolve():
+        return Path(path).resolve()
+    except (OSError, RuntimeError):  # a link loop: compared as written
+        return Path(path).absolute()
+
+
+def same_file(a: str | Path, b: str | Path) -> bool:
+    """`a` and `b` name one file: the same resolved path, or (both existing) one file through hard links."""
+    try:
+        if resolved(a) == resolved(b):
             return True
         return os.path.exists(a) and os.path.exists(b) and os.path.samefile(a, b)
     except OSError:
@@ -144,11 +152,14 @@ def same_file(a: str | Path, b: str | Path) -> bool:
 
 
 def check_outputs(inputs: list[str], outputs: list[str | Path], *, overwrite: bool = False) -> None:
-    """Refuse, in one line, output files that are an input, each other, or (without `overwrite`) already there."""
+    """Refuse, in one line, output files that are an input or lie inside an input folder (even with
+    `overwrite`), are each other, or (without `overwrite`) are already there."""
     for i, out in enumerate(outputs):
         for source in inputs:
             if same_file(source, out):
                 raise OutputError(f"the output {out} is the input {source}: choose another file")
+            if os.path.isdir(source) and resolved(source) in resolved(out).parents:
+                raise OutputError(f"the output {out} is inside the input folder {source}: choose a file outside it")
         for other in outputs[:i]:
             if same_file(other, out):
                 raise OutputError(f"{out} is given as two outputs: choose another file for one of them")

@@ -1,0 +1,112 @@
+"""Every input, round 2 (#39): nothing overwritten through folders or links, a full disk told with the true
+count, phone videos upright, one person one face at any rate, no silent truncation, and words that name the
+real cause.
+
+Each test makes its odd input with ffmpeg, sox, PIL or numpy, and checks bytes, times, counts and exit codes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import requires_system_packages
+
+from fercam.apps.analyze.analyze import analyze_inputs
+from fercam.apps.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _makers():
+    requires_system_packages("ffmpeg")
+
+
+def ffmpeg(*args: str) -> None:
+    subprocess.run(["ffmpeg", "-y", "-loglevel", "error", *args], check=True)
+
+
+def clip(path: Path, *, seconds: float = 1, rate: str = "5", size: str = "96x64", extra: tuple = ()) -> Path:
+    ffmpeg("-f", "lavfi", "-i", f"testsrc=size={size}:rate={rate}", "-t", str(seconds), *extra, str(path))
+    return path
+
+
+def summary(folder: Path) -> dict:
+    return json.loads((folder / "summary.json").read_text())
+
+
+def one_error_line(capsys) -> str:
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("fercam: error: ") and "Traceback" not in line
+    return line
+
+
+# -- 1. data lost --------------------------------------------------------------------------------
+
+
+def test_an_output_inside_an_input_folder_is_refused_even_with_overwrite(media_dir, tmp_path, capsys):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    shutil.copy(media_dir / "fr_obama.jpg", photos / "a.jpg")
+    before = (photos / "a.jpg").read_bytes()
+    base = ["run", "--no-tray", "--source", str(photos), "--overwrite"]
+    for outputs in (["--sink", f"file:{photos / 'a.jpg'}"], ["--sink", f"file:{tmp_path / 'o.mp4'}", "--events",
+                                                              str(photos / "a.jpg")]):  # fmt: skip
+        assert main([*base, *outputs]) == 1
+        assert "is inside the input folder" in one_error_line(capsys)
+    assert (photos / "a.jpg").read_bytes() == before and not (tmp_path / "o.mp4").exists()
+
+
+def test_an_input_reached_through_a_link_is_never_replaced_by_a_result(tmp_path, capsys):
+    out = tmp_path / "out"
+    analyze_inputs([str(clip(tmp_path / "talk.mp4"))], out, jobs=1)
+    annotated = out / "talk" / "annotated.mp4"
+    before = annotated.read_bytes()
+    (tmp_path / "again").mkdir()
+    (tmp_path / "again" / "talk.mp4").symlink_to(annotated)  # named like the result folder it lies in
+    (result,) = analyze_inputs([str(tmp_path / "again" / "talk.mp4")], out, jobs=1)
+    assert not result.error and Path(result.out_dir) == out / "talk-2" and summary(out / "talk-2")["frames"] == 5
+    assert annotated.read_bytes() == before
+    # and `run` refuses a link to its input as its output, even with --overwrite
+    (tmp_path / "alias.mp4").symlink_to(tmp_path / "talk.mp4")
+    video_bytes = (tmp_path / "talk.mp4").read_bytes()
+    capsys.readouterr()
+    assert main(["run", "--no-tray", "--source", str(tmp_path / "talk.mp4"), "--sink",
+                 f"file:{tmp_path / 'alias.mp4'}", "--overwrite"]) == 1  # fmt: skip
+    assert "is the input" in one_error_line(capsys) and (tmp_path / "talk.mp4").read_bytes() == video_bytes
+
+
+def _run_limited(args: list[str], max_bytes: int) -> subprocess.CompletedProcess:
+    """`fercam ARGS` in a process that may write files of `max_bytes` at most (as on a full disk)."""
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (max_bytes, max_bytes))
+
+    code = "import sys; from fercam.apps.cli import main; sys.exit(main(sys.argv[1:]))"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-c", code, *args], preexec_fn=limit, capture_output=True, text=True,
+                          env=env, timeout=120)  # fmt: skip
+
+
+def test_run_into_a_file_that_cannot_grow_fails_with_the_true_frame_count(tmp_path):
+    from fercam.media import count_video_packets
+
+    video = clip(tmp_path / "v.mp4", seconds=2, rate="25", size="320x240")
+    out = tmp_path / "o.mp4"
+    args = ["run", "--no-tray", "--source", str(video), "--sink", f"file:{out}", "--overwrite", "--detector", "yunet"]
+    whole = _run_limited(args, 10**9)
+    assert whole.returncode == 0 and count_video_packets(out) == 50
+    size = out.stat().st_size
+    for share in (0.9, 0.4):  # the last fragment, written at close; a fragment in the middle of the run
+        done = _run_limited(args, int(size * share))
+        held = count_video_packets(out)
+        assert done.returncode == 1 and 0 < held < 50, done.stderr
+        (line,) = done.stderr.strip().splitlines()
+        assert f"it holds {held} of the" in line and "frames from" not in done.stdout

@@ -7,11 +7,11 @@ from collections.abc import Callable
 
 from fercam.devices import has_display
 from fercam.events import EventLog
-from fercam.media import count_video_packets
 from fercam.live import LiveRunner, one_opencv_thread
+from fercam.media import count_video_packets
 from fercam.pipeline import Mode, make_face_reader, make_live_reader, run_offline
-from fercam.settings import Settings, SettingsStore
 from fercam.recording import VideoFileSink
+from fercam.settings import Settings, SettingsStore
 from fercam.sinks import SINKS, SinkError, WindowSink, open_sink, sink_parts
 from fercam.sources import SOURCES, open_source
 
@@ -120,7 +120,7 @@ def run_headless(
             raise SinkError(f"{exc}; {_held(sink)}") from exc
         sink.close()  # the last fragment is written here: a full disk may still cut it
         if isinstance(sink, VideoFileSink) and count_video_packets(sink.path) < sink.frames:
-            raise SinkError(f"{sink.path} could not be written whole (a full disk or a file-size limit?); {_held(sink)}")
+            raise SinkError(f"{sink.path} could not be written whole (a full disk, a file-size limit?); {_held(sink)}")
         return frames
     finally:
         source.close()

@@ -101,7 +101,7 @@ class VideoReader:
         try:
             for frame in self._container.decode(self._stream):
                 time = frame.time
-                yield frame.to_ndarray(format="bgr24"), None if time is None else time - self._origin
+                yield upright(frame), None if time is None else time - self._origin
         except (av.FFmpegError, OSError) as exc:  # a damaged or cut file: what decoded stays
             self.failed = _reason(exc)
 
@@ -119,6 +119,14 @@ class VideoReader:
 
     def close(self) -> None:
         self._container.close()
+
+
+def upright(frame) -> np.ndarray:
+    """A decoded frame as BGR, turned as its display matrix says (a phone stores its video sideways and
+    flags the turn): what players show, so faces stand upright for the detector and the annotated video."""
+    image = frame.to_ndarray(format="bgr24")
+    turns = round(frame.rotation / 90) % 4  # counter-clockwise quarter turns
+    return np.ascontiguousarray(np.rot90(image, turns)) if turns else image
 
 
 def has_audio(path: str | Path) -> bool:

@@ -110,3 +110,29 @@ def test_run_into_a_file_that_cannot_grow_fails_with_the_true_frame_count(tmp_pa
         assert done.returncode == 1 and 0 < held < 50, done.stderr
         (line,) = done.stderr.strip().splitlines()
         assert f"it holds {held} of the" in line and "frames from" not in done.stdout
+
+
+# -- 2. phone videos -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("turn", [90, 270])
+def test_a_phone_video_stored_sideways_is_read_and_written_upright(media_dir, tmp_path, turn):
+    import av
+    import cv2
+
+    photo = cv2.imread(str(media_dir / "fr_obama.jpg"))
+    stored = cv2.rotate(photo, cv2.ROTATE_90_CLOCKWISE if turn == 90 else cv2.ROTATE_90_COUNTERCLOCKWISE)
+    cv2.imwrite(str(tmp_path / "stored.png"), stored)
+    plain, phone = tmp_path / "plain.mp4", tmp_path / "phone.mp4"
+    even = "pad=ceil(iw/2)*2:ceil(ih/2)*2"
+    ffmpeg("-loop", "1", "-i", str(tmp_path / "stored.png"), "-t", "1", "-r", "5", "-vf", even, "-pix_fmt", "yuv420p",
+           str(plain))  # fmt: skip
+    ffmpeg("-i", str(plain), "-c", "copy", "-metadata:s:v", f"rotate={turn}", str(phone))  # a player turns it back
+    (result,) = analyze_inputs([str(phone)], tmp_path / "out", jobs=1)
+    assert result.frames == 5 and result.faces == 1
+    rows = (tmp_path / "out" / "phone" / "timeline.csv").read_text().splitlines()[1:]
+    assert len(rows) == 5  # the face in every frame
+    with av.open(str(tmp_path / "out" / "phone" / "annotated.mp4")) as annotated:
+        frame = next(annotated.decode(video=0))
+        even = [side + side % 2 for side in photo.shape[1::-1]]  # as padded for yuv420p
+        assert frame.rotation == 0 and [frame.width, frame.height] == even

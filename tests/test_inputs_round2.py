@@ -136,3 +136,31 @@ def test_a_phone_video_stored_sideways_is_read_and_written_upright(media_dir, tm
         frame = next(annotated.decode(video=0))
         even = [side + side % 2 for side in photo.shape[1::-1]]  # as padded for yuv420p
         assert frame.rotation == 0 and [frame.width, frame.height] == even
+
+
+# -- 3. one person, one face ---------------------------------------------------------------------
+
+
+def test_the_tracker_keeps_a_face_across_gaps_between_analysed_frames():
+    import numpy as np
+
+    from fercam.tracking import FaceTracker
+    from fercam.types import Box, Detection
+
+    tracker, happy = FaceTracker(), np.eye(7, dtype=np.float32)[3][None]
+    here, nudged, elsewhere = Box(100, 100, 200, 200), Box(110, 105, 210, 205), Box(400, 100, 500, 200)
+    ids = [tracker.update([Detection(box, 1.0)], happy, t)[0].id for t, box in [(0, here), (2, nudged), (4, here)]]
+    assert ids == [1, 1, 1]  # 2 s apart (a 0.5 fps time-lapse): one person
+    assert tracker.update([Detection(elsewhere, 1.0)], happy, 6)[0].id == 2  # not where it was: someone else
+    assert tracker.update([Detection(Box(150, 100, 250, 200), 1.0)], happy, 8)[0].id == 3  # moved half its size
+
+
+@pytest.mark.parametrize(("rate", "seconds", "every", "analysed"), [("0.5", 16, 1, 8), ("25", 4.8, 30, 4)])
+def test_a_still_portrait_is_one_face_at_any_analysis_rate(media_dir, tmp_path, rate, seconds, every, analysed):
+    portrait = tmp_path / "portrait.mp4"
+    ffmpeg("-loop", "1", "-i", str(media_dir / "fr_obama.jpg"), "-t", str(seconds), "-r", rate, "-vf",
+           "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-pix_fmt", "yuv420p", str(portrait))  # fmt: skip
+    (result,) = analyze_inputs([str(portrait)], tmp_path / "out", every=every, video=False, jobs=1)
+    rows = (tmp_path / "out" / "portrait" / "timeline.csv").read_text().splitlines()[1:]
+    assert len(rows) == analysed and {row.split(",")[2] for row in rows} == {"1"}
+    assert result.faces == 1 and len(summary(tmp_path / "out" / "portrait")["faces"]) == 1

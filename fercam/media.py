@@ -66,6 +66,7 @@ class VideoReader:
         rate = self._stream.average_rate or self._stream.guessed_rate
         self.fps = float(rate) if rate else FALLBACK_FPS
         self.failed = ""  # why decoding stopped before the end of the file, if it did
+        self.skipped: list[float | None] = []  # the times of the damaged packets decoding went past
         self._frames = self._decode()
         self._first = next(self._frames, None)
         if self._first is None:
@@ -96,14 +97,31 @@ class VideoReader:
         return self.declared_frames or (max(1, round(duration * self.fps)) if duration else None)
 
     def _decode(self) -> Iterator[tuple[np.ndarray, float | None]]:
+        """Packet by packet, as FFmpeg does: a damaged packet is skipped (and noted in `skipped`), the
+        decoder goes on at the next one it can use; a demuxer that fails (a cut file) ends it."""
         import av
 
         try:
-            for frame in self._container.decode(self._stream):
-                time = frame.time
-                yield upright(frame), None if time is None else time - self._origin
-        except (av.FFmpegError, OSError) as exc:  # a damaged or cut file: what decoded stays
+            for packet in self._container.demux(self._stream):
+                try:
+                    frames = packet.decode()
+                except av.InvalidDataError:
+                    time = None if packet.pts is None else float(packet.pts * packet.time_base) - self._origin
+                    self.skipped.append(time)
+                    continue
+                for frame in frames:
+                    time = frame.time
+                    yield upright(frame), None if time is None else time - self._origin
+        except (av.FFmpegError, OSError) as exc:  # a cut file: what decoded stays
             self.failed = _reason(exc)
+
+    def damage(self) -> str:
+        """Where decoding skipped damaged data, in words ("" when it skipped none)."""
+        if not self.skipped:
+            return ""
+        times = [t for t in self.skipped if t is not None]
+        where = f" between {min(times):.2f} s and {max(times):.2f} s" if times else ""
+        return f"skipped {len(self.skipped)} damaged packet(s){where}"
 
     def frames(self) -> Iterator[tuple[np.ndarray, float | None]]:
         """(BGR image, seconds from the start or None when the file carries no times), from where it is."""
@@ -114,7 +132,7 @@ class VideoReader:
 
     def rewind(self) -> None:
         self._container.seek(0)
-        self.failed = ""
+        self.failed, self.skipped = "", []
         self._frames = self._decode()
 
     def close(self) -> None:

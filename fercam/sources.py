@@ -127,6 +127,7 @@ class VideoFileSource:
         self.realtime, self.loop, self.size = realtime, loop, size
         self.live = realtime  # a paced file behaves like a camera for the live pipeline
         self.truncated = False  # the file ended before the frame count its header declares, or broke off
+        self.problem = ""  # what was wrong with it, in words, once read to its end
         self.end_time = 0.0  # media time at the end of the last frame read; the stream's duration once read whole
         self._frames = self._reader.frames()
         self._index, self._offset, self._last_time, self._start = 0, 0.0, 0.0, time.monotonic()
@@ -166,20 +167,23 @@ class VideoFileSource:
         return time.monotonic() - self._start
 
     def _check_complete(self) -> None:
-        """At the end: the file's own duration if it was read whole, else a warning that it was not."""
-        declared, failed = self._reader.declared_frames, self._reader.failed
+        """At the end: the file's own duration if it was read whole, else a warning (kept in `problem`) that
+        says where it was damaged and how much was skipped or missing."""
+        declared, failed, damage = self._reader.declared_frames, self._reader.failed, self._reader.damage()
         if self.truncated or not self._index:
             return
-        if declared and self._index < declared - 1:
-            self.truncated = True
-            log.warning(
-                "%s is truncated: read %d of the %d frames its header declares", self.name, self._index, declared
-            )
+        if damage:
+            self.problem = f"{self.name} is damaged: {damage}; read {self._index} frames"
+            self.problem += f" of the {declared} its header declares" if declared else ""
+        elif declared and self._index < declared - 1:
+            self.problem = f"{self.name} is truncated: read {self._index} of the {declared} frames its header declares"
         elif failed:
-            self.truncated = True
-            log.warning("%s is damaged: read %d frames, then: %s", self.name, self._index, failed)
+            self.problem = f"{self.name} is damaged: read {self._index} frames, then: {failed}"
         elif self._reader.duration:
             self.end_time = self._offset + self._reader.duration  # the last frame's own length included
+        if self.problem:
+            self.truncated = True
+            log.warning("%s", self.problem)
 
     def reopen(self) -> bool:
         return False

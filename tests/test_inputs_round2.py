@@ -20,6 +20,7 @@ from conftest import requires_system_packages
 
 from fercam.apps.analyze.analyze import analyze_inputs
 from fercam.apps.cli import main
+from fercam.paths import model_file
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -164,3 +165,35 @@ def test_a_still_portrait_is_one_face_at_any_analysis_rate(media_dir, tmp_path, 
     rows = (tmp_path / "out" / "portrait" / "timeline.csv").read_text().splitlines()[1:]
     assert len(rows) == analysed and {row.split(",")[2] for row in rows} == {"1"}
     assert result.faces == 1 and len(summary(tmp_path / "out" / "portrait")["faces"]) == 1
+
+
+# -- 4. no silent truncation, times from the container -------------------------------------------
+
+
+def ffprobe_frames(path: Path) -> dict[str, int]:
+    """How many frames of each stream FFmpeg itself decodes (past damage, as it does)."""
+    command = ["ffprobe", "-v", "quiet", "-count_frames", "-show_entries", "stream=codec_type,nb_read_frames"]
+    out = subprocess.run([*command, "-of", "json", str(path)], capture_output=True, text=True).stdout
+    return {s["codec_type"]: int(s["nb_read_frames"]) for s in json.loads(out)["streams"]}
+
+
+def test_a_damaged_middle_is_decoded_past_as_ffmpeg_does_and_said(tmp_path, capsys):
+    import random
+
+    good, bad = tmp_path / "good.mp4", tmp_path / "bad.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc=size=96x64:rate=25", "-f", "lavfi", "-i", "sine=frequency=300", "-t", "2",
+           "-g", "5", "-c:a", "aac", str(good))  # fmt: skip
+    data, rng = bytearray(good.read_bytes()), random.Random(1)
+    for i in range(len(data) * 4 // 10, len(data) * 6 // 10):  # 20% of the file, in the middle, made noise
+        data[i] = rng.randrange(256)
+    bad.write_bytes(bytes(data))
+    decoded = ffprobe_frames(bad)["video"]
+    assert 25 < decoded < 50
+    assert main(["analyze", str(bad), "-o", str(tmp_path / "out"), "--no-video", "--jobs", "1"]) == 0
+    line = capsys.readouterr().out.strip()
+    assert f"{decoded} frames" in line and "bad.mp4 is damaged: skipped" in line and " s and " in line
+    report = summary(tmp_path / "out" / "bad")
+    assert report["frames"] == decoded and report["duration_s"] == pytest.approx(2.0, abs=0.05)
+    assert any("damaged" in note for note in report["notes"])
+    if model_file("voice_mlp.tflite").is_file():  # the sound past the damage is analysed too
+        assert "the sound is damaged" in line and "error" not in report["voice"]

@@ -190,6 +190,8 @@ def _analyze_video(clock: MediaClock, spec: str, folder: Path, *, options: Optio
         clock.close()
         timeline.close()
         body.close()
+    if getattr(clock.source, "problem", ""):  # damaged or cut: said in the summary line and summary.json
+        result.notes.append(clock.source.problem)
     end = clock.end_of(result.frames)  # where the outputs end, in media time
     if options.duration:
         end = min(end, options.duration)
@@ -240,8 +242,8 @@ def _write_summary(spec: str, folder: Path, result: InputResult, end: float, fac
     summary["faces"] = faces
     if voice is not None:
         summary["voice"] = voice_summary(voice.windows)
-    elif result.notes:
-        summary["voice"] = {"error": result.notes[-1]}
+    elif skipped := [note for note in result.notes if note.startswith("voice skipped")]:
+        summary["voice"] = {"error": skipped[-1]}
     if result.notes:
         summary["notes"] = list(result.notes)
     write_json_atomic(folder / "summary.json", summary)

@@ -174,11 +174,14 @@ def count_video_packets(path: str | Path) -> int:
 MP4_SOUND = {"aac", "mp3", "alac", "opus", "ac3", "eac3"}
 
 
-def copy_audio_track(original: str | Path, video_file: Path, *, until_s: float | None = None) -> bool:
+def copy_audio_track(
+    original: str | Path, video_file: Path, *, until_s: float | None = None, video_start_s: float = 0.0
+) -> bool:
     """Rewrite `video_file` with the original's first audio stream added, in step with the video (both
-    timed from the start of their files); packets are copied when MP4 players know the codec, else
-    the sound is encoded as AAC. `until_s` ends video and sound there (a run cut short by an interrupt
-    keeps every output to the same point)."""
+    timed from the start of the original's container: `video_file` starts at 0 and its first frame was at
+    `video_start_s` there); packets are copied when MP4 players know the codec, else the sound is encoded
+    as AAC. `until_s` ends video and sound there (a run cut short by an interrupt keeps every output to the
+    same point)."""
     import av
 
     muxed = video_file.with_suffix(".muxing.mp4")
@@ -187,7 +190,7 @@ def copy_audio_track(original: str | Path, video_file: Path, *, until_s: float |
             picture, voice = video.streams.video[0], sound.streams.audio[0]
             copied = voice.codec_context.name in MP4_SOUND
             streams = out.add_stream_from_template(picture), _sound_stream(out, voice, copied)  # all before muxing
-            _copy(video, picture, streams[0], out, until_s, origin=0.0)
+            _copy(video, picture, streams[0], out, until_s, origin=-video_start_s)
             origin = sound.start_time / 1e6 if sound.start_time is not None else 0.0
             (_copy if copied else _encode_aac)(sound, voice, streams[1], out, until_s, origin)
         os.replace(muxed, video_file)

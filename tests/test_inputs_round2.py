@@ -197,3 +197,36 @@ def test_a_damaged_middle_is_decoded_past_as_ffmpeg_does_and_said(tmp_path, caps
     assert any("damaged" in note for note in report["notes"])
     if model_file("voice_mlp.tflite").is_file():  # the sound past the damage is analysed too
         assert "the sound is damaged" in line and "error" not in report["voice"]
+
+
+def test_a_picture_that_starts_late_stays_in_step_with_its_sound(tmp_path):
+    import av
+
+    late = tmp_path / "late.mkv"  # the picture from 1.5 s, the sound from 0 (as a camera that starts late)
+    ffmpeg("-f", "lavfi", "-i", "testsrc=size=96x64:rate=10:duration=2", "-f", "lavfi", "-i",
+           "sine=frequency=300:duration=3.5", "-filter_complex", "[0:v]setpts=PTS+1.5/TB[v]", "-map", "[v]", "-map",
+           "1:a", "-c:a", "pcm_s16le", "-fps_mode", "passthrough", str(late))  # fmt: skip
+    with av.open(str(late)) as source:
+        first = float(next(source.decode(video=0)).time)
+    assert first == pytest.approx(1.5, abs=0.01)
+    (result,) = analyze_inputs([str(late)], tmp_path / "out", jobs=1)
+    with av.open(str(tmp_path / "out" / "late" / "annotated.mp4")) as annotated:
+        shown = [float(frame.time) for frame in annotated.decode(video=0)]
+    assert len(shown) == result.frames == 20 and shown[0] == pytest.approx(first, abs=0.01)
+    assert shown[-1] == pytest.approx(first + 1.9, abs=0.01)
+    # the sound runs to 3.5 s, past the picture's end (3.4 s): the media lasts as long as its sound
+    assert summary(tmp_path / "out" / "late")["duration_s"] == pytest.approx(3.5, abs=0.03)
+
+
+def test_aac_padding_is_not_counted_as_sound(tmp_path):
+    requires_system_packages("sox")
+    wav, m4a = tmp_path / "t.wav", tmp_path / "t.m4a"
+    subprocess.run(["sox", "-n", "-r", "16000", str(wav), "synth", "2.375", "sine", "300"], check=True)
+    ffmpeg("-i", str(wav), "-c:a", "aac", str(m4a))  # 38 packets of 1024 samples: 2.432 s decode
+    from fercam.voice.audio import AudioFile
+
+    with AudioFile(m4a) as audio:
+        assert sum(len(block) for block in audio.blocks()) == 38000  # 2.375 s at 16 kHz, as the edit list says
+    if model_file("voice_mlp.tflite").is_file():
+        analyze_inputs([str(m4a)], tmp_path / "out", jobs=1)
+        assert summary(tmp_path / "out" / "t")["duration_s"] == 2.375

@@ -56,6 +56,9 @@ class AudioFile:
             self.duration: float | None = float(stream.duration * stream.time_base)
         else:
             self.duration = self._container.duration / 1e6 if self._container.duration else None
+        # AAC in MP4/MOV: the edit list declares the length; what decodes past it is the encoder's padding
+        padded = stream.codec_context.name == "aac" and "mp4" in self._container.format.name
+        self._end = self.offset + self.duration if padded and stream.duration else None
 
     def blocks(self, *, until_s: float | None = None, block_s: float = BLOCK_S) -> Iterator[np.ndarray]:
         """The samples in blocks of `block_s` (the last one shorter); `until_s` (container time) ends them there."""
@@ -64,7 +67,8 @@ class AudioFile:
         stream = self._container.streams.audio[0]
         resampler = av.AudioResampler(format="flt", layout="mono", rate=self.sample_rate)
         size = round(block_s * self.sample_rate)
-        left = None if until_s is None else max(0, round((until_s - self.offset) * self.sample_rate))
+        ends = [t for t in (until_s, self._end) if t is not None]
+        left = max(0, round((min(ends) - self.offset) * self.sample_rate)) if ends else None
         pending: list[np.ndarray] = []
         held = 0
         try:

@@ -206,11 +206,12 @@ def _analyze_video(clock: MediaClock, spec: str, folder: Path, *, options: Optio
         body.rows = [row for row in body.rows if row[0] < end]
     video_file = folder / "annotated.mp4"
     if video_file.exists() and voice is not None:
-        copy_audio_track(spec, video_file, until_s=end if cut else None)
+        copy_audio_track(spec, video_file, until_s=end if cut else None, video_start_s=clock.times[0])
     analysed = clock.times[: result.frames : options.every]
     faces = summarize_faces(timeline.rows, analysed, end)
     result.faces = len(faces)
-    _write_summary(spec, folder, result, end, faces, voice)
+    sound_end = voice.until if voice is not None and not cut else end  # sound may run past the last picture
+    _write_summary(spec, folder, result, max(end, sound_end), faces, voice)
     plot_timelines(timeline.rows, folder / "timeline.png", voice=voice and voice.windows, body=body.rows)
     if faces:
         plot_distribution(faces, folder / "distribution.png")

@@ -19,7 +19,7 @@ import numpy as np
 from fercam.contracts import Source, SourceError
 from fercam.devices import probe_webcams
 from fercam.media import MediaError, NoVideoError, VideoReader
-from fercam.pictures import IMAGE_SUFFIXES, ImageSource, StillCamera
+from fercam.pictures import IMAGE_SUFFIXES, AnimatedPicture, ImageSource, StillCamera, is_animated
 from fercam.registry import Registry
 from fercam.types import Frame
 
@@ -241,11 +241,14 @@ def _stream(spec: str, *, realtime: bool = False, **_options) -> StreamSource | 
 
 def _images(
     spec: str, *, realtime: bool = False, width: int = 1280, height: int = 720, fps: int = 30, **_options
-) -> ImageSource | StillCamera:
-    """Each picture once; or, in real time (the camera of the tray, the window, a live output), a still camera."""
+) -> ImageSource | AnimatedPicture | StillCamera:
+    """Each picture once (each frame of an animated one, at its time); or, in real time (the camera of the
+    tray, the window, a live output), a still camera."""
     if not Path(spec).exists():
         raise SourceError(f"no such file or folder: {spec} (a source is {SOURCE_HELP})")
-    return StillCamera(spec, fps=fps, size=(width, height)) if realtime else ImageSource(spec)
+    if realtime:
+        return StillCamera(spec, fps=fps, size=(width, height))
+    return AnimatedPicture(spec) if Path(spec).is_file() and is_animated(spec) else ImageSource(spec)
 
 
 def _video(spec: str, *, realtime: bool = False, **_options) -> VideoFileSource:

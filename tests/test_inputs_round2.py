@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import requires_system_packages
+from conftest import count_frames, requires_system_packages
 
 from fercam.apps.analyze.analyze import analyze_inputs
 from fercam.apps.cli import main
@@ -230,3 +230,38 @@ def test_aac_padding_is_not_counted_as_sound(tmp_path):
     if model_file("voice_mlp.tflite").is_file():
         analyze_inputs([str(m4a)], tmp_path / "out", jobs=1)
         assert summary(tmp_path / "out" / "t")["duration_s"] == 2.375
+
+
+def test_every_frame_of_an_animated_webp_at_its_time(tmp_path):
+    from PIL import Image
+
+    frames = [Image.new("RGB", (96, 64), (25 * i, 100, 200 - 20 * i)) for i in range(10)]
+    webp = tmp_path / "anim.webp"
+    frames[0].save(webp, save_all=True, append_images=frames[1:], duration=200, lossless=True)
+    (result,) = analyze_inputs([str(webp)], tmp_path / "out", jobs=1)
+    assert result.frames == 10 and summary(tmp_path / "out" / "anim")["duration_s"] == pytest.approx(2.0)
+    out = tmp_path / "o.mp4"
+    assert main(["run", "--no-tray", "--source", str(webp), "--sink", f"file:{out}"]) == 0
+    assert count_frames(out) == 10
+
+
+# -- 6. crashes and waste ------------------------------------------------------------------------
+
+
+def test_a_picture_declaring_billions_of_pixels_is_refused_at_once(tmp_path, capsys):
+    import struct
+    import time
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    huge = tmp_path / "huge.png"  # the header of a 30000x30000 grey PNG (the pixels would take 900 MB)
+    header = struct.pack(">IIBBBBB", 30000, 30000, 8, 0, 0, 0, 0)
+    huge.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(bytes(30001)))
+                     + chunk(b"IEND", b""))  # fmt: skip
+    started = time.monotonic()
+    assert main(["run", "--no-tray", "--source", str(huge), "--sink", f"file:{tmp_path / 'o.mp4'}"]) == 1
+    assert "too large to analyse" in one_error_line(capsys) and time.monotonic() - started < 10
+    (result,) = analyze_inputs([str(huge)], tmp_path / "out", jobs=1)
+    assert "too large to analyse (at most 178 megapixels)" in result.error

@@ -15,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import av
 import pytest
 from conftest import count_frames, requires_system_packages
 
@@ -118,7 +119,6 @@ def test_run_into_a_file_that_cannot_grow_fails_with_the_true_frame_count(tmp_pa
 
 @pytest.mark.parametrize("turn", [90, 270])
 def test_a_phone_video_stored_sideways_is_read_and_written_upright(media_dir, tmp_path, turn):
-    import av
     import cv2
 
     photo = cv2.imread(str(media_dir / "fr_obama.jpg"))
@@ -200,8 +200,6 @@ def test_a_damaged_middle_is_decoded_past_as_ffmpeg_does_and_said(tmp_path, caps
 
 
 def test_a_picture_that_starts_late_stays_in_step_with_its_sound(tmp_path):
-    import av
-
     late = tmp_path / "late.mkv"  # the picture from 1.5 s, the sound from 0 (as a camera that starts late)
     ffmpeg("-f", "lavfi", "-i", "testsrc=size=96x64:rate=10:duration=2", "-f", "lavfi", "-i",
            "sine=frequency=300:duration=3.5", "-filter_complex", "[0:v]setpts=PTS+1.5/TB[v]", "-map", "[v]", "-map",
@@ -265,3 +263,15 @@ def test_a_picture_declaring_billions_of_pixels_is_refused_at_once(tmp_path, cap
     assert "too large to analyse" in one_error_line(capsys) and time.monotonic() - started < 10
     (result,) = analyze_inputs([str(huge)], tmp_path / "out", jobs=1)
     assert "too large to analyse (at most 178 megapixels)" in result.error
+
+
+def test_an_odd_size_and_an_unused_rate_are_said_as_they_are(tmp_path, capsys):
+    video, out = clip(tmp_path / "v.mp4"), tmp_path / "o.mp4"
+    args = ["run", "--no-tray", "--source", str(video), "--sink", f"file:{out}", "--size", "333x177", "--fps", "12"]
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    assert "332x176 (H.264 needs even sides)" in captured.out and "333x177" not in captured.out
+    assert "--fps 12 is not used here: a file keeps the source's rate" in captured.err
+    with av.open(str(out)) as written:
+        stream = written.streams.video[0]
+        assert (stream.width, stream.height) == (332, 176) and float(stream.average_rate) == pytest.approx(5)

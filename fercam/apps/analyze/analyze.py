@@ -7,7 +7,8 @@ result of FER Cam's: a folder of the user's is never touched, the result goes to
 at a time may write into an output folder. Times are the media's own (each frame's presentation time).
 Ctrl-C, SIGTERM or SIGHUP stops early, in the frames or in the voice stage, and still writes everything
 up to one point in the media, every output cut there (summary.json says "interrupted" and
-"stopped_at_s"); inputs not yet started are reported. The stages: `frames.py` (faces, body, video) and
+"stopped_at_s"; a stop in the frames stage skips the voice, which would first voice all the sound before
+it); inputs not yet started are reported. The stages: `frames.py` (faces, body, video) and
 `sound.py` (voice); this module runs them per input and over all the inputs.
 """
 
@@ -30,7 +31,7 @@ from fercam.apps.analyze.sound import analyze_voice, voice_summary
 from fercam.apps.app import one_line
 from fercam.apps.stopping import stop_on_signals, stop_requested, worker_init
 from fercam.body.timeline import BodyTimelineWriter
-from fercam.media import NoVideoError, copy_audio_track
+from fercam.media import NoVideoError, copy_audio_track, has_audio
 from fercam.pictures import ImageSource
 from fercam.sources import STREAM_SCHEMES, open_source
 
@@ -196,7 +197,13 @@ def _analyze_video(clock: MediaClock, spec: str, folder: Path, *, options: Optio
     if options.duration:
         end = min(end, options.duration)
     cut = result.interrupted or bool(options.duration)  # else the sound runs its whole length, even past the video
-    voice = analyze_voice(spec, folder, result, options, position, until_s=end if cut else None)
+    stopped_in_frames, voice = result.interrupted, None
+    if stopped_in_frames:  # the voice of everything before the stop would take long: a stop is obeyed now
+        has_sound = not spec.lower().startswith(STREAM_SCHEMES) and has_audio(spec)
+        result.notes += ["voice skipped: the run was stopped in the frame stage"] if has_sound else []
+    else:
+        voice = analyze_voice(spec, folder, result, options, position, until_s=end if cut else None)
+        has_sound = voice is not None
     if result.interrupted and voice is not None and voice.until < end:  # stopped in the voice stage: all end there
         end, cut = voice.until, True
         result.frames = sum(t < end for t in clock.times[: result.frames])
@@ -205,7 +212,7 @@ def _analyze_video(clock: MediaClock, spec: str, folder: Path, *, options: Optio
         timeline.rows = [row for row in timeline.rows if row[0] < end]
         body.rows = [row for row in body.rows if row[0] < end]
     video_file = folder / "annotated.mp4"
-    if video_file.exists() and voice is not None:
+    if video_file.exists() and has_sound:  # the sound kept, cut where the pictures stop
         copy_audio_track(spec, video_file, until_s=end if cut else None, video_start_s=clock.times[0])
     analysed = clock.times[: result.frames : options.every]
     faces = summarize_faces(timeline.rows, analysed, end)

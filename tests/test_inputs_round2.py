@@ -275,3 +275,18 @@ def test_an_odd_size_and_an_unused_rate_are_said_as_they_are(tmp_path, capsys):
     with av.open(str(out)) as written:
         stream = written.streams.video[0]
         assert (stream.width, stream.height) == (332, 176) and float(stream.average_rate) == pytest.approx(5)
+
+
+@pytest.mark.parametrize("seconds", ["inf", "1e10", "nan"])
+def test_an_endless_bench_is_refused_in_one_line(seconds, capsys):
+    assert main(["bench", "--seconds", seconds]) == 2
+    (line,) = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert f"expected seconds from 0.5 to 86400 (a day), not '{seconds}'" in line
+
+
+def test_a_file_name_of_255_bytes_is_analysed(tmp_path):
+    name = "é" * 125 + "x.mp4"  # 255 bytes in UTF-8, the most a file system allows
+    assert len(name.encode()) == 255
+    video = clip(tmp_path / name)
+    (result,) = analyze_inputs([str(video)], tmp_path / "out", jobs=1)
+    assert not result.error and summary(tmp_path / "out" / video.stem)["frames"] == 5

@@ -160,12 +160,12 @@ def _add_analysis(sub) -> None:
         help="tile the clip to show N faces",
     )
     p.add_argument("--detector", default="mtcnn")
-    p.add_argument("--seconds", type=_number(float, 0.5, "seconds, 0.5 or more"), default=10.0)
+    p.add_argument("--seconds", type=_number(float, 0.5, "seconds from 0.5 to 86400 (a day)", 86400), default=10.0)
     p.add_argument("--compare", action="store_true", help="also time the reference mtcnn on the same frames")
     p.add_argument("--matrix", action="store_true", help="run every scenario with a goal, each in a fresh process")
     p.add_argument(
         "--soak",
-        type=_number(float, 1, "seconds, 1 or more"),
+        type=_number(float, 1, "seconds from 1 to 604800 (a week)", 604800),
         metavar="S",
         help="run S seconds, watching memory and frame rate",
     )

@@ -92,12 +92,18 @@ def remove_leftovers(folder: Path) -> None:
             shutil.rmtree(entry, ignore_errors=True)
 
 
+def _short(name: str, limit: int = 200) -> str:
+    """`name` cut to `limit` bytes (whole characters): room for a prefix and a pid within the 255 bytes a
+    file system allows a name."""
+    return name.encode()[:limit].decode(errors="ignore")
+
+
 class Staging:
     """An input's folder, built under a temporary name and renamed to its final name once complete."""
 
     def __init__(self, final: Path) -> None:
         self.final = Path(final)
-        self.path = self.final.parent / f"{STAGING_PREFIX}{self.final.name}-{os.getpid()}"
+        self.path = self.final.parent / f"{STAGING_PREFIX}{_short(self.final.name)}-{os.getpid()}"
         if (self.path / MARKER).is_file():
             shutil.rmtree(self.path, ignore_errors=True)  # this process's own leftover from a failed attempt
         self.path.mkdir(parents=True)
@@ -107,7 +113,7 @@ class Staging:
         """Move the finished folder into place, replacing an older result of the same input (and nothing else)."""
         names = sorted(entry.name for entry in self.path.iterdir() if entry.name != MARKER)
         (self.path / MARKER).write_text("".join(f"{name}\n" for name in names), encoding="utf-8")
-        old = self.final.parent / f"{REPLACED_PREFIX}{self.final.name}-{os.getpid()}"
+        old = self.final.parent / f"{REPLACED_PREFIX}{_short(self.final.name)}-{os.getpid()}"
         if os.path.lexists(self.final):
             if not is_ours(self.final):
                 kept = self._keep_aside()

@@ -290,3 +290,27 @@ def test_a_file_name_of_255_bytes_is_analysed(tmp_path):
     video = clip(tmp_path / name)
     (result,) = analyze_inputs([str(video)], tmp_path / "out", jobs=1)
     assert not result.error and summary(tmp_path / "out" / video.stem)["frames"] == 5
+
+
+# -- 7. words that name the real cause -----------------------------------------------------------
+
+
+def test_labels_csv_read_as_people_write_it(media_dir, tmp_path):
+    from fercam.training.wild import read_photo_set
+
+    shutil.copy(media_dir / "fr_obama.jpg", tmp_path / "a.jpg")
+    shutil.copy(media_dir / "fer_justin.jpg", tmp_path / "b.jpg")
+    table = tmp_path / "labels.csv"
+
+    def read(data: bytes):
+        table.write_bytes(data)
+        return read_photo_set(tmp_path)
+
+    photos = read(b"\xef\xbb\xbffile,label\r\na.jpg,happy\r\nb.jpg,3\r\na.jpg,happy\r\n")  # a BOM, a row twice alike
+    assert photos.files == ("a.jpg", "b.jpg") and photos.labels.tolist() == [3, 3]
+    with pytest.raises(ValueError, match="labels.csv: a header but no pictures listed"):
+        read(b"\xef\xbb\xbffile,label\n")
+    with pytest.raises(ValueError, match=r"labels.csv: not UTF-8 text \(byte 26\): save it as UTF-8"):
+        read("file,label\nb.jpg,happy\ncaf\xe9.jpg,sad\n".encode("latin-1"))
+    with pytest.raises(ValueError, match="line 3: a.jpg is labelled sad here and happy on line 2"):
+        read(b"file,label\na.jpg,happy\na.jpg,sad\n")

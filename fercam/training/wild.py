@@ -39,11 +39,17 @@ def read_photo_set(folder: str | Path) -> PhotoSet:
     folder = table.parent
     if not table.is_file():
         raise ValueError(f"{folder}: no labels.csv (expected columns file,label and optionally person)")
-    with table.open(newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    if not rows or not {"file", "label"} <= set(rows[0]):
-        raise ValueError(f"{table}: needs a header with file,label (and optionally person)")
-    labels = []
+    try:
+        with table.open(newline="", encoding="utf-8-sig") as f:  # -sig: a byte-order mark is not in the header
+            reader = csv.DictReader(f)
+            header, rows = reader.fieldnames or [], list(reader)
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{table}: not UTF-8 text (byte {exc.start}): save it as UTF-8") from None
+    if not {"file", "label"} <= set(header):
+        raise ValueError(f"{table}: needs a header with file,label (and optionally person), not {','.join(header)}")
+    if not rows:
+        raise ValueError(f"{table}: a header but no pictures listed")
+    labels, first = [], {}  # first: each file's line and label, for rows listing it again
     for n, row in enumerate(rows, start=2):
         label = (row["label"] or "").strip().lower()
         if label.isdigit() and int(label) < len(EMOTIONS):
@@ -52,6 +58,12 @@ def read_photo_set(folder: str | Path) -> PhotoSet:
             labels.append(EMOTIONS.index(label))
         else:
             raise ValueError(f"{table}: line {n}: label {label!r} is not 0-6 or one of {', '.join(EMOTIONS)}")
+        line, before = first.setdefault(row["file"], (n, labels[-1]))
+        if before != labels[-1]:
+            raise ValueError(f"{table}: line {n}: {row['file']} is labelled {EMOTIONS[labels[-1]]} here and "
+                             f"{EMOTIONS[before]} on line {line}")  # fmt: skip
+    keep = [n - 2 for n, _ in first.values()]  # a row listed twice alike counts once
+    rows, labels = [rows[i] for i in keep], [labels[i] for i in keep]
     persons = tuple(row["person"] or row["file"] for row in rows) if "person" in rows[0] else None
     photos = PhotoSet(folder, tuple(row["file"] for row in rows), np.array(labels, np.int64), persons)
     missing = [name for name in photos.files if not photos.path(name).is_file()]

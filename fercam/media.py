@@ -34,6 +34,13 @@ def _reason(exc: Exception) -> str:
     return "no space left on the device" if getattr(exc, "errno", None) == 28 else text.splitlines()[0]
 
 
+def ffmpeg_name(path: str | Path) -> str:
+    """What to give FFmpeg for `path`: a URL as it is, a file by its absolute path (`file:colon.mp4` or
+    `pipe:1.mp4` would otherwise be read as FFmpeg protocols)."""
+    text = str(path)
+    return text if "://" in text else str(Path(text).absolute())
+
+
 class VideoReader:
     """The first video stream of a file (or URL), decoded in order, each frame with its presentation time.
 
@@ -51,7 +58,8 @@ class VideoReader:
 
         self.path = str(path)
         try:
-            self._container = av.open(self.path, timeout=None if timeout_s is None else (timeout_s, timeout_s))
+            timeout = None if timeout_s is None else (timeout_s, timeout_s)
+            self._container = av.open(ffmpeg_name(self.path), timeout=timeout)
         except (av.FFmpegError, OSError, UnicodeDecodeError) as exc:
             raise MediaError(f"cannot read video: {path} (not a video FFmpeg can read: {_reason(exc)})") from exc
         if not self._container.streams.video:
@@ -152,7 +160,7 @@ def has_audio(path: str | Path) -> bool:
     import av
 
     try:
-        with av.open(str(path)) as container:
+        with av.open(ffmpeg_name(path)) as container:
             return bool(container.streams.audio)
     except (av.FFmpegError, OSError):
         return False
@@ -164,7 +172,7 @@ def count_video_packets(path: str | Path) -> int:
     import av
 
     try:
-        with av.open(str(path)) as container:
+        with av.open(ffmpeg_name(path)) as container:
             return sum(1 for p in container.demux(video=0) if p.size and not p.is_corrupt)
     except (av.FFmpegError, OSError, IndexError):
         return 0
@@ -186,7 +194,11 @@ def copy_audio_track(
 
     muxed = video_file.with_suffix(".muxing.mp4")
     try:
-        with av.open(str(video_file)) as video, av.open(str(original)) as sound, av.open(str(muxed), "w") as out:
+        with (
+            av.open(ffmpeg_name(video_file)) as video,
+            av.open(ffmpeg_name(original)) as sound,
+            av.open(ffmpeg_name(muxed), "w") as out,
+        ):
             picture, voice = video.streams.video[0], sound.streams.audio[0]
             copied = voice.codec_context.name in MP4_SOUND
             streams = out.add_stream_from_template(picture), _sound_stream(out, voice, copied)  # all before muxing

@@ -8,7 +8,10 @@ or the end), `close()`, `fps`, `live` (frames arrive in real time, so the newest
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
+import stat
 import sys
 import time
 from pathlib import Path
@@ -115,8 +118,8 @@ class VideoFileSource:
         self, path: str | Path, *, realtime: bool = False, loop: bool = False, size: tuple[int, int] | None = None
     ):
         url = str(path).lower().startswith(STREAM_SCHEMES)
-        if not url and not Path(path).is_file():
-            raise SourceError(f"no such file: {path}")
+        if not url and (problem := path_problem(str(path)) or Path(path).is_dir() and f"{path} is a folder"):
+            raise SourceError(problem)
         try:
             self._reader = VideoReader(path, timeout_s=NETWORK_TIMEOUT_S if url else None)
         except NoVideoError:
@@ -216,6 +219,32 @@ class StreamSource(_LiveCapture):
         return capture
 
 
+def path_problem(spec: str) -> str:
+    """Why `spec` cannot be read as a local file or folder, in words ("" when it can): the real cause, not
+    "no such file", for a pipe, a device, a link that loops or leads nowhere, or a scheme FFmpeg is not given."""
+    if not spec.strip():
+        return f"an empty source: give {SOURCE_HELP}"
+    scheme = spec.split("://", 1)[0].lower() if "://" in spec else ""
+    if scheme.isalpha() and f"{scheme}://" not in STREAM_SCHEMES:
+        return f"{scheme}:// is not a kind of stream FER Cam reads: use {', '.join(STREAM_SCHEMES)}, or download it"
+    path = Path(spec)
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return f"{spec} is a link that loops back on itself"
+        if os.path.islink(spec):
+            return f"{spec} is a link to {os.readlink(spec)}, which does not exist"
+        if exc.errno == errno.ENOENT:
+            return f"no such file or folder: {spec} (a source is {SOURCE_HELP})"
+        return f"cannot read {spec}: {exc.strerror}"
+    if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+        return f"{spec} is a pipe, not a file: save what it carries to a file and give that"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return f"{spec} is a device, not a file (a webcam is given by its index: 0, 1, ...)"
+    return ""
+
+
 def is_camera_index(spec: str) -> bool:
     return spec.isascii() and spec.isdigit()  # "²" is a digit to Python, not a camera index
 
@@ -225,7 +254,12 @@ def _is_images(spec: str) -> bool:
     return path.is_dir() or path.suffix.lower() in IMAGE_SUFFIXES
 
 
+MAX_CAMERA_INDEX = 9999  # beyond what any system numbers its cameras (and what OpenCV takes)
+
+
 def _camera(spec: str, *, width: int = 1280, height: int = 720, fps: int = 30, **_options) -> WebcamSource:
+    if int(spec) > MAX_CAMERA_INDEX:
+        raise SourceError(f"no webcam at index {spec}; sources are {SOURCE_HELP} (see `fercam devices`)")
     return WebcamSource(int(spec), width=width, height=height, fps=fps)
 
 
@@ -244,16 +278,16 @@ def _images(
 ) -> ImageSource | AnimatedPicture | StillCamera:
     """Each picture once (each frame of an animated one, at its time); or, in real time (the camera of the
     tray, the window, a live output), a still camera."""
-    if not Path(spec).exists():
-        raise SourceError(f"no such file or folder: {spec} (a source is {SOURCE_HELP})")
+    if problem := path_problem(spec):
+        raise SourceError(problem)
     if realtime:
         return StillCamera(spec, fps=fps, size=(width, height))
     return AnimatedPicture(spec) if Path(spec).is_file() and is_animated(spec) else ImageSource(spec)
 
 
 def _video(spec: str, *, realtime: bool = False, **_options) -> VideoFileSource:
-    if not Path(spec).exists():
-        raise SourceError(f"no such file or folder: {spec} (a source is {SOURCE_HELP})")
+    if problem := path_problem(spec):
+        raise SourceError(problem)
     return VideoFileSource(spec, realtime=realtime)
 
 

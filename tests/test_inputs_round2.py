@@ -314,3 +314,69 @@ def test_labels_csv_read_as_people_write_it(media_dir, tmp_path):
         read("file,label\nb.jpg,happy\ncaf\xe9.jpg,sad\n".encode("latin-1"))
     with pytest.raises(ValueError, match="line 3: a.jpg is labelled sad here and happy on line 2"):
         read(b"file,label\na.jpg,happy\na.jpg,sad\n")
+
+
+def test_a_source_that_is_no_file_is_called_what_it_is(tmp_path, capsys):
+    os.mkfifo(tmp_path / "pipe.mp4")
+    os.mkfifo(tmp_path / "pipe.jpg")
+    (tmp_path / "loop.mp4").symlink_to(tmp_path / "loop.mp4")
+    (tmp_path / "gone.mp4").symlink_to(tmp_path / "nowhere.mp4")
+    cases = {
+        str(tmp_path / "pipe.mp4"): "pipe.mp4 is a pipe, not a file",
+        str(tmp_path / "pipe.jpg"): "pipe.jpg is a pipe, not a file",
+        "/dev/zero": "/dev/zero is a device, not a file",
+        str(tmp_path / "loop.mp4"): "loop.mp4 is a link that loops back on itself",
+        str(tmp_path / "gone.mp4"): f"gone.mp4 is a link to {tmp_path / 'nowhere.mp4'}, which does not exist",
+        "ftp://example.org/clip.mp4": "ftp:// is not a kind of stream FER Cam reads",
+        "99999999999999999999999": "no webcam at index 99999999999999999999999",
+    }
+    for source, message in cases.items():
+        assert main(["run", "--no-tray", "--source", source, "--sink", f"file:{tmp_path / 'o.mp4'}"]) == 1, source
+        assert message in one_error_line(capsys)
+    results = analyze_inputs([str(tmp_path / "pipe.mp4"), str(tmp_path / "loop.mp4")], tmp_path / "out", jobs=1)
+    assert [r.error for r in results] == [f"{tmp_path / 'pipe.mp4'} is a pipe, not a file: save what it carries to "
+                                          "a file and give that", f"{tmp_path / 'loop.mp4'} is a link that loops "
+                                          "back on itself"]  # fmt: skip
+
+
+def test_a_file_named_like_an_ffmpeg_protocol_is_read_as_a_file(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    clip(tmp_path / "file:colon.mp4")
+    assert main(["run", "--no-tray", "--source", "file:colon.mp4", "--sink", "file:o.mp4"]) == 0
+    assert "5 frames from file:colon.mp4" in capsys.readouterr().out and count_frames(tmp_path / "o.mp4") == 5
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["analyze", "", "-o", "out"], "argument INPUT: expected an input, not an empty string"),
+        (["analyze", "x.mp4", "-o", ""], "argument -o/--out: expected a folder, not an empty string"),
+        (["run", "--no-tray", "--source", "", "--sink", "file:o.mp4"], "expected a source, not an empty string"),
+        (["run", "--no-tray", "--source", "x.mp4", "--sink", "file:o.mp4", "--events", " "], "expected a file name"),
+    ],
+)
+def test_an_empty_string_is_refused_not_taken_as_here_or_webcam_0(args, message, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(args) == 2
+    assert message in capsys.readouterr().err and not list(tmp_path.iterdir())
+
+
+def test_a_folder_lists_every_kind_that_works_alone(tmp_path):
+    requires_system_packages("sox")
+    folder = tmp_path / "media"
+    folder.mkdir()
+    for name in ("a.ts", "b.h264"):
+        clip(folder / name)
+    for name in ("c.aiff", "d.au"):
+        subprocess.run(["sox", "-n", "-r", "16000", str(folder / name), "synth", "1", "sine", "300"], check=True)
+    results = analyze_inputs([str(folder)], tmp_path / "out", video=False, jobs=1)
+    assert [Path(r.input).name for r in results] == ["a.ts", "b.h264", "c.aiff", "d.au"]
+    assert [r.frames for r in results[:2]] == [5, 5]
+    if model_file("voice_mlp.tflite").is_file():
+        assert not any(r.error for r in results)
+
+
+def test_bench_report_without_matrix_is_refused(tmp_path, capsys):
+    assert main(["bench", "--report", str(tmp_path / "r.md")]) == 1
+    assert "--report writes the results of --matrix: add --matrix" in one_error_line(capsys)
+    assert not (tmp_path / "r.md").exists()

@@ -211,6 +211,9 @@ def analyze(args) -> int:
 def bench(args) -> int:
     from fercam.apps.bench import bench as live
 
+    if args.report and not args.matrix:
+        raise ValueError("--report writes the results of --matrix: add --matrix")
+
     if args.voice is not None or args.model is not None:
         return live.print_model_bench(args.voice, args.model, as_json=args.json)
     source = args.source

@@ -41,7 +41,7 @@ class AudioFile:
         if self.path.stat().st_size == 0:
             raise AudioError(f"{self.path}: the file is empty (0 bytes)")
         try:
-            self._container = av.open(str(self.path))
+            self._container = av.open(str(self.path.absolute()))  # `file:x.wav` is a name here, not a protocol
         except av.FFmpegError as exc:
             raise AudioError(f"{self.path}: not a readable audio or video file ({reason(exc)})") from exc
         if not self._container.streams.audio:

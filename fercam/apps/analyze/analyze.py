@@ -33,7 +33,7 @@ from fercam.apps.stopping import stop_on_signals, stop_requested, worker_init
 from fercam.body.timeline import BodyTimelineWriter
 from fercam.media import NoVideoError, copy_audio_track, has_audio
 from fercam.pictures import ImageSource
-from fercam.sources import STREAM_SCHEMES, open_source
+from fercam.sources import STREAM_SCHEMES, open_source, path_problem
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +151,8 @@ def analyze_one(
     if spec.lower().startswith(STREAM_SCHEMES) and not options.duration:
         raise ValueError(f"{spec}: a stream needs --duration S")
     notes, source = [], None
+    if not spec.lower().startswith(STREAM_SCHEMES) and (problem := path_problem(spec)):
+        raise ValueError(problem)
     if Path(spec).suffix.lower() in AUDIO_SUFFIXES:
         build = partial(_analyze_audio_only, options=options, position=position, notes=notes)
     else:  # opened before staging: a missing or unreadable input leaves nothing behind

@@ -13,8 +13,10 @@ from fercam.apps.analyze.outputs import is_ours, resolved
 from fercam.pictures import IMAGE_SUFFIXES
 from fercam.sources import STREAM_SCHEMES
 
-AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac"}
-VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"}
+AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".aiff", ".aif", ".au", ".wma"}
+# What a folder lists: every kind FFmpeg reads alone too (MPEG-TS, raw H.264/H.265 streams, GIF...)
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".ts", ".mts",
+                  ".m2ts", ".h264", ".264", ".h265", ".hevc", ".3gp", ".ogv", ".gif"}  # fmt: skip
 MEDIA_SUFFIXES = IMAGE_SUFFIXES | AUDIO_SUFFIXES | VIDEO_SUFFIXES
 
 

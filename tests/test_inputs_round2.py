@@ -380,3 +380,19 @@ def test_bench_report_without_matrix_is_refused(tmp_path, capsys):
     assert main(["bench", "--report", str(tmp_path / "r.md")]) == 1
     assert "--report writes the results of --matrix: add --matrix" in one_error_line(capsys)
     assert not (tmp_path / "r.md").exists()
+
+
+def test_library_warnings_stay_out_of_the_terminal(tmp_path):
+    video = clip(tmp_path / "plain.mp4")  # no face: matplotlib warns of a legend with nothing in it
+    code = "import sys; from fercam.apps.cli import main; sys.exit(main(sys.argv[1:]))"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+    def fercam(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, timeout=120)
+
+    done = fercam("analyze", str(video), "-o", str(tmp_path / "out"), "--jobs", "1")
+    assert done.returncode == 0 and "Warning" not in done.stderr
+    assert (tmp_path / "out" / "plain" / "timeline.png").exists()
+    refused = fercam("run", "--no-tray", "--source", "http://127.0.0.1:1/x.mp4", "--sink", f"file:{tmp_path / 'o.mp4'}")
+    assert refused.returncode == 1
+    assert refused.stderr.strip().splitlines() == ["fercam: error: cannot open stream: http://127.0.0.1:1/x.mp4"]

@@ -227,8 +227,11 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # argparse already printed its one-line usage error
         return int(exc.code or 0)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, format="fercam: %(message)s")
+    logging.captureWarnings(True)  # libraries' warnings (matplotlib's, Pillow's) go to the log, not the terminal
     if not args.debug:  # OpenCV prints a page of warnings for every camera index that is not there
         os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # its FFmpeg's `[tcp @ 0x...]` lines: quiet
+        logging.getLogger("py.warnings").setLevel(logging.ERROR)  # shown with --debug
     from fercam.apps.stopping import exit_code, stop_on_signals
 
     try:

@@ -396,3 +396,19 @@ def test_library_warnings_stay_out_of_the_terminal(tmp_path):
     refused = fercam("run", "--no-tray", "--source", "http://127.0.0.1:1/x.mp4", "--sink", f"file:{tmp_path / 'o.mp4'}")
     assert refused.returncode == 1
     assert refused.stderr.strip().splitlines() == ["fercam: error: cannot open stream: http://127.0.0.1:1/x.mp4"]
+
+
+def test_evaluate_keeps_an_existing_metrics_json_and_limits_photos(media_dir, tmp_path, capsys):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("fr_obama.jpg", "fer_justin.jpg"):
+        shutil.copy(media_dir / name, photos / name)
+    (photos / "labels.csv").write_text("file,label\nfr_obama.jpg,happy\nfer_justin.jpg,neutral\n")
+    out = tmp_path / "report"
+    assert main(["evaluate", "--data", str(photos), "--out", str(out), "--limit", "1"]) == 0
+    written = (out / "metrics.json").read_bytes()
+    assert json.loads(written)["pictures"] == 1
+    capsys.readouterr()
+    assert main(["evaluate", "--data", str(photos), "--out", str(out)]) == 1
+    assert "metrics.json already exists: choose another --out" in one_error_line(capsys)
+    assert (out / "metrics.json").read_bytes() == written

@@ -137,7 +137,7 @@ def _add_training(sub) -> None:
     )
     p.add_argument("--out", default="runs/evaluate", help="folder for metrics.json and the figures")
     p.add_argument("--no-mirror", action="store_true", help="score each face once, without its mirror image")
-    p.add_argument("--limit", type=int, default=0, help="score only the first N test faces")
+    p.add_argument("--limit", type=int, default=0, help="score only the first N test faces (or labelled photos)")
     p.add_argument(
         "--cv",
         action="store_true",

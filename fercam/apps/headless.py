@@ -116,6 +116,8 @@ def run_headless(
                 source, reader, [sink], settings, mode=mode, max_frames=max_frames, on_analysis=on_analysis
             )
         except SinkError as exc:
+            if not isinstance(sink, VideoFileSink):
+                raise
             sink.close()
             raise SinkError(f"{exc}; {_held(sink)}") from exc
         sink.close()  # the last fragment is written here: a full disk may still cut it
@@ -130,8 +132,6 @@ def run_headless(
             event_log.close()
 
 
-def _held(sink) -> str:
+def _held(sink: VideoFileSink) -> str:
     """How many frames a file sink's file holds, said when writing it failed."""
-    if not isinstance(sink, VideoFileSink):
-        return "stopped"
     return f"it holds {count_video_packets(sink.path)} of the {sink.frames} frames sent"

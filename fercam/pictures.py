@@ -6,7 +6,11 @@ for what a user types (`photo.jpg`, `folder/`).
 from __future__ import annotations
 
 import logging
+import os
+import sys
+import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
@@ -38,7 +42,10 @@ def load_picture(path: Path) -> np.ndarray:
     """A picture as BGR, or a SourceError that says what is wrong with it. Its size is read from its header
     first: a file of a few kB may declare billions of pixels, which would take gigabytes to decode."""
     _check_pixels(path)
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    with _decoder_messages() as said:
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if said and image is not None:  # decoded despite damage (libjpeg's "Premature end of JPEG file")
+        log.warning("%s is damaged: %s", path, "; ".join(said))
     if image is None:
         raise SourceError(f"cannot read image: {path} (not an image OpenCV can decode, or too large)")
     height, width = image.shape[:2]
@@ -47,6 +54,24 @@ def load_picture(path: Path) -> np.ndarray:
             f"{path} is {width}x{height} pixels: too small to hold a face (at least {MIN_IMAGE_SIDE} on each side)"
         )
     return image
+
+
+@contextmanager
+def _decoder_messages():
+    """Lines a C decoder prints on the process's stderr (libjpeg's), caught to be said as one warning of ours
+    instead of leaking around it."""
+    said: list[str] = []
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as caught:
+        os.dup2(caught.fileno(), 2)
+        try:
+            yield said
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            caught.seek(0)
+            said += [line.strip() for line in caught.read().decode(errors="replace").splitlines() if line.strip()]
 
 
 def _open_header(path: str | Path):

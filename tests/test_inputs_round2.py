@@ -396,6 +396,11 @@ def test_library_warnings_stay_out_of_the_terminal(tmp_path):
     refused = fercam("run", "--no-tray", "--source", "http://127.0.0.1:1/x.mp4", "--sink", f"file:{tmp_path / 'o.mp4'}")
     assert refused.returncode == 1
     assert refused.stderr.strip().splitlines() == ["fercam: error: cannot open stream: http://127.0.0.1:1/x.mp4"]
+    cut = tmp_path / "cut.jpg"  # a photo whose end is missing: libjpeg decodes it and prints on stderr itself
+    cut.write_bytes((ROOT / "tests" / "media" / "fr_obama.jpg").read_bytes()[:20000])
+    done = fercam("run", "--no-tray", "--source", str(cut), "--sink", f"file:{tmp_path / 'p.mp4'}", "--mode", "image")
+    assert done.returncode == 0 and "1 frames from" in done.stdout
+    assert done.stderr.strip().splitlines() == [f"fercam: {cut} is damaged: Premature end of JPEG file"]
 
 
 def test_evaluate_keeps_an_existing_metrics_json_and_limits_photos(media_dir, tmp_path, capsys):

@@ -106,12 +106,31 @@ def test_run_into_a_file_that_cannot_grow_fails_with_the_true_frame_count(tmp_pa
     whole = _run_limited(args, 10**9)
     assert whole.returncode == 0 and count_video_packets(out) == 50
     size = out.stat().st_size
-    for share in (0.9, 0.4):  # the last fragment, written at close; a fragment in the middle of the run
+    for share, why in ((0.9, "a file-size limit?"), (0.4, "File too large")):  # at close; in the middle of the run
         done = _run_limited(args, int(size * share))
         held = count_video_packets(out)
         assert done.returncode == 1 and 0 < held < 50, done.stderr
         (line,) = done.stderr.strip().splitlines()
-        assert f"it holds {held} of the" in line and "frames from" not in done.stdout
+        assert f"it holds {held} of the" in line and why in line and "frames from" not in done.stdout
+
+
+def test_run_onto_a_full_disk_fails_with_the_true_frame_count(tmp_path):
+    from fercam.media import count_video_packets
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = os.geteuid() == 0 and subprocess.run(["mount", "-t", "tmpfs", "-o", "size=20k", "tmpfs", str(disk)],
+                                                   capture_output=True).returncode == 0  # fmt: skip
+    if not mounted:
+        pytest.skip("mounting a small tmpfs needs root")
+    try:
+        video, out = clip(tmp_path / "v.mp4", seconds=2, rate="25", size="320x240"), disk / "o.mp4"
+        done = _run_limited(["run", "--no-tray", "--source", str(video), "--sink", f"file:{out}"], 10**9)
+        held = count_video_packets(out)
+        assert done.returncode == 1 and 0 < held < 50 and "frames from" not in done.stdout
+        assert f"it holds {held} of the" in done.stderr and "no space left on the device" in done.stderr
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
 
 
 # -- 2. phone videos -----------------------------------------------------------------------------

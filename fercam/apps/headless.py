@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Callable
 
 from fercam.devices import has_display
@@ -122,7 +123,7 @@ def run_headless(
             raise SinkError(f"{exc}; {_held(sink)}") from exc
         sink.close()  # the last fragment is written here: a full disk may still cut it
         if isinstance(sink, VideoFileSink) and count_video_packets(sink.path) < sink.frames:
-            raise SinkError(f"{sink.path} could not be written whole (a full disk, a file-size limit?); {_held(sink)}")
+            raise SinkError(f"{sink.path} could not be written whole ({_why_cut(sink.path)}); {_held(sink)}")
         return frames
     finally:
         source.close()
@@ -135,3 +136,9 @@ def run_headless(
 def _held(sink: VideoFileSink) -> str:
     """How many frames a file sink's file holds, said when writing it failed."""
     return f"it holds {count_video_packets(sink.path)} of the {sink.frames} frames sent"
+
+
+def _why_cut(path) -> str:
+    """Why a file's last writes failed when no write said so at once (they were made at close)."""
+    full = shutil.disk_usage(path.parent).free < 64 * 1024  # a file system rounds up to its blocks
+    return "no space left on the device" if full else "a write failed: a file-size limit?"

@@ -118,7 +118,8 @@ class VideoFileSource:
         self, path: str | Path, *, realtime: bool = False, loop: bool = False, size: tuple[int, int] | None = None
     ):
         url = str(path).lower().startswith(STREAM_SCHEMES)
-        if not url and (problem := path_problem(str(path)) or Path(path).is_dir() and f"{path} is a folder"):
+        problem = "" if url else path_problem(str(path)) or (Path(path).is_dir() and f"{path} is a folder, not a video")
+        if problem:
             raise SourceError(problem)
         try:
             self._reader = VideoReader(path, timeout_s=NETWORK_TIMEOUT_S if url else None)

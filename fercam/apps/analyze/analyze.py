@@ -199,8 +199,8 @@ def _analyze_video(clock: MediaClock, spec: str, folder: Path, *, options: Optio
     if options.duration:
         end = min(end, options.duration)
     cut = result.interrupted or bool(options.duration)  # else the sound runs its whole length, even past the video
-    stopped_in_frames, voice = result.interrupted, None
-    if stopped_in_frames:  # the voice of everything before the stop would take long: a stop is obeyed now
+    voice = None
+    if result.interrupted:  # stopped in the frames stage: voicing all the sound before the stop would hold it up
         has_sound = not spec.lower().startswith(STREAM_SCHEMES) and has_audio(spec)
         result.notes += ["voice skipped: the run was stopped in the frame stage"] if has_sound else []
     else:

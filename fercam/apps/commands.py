@@ -47,7 +47,9 @@ def run(args) -> int:
     if mode is Mode.LIVE:
         size, rate = f"{settings.width}x{settings.height}", f"{settings.fps} fps"
     else:  # every frame of the source into a file: its own rate, and its size unless --size
-        size, rate = f"{args.size[0]}x{args.size[1]}" if args.size else "the source's size", "the source's rate"
+        size, rate = _file_size(args.size) if args.size else "the source's size", "the source's rate"
+        if args.fps:
+            _notify(f"--fps {args.fps} is not used here: a file keeps the source's rate (every frame is written)")
     mirror = "on" if settings.mirror else "off"
     print(f"{source} -> {args.sink}: {size} at {rate}, detector {settings.detector}, mirror {mirror}")
     frames = run_headless(
@@ -64,6 +66,12 @@ def run(args) -> int:
     )
     print(f"{frames} frames from {source} -> {args.sink}")
     return 0
+
+
+def _file_size(size: tuple[int, int]) -> str:
+    """The size a video file gets for `--size`, as it will be: H.264 (yuv420p) takes even sides only."""
+    width, height = (side - side % 2 for side in size)
+    return f"{width}x{height}" + ("" if (width, height) == tuple(size) else " (H.264 needs even sides)")
 
 
 def _check_outputs(source: str, sink: str, events: str | None, overwrite: bool) -> None:
@@ -202,6 +210,9 @@ def analyze(args) -> int:
 
 def bench(args) -> int:
     from fercam.apps.bench import bench as live
+
+    if args.report and not args.matrix:
+        raise ValueError("--report writes the results of --matrix: add --matrix")
 
     if args.voice is not None or args.model is not None:
         return live.print_model_bench(args.voice, args.model, as_json=args.json)

@@ -32,18 +32,25 @@ class PhotoSet:
         return self.folder / "images" / name if (self.folder / "images").is_dir() else self.folder / name
 
 
-def read_photo_set(folder: str | Path) -> PhotoSet:
-    """The pictures and labels of a labelled folder; ValueError with the row at fault if the CSV is wrong."""
+def read_photo_set(folder: str | Path, limit: int = 0) -> PhotoSet:
+    """The pictures and labels of a labelled folder (the first `limit` only, when given); ValueError with the
+    row at fault if the CSV is wrong."""
     folder = Path(folder)
     table = folder / "labels.csv" if folder.is_dir() else folder
     folder = table.parent
     if not table.is_file():
         raise ValueError(f"{folder}: no labels.csv (expected columns file,label and optionally person)")
-    with table.open(newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    if not rows or not {"file", "label"} <= set(rows[0]):
-        raise ValueError(f"{table}: needs a header with file,label (and optionally person)")
-    labels = []
+    try:
+        with table.open(newline="", encoding="utf-8-sig") as f:  # -sig: a byte-order mark is not in the header
+            reader = csv.DictReader(f)
+            header, rows = reader.fieldnames or [], list(reader)
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{table}: not UTF-8 text (byte {exc.start}): save it as UTF-8") from None
+    if not {"file", "label"} <= set(header):
+        raise ValueError(f"{table}: needs a header with file,label (and optionally person), not {','.join(header)}")
+    if not rows:
+        raise ValueError(f"{table}: a header but no pictures listed")
+    labels, first = [], {}  # first: each file's line and label, for rows listing it again
     for n, row in enumerate(rows, start=2):
         label = (row["label"] or "").strip().lower()
         if label.isdigit() and int(label) < len(EMOTIONS):
@@ -52,6 +59,12 @@ def read_photo_set(folder: str | Path) -> PhotoSet:
             labels.append(EMOTIONS.index(label))
         else:
             raise ValueError(f"{table}: line {n}: label {label!r} is not 0-6 or one of {', '.join(EMOTIONS)}")
+        line, before = first.setdefault(row["file"], (n, labels[-1]))
+        if before != labels[-1]:
+            raise ValueError(f"{table}: line {n}: {row['file']} is labelled {EMOTIONS[labels[-1]]} here and "
+                             f"{EMOTIONS[before]} on line {line}")  # fmt: skip
+    keep = [n - 2 for n, _ in first.values()]  # a row listed twice alike counts once
+    rows, labels = [rows[i] for i in keep][: limit or None], [labels[i] for i in keep][: limit or None]
     persons = tuple(row["person"] or row["file"] for row in rows) if "person" in rows[0] else None
     photos = PhotoSet(folder, tuple(row["file"] for row in rows), np.array(labels, np.int64), persons)
     missing = [name for name in photos.files if not photos.path(name).is_file()]
@@ -163,7 +176,9 @@ def face_outputs(photos: PhotoSet, cache: Path, *, classifier_path: Path | None 
     return out
 
 
-def evaluate_photos(folder: str | Path, out: str | Path, *, model: str | Path | None = None, log=print) -> dict:
+def evaluate_photos(
+    folder: str | Path, out: str | Path, *, model: str | Path | None = None, limit: int = 0, log=print
+) -> dict:
     """`fercam evaluate --data FOLDER`: the app's reading of each picture (`fercam.analyze_image`: the
     largest face; a picture without one counts as wrong) and, on the same faces, our FER2013 model alone;
     with a `person` column, also per fold of persons (how much the score moves from one group of people
@@ -174,7 +189,7 @@ def evaluate_photos(folder: str | Path, out: str | Path, *, model: str | Path | 
     from fercam.pipeline import face_crops
     from fercam.training.evaluate import _plot_confusion
 
-    photos = read_photo_set(folder)
+    photos = read_photo_set(folder, limit)
     alone = load_classifier(model)  # for comparison; the reading's own first model is the shipped one
     n = len(photos.files)
     found = np.zeros(n, bool)

@@ -86,6 +86,16 @@ def test_folds_given_labels_share_out_every_class():
     assert np.abs(shares - 0.2).max() < np.abs(unaware_shares - 0.2).max()
 
 
+def test_fit_combiner_groups_by_person_or_film_and_says_what_is_missing(tmp_path, capsys):
+    cv2.imwrite(str(tmp_path / "a.png"), np.zeros((8, 8, 3), np.uint8))
+    (tmp_path / "labels.csv").write_text("file,label,movie\na.png,happy,Airheads\n")
+    assert read_photo_set(tmp_path).persons == ("Airheads",)  # a film's cast stays on one side of a split
+    (tmp_path / "labels.csv").write_text("file,label\na.png,happy\n")
+    assert fit_combiner.main(["--data", str(tmp_path), "--out", str(tmp_path / "rule.json")]) == 2
+    assert "needs a person (or movie) column" in capsys.readouterr().err
+    assert not (tmp_path / "rule.json").exists()
+
+
 def made_up_faces(n: int = 300, seed: int = 0, groups: int = 60, width: int = 512) -> fit_combiner.Faces:
     """Faces whose second model's features carry the label weakly; MTCNN misses a tenth, YuNet finds them."""
     rng = np.random.default_rng(seed)

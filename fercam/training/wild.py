@@ -1,9 +1,10 @@
-"""The development loop on labelled photographs: folds by person, per-face model outputs cached, metrics.
+"""The development loop on labelled photographs: folds by person or film, per-face model outputs cached, metrics.
 
-A labelled folder is a `labels.csv` (`file,label[,person]`, FER2013 label codes or names) beside the
-pictures (in the folder or its `images/`). Every picture is read as `fercam.analyze_image` reads it: the
-largest face MTCNN finds; a picture without one counts as wrong. What each model says about that face is
-cached per model file, so re-fitting the combination rule after swapping a model reruns only that model.
+A labelled folder is a `labels.csv` (`file,label[,person]` or `file,label,movie`, FER2013 label codes or
+names) beside the pictures (in the folder or its `images/`). Every picture is read as `fercam.analyze_image`
+reads it: the largest face MTCNN finds (YuNet's where it finds none, if the rule says so); a picture without
+one counts as wrong. What each model says about that face (probabilities and penultimate features) is cached
+per model file, so re-fitting the combination rule after swapping a model reruns only that model.
 """
 
 from __future__ import annotations

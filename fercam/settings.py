@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from fercam.files import create_private, write_atomic
+
 log = logging.getLogger(__name__)
 
 MAX_FILE_BYTES = 64 * 1024  # a settings file is a few hundred bytes; anything huge is not ours
@@ -142,8 +144,7 @@ def backup(path: Path) -> Path:
     for n in range(1000):
         target = path.with_name(f"{path.name}.{stamp}{f'-{n}' if n else ''}.bak")
         try:
-            with target.open("xb") as out:  # "x": fails instead of replacing an existing backup
-                out.write(path.read_bytes())
+            create_private(target, path.read_bytes())  # fails instead of replacing a backup (or following a link)
             return target
         except FileExistsError:
             continue
@@ -200,9 +201,6 @@ class SettingsStore:
         if self.path is None:
             return
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(".json.tmp")
-            tmp.write_text(json.dumps(dataclasses.asdict(settings), indent=2))
-            os.replace(tmp, self.path)  # atomic: a crash never leaves half a file
+            write_atomic(self.path, json.dumps(dataclasses.asdict(settings), indent=2))  # 0600: URLs hold passwords
         except OSError as exc:
             log.warning("could not save settings to %s: %s", self.path, exc)

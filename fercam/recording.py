@@ -7,6 +7,8 @@ short by a full disk, still plays up to its last fragment.
 from __future__ import annotations
 
 import logging
+import os
+import stat
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
@@ -68,6 +70,7 @@ class VideoFileSink:
         import av
 
         try:
+            _create_private(self.path)
             self._container = av.open(
                 str(self.path),
                 "w",
@@ -133,6 +136,16 @@ class VideoFileSink:
                 container.close()
             except Exception as exc:
                 log.warning("could not close %s: %s", self.path, _reason(exc))
+
+
+def _create_private(path: Path) -> None:
+    """The recording's file, empty, readable by the user only (a stricter umask stays stricter): FFmpeg then
+    writes into it, as it would have created it 0644."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, stat.S_IMODE(os.fstat(fd).st_mode) & 0o600)  # a file already there keeps no wider mode
+    finally:
+        os.close(fd)
 
 
 def _reason(exc: Exception) -> str:

@@ -17,7 +17,7 @@ import cv2
 from aiohttp import WSCloseCode, web
 
 from fercam.apps.app import one_line
-from fercam.apps.window.access import OVERLAY, Guard, Launches, LinkFile, launch_code, peer_uid
+from fercam.apps.window.access import Guard, Launches, LinkFile, launch_code, peer_uid
 from fercam.apps.window.connections import BODY_S, IDLE_S, guard, quiet_loop_errors
 from fercam.apps.window.controls import Controls
 from fercam.apps.window.feeds import MAX_SOCKETS, Feeds
@@ -49,18 +49,18 @@ def load_json(text: str, max_depth: int = MAX_JSON_DEPTH):
     """json.loads, refusing nesting deeper than `max_depth` before Python's parser recurses into it.
     One pass over the text (a string of escaped quotes made the old check quadratic)."""
     depth = deepest = 0
-    in_string = escaped = False
+    in_string, covered = False, -1
     for match in _TOKENS.finditer(text):
-        char = match.group()
-        if in_string:  # an escape covers the next character only, which must then follow at once
-            if escaped and match.start() == escaped_at + 1:
-                escaped = False
-            elif char == "\\":
-                escaped, escaped_at = True, match.start()
+        char, at = match.group(), match.start()
+        if at == covered:  # the character after a backslash in a string: its escape covers it
+            continue
+        if in_string:
+            if char == "\\":
+                covered = at + 1
             elif char == '"':
-                in_string = escaped = False
+                in_string = False
         elif char == '"':
-            in_string, escaped = True, False
+            in_string = True
         elif char in "[{":
             depth += 1
             deepest = max(deepest, depth)

@@ -67,10 +67,10 @@ def start_fercam(args: list[str], env: dict[str, str], log: Path, *, prefix=()) 
     raise AssertionError(f"fercam printed no window URL: {log.read_text()[-2000:]}")
 
 
-def serve(source: Path, folder: Path, *, port: int = 0, out: str = "out.mp4", prefix=()) -> tuple[subprocess.Popen, str]:
-    """`fercam run --serve` of `source`, recording into folder/OUT, with settings of its own in `folder`."""
+def serve(source: Path, folder: Path, *, port: int = 0, prefix=()) -> tuple[subprocess.Popen, str]:
+    """`fercam run --serve` of `source`, recording into folder/out.mp4, with settings of its own in `folder`."""
     args = ["run", "--no-tray", "--serve", "--port", str(port), "--source", str(source)]
-    args += ["--sink", f"file:{folder / out}"]
+    args += ["--sink", f"file:{folder / 'out.mp4'}"]
     env = {"FERCAM_CONFIG_DIR": str(folder / "config")}
     return start_fercam(args, env, folder / "fercam.log", prefix=prefix)
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from fercam.contracts import SourceError
 from fercam.live import LiveRunner, one_opencv_thread
+from fercam.live.runner import FrameClock
 from fercam.pipeline import make_live_reader
 from fercam.settings import CAMERA_HELP, Settings, SettingsStore
 from fercam.sinks import SinkError, open_sink
@@ -77,6 +78,7 @@ class App:
         self._finished = False  # stopped for good: the app is quitting
         self._listener = None  # the microphone, while "Voice" is on
         self._sink, self._sink_format = None, None  # kept across restarts while the output format stays
+        self.clock = FrameClock()  # the frames' capture times, which time a recording across every restart
         store.subscribe(self._sync_voice)
         if store.problems:  # said on stderr at load; the window shows it too
             self.notices.append(f"settings file: {'; '.join(store.problems)}; defaults used, the old file backed up")
@@ -163,7 +165,7 @@ class App:
             raise ValueError(str(exc)) from None
 
     def _launch(self, spec: str, source, sink) -> None:
-        self.runner = LiveRunner(source, sink, self.store, make_live_reader, on_error=self.report)
+        self.runner = LiveRunner(source, sink, self.store, make_live_reader, on_error=self.report, clock=self.clock)
         self._playing = spec
         self._sync_voice(self.store.get())
         self._thread = threading.Thread(target=self._run, args=(self.runner, source), daemon=True)
@@ -212,6 +214,7 @@ class App:
                 height=settings.height,
                 fps=settings.fps,
                 vcam_backend=self.vcam_backend,
+                media_time=self.clock,
             )
         except SinkError as exc:
             if self.sink_spec != "virtualcam" or self.on_no_driver is None:

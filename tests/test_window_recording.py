@@ -1,0 +1,65 @@
+"""A recording made by the window's FER Cam lasts as long as the session and plays each frame at its own time
+(issue 44): a 24 fps source whose rate drops to 10 fps and back, recorded through settings changes."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import time
+
+from conftest import requires_system_packages
+from test_window_security import call, state, wait_until
+from window_helpers import serve, stop
+
+# 0-4 s at 24 fps, 4-8 s at 10 fps (5 frames kept of each 12), 8-12 s at 24 fps again; it loops.
+TEN_FPS = "+".join(f"eq(mod(n,12),{k})" for k in (0, 2, 5, 7, 10))
+SELECT = f"select='lt(t,4)+gte(t,8)+{TEN_FPS}'"
+CHANGES = [
+    {"fps": 15},
+    {"width": 640, "height": 360},
+    {"show_boxes": False},
+    {"fps": 30},
+    {"mirror": True},
+    {"width": 1280, "height": 720},
+    {"fps": 24},
+    {"show_boxes": True},
+]
+
+
+def test_a_recording_lasts_the_session_through_a_rate_drop_and_changes(tmp_path):
+    requires_system_packages("ffmpeg")
+    clip = tmp_path / "drops.mp4"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=24:duration=12",
+         "-vf", SELECT, "-fps_mode", "vfr", "-c:v", "libx264", "-preset", "ultrafast", str(clip)],
+        check=True, timeout=60,
+    )  # fmt: skip
+    proc, url = serve(clip, tmp_path)
+    served = {"port": int(url.split(":")[2].split("/")[0]), "token": url.split("token=")[1]}
+    served["own"] = f"http://127.0.0.1:{served['port']}"
+    try:
+        wait_until(lambda: state(served)["status"]["frames_sent"] > 0, 60, "the video never started")
+        started = time.monotonic()
+        for changes in CHANGES:  # one every 2 s, each restarting the video or not
+            time.sleep(2.0)
+            status, _headers, body = call(served, "/api/settings", method="POST", body=changes)
+            assert status == 200, body
+        time.sleep(2.0)
+        assert call(served, "/api/quit", method="POST", body={})[0] == 200
+        session = time.monotonic() - started
+        assert proc.wait(30) == 0
+    finally:
+        stop(proc)
+    probe = subprocess.run(
+        ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time",
+         "-of", "json", str(tmp_path / "out.mp4")],
+        capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    times = sorted(float(p["pts_time"]) for p in json.loads(probe.stdout)["packets"])
+    steps = [b - a for a, b in zip(times, times[1:])]
+    duration = times[-1] + steps[-1]
+    step = statistics.median(steps)
+    print(f"session {session:.2f} s, recording {duration:.2f} s, {len(times)} frames, median step {1000 * step:.1f} ms")
+    assert abs(duration - session) < 1.0
+    assert abs(step - 1 / 24) < 0.1 / 24  # mostly the source's own 24 fps, not 1/30 s

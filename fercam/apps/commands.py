@@ -108,7 +108,7 @@ def _run_tray(store: SettingsStore, source: str | None, sink: str, vcam_backend:
     server = start_window(app, quit=tray.quit, cameras=cameras, port=port)
     print(f"FER Cam window: {server.url}", flush=True)
     tray.window_link, tray.on_stuck = server.launch_url, server.stop
-    app.on_no_driver = tray.open_window
+    app.open_window = tray.open_window
     try:
         tray.run()
     finally:
@@ -134,7 +134,7 @@ def _serve(
     cameras = list_cameras() if source is None or is_camera_index(source) else []
     server = start_window(app, quit=done.set, cameras=cameras, port=port)
     print(f"FER Cam window: {server.url}", flush=True)
-    app.on_no_driver = lambda: None if open_now else open_page(server.launch_url())
+    app.open_window = lambda: None if open_now else open_page(server.launch_url())
     if open_now:
         open_page(server.launch_url())  # a one-time code on the browser's command line, never the token
     return serve_until_quit(app, server, done)

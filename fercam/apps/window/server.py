@@ -237,7 +237,7 @@ class WindowServer:
             self._report_unchanged(changes, future.exception())
 
     def _report_unchanged(self, changes: dict, error: BaseException) -> None:
-        self.controls.app.report(f"{', '.join(changes)} unchanged: {one_line(error)}")
+        self.controls.app.report(f"{', '.join(changes)} unchanged: {one_line(error)}", about_video="camera" in changes)
 
     async def _new_link(self, _request: web.Request) -> web.Response:
         self.token.rotate()

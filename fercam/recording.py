@@ -43,7 +43,9 @@ class VideoFileSink:
     Opened on the first frame so its size follows the source; later frames of another size (a
     "camera disconnected" frame, say) are letterboxed into it rather than dropped. Frames follow one another at
     `fps`, or, given `media_time` (called at each frame: its time in the source, in seconds), keep the source's
-    own timing, so a variable-rate phone video stays in step with its sound.
+    own timing, so a variable-rate phone video stays in step with its sound. `paced` (a live recording, timed by
+    its frames' capture times): frames at most `fps` a second, as players expect of the file's rate: one that
+    comes sooner is moved to one period after the last, or left out when that would put it a period late.
     """
 
     closed = False
@@ -55,9 +57,11 @@ class VideoFileSink:
         fps: float = 30.0,
         size: tuple[int, int] | None = None,
         media_time: Callable[[], float] | None = None,
+        paced: bool = False,
     ) -> None:
         self.path, self.size = Path(path), size  # size: every frame letterboxed to it; None: the first frame's
         self.media_time, self._first_time, self._last_pts = media_time, 0.0, -1
+        self.paced = paced
         if not self.path.parent.is_dir():
             raise SinkError(f"folder does not exist: {self.path.parent}")
         if not 0 < fps <= 240:
@@ -102,12 +106,17 @@ class VideoFileSink:
         if self._container is None:
             self._open(*(self.size or (image.shape[1], image.shape[0])))
             self._first_time = self.media_time() if self.media_time else 0.0
-        frame = av.VideoFrame.from_ndarray(letterbox(image, self._stream.width, self._stream.height), format="bgr24")
         if self.media_time is None:
-            frame.pts = self.frames
+            pts = self.frames
         else:  # from the first frame's time, as the constant-rate file starts at 0; never two frames at one time
-            seconds = self.media_time() - self._first_time
-            frame.pts = max(self._last_pts + 1, round(seconds / MEDIA_TIME_BASE))
+            wanted = round((self.media_time() - self._first_time) / MEDIA_TIME_BASE)
+            step = round(1 / (self.fps * MEDIA_TIME_BASE)) if self.paced and self._last_pts >= 0 else 1
+            pts = max(self._last_pts + step, wanted)
+            if pts - wanted >= step > 1:
+                return  # faster than the file's rate (a 60 fps camera into 30 fps): this frame is left out
+        frame = av.VideoFrame.from_ndarray(letterbox(image, self._stream.width, self._stream.height), format="bgr24")
+        frame.pts = pts
+        if self.media_time is not None:
             frame.time_base = MEDIA_TIME_BASE
         self._last_pts = frame.pts
         self._write(self._stream.encode(frame))

@@ -56,6 +56,11 @@ def test_a_recording_lasts_the_session_through_a_rate_drop_and_changes(tmp_path)
          "-of", "json", str(tmp_path / "out.mp4")],
         capture_output=True, text=True, check=True, timeout=60,
     )  # fmt: skip
+    decoded = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(tmp_path / "out.mp4"), "-f", "null", "-"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert decoded.returncode == 0 and decoded.stderr == ""  # every frame decodes, at a time of its own
     times = sorted(float(p["pts_time"]) for p in json.loads(probe.stdout)["packets"])
     steps = [b - a for a, b in zip(times, times[1:])]
     duration = times[-1] + steps[-1]

@@ -179,6 +179,7 @@ class SettingsStore:
     def _load(self) -> Settings:
         if self.path is None or not self.path.exists():
             return Settings()
+        self._make_private()
         try:
             settings, self.problems = Settings.from_dict(self._read())
         except Exception as exc:  # any parse failure at all: too big, not JSON, too deep, not an object
@@ -188,6 +189,15 @@ class SettingsStore:
             kept = backup(self.path)
             log.warning("settings file %s: %s; kept a copy as %s", self.path, "; ".join(self.problems), kept.name)
         return settings
+
+    def _make_private(self) -> None:
+        """The file and its backups as older versions left them (0644) become readable by the user only."""
+        for path in (self.path, *self.path.parent.glob(f"{self.path.name}.*.bak")):
+            try:
+                if not path.is_symlink() and path.stat().st_mode & 0o077:
+                    path.chmod(0o600)
+            except OSError as exc:
+                log.warning("could not make %s private: %s", path, exc)
 
     def _read(self) -> dict:
         if self.path.stat().st_size > MAX_FILE_BYTES:

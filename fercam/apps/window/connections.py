@@ -52,8 +52,8 @@ class _Handler(RequestHandler):
         server.report("error", f"{status} for a request from {request.remote}: {_one_line(exc or message)}")
         if request.writer.output_size > 0:
             raise ConnectionError("the answer was already on its way")
-        text = f"{status} {HTTPStatus(status).phrase}" if status in HTTPStatus._value2member_map_ else str(status)
-        response = web.Response(status=status, text=text, headers={**server.headers(), "Cache-Control": "no-store"})
+        headers = {**server.headers(), "Cache-Control": "no-store"}
+        response = web.Response(status=status, text=_status_line(status), headers=headers)
         response.force_close()
         return response
 
@@ -92,6 +92,13 @@ def quiet_loop_errors(loop: asyncio.AbstractEventLoop, report: OncePerWhile) -> 
         report(f"loop: {context.get('message')}", f"{context.get('message')}: {_one_line(context.get('exception'))}")
 
     loop.set_exception_handler(handle)
+
+
+def _status_line(status: int) -> str:
+    try:
+        return f"{status} {HTTPStatus(status).phrase}"
+    except ValueError:
+        return str(status)
 
 
 def _one_line(what) -> str:

@@ -129,9 +129,12 @@ class WindowServer:
         else:
             raise OSError("no free port on 127.0.0.1 for the FER Cam window")
         self.guard.port = runner.addresses[0][1]
-        had_overlay = bool(self.token.overlay)
-        if self.token.serve(self.guard.port, os.getpid()) and had_overlay:  # `fercam window` finds us by it
-            self.controls.app.report("the OBS overlay link changed (its port was taken): copy it again from the window")
+        made_for = self.token.overlay_port if self.token.overlay else 0
+        if self.token.serve(self.guard.port, os.getpid()) and made_for:  # `fercam window` finds us by it
+            self.controls.app.report(
+                f"the OBS overlay link changed: the old one was for port {made_for}, which FER Cam did not get; "
+                "copy the new one into OBS from the window"
+            )
         return runner
 
     def stop(self) -> None:

@@ -3,7 +3,8 @@ request, and what aiohttp's own answers (a malformed request's 400) carry and lo
 
 aiohttp takes every connection it is offered and waits for ever on one that sends nothing, so 160 silent
 sockets from any local account used up a low descriptor limit, and each refused accept() logged a traceback.
-Here: at most MAX_CONNECTIONS at once (the rest get a 503 and are closed at once), IDLE_S to send a whole
+Here: at most MAX_CONNECTIONS at once (a new one closes the oldest that has no request being answered, so silent
+sockets cannot lock the page out; when all are busy, it gets a 503 and is closed at once), IDLE_S to send a whole
 request head (aiohttp's keep-alive timer, which runs from the connection's start and through a half-sent head),
 aiohttp's errors answered with the security headers and logged in one line, at most once per LOG_EVERY_S.
 """
@@ -47,6 +48,12 @@ class OncePerWhile:
 class _Handler(RequestHandler):
     """aiohttp's connection handler; its own error answers (malformed requests) get our headers and one line."""
 
+    @property
+    def idle(self) -> bool:
+        """Open, with no request being answered (none yet, half a head, or idle between two): its place can go to
+        a newcomer. A socket's handshake, once answered, stays a request in progress for the socket's life."""
+        return self.transport is not None and not self._request_in_progress
+
     def handle_error(self, request, status: int = 500, exc: BaseException | None = None, message=None):
         server: GuardedServer = self._manager
         server.report("error", f"{status} for a request from {request.remote}: {_one_line(exc or message)}")
@@ -69,7 +76,13 @@ class GuardedServer(web.Server):
 
     def connection_made(self, handler: RequestHandler, transport: asyncio.Transport) -> None:
         if len(self.connections) >= MAX_CONNECTIONS:
-            self.report("full", f"{MAX_CONNECTIONS} connections open: refusing more until some close")
+            idle = next((old for old in self.connections if old.idle), None)  # the oldest first
+            if idle is not None:
+                self.report("full", f"{MAX_CONNECTIONS} connections open: closing the oldest that sends nothing")
+                idle.force_close()
+                super().connection_made(handler, transport)
+                return
+            self.report("full", f"{MAX_CONNECTIONS} connections open, all busy: refusing more until some close")
             lines = [f"{k}: {v}" for k, v in {**self.headers(), "Connection": "close", "Content-Length": "0"}.items()]
             transport.write(("HTTP/1.1 503 Service Unavailable\r\n" + "\r\n".join(lines) + "\r\n\r\n").encode())
             handler.force_close()  # never counted, so it never holds a place

@@ -43,9 +43,11 @@ class VideoFileSink:
     Opened on the first frame so its size follows the source; later frames of another size (a
     "camera disconnected" frame, say) are letterboxed into it rather than dropped. Frames follow one another at
     `fps`, or, given `media_time` (called at each frame: its time in the source, in seconds), keep the source's
-    own timing, so a variable-rate phone video stays in step with its sound. `paced` (a live recording, timed by
-    its frames' capture times): frames at most `fps` a second, as players expect of the file's rate: one that
-    comes sooner is moved to one period after the last, or left out when that would put it a period late.
+    own timing, so a variable-rate phone video stays in step with its sound. Given both `media_time` and
+    `constant_rate` (a live recording, timed by its frames' capture times), the file keeps `fps`, which every tool
+    expects of it, and its frames keep their times: each goes in the slot nearest its time, the slots a pause left
+    empty hold the last picture (the file lasts as long as the session; a 24 fps camera plays at its own speed),
+    and a frame more than a slot behind (a camera faster than the file) is left out.
     """
 
     closed = False
@@ -57,11 +59,12 @@ class VideoFileSink:
         fps: float = 30.0,
         size: tuple[int, int] | None = None,
         media_time: Callable[[], float] | None = None,
-        paced: bool = False,
+        constant_rate: bool = False,
     ) -> None:
         self.path, self.size = Path(path), size  # size: every frame letterboxed to it; None: the first frame's
         self.media_time, self._first_time, self._last_pts = media_time, 0.0, -1
-        self.paced = paced
+        self.on_grid = media_time is not None and constant_rate  # slots of 1/fps, filled at the frames' times
+        self._last_image: np.ndarray | None = None  # what fills the slots a pause left empty
         if not self.path.parent.is_dir():
             raise SinkError(f"folder does not exist: {self.path.parent}")
         if not 0 < fps <= 240:
@@ -90,7 +93,7 @@ class VideoFileSink:
         # yuv420p needs even sides (and at least 2)
         self._stream.width, self._stream.height = max(2, width - width % 2), max(2, height - height % 2)
         self._stream.pix_fmt = "yuv420p"
-        if self.media_time is not None:
+        if self.media_time is not None and not self.on_grid:
             self._stream.codec_context.time_base = MEDIA_TIME_BASE
         # A keyframe (so a fragment) every second; zerolatency writes each frame out as it comes.
         self._stream.options = {
@@ -106,19 +109,34 @@ class VideoFileSink:
         if self._container is None:
             self._open(*(self.size or (image.shape[1], image.shape[0])))
             self._first_time = self.media_time() if self.media_time else 0.0
-        if self.media_time is None:
-            pts = self.frames
-        else:  # from the first frame's time, as the constant-rate file starts at 0; never two frames at one time
-            wanted = round((self.media_time() - self._first_time) / MEDIA_TIME_BASE)
-            step = round(1 / (self.fps * MEDIA_TIME_BASE)) if self.paced and self._last_pts >= 0 else 1
-            pts = max(self._last_pts + step, wanted)
-            if pts - wanted >= step > 1:
-                return  # faster than the file's rate (a 60 fps camera into 30 fps): this frame is left out
+        if self.on_grid:
+            self._send_on_grid(letterbox(image, self._stream.width, self._stream.height))
+            return
         frame = av.VideoFrame.from_ndarray(letterbox(image, self._stream.width, self._stream.height), format="bgr24")
-        frame.pts = pts
-        if self.media_time is not None:
+        if self.media_time is None:
+            frame.pts = self.frames
+        else:  # from the first frame's time, as the constant-rate file starts at 0; never two frames at one time
+            seconds = self.media_time() - self._first_time
+            frame.pts = max(self._last_pts + 1, round(seconds / MEDIA_TIME_BASE))
             frame.time_base = MEDIA_TIME_BASE
         self._last_pts = frame.pts
+        self._write(self._stream.encode(frame))
+        self.frames += 1
+
+    def _send_on_grid(self, image: np.ndarray) -> None:
+        slot = round((self.media_time() - self._first_time) * self.fps)
+        if slot < self._last_pts:
+            return  # more than a slot behind: the camera is faster than the file
+        for empty in range(self._last_pts + 1, slot):  # a pause (a settings change): the last picture holds
+            self._encode(self._last_image, empty)
+        self._encode(image, max(slot, self._last_pts + 1))
+        self._last_image = image
+
+    def _encode(self, image: np.ndarray, pts: int) -> None:
+        import av
+
+        frame = av.VideoFrame.from_ndarray(image, format="bgr24")
+        frame.pts = self._last_pts = pts
         self._write(self._stream.encode(frame))
         self.frames += 1
 

@@ -174,7 +174,7 @@ def _file(
     path = Path(spec[5:])
     if os.path.lexists(path) and not overwrite:
         raise SinkError(f"{path} already exists; add --overwrite to replace it")
-    return VideoFileSink(path, fps=fps, size=file_size, media_time=media_time, paced=True)  # a live output's rate
+    return VideoFileSink(path, fps=fps, size=file_size, media_time=media_time, constant_rate=True)
 
 
 SINKS = Registry("sink")

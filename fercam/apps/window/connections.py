@@ -57,6 +57,7 @@ class _Handler(RequestHandler):
     def handle_error(self, request, status: int = 500, exc: BaseException | None = None, message=None):
         server: GuardedServer = self._manager
         server.report("error", f"{status} for a request from {request.remote}: {_one_line(exc or message)}")
+        log.debug("window: the request's error", exc_info=exc)  # the traceback, with --debug
         if request.writer.output_size > 0:
             raise ConnectionError("the answer was already on its way")
         headers = {**server.headers(), "Cache-Control": "no-store"}

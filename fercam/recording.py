@@ -44,10 +44,11 @@ class VideoFileSink:
     "camera disconnected" frame, say) are letterboxed into it rather than dropped. Frames follow one another at
     `fps`, or, given `media_time` (called at each frame: its time in the source, in seconds), keep the source's
     own timing, so a variable-rate phone video stays in step with its sound. Given both `media_time` and
-    `constant_rate` (a live recording, timed by its frames' capture times), the file keeps `fps`, which every tool
-    expects of it, and its frames keep their times: each goes in the slot nearest its time, the slots a pause left
-    empty hold the last picture (the file lasts as long as the session; a 24 fps camera plays at its own speed),
-    and a frame more than a slot behind (a camera faster than the file) is left out.
+    `on_grid` (a live recording, timed by its frames' capture times), each frame goes in the slot of 1/fps nearest
+    its time: the file lasts as long as the session (a pause is a longer frame, not re-encoded copies, which
+    would cost a busy machine more), a 24 fps camera plays at its own speed, and a frame more than a slot behind
+    (a camera faster than the file) is left out. Tools read the file's rate from its first frames: in its first
+    second, the slots a late camera left empty repeat the picture before, so they read `fps`.
     """
 
     closed = False
@@ -59,12 +60,12 @@ class VideoFileSink:
         fps: float = 30.0,
         size: tuple[int, int] | None = None,
         media_time: Callable[[], float] | None = None,
-        constant_rate: bool = False,
+        on_grid: bool = False,
     ) -> None:
         self.path, self.size = Path(path), size  # size: every frame letterboxed to it; None: the first frame's
         self.media_time, self._first_time, self._last_pts = media_time, 0.0, -1
-        self.on_grid = media_time is not None and constant_rate  # slots of 1/fps, filled at the frames' times
-        self._last_image: np.ndarray | None = None  # what fills the slots a pause left empty
+        self.on_grid = media_time is not None and on_grid  # slots of 1/fps, at the frames' times
+        self._last_frame = None  # the frame before, for the first second's empty slots
         if not self.path.parent.is_dir():
             raise SinkError(f"folder does not exist: {self.path.parent}")
         if not 0 < fps <= 240:
@@ -124,20 +125,20 @@ class VideoFileSink:
         self.frames += 1
 
     def _send_on_grid(self, image: np.ndarray) -> None:
+        import av
+
         slot = round((self.media_time() - self._first_time) * self.fps)
         if slot < self._last_pts:
             return  # more than a slot behind: the camera is faster than the file
-        for empty in range(self._last_pts + 1, slot):  # a pause (a settings change): the last picture holds
-            self._encode(self._last_image, empty)
-        self._encode(image, max(slot, self._last_pts + 1))
-        self._last_image = image
-
-    def _encode(self, image: np.ndarray, pts: int) -> None:
-        import av
-
+        for empty in range(self._last_pts + 1, min(slot, round(self.fps))):  # the first second: kept dense
+            self._encode(self._last_frame, empty)
         frame = av.VideoFrame.from_ndarray(image, format="bgr24")
+        self._encode(frame, max(slot, self._last_pts + 1))  # the frame before lasts until this one
+
+    def _encode(self, frame, pts: int) -> None:
         frame.pts = self._last_pts = pts
         self._write(self._stream.encode(frame))
+        self._last_frame = frame
         self.frames += 1
 
     def _write(self, packets) -> None:

@@ -174,7 +174,7 @@ def _file(
     path = Path(spec[5:])
     if os.path.lexists(path) and not overwrite:
         raise SinkError(f"{path} already exists; add --overwrite to replace it")
-    return VideoFileSink(path, fps=fps, size=file_size, media_time=media_time, constant_rate=True)
+    return VideoFileSink(path, fps=fps, size=file_size, media_time=media_time, on_grid=True)
 
 
 SINKS = Registry("sink")

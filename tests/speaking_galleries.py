@@ -23,9 +23,7 @@ RATE = 16000
 OFF_SCREEN_PHASE = 0.4  # where a clip not shown starts: out of step with a tile that talks from 0
 
 
-def build_gallery(
-    out: Path, tiles: list[str], sounds: list[str | None], *, phases: list[float] | None = None
-) -> Path:
+def build_gallery(out: Path, tiles: list[str], sounds: list[str | None], *, phases: list[float] | None = None) -> Path:
     """`tiles`: four clip names (top left, top right, bottom left, bottom right); `sounds`: per turn the clip
     whose sound plays (None: a quiet room). Writes an H.264 + AAC mp4 at 720x576, 25 fps."""
     clips = sorted({*tiles, *(s for s in sounds if s)})
@@ -45,7 +43,8 @@ def build_gallery(
         return label
 
     def looped(label: str, start: float) -> str:  # the clip looped, from `start` on, for the whole gallery
-        return f"[{label}]loop=loop=-1:size=75:start=0,setpts=N/{FPS}/TB,trim=start={start}:duration={duration},setpts=PTS-STARTPTS"
+        loop = f"[{label}]loop=loop=-1:size={round(TURN_S * FPS)}:start=0,setpts=N/{FPS}/TB"
+        return f"{loop},trim=start={start}:duration={duration},setpts=PTS-STARTPTS"
 
     for j, name in enumerate(tiles):
         if phases is not None:
@@ -57,8 +56,8 @@ def build_gallery(
             if sound == name:  # this tile's own turn: it talks, in step with its sound
                 graph.append(f"[{video_of(name)}]trim=duration={TURN_S},setpts=PTS-STARTPTS[{part}]")
             else:  # still: its first frame, held for the turn
-                frames = round(TURN_S * FPS)
-                graph.append(f"[{video_of(name)}]trim=end_frame=1,loop=loop={frames - 1}:size=1,setpts=N/{FPS}/TB[{part}]")
+                held = f"loop=loop={round(TURN_S * FPS) - 1}:size=1"
+                graph.append(f"[{video_of(name)}]trim=end_frame=1,{held},setpts=N/{FPS}/TB[{part}]")
             parts.append(f"[{part}]")
         graph.append(f"{''.join(parts)}concat=n={len(sounds)}:v=1:a=0[t{j}]")
     graph.append("[t0][t1][t2][t3]xstack=inputs=4:layout=0_0|w0_0|0_h0|w0_h0[v]")

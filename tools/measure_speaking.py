@@ -85,7 +85,8 @@ def main() -> None:
                 ok = right(means[k], speaker)
                 tally.setdefault(kind, []).append(ok)
                 who = "nobody" if sound is None else ("off screen" if speaker is None else f"tile {speaker}")
-                print(f"{name:11s} turn {k} {who:10s} " + " ".join(f"{m:.2f}" for m in means[k]) + ("" if ok else "  WRONG"))
+                row = " ".join(f"{m:.2f}" for m in means[k])
+                print(f"{name:11s} turn {k} {who:10s} {row}" + ("" if ok else "  WRONG"))
     for kind, oks in tally.items():
         print(f"{kind}: {sum(oks)}/{len(oks)} turns right")
     print(f"whole reader (detect + track + mesh + attribution): {np.mean(cost['frame_ms']):.1f} ms a 4-face frame")

@@ -74,12 +74,12 @@ class SpeakerAttributor:
         max_lag_s: float = 0.08,
         highpass_s: float = 0.3,
         mouth_floor: float = 0.008,
-        min_speech: float = 0.25,
+        min_speech: float = 0.1,
         min_seen: float = 0.8,
-        match_at: float = 0.3,
+        match_at: float = 0.2,
         match_scale: float = 0.07,
-        rival_margin: float = 0.1,
-        hangover_s: float = 0.25,
+        rival_margin: float = 0.0,
+        hangover_s: float = 0.4,
         moving_s: float = 0.5,
     ) -> None:
         self.voice = voice or VoiceActivity()
@@ -129,8 +129,9 @@ class SpeakerAttributor:
         covered = np.mean(nearest_gap(seen[:, 0], window) <= 1.5 / GRID_HZ) if len(seen) else 0.0
         if covered < self.min_seen:
             return float("nan"), 0.0
+        half = self._width // 2
         video_grid = grid[self._lags : len(grid) - self._lags]  # the window and the high-pass margin
-        mouth = highpass(np.interp(video_grid, seen[:, 0], seen[:, 1]), self._width)[self._width // 2 : -(self._width // 2) or None]
+        mouth = highpass(np.interp(video_grid, seen[:, 0], seen[:, 1]), self._width)[half : len(video_grid) - half]
         mouth = mouth - mouth.mean()
         recent = float(np.var(mouth[-self._moving :]))
         moving = recent / (recent + (self.mouth_floor / 2) ** 2)

@@ -50,7 +50,7 @@ class VoiceActivity:
         return self._read(self._db, times, SILENCE_DB)
 
     def speech(self, times: np.ndarray) -> np.ndarray:
-        """0..1 at `times`: 1 inside chunks judged speech (interpolated between chunk centres); 0 where no sound is kept."""
+        """0..1 at `times`: 1 in chunks judged speech (interpolated between chunk centres); 0 where no sound is kept."""
         return self._read(self._speech, times, 0.0)
 
     def _read(self, values: deque, times: np.ndarray, outside: float) -> np.ndarray:

@@ -142,7 +142,7 @@ def reader():
     grid_or_skip()
     from fercam.speaking.clip import SpeakingReader
 
-    return SpeakingReader()
+    return SpeakingReader(near_every=5)  # the tiles do not move: a search near them every 5th frame is enough
 
 
 def test_the_mouth_meter_opens_with_speech_and_gives_nan_where_no_face_is(reader):

@@ -3,7 +3,8 @@
 `SpeakingReader.read(path)` decodes the picture and the sound together (the sound fed up to each frame's time,
 so memory holds a few seconds whatever the length), finds and tracks the faces, measures each mouth and asks a
 `SpeakerAttributor` who speaks. Faces are searched for in the whole frame every `scan_every` frames and near
-where they were in between (MTCNN's cheap `detect_near`), as the live cadence does.
+where they were every `near_every` frames (MTCNN's cheap `detect_near`), and kept where they were in between, as
+the live cadence does for faces that do not move.
 """
 
 from __future__ import annotations
@@ -38,13 +39,19 @@ class SpeakingReader:
     """`read(path) -> SpeakingFrame per video frame` for a recording with sound."""
 
     def __init__(
-        self, detector: Detector | None = None, meter: MouthMeter | None = None, *, scan_every: int = 25, **options
+        self,
+        detector: Detector | None = None,
+        meter: MouthMeter | None = None,
+        *,
+        scan_every: int = 25,
+        near_every: int = 1,
+        **options,
     ) -> None:
         from fercam.detection import load_detector
 
         self.detector = detector or load_detector()
         self.meter = meter or MouthMeter()
-        self.scan_every, self.options = scan_every, options  # options: SpeakerAttributor's
+        self.scan_every, self.near_every, self.options = scan_every, near_every, options  # options: the attributor's
 
     def read(self, path: str | Path) -> Iterator[SpeakingFrame]:
         video, audio = VideoReader(path), AudioFile(path)
@@ -58,8 +65,10 @@ class SpeakingReader:
                 near = tracker.boxes
                 if index % self.scan_every == 0 or not near or not hasattr(self.detector, "detect_near"):
                     found = self.detector.detect(image)
-                else:
+                elif index % self.near_every == 0:
                     found = self.detector.detect_near(image, near)
+                else:
+                    found = tracker.detections()
                 unknown = np.full((len(found), len(EMOTIONS)), np.nan)  # no emotion here: identities only
                 faces = tracker.update(found, unknown, t)
                 boxes = {face.id: face.box for face in faces}

@@ -96,8 +96,10 @@ def test_a_voice_no_face_matches_is_off_screen_and_two_voices_can_give_two_speak
     assert sum(r.speaker is None for r in results) > 0.9 * len(results)
 
     size = min(len(a), len(b))
+    level = [np.sqrt(np.mean(x[:size].astype(np.float64) ** 2)) for x in (a, b)]
+    mixed = a[:size] / level[0] + b[:size] / level[1]  # two people talking at once, equally loud
     both = VoiceActivity(keep_s=30)
-    both.feed(np.concatenate([np.zeros(RATE, np.int16), (a[:size] // 2 + b[:size] // 2)]), RATE)
+    both.feed(np.concatenate([np.zeros(RATE), mixed * 2000]).astype(np.int16), RATE)
     times = np.arange(0, both.end, 1 / 25)
     mouths = {1: lips_of(voiced(a), times), 2: lips_of(voiced(b), times)}  # each in step with its own voice
     results = run(SpeakerAttributor(both), mouths, times)

@@ -1,4 +1,4 @@
-"""The sound side of who-is-speaking: loudness and Silero speech per 32 ms chunk, fed in pieces, read by time.
+"""The sound side of who-is-speaking: speech-band loudness and Silero speech per 32 ms chunk, read back by time.
 
 `VoiceActivity.feed(samples, sample_rate)` takes a stream's samples in order (a whole clip at once, a file's
 blocks, or the microphone's pieces); `loudness(times)` and `speech(times)` read the chunks back at any times
@@ -14,9 +14,23 @@ import numpy as np
 
 from fercam.voice.audio import DEFAULT_RATE, SILENCE_DB, VAD_CHUNK, VAD_CHUNK_S, SpeechDetector, resample, to_float
 
+SPEECH_BAND = (300.0, 3000.0)  # Hz: where opening the mouth changes the voice most (formants, not the voicing hum)
+_WINDOW = np.hanning(VAD_CHUNK)
+_FREQUENCIES = np.fft.rfftfreq(VAD_CHUNK, 1 / DEFAULT_RATE)
+_IN_BAND = (_FREQUENCIES >= SPEECH_BAND[0]) & (_FREQUENCIES <= SPEECH_BAND[1])
+
+
+def band_db(chunks: np.ndarray) -> np.ndarray:
+    """(N, 512) chunks at 16 kHz -> each one's mean square within `SPEECH_BAND`, in dBFS (a full-scale 1 kHz sine:
+    -3 dB, as `frame_db` says of it). The lips followed it better than the whole band's loudness (docs/speaking.md)."""
+    spectrum = np.abs(np.fft.rfft(chunks.astype(np.float64) * _WINDOW, axis=1)) ** 2
+    power = 2 * spectrum[:, _IN_BAND].sum(axis=1) / (VAD_CHUNK * np.sum(_WINDOW**2))
+    return 10 * np.log10(power + 1e-12)
+
 
 class VoiceActivity:
-    """Per 32 ms chunk: loudness (dBFS, floored at `SILENCE_DB`) and speech (Silero and the loudness gate)."""
+    """Per 32 ms chunk: loudness in the speech band (dBFS, floored at `SILENCE_DB`) and speech (Silero and its
+    loudness gate)."""
 
     def __init__(self, *, start: float = 0.0, keep_s: float = 10.0) -> None:
         self.start = start
@@ -39,9 +53,7 @@ class VoiceActivity:
         x = np.concatenate([self._rest, x])
         count = len(x) // VAD_CHUNK
         self._rest = x[count * VAD_CHUNK :]
-        chunks = x[: count * VAD_CHUNK].reshape(count, VAD_CHUNK).astype(np.float64)
-        db = 10 * np.log10(np.mean(chunks**2, axis=1) + 1e-12) if count else np.zeros(0)
-        self._db.extend(np.maximum(db, SILENCE_DB).tolist())
+        self._db.extend(np.maximum(band_db(x[: count * VAD_CHUNK].reshape(count, VAD_CHUNK)), SILENCE_DB).tolist())
         self._speech.extend(flags.tolist())
         self._chunks += count
 

@@ -2,13 +2,14 @@
 
 `SpeakerAttributor.update(t, {face id: mouth opening}) -> Speaking` is called once per video frame (offline every
 frame, live every analysed frame); the sound goes into its `voice` (`VoiceActivity.feed`) as it comes. For each
-face it resamples the mouth's recent history and the voice's loudness onto one 25 Hz grid, removes what changes
-slower than syllables (a 0.3 s moving average: a mouth held open, a loud room), and takes the best correlation over
-audio-video lags within +-`max_lag_s`. A mouth that opens and closes with the syllables correlates; one that
-talks out of step, chews or stays still does not (the still one also falls under `mouth_floor`, the mesh's own
-jitter, so noise cannot correlate by chance). The correlation becomes a probability by a logistic step, times
-how sure the voice detector is that someone speaks now; a voice no face matches is `off_screen`. Each face is
-judged on its own, so two people talking over each other can both be speaking.
+face it resamples the mouth's recent history and the voice's speech-band loudness onto one 25 Hz grid, removes what
+changes slower than syllables (a 0.3 s moving average: a mouth held open, a loud room), and takes the best
+correlation over audio-video lags within +-`max_lag_s`, its covariance counted only while someone speaks. A mouth
+that opens and closes with the syllables correlates; one that talks out of step, chews or stays still does not
+(the still one also falls under `mouth_floor`, the mesh's own jitter, so noise cannot correlate by chance). The
+correlation becomes a probability by a logistic step, lowered for a face that another face matches clearly better,
+times how sure the voice detector is that someone speaks now and whether the mouth moves now; a voice no face
+matches is `off_screen`. Two people talking over each other can both be speaking. docs/speaking.md has the numbers.
 """
 
 from __future__ import annotations

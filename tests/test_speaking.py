@@ -4,6 +4,7 @@ lips that follow it (or not), and whole 2x2 galleries of the shared GRID talking
 from __future__ import annotations
 
 import math
+import subprocess
 
 import cv2
 import numpy as np
@@ -224,3 +225,13 @@ def test_with_every_mouth_moving_four_turns_of_five_are_right(moving_means):
     means, sounds = moving_means
     right = [turn_right(means[k], TILES.index(s) if s in TILES else None) for k, s in enumerate(sounds)]
     assert sum(right) >= 4, means.round(2)
+
+
+def test_a_recording_without_sound_is_refused_with_the_reason(reader, tmp_path):
+    from fercam.voice.audio import AudioError
+
+    silent = tmp_path / "silent.mp4"
+    command = ["ffmpeg", "-v", "error", "-i", str(GRID / "lbax4n.mpg"), "-an", "-c:v", "libx264", str(silent)]
+    subprocess.run(command, check=True, timeout=60)
+    with pytest.raises(AudioError, match="has no audio track"):
+        next(reader.read(silent))

@@ -36,7 +36,8 @@ class SpeakingFrame:
 
 
 class SpeakingReader:
-    """`read(path) -> SpeakingFrame per video frame` for a recording with sound."""
+    """`read(path) -> SpeakingFrame per video frame` for a recording with sound (`MediaError` for one without a
+    picture, `AudioError` for one without sound)."""
 
     def __init__(
         self,
@@ -54,7 +55,12 @@ class SpeakingReader:
         self.scan_every, self.near_every, self.options = scan_every, near_every, options  # options: the attributor's
 
     def read(self, path: str | Path) -> Iterator[SpeakingFrame]:
-        video, audio = VideoReader(path), AudioFile(path)
+        video = VideoReader(path)
+        try:
+            audio = AudioFile(path)  # AudioError, with the reason, for a recording without sound
+        except Exception:
+            video.close()
+            raise
         attributor = SpeakerAttributor(VoiceActivity(start=audio.offset), **self.options)
         blocks, tracker = audio.blocks(block_s=0.5), FaceTracker()
         try:

@@ -122,6 +122,27 @@ def test_a_face_is_judged_only_once_seen_long_enough_and_its_history_stays_bound
     assert attributor.update(times[-1] + 5, {}).faces == {} and attributor._mouths == {}  # gone faces forgotten
 
 
+def test_live_the_sound_arriving_late_in_small_pieces_gives_the_same_speaker(spoken_clips):
+    """A microphone delivers 0.1 s pieces about 0.2 s after the camera's frame of the same moment: the attribution
+    judges up to where both are known, with only the newest seconds kept."""
+    clip = spoken_clips[3]
+    offline = voiced(clip)
+    times = np.arange(0, offline.end, 1 / 25)
+    mouths = {1: lips_of(offline, times), 2: lips_of(voiced(spoken_clips[1]), times)}
+    hiss = np.random.default_rng(3).normal(0, 30, RATE).astype(np.int16)
+    stream = np.concatenate([hiss, clip, hiss])
+    live = SpeakerAttributor(VoiceActivity(keep_s=3.0))
+    fed, results = 0, []
+    for i, t in enumerate(times):
+        while fed < len(stream) and (fed + 1600) / RATE <= t - 0.2:  # the sound 0.2 s behind the picture
+            live.voice.feed(stream[fed : fed + 1600], RATE)
+            fed += 1600
+        results.append(live.update(t, {face: float(m[i]) for face, m in mouths.items()}))
+    assert len(live.voice._db) <= round(3.0 / VAD_CHUNK_S)
+    speakers = [r.speaker for r in results if r.voice > 0.5]
+    assert speakers.count(1) > 0.6 * len(speakers) and 2 not in speakers
+
+
 def test_a_mouth_the_mesh_cannot_place_is_not_judged(spoken_clips):
     voice = voiced(spoken_clips[0])
     times = np.arange(0, voice.end, 1 / 25)

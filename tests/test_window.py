@@ -108,7 +108,12 @@ def test_control_page_shows_the_moving_preview_at_15_fps(page, served, clip_fram
     state = json.loads(request(api_url(served, "/api/state"))[1])
     if state["unavailable"].get("voice"):  # no microphone here: Voice is offered greyed out, with the reason
         assert page.is_disabled("#toggle-voice") and state["unavailable"]["voice"] in page.inner_text("#toggles")
-    page.wait_for_selector("#charts .chart canvas", timeout=10000)  # a chart for the face
+    chart = page.wait_for_selector("#charts .chart canvas", timeout=10000)  # a chart for the face
+    time.sleep(1.5)  # a few points drawn
+    chart.screenshot(path=str(served["folder"] / "chart.png"))
+    pixels = cv2.imread(str(served["folder"] / "chart.png"))
+    ink = pixels.std(axis=2) + np.abs(pixels.astype(int) - pixels[-1, -1].astype(int)).sum(axis=2)
+    assert ink[:, :24].max() > 60 and ink[-12:, :].max() > 60  # the axis labels: 0.0-1.0 on the left, times below
 
 
 def test_a_toggle_changes_the_settings_and_the_next_frames(page, served, clip_frames):

@@ -39,12 +39,37 @@ const Charts = (() => {
     return canvas;
   }
 
+  // Axes in the canvas's own margins: probability 0-1 on the left, the last minute below ("now" at the right).
+  const LEFT = 28;
+  const BOTTOM = 14;
+
+  function axes(ctx, width, height, x, y, now) {
+    ctx.font = "10px sans-serif";
+    ctx.fillStyle = ctx.strokeStyle = "#888";
+    ctx.lineWidth = 0.5;
+    ctx.textAlign = "right";
+    ctx.textBaseline = "middle";
+    for (const p of [0, 0.5, 1]) {
+      ctx.beginPath();
+      ctx.moveTo(LEFT, y(p));
+      ctx.lineTo(width, y(p));
+      ctx.stroke();
+      ctx.fillText(p.toFixed(1), LEFT - 3, Math.min(Math.max(y(p), 5), height - BOTTOM - 5));
+    }
+    ctx.textBaseline = "bottom";
+    for (const [ago, text] of [[60000, "-60 s"], [30000, "-30 s"], [0, "now"]]) {
+      ctx.textAlign = ago === WINDOW_MS ? "left" : ago === 0 ? "right" : "center";
+      ctx.fillText(text, x(now - ago), height);
+    }
+  }
+
   function plot(canvas, points, now) {
     canvas.width = canvas.clientWidth || 600;
     canvas.height = canvas.clientHeight || 120;
     const ctx = canvas.getContext("2d");
-    const x = (t) => canvas.width * (1 - (now - t) / WINDOW_MS);
-    const y = (p) => canvas.height * (1 - p) - 1;
+    const x = (t) => LEFT + (canvas.width - LEFT) * (1 - (now - t) / WINDOW_MS);
+    const y = (p) => (canvas.height - BOTTOM) * (1 - p) + 1;
+    axes(ctx, canvas.width, canvas.height, x, y, now);
     emotions.forEach((name, k) => {
       ctx.strokeStyle = FERCAM.COLORS[name];
       ctx.lineWidth = 1.5;

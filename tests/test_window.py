@@ -256,3 +256,26 @@ def test_quit_on_the_page_ends_fercam_cleanly(page, served):
     assert served["proc"].wait(20) == 0
     video = cv2.VideoCapture(str(served["folder"] / "out.mp4"))
     assert video.get(cv2.CAP_PROP_FRAME_COUNT) > 30 and video.read()[0]  # the file is finished and readable
+
+
+def test_overlay_keeps_the_label_of_a_face_at_the_top_edge_on_screen(browser, tmp_path, media_dir):
+    clip = tmp_path / "top.mp4"  # the face's forehead at the picture's top edge
+    crop = ["ffmpeg", "-v", "error", "-i", str(media_dir / "fer_woman2.mp4"), "-t", "6", "-vf", "crop=596:220:0:118"]
+    subprocess.run([*crop, "-an", str(clip)], check=True)
+    proc, url = serve(clip, tmp_path)
+    try:
+        overlay = browser.new_page(viewport={"width": 596, "height": 220})
+        overlay.goto(url.replace("/?", "/overlay?"))
+        overlay.wait_for_function("() => window.fercamOverlay.labels().length", timeout=30000)
+        box = overlay.evaluate("window.fercamOverlay.last().faces[0].box")
+        tabs = overlay.evaluate("window.fercamOverlay.labels()")
+        shot = cv2.imdecode(np.frombuffer(overlay.screenshot(omit_background=True), np.uint8), cv2.IMREAD_UNCHANGED)
+        cv2.imwrite(str(tmp_path / "overlay_top.png"), shot)
+        print(f"overlay at the top edge: {tmp_path / 'overlay_top.png'}, box {box}, label {tabs}")
+        assert box[1] < 12  # the face does reach the top edge
+        assert all(x >= 0 and y >= 0 and x + w <= 596 and y + h <= 220 for x, y, w, h in tabs)
+        x, y, w, h = (round(v) for v in tabs[0])
+        assert shot[y + 2 : y + h - 2, x + 2 : x + w - 2, 3].mean() > 100  # the tab is drawn, whole, on screen
+        overlay.close()
+    finally:
+        stop(proc)

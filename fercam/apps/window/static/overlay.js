@@ -7,6 +7,7 @@ const UNSURE_COLOR = "#ebebeb";
 const canvas = document.getElementById("overlay");
 const emoji = {};
 let latest = null, receivedAt = 0;
+let labels = []; // the label tabs last drawn, [x, y, width, height] each
 let show = { show_boxes: true, show_labels: true, show_emoji: true, unsure_faces: "unsure" };
 
 function emojiImage(name) {
@@ -22,6 +23,7 @@ function draw() {
   canvas.width = innerWidth;
   canvas.height = innerHeight;
   ctx.clearRect(0, 0, canvas.width, canvas.height);
+  labels = [];
   if (!latest || performance.now() - receivedAt > STALE_MS) return;
   const [w, h] = latest.size;
   const scale = Math.min(canvas.width / w, canvas.height / h);
@@ -39,15 +41,20 @@ function draw() {
     if (show.show_labels) {
       const text = unsure ? "unsure" : face.emotion + " " + Math.round(face.confidence * 100) + "%";
       ctx.font = "bold " + size + "px system-ui, sans-serif";
+      const tab = [x1, y1 - size * 1.4, ctx.measureText(text).width + size * 0.6, size * 1.4];
+      if (tab[1] < 0) tab[1] = Math.max(0, y1); // a face at the top edge: the tab inside its box, never cut
+      tab[0] = Math.max(0, Math.min(tab[0], canvas.width - tab[2]));
       ctx.fillStyle = "rgba(0, 0, 0, 0.6)";
-      ctx.fillRect(x1, y1 - size * 1.4, ctx.measureText(text).width + size * 0.6, size * 1.4);
+      ctx.fillRect(...tab);
       ctx.fillStyle = color;
-      ctx.fillText(text, x1 + size * 0.3, y1 - size * 0.35);
+      ctx.fillText(text, tab[0] + size * 0.3, tab[1] + size * 1.05);
+      labels.push(tab);
     }
     const image = emojiImage(face.emotion);
     if (show.show_emoji && !unsure && image.complete && image.naturalWidth) {
       const side = (x2 - x1) / 3;
-      ctx.drawImage(image, x2 + side * 0.1, y1, side, side); // beside the box, clear of the label
+      const left = x2 + side * 1.1 > canvas.width ? x1 - side * 1.1 : x2 + side * 0.1; // the side with room
+      ctx.drawImage(image, left, y1, side, side); // beside the box, clear of the label
     }
   }
 }
@@ -63,4 +70,4 @@ FERCAM.socket("/ws/events", (text) => {
   }
 });
 setInterval(draw, 250); // clears the layer when the analyses stop
-window.fercamOverlay = { last: () => latest, settings: () => show };
+window.fercamOverlay = { last: () => latest, settings: () => show, labels: () => labels };

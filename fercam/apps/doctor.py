@@ -242,12 +242,20 @@ def check_virtual_camera(
     system: str = platform.system(),
     diagnose: Callable[[], Any] = linux_driver.diagnose,
 ) -> Check:
-    """On Linux, a driver that is not ready is the video-devices line's diagnosis: this line points there
+    """Tries the devices the sink tries, in its order (`sinks.camera_candidates`), so the two cannot disagree.
+    On Linux, a driver that is not ready is the video-devices line's diagnosis: this line points there
     rather than repeating it with pyvirtualcam's generic "Did you run 'modprobe v4l2loopback'?"."""
-    try:
-        camera = factory(**VCAM_FORMAT, backend=backend)
-    except Exception as exc:  # pyvirtualcam joins every backend's error into one RuntimeError
-        reason = "; ".join(str(exc).splitlines()) or type(exc).__name__
+    from fercam.sinks import camera_candidates  # imports OpenCV, which the package lines check first
+
+    errors = []
+    for name, device in camera_candidates(backend):
+        try:
+            camera = factory(**VCAM_FORMAT, backend=name, device=device)
+            break
+        except Exception as exc:  # pyvirtualcam raises RuntimeError, ValueError or OSError, by backend
+            errors.append(f"{name}: {'; '.join(str(exc).splitlines()) or type(exc).__name__}")
+    else:
+        reason = "; ".join(errors)
         if system != "Linux":
             fix = VCAM_FIX.get(system, VCAM_FIX["Linux"])
             return Check("virtual camera", False, f"cannot be created: {reason}", fix, False, WITHOUT_VCAM)
@@ -259,7 +267,7 @@ def check_virtual_camera(
             "virtual camera", False, f"cannot be created: {reason}", linux_driver_fix(verdict), False, WITHOUT_VCAM
         )
     try:
-        detail = f"{camera.device} via {getattr(camera, 'backend', backend or '?')}"
+        detail = f"{camera.device} via {getattr(camera, 'backend', name or '?')}"
     finally:
         camera.close()
     return Check("virtual camera", True, detail)

@@ -14,6 +14,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from fercam.errors import os_reason as _reason
+
 log = logging.getLogger(__name__)
 MEDIA_TIME_BASE = Fraction(1, 90000)  # MPEG's clock: frames timed by the source keep their times to 11 us
 
@@ -133,8 +135,3 @@ class VideoFileSink:
                 container.close()
             except Exception as exc:
                 log.warning("could not close %s: %s", self.path, _reason(exc))
-
-
-def _reason(exc: Exception) -> str:
-    text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-    return "no space left on the device" if getattr(exc, "errno", None) == 28 else text.splitlines()[0]

@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from fercam.devices import CAMERA_NAME, driver_fix, has_display, video_devices
+from fercam.errors import one_line
 from fercam.recording import SinkError, VideoFileSink, letterbox
 from fercam.registry import Registry
 
@@ -53,7 +54,7 @@ class VirtualCameraSink:
                 )
                 break
             except (RuntimeError, ValueError, OSError) as exc:
-                errors.append(f"{name}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+                errors.append(f"{name}: {one_line(exc)}")
         else:
             raise SinkError(f"no virtual camera available ({'; '.join(errors)}); fix: {driver_fix()}")
         log.info("sending to virtual camera %s (%s)", self._camera.device, self._camera.backend)

@@ -13,6 +13,13 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "fercam"
 APPS = "fercam.apps"
 ENTRY = "fercam.__main__"  # `python -m fercam`: the CLI's launcher, above everything
+# Circles still being taken apart (issue #40): the list may only shrink, and must when one is gone.
+KNOWN_CIRCLES = [
+    ["fercam.apps.analyze.analyze", "fercam.apps.analyze.frames", "fercam.apps.analyze.sound"],
+    ["fercam.combined", "fercam.pipeline"],
+]
+TRAINING = "fercam.training"
+TRAINING_DOOR = "fercam.apps.model_commands"  # `fercam train` and `fercam evaluate`: the app's one way in
 
 
 def modules(package: Path = PACKAGE) -> dict[str, Path]:
@@ -88,13 +95,19 @@ def circles(graph: dict[str, set[str]]) -> list[list[str]]:
     return groups
 
 
+def within(name: str, package: str) -> bool:
+    return name == package or name.startswith(package + ".")
+
+
 def is_app(name: str) -> bool:
-    return name in (APPS, ENTRY) or name.startswith(APPS + ".")
+    return name == ENTRY or within(name, APPS)
 
 
 def test_no_import_circle_between_fercam_modules() -> None:
-    found = circles(import_graph())
-    assert not found, "import circles: " + "; ".join(" <-> ".join(group) for group in found)
+    found = sorted(circles(import_graph()))
+    new = [group for group in found if group not in KNOWN_CIRCLES]
+    assert not new, "import circles: " + "; ".join(" <-> ".join(group) for group in new)
+    assert found == KNOWN_CIRCLES, "a known circle is gone: take it off KNOWN_CIRCLES"
 
 
 def test_no_stage_imports_an_app() -> None:
@@ -106,6 +119,18 @@ def test_no_stage_imports_an_app() -> None:
         if is_app(target)
     }
     assert not upward, "stages importing an app: " + ", ".join(sorted(upward))
+
+
+def test_only_training_and_its_commands_import_training() -> None:
+    """TensorFlow stays out of the app: the runtime never imports `fercam.training`."""
+    found = {
+        f"{name} -> {target}"
+        for name, targets in import_graph().items()
+        if not within(name, TRAINING) and name != TRAINING_DOOR
+        for target in targets
+        if within(target, TRAINING)
+    }
+    assert not found, "imports of fercam.training from the runtime: " + ", ".join(sorted(found))
 
 
 def test_the_walk_sees_lazy_and_relative_imports_and_finds_circles(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from fercam.contracts import SourceError
+from fercam.errors import one_line
 from fercam.live import LiveRunner, one_opencv_thread
 from fercam.pipeline import make_live_reader
 from fercam.settings import CAMERA_HELP, Settings, SettingsStore
@@ -264,8 +265,3 @@ class App:
                 self._listener.stop()
                 self._listener = None
             self._close_output()
-
-
-def one_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

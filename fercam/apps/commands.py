@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import sys
 
+from fercam.defaults import DEFAULT_PORT
 from fercam.settings import Settings, SettingsStore, default_settings_path
 
 
@@ -20,9 +21,6 @@ def _settings(args, *, saved: bool = True) -> Settings:
     if getattr(args, "mirror", False):
         changes["mirror"] = True
     return settings.replace(**{k: v for k, v in changes.items() if v is not None})
-
-
-DEFAULT_PORT = 8737  # the window's; fixed so an OBS overlay URL keeps working
 
 
 def _notify(message: str) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 
 from fercam import driver_facts, linux_driver
 from fercam.apps.tray.check import has_typelib, tray_verdict
+from fercam.defaults import DEFAULT_DETECTOR
 from fercam.devices import DRIVER_FIX, WEBCAM_INDICES, probe_webcams
 from fercam.driver_facts import DriverFacts
 
@@ -178,7 +179,7 @@ def check_combined_reading(*, loader: Callable[[], tuple[Any, Any]] = _load_seco
 def _load_mtcnn() -> Any:
     from fercam.detection import load_detector
 
-    return load_detector("mtcnn")
+    return load_detector(DEFAULT_DETECTOR)
 
 
 def check_detector(*, loader: Callable[[], Any] = _load_mtcnn) -> Check:
@@ -186,8 +187,8 @@ def check_detector(*, loader: Callable[[], Any] = _load_mtcnn) -> Check:
     try:
         detector = loader()
     except Exception as exc:  # ImportError while fercam.detection is missing, model errors otherwise
-        return Check("face detector", False, f"mtcnn does not load: {type(exc).__name__}: {exc}", fix)
-    return Check("face detector", True, f"mtcnn loaded ({type(detector).__name__})")
+        return Check("face detector", False, f"{DEFAULT_DETECTOR} does not load: {type(exc).__name__}: {exc}", fix)
+    return Check("face detector", True, f"{DEFAULT_DETECTOR} loaded ({type(detector).__name__})")
 
 
 def check_video_devices(*, facts: Callable[[], DriverFacts] = driver_facts.read_facts) -> Check:

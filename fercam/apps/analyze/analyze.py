@@ -34,9 +34,10 @@ from fercam.apps.analyze.report import (
     summarize_photo,
 )
 from fercam.apps.analyze.sound import analyze_voice, voice_summary
-from fercam.apps.app import one_line
 from fercam.apps.stopping import stop_on_signals, stop_requested, worker_init
 from fercam.body.timeline import BodyTimelineWriter
+from fercam.defaults import DEFAULT_DETECTOR
+from fercam.errors import one_line
 from fercam.media import NoVideoError, copy_audio_track
 from fercam.pictures import ImageSource
 from fercam.sources import STREAM_SCHEMES, open_source
@@ -65,7 +66,7 @@ class Options:
     every: int = 1
     duration: float = 0
     video: bool = True
-    detector: str = "mtcnn"
+    detector: str = DEFAULT_DETECTOR
     progress: bool = True  # a per-input frame bar; off where nobody watches (cluster tasks)
 
 
@@ -76,7 +77,7 @@ def analyze_inputs(
     every: int = 1,
     duration: float = 0,
     video: bool = True,
-    detector: str = "mtcnn",
+    detector: str = DEFAULT_DETECTOR,
     jobs: int = 0,
 ) -> list[InputResult]:
     """Analyse every input; a bad input is reported in its result and the others still complete."""
@@ -148,7 +149,7 @@ def analyze_one(
     every: int = 1,
     duration: float = 0,
     video: bool = True,
-    detector: str = "mtcnn",
+    detector: str = DEFAULT_DETECTOR,
     progress: bool = True,
     position: int = 0,
 ) -> InputResult:

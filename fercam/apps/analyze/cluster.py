@@ -18,6 +18,8 @@ from fercam.apps.analyze.analyze import InputResult, Options, try_analyze
 from fercam.apps.analyze.archive import JobIndex
 from fercam.apps.analyze.inputs import Input, collect_inputs, out_dirs
 from fercam.apps.analyze.outputs import OutputLock, remove_leftovers
+from fercam.defaults import DEFAULT_DETECTOR
+from fercam.errors import one_line
 from fercam.sources import STREAM_SCHEMES
 
 INSTALL_HINT = 'pip install "fercam[cluster]"'
@@ -49,7 +51,7 @@ def analyze_on_cluster(
     every: int = 1,
     duration: float = 0,
     video: bool = True,
-    detector: str = "mtcnn",
+    detector: str = DEFAULT_DETECTOR,
 ) -> list[InputResult]:
     """Analyse the inputs not yet complete in `out`; the job view (index.csv, summary.json) covers all."""
     ray = import_ray(address)
@@ -129,5 +131,4 @@ def _result(ray, ref, spec: str) -> InputResult:
     try:
         return ray.get(ref)
     except ray.exceptions.RayError as exc:  # the task's worker died more than RETRIES times
-        text = str(exc).strip().splitlines()
-        return InputResult(spec, error=f"lost after {RETRIES} retries: {text[0] if text else type(exc).__name__}")
+        return InputResult(spec, error=f"lost after {RETRIES} retries: {one_line(exc)}")

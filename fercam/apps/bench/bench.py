@@ -29,6 +29,7 @@ from fercam.apps.bench.parts import (
     process_age_s,
     process_cpu_s,
 )
+from fercam.defaults import DEFAULT_DETECTOR
 from fercam.live import LiveRunner, one_opencv_thread
 from fercam.settings import Settings, SettingsStore
 
@@ -40,7 +41,7 @@ class BenchConfig:
     source: str
     size: tuple[int, int] = (1280, 720)
     faces: int = 1
-    detector: str = "mtcnn"
+    detector: str = DEFAULT_DETECTOR
     seconds: float = 10.0
     fps: int = 30
     compare: bool = False

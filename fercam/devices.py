@@ -12,6 +12,8 @@ import threading
 from collections.abc import Iterable
 from pathlib import Path
 
+from fercam import linux_driver
+
 # The video devices are read where the driver's diagnosis reads them (standard library only, for the installer).
 from fercam.driver_facts import CAMERA_NAME, VideoDevice, video_devices
 
@@ -41,9 +43,7 @@ def driver_fix(system: str = platform.system()) -> str:
     """The step that gives this OS the virtual-camera driver; on Linux, the fix for what the system says went
     wrong (fercam.linux_driver), so a failed install is never answered with the same install again."""
     if system == "Linux":
-        from fercam.linux_driver import diagnose  # imported here: only Linux runs it
-
-        verdict = diagnose()
+        verdict = linux_driver.diagnose()
         if not verdict.ready:
             return verdict.fix()
     return DRIVER_FIX.get(system, DRIVER_FIX["Linux"])

@@ -3,9 +3,10 @@
 Our model (`fercam.emotion`) reads a 48 px grey crop; it was trained on FER2013 and is right about half
 the time on colour photographs of real people. The second opinion is the OpenCV-zoo MobileFaceNet trained
 on RAF-DB (in-the-wild photographs), which reads a 112 px colour face aligned by the detector's five
-landmarks. A small multinomial logistic regression on both models' log-probabilities, fitted on
-held-out-persons folds of `wild_faces_dev` (`python -m fercam.training.fit_combiner`), turns the two
-readings into one; it ships as a JSON file and runs here with numpy alone. The same file holds the
+landmarks. A small multinomial logistic regression on both models' log-probabilities and, if the rule
+file says so, the zoo model's 512 penultimate features, fitted on `wild_faces_dev` and `sfew_train` and
+chosen by nested held-out-persons-and-films folds (`python -m fercam.training.fit_combiner`), turns the
+two readings into one; it ships as a JSON file and runs here with numpy alone. The same file holds the
 confidence under which a reading is called "unsure".
 """
 
@@ -30,6 +31,8 @@ from fercam.types import EMOTIONS, Box, Detection
 SECOND_MODEL = "fer_mobilefacenet_2022july_int8.onnx"
 COMBINER = "fer_combiner.json"
 ALIGNED_SIZE = 112
+FEATURE_LAYER = "onnx_node!Flatten_nc_rename_95"  # the zoo model's 512 penultimate features, its last layer's input
+FEATURES = 512
 # The ArcFace 112x112 template the zoo model was trained on, in the detectors' landmark order
 # (image-left eye, image-right eye, nose, image-left and image-right mouth corner).
 TEMPLATE = np.array(
@@ -68,29 +71,49 @@ class AlignedEmotionModel:
         except cv2.error as exc:
             raise ModelError(f"{self.path}: not an ONNX model OpenCV can run ({str(exc).strip()[-80:]})") from None
         self._lock = threading.Lock()  # one network object is not safe to share between threads
+        self._output = self._net.getLayerNames()[-1]
 
     def predict_aligned(self, faces: Sequence[np.ndarray]) -> np.ndarray:
         """(N, 7) probabilities for 112x112 BGR aligned faces (the int8 graph takes one face a call)."""
+        return self.read_aligned(faces)[0]
+
+    def read_aligned(self, faces: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """(N, 7) probabilities and (N, 512) penultimate features (the inputs of its last layer, one pass)."""
         out = np.zeros((len(faces), len(EMOTIONS)), np.float32)
+        features = np.zeros((len(faces), FEATURES), np.float32)
         for i, face in enumerate(faces):
             blob = cv2.dnn.blobFromImage(face, 1 / 127.5, (ALIGNED_SIZE, ALIGNED_SIZE), (127.5,) * 3, swapRB=True)
             with self._lock:
                 self._net.setInput(blob)
-                logits = self._net.forward()[0].astype(np.float64)
+                features_i, logits = self._net.forward([FEATURE_LAYER, self._output])
+            features[i] = features_i[0]
+            logits = logits[0].astype(np.float64)
             p = np.exp(logits - logits.max())
             out[i] = (p / p.sum())[RAF_TO_FER]
-        return out
+        return out, features
+
+
+# What a rule may read, and how many numbers each gives: our model's and the zoo model's probabilities
+# (entering as logs), and the zoo model's penultimate features.
+INPUT_SIZES = {"ours": len(EMOTIONS), "zoo": len(EMOTIONS), "zoo_features": FEATURES}
 
 
 @dataclass(frozen=True)
 class Combiner:
-    """softmax(W @ [log p_ours, log p_second] + b), the confidence under which a reading is "unsure", and
-    the detector to try in a picture where the default finds no face (None: none), as fitted together."""
+    """softmax(W @ inputs + b), inputs = [log p_ours, log p_second] and, if the rule reads them, the second
+    model's penultimate features; the confidence under which a reading is "unsure", and the detector to try
+    in a picture where the default finds no face (None: none), as fitted together."""
 
-    weights: np.ndarray  # (7, 14)
+    weights: np.ndarray  # (7, 14) or (7, 14 + 512)
     bias: np.ndarray  # (7,)
     unsure_below: float
     fallback_detector: str | None = None
+    inputs: tuple[str, ...] = ("ours", "zoo")
+
+    @property
+    def reads_features(self) -> bool:
+        """Whether the rule needs the second model's features beside its probabilities."""
+        return "zoo_features" in self.inputs
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> Combiner:
@@ -99,18 +122,27 @@ class Combiner:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
             weights, bias = np.array(data["weights"], np.float64), np.array(data["bias"], np.float64)
             unsure_below, fallback = float(data["unsure_below"]), data.get("fallback_detector")
+            inputs = tuple(data.get("inputs", ("ours", "zoo")))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ModelError(f"{path}: not a combiner file ({exc})") from None
-        if weights.shape != (len(EMOTIONS), 2 * len(EMOTIONS)) or bias.shape != (len(EMOTIONS),):
-            raise ModelError(f"{path}: weights must be 7x14 and bias 7, got {weights.shape} and {bias.shape}")
-        return cls(weights, bias, unsure_below, fallback)
+        if inputs not in (("ours", "zoo"), ("ours", "zoo", "zoo_features")):
+            raise ModelError(f"{path}: inputs must be ours, zoo[, zoo_features], got {', '.join(map(str, inputs))}")
+        width = sum(INPUT_SIZES[name] for name in inputs)
+        if weights.shape != (len(EMOTIONS), width) or bias.shape != (len(EMOTIONS),):
+            raise ModelError(f"{path}: weights must be 7x{width} and bias 7, got {weights.shape} and {bias.shape}")
+        return cls(weights, bias, unsure_below, fallback, inputs)
 
     def combine(self, ours: np.ndarray, second: np.ndarray) -> np.ndarray:
-        """(N, 7) combined probabilities from both models' (N, 7) probabilities."""
+        """(N, 7) combined probabilities from our model's (N, 7) probabilities and the second model's
+        (N, 7) probabilities, followed by its (N, 512) features where the rule reads them."""
         return softmax(self.logits(ours, second))
 
     def logits(self, ours: np.ndarray, second: np.ndarray) -> np.ndarray:
-        return features(ours, second) @ self.weights.T + self.bias
+        k = len(EMOTIONS)
+        x = features(ours, second[:, :k])
+        if self.reads_features:
+            x = np.hstack([x, second[:, k:].astype(np.float64)])
+        return x @ self.weights.T + self.bias
 
 
 def features(ours: np.ndarray, second: np.ndarray) -> np.ndarray:
@@ -156,8 +188,10 @@ class CombinedReading:
         return ours
 
     def _second_opinions(self, bgr_image: np.ndarray, detections: Sequence[Detection]) -> np.ndarray:
-        """(N, 7) zoo-model probabilities; NaN rows where a face cannot be aligned."""
-        out = np.full((len(detections), len(EMOTIONS)), np.nan, np.float32)
+        """(N, 7) zoo-model probabilities, followed by its (N, 512) features where the rule reads them;
+        NaN rows where a face cannot be aligned."""
+        width = len(EMOTIONS) + (FEATURES if self.combiner.reads_features else 0)
+        out = np.full((len(detections), width), np.nan, np.float32)
         now = self._clock()
         recent = [r for r in self._recent if now - r[2] < self.second_every_s]
         todo = []
@@ -170,7 +204,12 @@ class CombinedReading:
         aligned = aligned_faces(bgr_image, [detections[i] for i in todo])
         have = [i for i, face in zip(todo, aligned) if face is not None]
         if have:
-            out[have] = self.second.predict_aligned([face for face in aligned if face is not None])
+            faces = [face for face in aligned if face is not None]
+            out[have] = (
+                np.hstack(self.second.read_aligned(faces))
+                if self.combiner.reads_features
+                else self.second.predict_aligned(faces)
+            )
         if self.second_every_s > 0:
             kept = [r for r in recent if all(r[0].iou(detections[i].box) <= 0.5 for i in have)]
             self._recent = kept + [(detections[i].box, out[i], now) for i in have]

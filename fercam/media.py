@@ -30,6 +30,13 @@ class NoVideoError(MediaError):
         self.has_sound = has_sound
 
 
+def ffmpeg_name(path: str | Path) -> str:
+    """What to give FFmpeg for `path`: a URL as it is, a file by its absolute path (`file:colon.mp4` or
+    `pipe:1.mp4` would otherwise be read as FFmpeg protocols)."""
+    text = str(path)
+    return text if "://" in text else str(Path(text).absolute())
+
+
 class VideoReader:
     """The first video stream of a file (or URL), decoded in order, each frame with its presentation time.
 
@@ -47,7 +54,8 @@ class VideoReader:
 
         self.path = str(path)
         try:
-            self._container = av.open(self.path, timeout=None if timeout_s is None else (timeout_s, timeout_s))
+            timeout = None if timeout_s is None else (timeout_s, timeout_s)
+            self._container = av.open(ffmpeg_name(self.path), timeout=timeout)
         except (av.FFmpegError, OSError, UnicodeDecodeError) as exc:
             raise MediaError(f"cannot read video: {path} (not a video FFmpeg can read: {_reason(exc)})") from exc
         if not self._container.streams.video:
@@ -62,6 +70,7 @@ class VideoReader:
         rate = self._stream.average_rate or self._stream.guessed_rate
         self.fps = float(rate) if rate else FALLBACK_FPS
         self.failed = ""  # why decoding stopped before the end of the file, if it did
+        self.skipped: list[float | None] = []  # the times of the damaged packets decoding went past
         self._frames = self._decode()
         self._first = next(self._frames, None)
         if self._first is None:
@@ -92,14 +101,31 @@ class VideoReader:
         return self.declared_frames or (max(1, round(duration * self.fps)) if duration else None)
 
     def _decode(self) -> Iterator[tuple[np.ndarray, float | None]]:
+        """Packet by packet, as FFmpeg does: a damaged packet is skipped (and noted in `skipped`), the
+        decoder goes on at the next one it can use; a demuxer that fails (a cut file) ends it."""
         import av
 
         try:
-            for frame in self._container.decode(self._stream):
-                time = frame.time
-                yield frame.to_ndarray(format="bgr24"), None if time is None else time - self._origin
-        except (av.FFmpegError, OSError) as exc:  # a damaged or cut file: what decoded stays
+            for packet in self._container.demux(self._stream):
+                try:
+                    frames = packet.decode()
+                except av.InvalidDataError:
+                    time = None if packet.pts is None else float(packet.pts * packet.time_base) - self._origin
+                    self.skipped.append(time)
+                    continue
+                for frame in frames:
+                    time = frame.time
+                    yield upright(frame), None if time is None else time - self._origin
+        except (av.FFmpegError, OSError) as exc:  # a cut file: what decoded stays
             self.failed = _reason(exc)
+
+    def damage(self) -> str:
+        """Where decoding skipped damaged data, in words ("" when it skipped none)."""
+        if not self.skipped:
+            return ""
+        times = [t for t in self.skipped if t is not None]
+        where = f" between {min(times):.2f} s and {max(times):.2f} s" if times else ""
+        return f"skipped {len(self.skipped)} damaged packet(s){where}"
 
     def frames(self) -> Iterator[tuple[np.ndarray, float | None]]:
         """(BGR image, seconds from the start or None when the file carries no times), from where it is."""
@@ -110,11 +136,19 @@ class VideoReader:
 
     def rewind(self) -> None:
         self._container.seek(0)
-        self.failed = ""
+        self.failed, self.skipped = "", []
         self._frames = self._decode()
 
     def close(self) -> None:
         self._container.close()
+
+
+def upright(frame) -> np.ndarray:
+    """A decoded frame as BGR, turned as its display matrix says (a phone stores its video sideways and
+    flags the turn): what players show, so faces stand upright for the detector and the annotated video."""
+    image = frame.to_ndarray(format="bgr24")
+    turns = round(frame.rotation / 90) % 4  # counter-clockwise quarter turns
+    return np.ascontiguousarray(np.rot90(image, turns)) if turns else image
 
 
 def has_audio(path: str | Path) -> bool:
@@ -122,30 +156,49 @@ def has_audio(path: str | Path) -> bool:
     import av
 
     try:
-        with av.open(str(path)) as container:
+        with av.open(ffmpeg_name(path)) as container:
             return bool(container.streams.audio)
     except (av.FFmpegError, OSError):
         return False
+
+
+def count_video_packets(path: str | Path) -> int:
+    """The video frames a file holds whole (one packet each; a packet cut off by the end of the file, as a
+    full disk leaves it, is flagged corrupt and not counted); 0 when it cannot be opened."""
+    import av
+
+    try:
+        with av.open(ffmpeg_name(path)) as container:
+            return sum(1 for p in container.demux(video=0) if p.size and not p.is_corrupt)
+    except (av.FFmpegError, OSError, IndexError):
+        return 0
 
 
 # Sound codecs an MP4 carries that players play; anything else (PCM from a .wav/.mov/.mkv) becomes AAC.
 MP4_SOUND = {"aac", "mp3", "alac", "opus", "ac3", "eac3"}
 
 
-def copy_audio_track(original: str | Path, video_file: Path, *, until_s: float | None = None) -> bool:
+def copy_audio_track(
+    original: str | Path, video_file: Path, *, until_s: float | None = None, video_start_s: float = 0.0
+) -> bool:
     """Rewrite `video_file` with the original's first audio stream added, in step with the video (both
-    timed from the start of their files); packets are copied when MP4 players know the codec, else
-    the sound is encoded as AAC. `until_s` ends video and sound there (a run cut short by an interrupt
-    keeps every output to the same point)."""
+    timed from the start of the original's container: `video_file` starts at 0 and its first frame was at
+    `video_start_s` there); packets are copied when MP4 players know the codec, else the sound is encoded
+    as AAC. `until_s` ends video and sound there (a run cut short by an interrupt keeps every output to the
+    same point)."""
     import av
 
     muxed = video_file.with_suffix(".muxing.mp4")
     try:
-        with av.open(str(video_file)) as video, av.open(str(original)) as sound, av.open(str(muxed), "w") as out:
+        with (
+            av.open(ffmpeg_name(video_file)) as video,
+            av.open(ffmpeg_name(original)) as sound,
+            av.open(ffmpeg_name(muxed), "w") as out,
+        ):
             picture, voice = video.streams.video[0], sound.streams.audio[0]
             copied = voice.codec_context.name in MP4_SOUND
             streams = out.add_stream_from_template(picture), _sound_stream(out, voice, copied)  # all before muxing
-            _copy(video, picture, streams[0], out, until_s, origin=0.0)
+            _copy(video, picture, streams[0], out, until_s, origin=-video_start_s)
             origin = sound.start_time / 1e6 if sound.start_time is not None else 0.0
             (_copy if copied else _encode_aac)(sound, voice, streams[1], out, until_s, origin)
         os.replace(muxed, video_file)

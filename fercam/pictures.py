@@ -6,7 +6,11 @@ for what a user types (`photo.jpg`, `folder/`).
 from __future__ import annotations
 
 import logging
+import os
+import sys
+import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
@@ -31,11 +35,17 @@ def image_paths(path: Path) -> list[Path]:
 
 
 MIN_IMAGE_SIDE = 16  # smaller than this holds no face the detector could find
+MAX_IMAGE_PIXELS = 178_956_970  # Pillow's own limit: a 200-megapixel phone photo passes, a decompression bomb not
 
 
 def load_picture(path: Path) -> np.ndarray:
-    """A picture as BGR, or a SourceError that says what is wrong with it."""
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    """A picture as BGR, or a SourceError that says what is wrong with it. Its size is read from its header
+    first: a file of a few kB may declare billions of pixels, which would take gigabytes to decode."""
+    _check_pixels(path)
+    with _decoder_messages() as said:
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if said and image is not None:  # decoded despite damage (libjpeg's "Premature end of JPEG file")
+        log.warning("%s is damaged: %s", path, "; ".join(said))
     if image is None:
         raise SourceError(f"cannot read image: {path} (not an image OpenCV can decode, or too large)")
     height, width = image.shape[:2]
@@ -44,6 +54,91 @@ def load_picture(path: Path) -> np.ndarray:
             f"{path} is {width}x{height} pixels: too small to hold a face (at least {MIN_IMAGE_SIDE} on each side)"
         )
     return image
+
+
+@contextmanager
+def _decoder_messages():
+    """Lines a C decoder prints on the process's stderr (libjpeg's), caught to be said as one warning of ours
+    instead of leaking around it."""
+    said: list[str] = []
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as caught:
+        os.dup2(caught.fileno(), 2)
+        try:
+            yield said
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            caught.seek(0)
+            said += [line.strip() for line in caught.read().decode(errors="replace").splitlines() if line.strip()]
+
+
+def _open_header(path: str | Path):
+    """The picture opened by Pillow, which reads its header only (the pixels on demand)."""
+    import warnings
+
+    from PIL import Image
+
+    with warnings.catch_warnings():  # Pillow warns from half its limit: our one-line error says it
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        return Image.open(path)
+
+
+def _check_pixels(path: Path) -> None:
+    from PIL import Image
+
+    limit = f"at most {MAX_IMAGE_PIXELS // 1_000_000} megapixels"
+    try:
+        with _open_header(path) as image:
+            width, height = image.size
+    except Image.DecompressionBombError:
+        raise SourceError(f"{path} is too large to analyse ({limit}): scale it down first") from None
+    except (OSError, ValueError):  # not a format Pillow knows: OpenCV may still read it, and says if not
+        return
+    if width * height > MAX_IMAGE_PIXELS:
+        raise SourceError(f"{path} is {width}x{height} pixels, too large to analyse ({limit}): scale it down first")
+
+
+def is_animated(path: str | Path) -> bool:
+    """A picture with several frames (an animated WebP), of which OpenCV would read only the first."""
+    from PIL import Image
+
+    try:
+        with _open_header(path) as image:
+            return getattr(image, "n_frames", 1) > 1
+    except (OSError, ValueError, Image.DecompressionBombError):  # read, and refused, as a still picture
+        return False
+
+
+class AnimatedPicture:
+    """Every frame of an animated picture (WebP), each at its time from its own delay, like a short video."""
+
+    live = False
+    reconnects = False
+
+    def __init__(self, path: str | Path) -> None:
+        _check_pixels(Path(path))
+        self._image = _open_header(path)
+        self.name, self.frame_count = Path(path).name, self._image.n_frames
+        self.fps = 1000 / (self._image.info.get("duration") or 100)
+        self._index, self.end_time = 0, 0.0
+
+    def read(self) -> Frame | None:
+        if self._index >= self.frame_count:
+            return None
+        self._image.seek(self._index)
+        image = cv2.cvtColor(np.asarray(self._image.convert("RGB")), cv2.COLOR_RGB2BGR)
+        frame = Frame(image, self._index, self.end_time)
+        self.end_time += (self._image.info.get("duration") or 100) / 1000  # ms; 0 or missing: 10 a second
+        self._index += 1
+        return frame
+
+    def reopen(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        self._image.close()
 
 
 class ImageSource:

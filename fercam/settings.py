@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from fercam.defaults import DEFAULT_DETECTOR
 from fercam.errors import one_line
+from fercam.files import create_private, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -145,8 +146,7 @@ def backup(path: Path) -> Path:
     for n in range(1000):
         target = path.with_name(f"{path.name}.{stamp}{f'-{n}' if n else ''}.bak")
         try:
-            with target.open("xb") as out:  # "x": fails instead of replacing an existing backup
-                out.write(path.read_bytes())
+            create_private(target, path.read_bytes())  # fails instead of replacing a backup (or following a link)
             return target
         except FileExistsError:
             continue
@@ -181,6 +181,7 @@ class SettingsStore:
     def _load(self) -> Settings:
         if self.path is None or not self.path.exists():
             return Settings()
+        self._make_private()
         try:
             settings, self.problems = Settings.from_dict(self._read())
         except Exception as exc:  # any parse failure at all: too big, not JSON, too deep, not an object
@@ -190,6 +191,15 @@ class SettingsStore:
             kept = backup(self.path)
             log.warning("settings file %s: %s; kept a copy as %s", self.path, "; ".join(self.problems), kept.name)
         return settings
+
+    def _make_private(self) -> None:
+        """The file and its backups as older versions left them (0644) become readable by the user only."""
+        for path in (self.path, *self.path.parent.glob(f"{self.path.name}.*.bak")):
+            try:
+                if not path.is_symlink() and path.stat().st_mode & 0o077:
+                    path.chmod(0o600)
+            except OSError as exc:
+                log.warning("could not make %s private: %s", path, exc)
 
     def _read(self) -> dict:
         if self.path.stat().st_size > MAX_FILE_BYTES:
@@ -203,9 +213,6 @@ class SettingsStore:
         if self.path is None:
             return
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(".json.tmp")
-            tmp.write_text(json.dumps(dataclasses.asdict(settings), indent=2))
-            os.replace(tmp, self.path)  # atomic: a crash never leaves half a file
+            write_atomic(self.path, json.dumps(dataclasses.asdict(settings), indent=2))  # 0600: URLs hold passwords
         except OSError as exc:
             log.warning("could not save settings to %s: %s", self.path, exc)

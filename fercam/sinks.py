@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -168,11 +169,13 @@ def _window(spec: str, *, width: int, height: int, **_options):
     return WindowSink(size=(width, height))
 
 
-def _file(spec: str, *, fps: float, overwrite: bool = False, file_size: tuple[int, int] | None = None, **_options):
+def _file(
+    spec: str, *, fps: float, overwrite: bool = False, file_size: tuple[int, int] | None = None, media_time=None, **_o
+):
     path = Path(spec[5:])
     if os.path.lexists(path) and not overwrite:
         raise SinkError(f"{path} already exists; add --overwrite to replace it")
-    return VideoFileSink(path, fps=fps, size=file_size)
+    return VideoFileSink(path, fps=fps, size=file_size, media_time=media_time, on_grid=True)
 
 
 SINKS = Registry("sink")
@@ -202,12 +205,15 @@ def open_sink(
     vcam_backend: str | None = None,
     overwrite: bool = False,
     file_size: tuple[int, int] | None = None,
+    media_time: Callable[[], float] | None = None,
 ):
     """A sink from its CLI name: `virtualcam`, `window` or `file:PATH`; `a+b` sends to both.
 
-    `file_size`: a file's frame size (None: its first frame's, so a recording keeps the source's size)."""
+    `file_size`: a file's frame size (None: its first frame's, so a recording keeps the source's size).
+    `media_time`: when the frame being sent was captured, in seconds (a live FrameClock): a file's frames keep
+    those times (None: they follow one another at `fps`)."""
     options = {"width": width, "height": height, "fps": fps, "vcam_backend": vcam_backend, "overwrite": overwrite}
-    options["file_size"] = file_size
+    options["file_size"], options["media_time"] = file_size, media_time
     parts = sink_parts(spec)
     if len(parts) > 1:
         return TeeSink([open_sink(part, **options) for part in parts])

@@ -8,7 +8,10 @@ or the end), `close()`, `fps`, `live` (frames arrive in real time, so the newest
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
+import stat
 import sys
 import time
 from pathlib import Path
@@ -19,7 +22,7 @@ import numpy as np
 from fercam.contracts import Source, SourceError
 from fercam.devices import probe_webcams
 from fercam.media import MediaError, NoVideoError, VideoReader
-from fercam.pictures import IMAGE_SUFFIXES, ImageSource, StillCamera
+from fercam.pictures import IMAGE_SUFFIXES, AnimatedPicture, ImageSource, StillCamera, is_animated
 from fercam.registry import Registry
 from fercam.types import Frame
 
@@ -115,8 +118,9 @@ class VideoFileSource:
         self, path: str | Path, *, realtime: bool = False, loop: bool = False, size: tuple[int, int] | None = None
     ):
         url = str(path).lower().startswith(STREAM_SCHEMES)
-        if not url and not Path(path).is_file():
-            raise SourceError(f"no such file: {path}")
+        problem = "" if url else path_problem(str(path)) or (Path(path).is_dir() and f"{path} is a folder, not a video")
+        if problem:
+            raise SourceError(problem)
         try:
             self._reader = VideoReader(path, timeout_s=NETWORK_TIMEOUT_S if url else None)
         except NoVideoError:
@@ -127,6 +131,7 @@ class VideoFileSource:
         self.realtime, self.loop, self.size = realtime, loop, size
         self.live = realtime  # a paced file behaves like a camera for the live pipeline
         self.truncated = False  # the file ended before the frame count its header declares, or broke off
+        self.problem = ""  # what was wrong with it, in words, once read to its end
         self.end_time = 0.0  # media time at the end of the last frame read; the stream's duration once read whole
         self._frames = self._reader.frames()
         self._index, self._offset, self._last_time, self._start = 0, 0.0, 0.0, time.monotonic()
@@ -166,20 +171,23 @@ class VideoFileSource:
         return time.monotonic() - self._start
 
     def _check_complete(self) -> None:
-        """At the end: the file's own duration if it was read whole, else a warning that it was not."""
-        declared, failed = self._reader.declared_frames, self._reader.failed
+        """At the end: the file's own duration if it was read whole, else a warning (kept in `problem`) that
+        says where it was damaged and how much was skipped or missing."""
+        declared, failed, damage = self._reader.declared_frames, self._reader.failed, self._reader.damage()
         if self.truncated or not self._index:
             return
-        if declared and self._index < declared - 1:
-            self.truncated = True
-            log.warning(
-                "%s is truncated: read %d of the %d frames its header declares", self.name, self._index, declared
-            )
+        if damage:
+            self.problem = f"{self.name} is damaged: {damage}; read {self._index} frames"
+            self.problem += f" of the {declared} its header declares" if declared else ""
+        elif declared and self._index < declared - 1:
+            self.problem = f"{self.name} is truncated: read {self._index} of the {declared} frames its header declares"
         elif failed:
-            self.truncated = True
-            log.warning("%s is damaged: read %d frames, then: %s", self.name, self._index, failed)
+            self.problem = f"{self.name} is damaged: read {self._index} frames, then: {failed}"
         elif self._reader.duration:
             self.end_time = self._offset + self._reader.duration  # the last frame's own length included
+        if self.problem:
+            self.truncated = True
+            log.warning("%s", self.problem)
 
     def reopen(self) -> bool:
         return False
@@ -212,6 +220,32 @@ class StreamSource(_LiveCapture):
         return capture
 
 
+def path_problem(spec: str) -> str:
+    """Why `spec` cannot be read as a local file or folder, in words ("" when it can): the real cause, not
+    "no such file", for a pipe, a device, a link that loops or leads nowhere, or a scheme FFmpeg is not given."""
+    if not spec.strip():
+        return f"an empty source: give {SOURCE_HELP}"
+    scheme = spec.split("://", 1)[0].lower() if "://" in spec else ""
+    if scheme.isalpha() and f"{scheme}://" not in STREAM_SCHEMES:
+        return f"{scheme}:// is not a kind of stream FER Cam reads: use {', '.join(STREAM_SCHEMES)}, or download it"
+    path = Path(spec)
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return f"{spec} is a link that loops back on itself"
+        if os.path.islink(spec):
+            return f"{spec} is a link to {os.readlink(spec)}, which does not exist"
+        if exc.errno == errno.ENOENT:
+            return f"no such file or folder: {spec} (a source is {SOURCE_HELP})"
+        return f"cannot read {spec}: {exc.strerror}"
+    if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+        return f"{spec} is a pipe, not a file: save what it carries to a file and give that"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return f"{spec} is a device, not a file (a webcam is given by its index: 0, 1, ...)"
+    return ""
+
+
 def is_camera_index(spec: str) -> bool:
     return spec.isascii() and spec.isdigit()  # "²" is a digit to Python, not a camera index
 
@@ -221,7 +255,12 @@ def _is_images(spec: str) -> bool:
     return path.is_dir() or path.suffix.lower() in IMAGE_SUFFIXES
 
 
+MAX_CAMERA_INDEX = 9999  # beyond what any system numbers its cameras (and what OpenCV takes)
+
+
 def _camera(spec: str, *, width: int = 1280, height: int = 720, fps: int = 30, **_options) -> WebcamSource:
+    if int(spec) > MAX_CAMERA_INDEX:
+        raise SourceError(f"no webcam at index {spec}; sources are {SOURCE_HELP} (see `fercam devices`)")
     return WebcamSource(int(spec), width=width, height=height, fps=fps)
 
 
@@ -237,16 +276,19 @@ def _stream(spec: str, *, realtime: bool = False, **_options) -> StreamSource | 
 
 def _images(
     spec: str, *, realtime: bool = False, width: int = 1280, height: int = 720, fps: int = 30, **_options
-) -> ImageSource | StillCamera:
-    """Each picture once; or, in real time (the camera of the tray, the window, a live output), a still camera."""
-    if not Path(spec).exists():
-        raise SourceError(f"no such file or folder: {spec} (a source is {SOURCE_HELP})")
-    return StillCamera(spec, fps=fps, size=(width, height)) if realtime else ImageSource(spec)
+) -> ImageSource | AnimatedPicture | StillCamera:
+    """Each picture once (each frame of an animated one, at its time); or, in real time (the camera of the
+    tray, the window, a live output), a still camera."""
+    if problem := path_problem(spec):
+        raise SourceError(problem)
+    if realtime:
+        return StillCamera(spec, fps=fps, size=(width, height))
+    return AnimatedPicture(spec) if Path(spec).is_file() and is_animated(spec) else ImageSource(spec)
 
 
 def _video(spec: str, *, realtime: bool = False, **_options) -> VideoFileSource:
-    if not Path(spec).exists():
-        raise SourceError(f"no such file or folder: {spec} (a source is {SOURCE_HELP})")
+    if problem := path_problem(spec):
+        raise SourceError(problem)
     return VideoFileSource(spec, realtime=realtime)
 
 

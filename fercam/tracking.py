@@ -23,6 +23,7 @@ class _Track:
     last_seen: float
     classified_at: float
     landmarks: tuple[tuple[float, float], ...] = ()  # the last detection's: the combined reading aligns by them
+    missed: int = 0  # updates (analysed frames) since it was last seen
 
 
 def _match_cost(a: Box, b: Box) -> float:
@@ -34,12 +35,25 @@ def _match_cost(a: Box, b: Box) -> float:
 
 
 class FaceTracker:
-    """Greedy box matching with exponential smoothing whose time constant is in seconds."""
+    """Greedy box matching with exponential smoothing whose time constant is in seconds.
 
-    def __init__(self, *, smoothing_s: float = 0.35, max_age_s: float = 1.0, max_cost: float = 0.7) -> None:
+    A face unseen for `max_age_s` of media time is forgotten, unless it was missed in fewer than
+    `max_missed` updates: where analysed frames are far apart (a 0.5 fps time-lapse, `--every 30`) a
+    person who stays is still one face, matched then only where it was, at about its size (`gap_cost`)."""
+
+    def __init__(
+        self,
+        *,
+        smoothing_s: float = 0.35,
+        max_age_s: float = 1.0,
+        max_cost: float = 0.7,
+        max_missed: int = 2,
+        gap_cost: float = 0.4,
+    ) -> None:
         self.smoothing_s = smoothing_s
         self.max_age_s = max_age_s
         self.max_cost = max_cost
+        self.max_missed, self.gap_cost = max_missed, gap_cost
         self._tracks: list[_Track] = []
         self._next_id = 1
 
@@ -53,31 +67,38 @@ class FaceTracker:
 
     def due(self, detections: list[Detection], timestamp: float, every_s: float) -> list[bool]:
         """Which detections need a fresh emotion: new faces, and faces last classified `every_s` ago or more."""
-        matched = self._match(detections)
+        matched = self._match(detections, timestamp)
         return [di not in matched or timestamp - matched[di].classified_at >= every_s for di in range(len(detections))]
 
     def update(self, detections: list[Detection], probs: np.ndarray, timestamp: float) -> tuple[Face, ...]:
         """Assign ids to this frame's detections and return their smoothed faces.
 
         A row of NaN in `probs` means "not classified this time": the face keeps its probabilities."""
-        self._tracks = [t for t in self._tracks if timestamp - t.last_seen <= self.max_age_s]
-        track_of = self._match(detections)
+        self._tracks = [t for t in self._tracks if self._recent(t, timestamp) or t.missed < self.max_missed]
+        track_of = self._match(detections, timestamp)
         faces = []
         for di, detection in enumerate(detections):
             track = track_of.get(di) or self._new_track(detection, probs[di], timestamp)
             self._advance(track, detection, probs[di], timestamp)
             faces.append(Face(track.id, detection.box, detection.score, track.probs))
+        for track in self._tracks:
+            track.missed = 0 if track.last_seen == timestamp else track.missed + 1
         return tuple(faces)
 
-    def _match(self, detections: list[Detection]) -> dict[int, _Track]:
-        """Greedy matching, cheapest pair first: detection index -> its track."""
+    def _recent(self, track: _Track, timestamp: float) -> bool:
+        return timestamp - track.last_seen <= self.max_age_s
+
+    def _match(self, detections: list[Detection], timestamp: float) -> dict[int, _Track]:
+        """Greedy matching, cheapest pair first: detection index -> its track (a track unseen for longer than
+        `max_age_s` only by a box close to its last one)."""
         pairs = sorted(
             (_match_cost(t.box, d.box), ti, di) for ti, t in enumerate(self._tracks) for di, d in enumerate(detections)
         )
         track_of: dict[int, _Track] = {}
         used: set[int] = set()
         for cost, ti, di in pairs:
-            if cost <= self.max_cost and ti not in used and di not in track_of:
+            limit = self.max_cost if self._recent(self._tracks[ti], timestamp) else self.gap_cost
+            if cost <= limit and ti not in used and di not in track_of:
                 used.add(ti)
                 track_of[di] = self._tracks[ti]
         return track_of

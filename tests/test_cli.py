@@ -189,7 +189,7 @@ def test_bench_takes_only_ascii_digits_for_a_webcam():
     from fercam.apps.bench.parts import TiledSource
     from fercam.contracts import SourceError
 
-    with pytest.raises(SourceError, match="no such file: ²"):  # "²".isdigit() is true, int("²") fails
+    with pytest.raises(SourceError, match="no such file or folder: ²"):  # "²".isdigit() is true, int("²") fails
         TiledSource("²", (640, 480), 1, 30)
 
 

@@ -22,8 +22,9 @@ from fercam.litert import ModelError
 from fercam.paths import model_file
 from fercam.pipeline import face_crops, read_image
 from fercam.settings import Settings
+from fercam.training import fit_combiner
 from fercam.training.stacking import fit_softmax
-from fercam.training.wild import person_folds, read_photo_set
+from fercam.training.wild import held_out_estimate, person_folds, read_photo_set
 from fercam.types import EMOTIONS, Analysis, Box, Detection, Face
 
 DEV = SHARED / "data" / "wild_faces_dev"
@@ -68,6 +69,89 @@ def test_folds_never_put_one_person_on_both_sides():
     assert (person_folds(tuple(persons), 5) == person_folds(tuple(persons), 5)).all()  # deterministic
 
 
+def test_folds_given_labels_share_out_every_class():
+    # a rare class spread over many small persons, beside a big person who is mostly one class
+    rng = np.random.default_rng(5)
+    persons = [f"p{i}" for i in range(400) for _ in range(int(rng.integers(1, 4)))] + ["big"] * 60
+    labels = rng.choice(7, size=len(persons), p=[0.2, 0.04, 0.04, 0.25, 0.12, 0.15, 0.2])
+    labels[-60:] = 3
+    folds = person_folds(tuple(persons), 5, labels)
+    assert_persons_on_one_side(persons, folds)
+    shares = np.array([np.bincount(labels[folds == f], minlength=7) for f in range(5)]) / np.bincount(labels)
+    off = np.abs(shares - 0.2)
+    assert np.delete(off, 3, axis=1).max() < 0.04, shares.round(2)  # each fold holds about a fifth of every class
+    assert off[:, 3].max() < 0.08  # but the big person's 60 happy faces (a quarter of them) stay together
+    unaware = person_folds(tuple(persons), 5)
+    unaware_shares = np.array([np.bincount(labels[unaware == f], minlength=7) for f in range(5)]) / np.bincount(labels)
+    assert np.abs(shares - 0.2).max() < np.abs(unaware_shares - 0.2).max()
+
+
+def test_fit_combiner_groups_by_person_or_film_and_says_what_is_missing(tmp_path, capsys):
+    cv2.imwrite(str(tmp_path / "a.png"), np.zeros((8, 8, 3), np.uint8))
+    (tmp_path / "labels.csv").write_text("file,label,movie\na.png,happy,Airheads\n")
+    assert read_photo_set(tmp_path).persons == ("Airheads",)  # a film's cast stays on one side of a split
+    (tmp_path / "labels.csv").write_text("file,label\na.png,happy\n")
+    assert fit_combiner.main(["--data", str(tmp_path), "--out", str(tmp_path / "rule.json")]) == 2
+    assert "needs a person (or movie) column" in capsys.readouterr().err
+    assert not (tmp_path / "rule.json").exists()
+
+
+def made_up_faces(n: int = 300, seed: int = 0, groups: int = 60, width: int = 512) -> fit_combiner.Faces:
+    """Faces whose second model's features carry the label weakly; MTCNN misses a tenth, YuNet finds them."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 7, n)
+    outputs = {"mtcnn_found": rng.random(n) > 0.1, "yunet_found": np.ones(n, bool)}
+    for d in ("mtcnn", "yunet"):
+        for key in ("ours", "second", "second_flip"):
+            logits = rng.normal(size=(n, 7)) + 1.5 * np.eye(7)[y]
+            outputs[f"{d}_{key}"] = (np.exp(logits) / np.exp(logits).sum(1, keepdims=True)).astype(np.float32)
+        outputs[f"{d}_second_feat"] = rng.normal(size=(n, width)).astype(np.float32)
+        outputs[f"{d}_second_feat"][:, :7] += np.eye(7)[y]
+    names = np.array([f"set/g{g}" for g in rng.integers(0, groups, n)])
+    return fit_combiner.Faces(np.array([f"{i}.jpg" for i in range(n)]), y, names, np.full(n, "set"), outputs)
+
+
+def test_the_nested_estimate_takes_no_decision_on_the_faces_it_scores(monkeypatch):
+    faces = made_up_faces(width=48)
+    recipes = (fit_combiner.RECIPES[0], fit_combiner.RECIPES[-1])  # probabilities alone; with zoo features, YuNet
+    fits = []
+    real_fit = fit_combiner.fit_rule
+    monkeypatch.setattr(fit_combiner, "fit_rule", lambda r, f: fits.append(set(f.groups)) or real_fit(r, f))
+    estimate = fit_combiner.nested(faces, recipes, log=lambda _: None)
+    folds = estimate["folds"]
+    per_fold = len(fits) // 5
+    assert per_fold == fit_combiner.FOLDS * len(recipes) + 1  # inner folds x recipes, then the fold's own fit
+    for f in range(5):
+        held_out = set(faces.groups[folds == f])
+        assert held_out and all(not (fit & held_out) for fit in fits[f * per_fold : (f + 1) * per_fold])
+    s = fit_combiner.scored(estimate["probs"], estimate["found"], faces.y)
+    assert s["accuracy"] > 0.5 and s["samples"] == len(faces.y)  # it learnt the made-up signal
+
+
+def test_a_rule_on_features_runs_the_same_in_the_app(tmp_path):
+    """The fitter's rule (principal components folded into the weights) as the app's Combiner applies it."""
+    faces = made_up_faces(seed=1)
+    recipe = fit_combiner.Recipe("probabilities + zoo features", True, 0.3, 1.0)
+    rule = fit_combiner.fit_rule(recipe, faces)
+    path = tmp_path / "rule.json"
+    path.write_text(
+        json.dumps(
+            {"inputs": ["ours", "zoo", "zoo_features"], "weights": rule.weights.tolist(), "bias": rule.bias.tolist()}
+            | {"unsure_below": 0.5, "fallback_detector": "yunet"}
+        )
+    )
+    combiner = Combiner.load(path)
+    assert combiner.reads_features and combiner.weights.shape == (7, 14 + 512)
+    o, use = faces.outputs, ~faces.outputs["mtcnn_found"]
+    ours = np.where(use[:, None], o["yunet_ours"], o["mtcnn_ours"])
+    second = np.hstack([np.where(use[:, None], o[f"yunet_{k}"], o[f"mtcnn_{k}"]) for k in ("second", "second_feat")])
+    assert np.allclose(combiner.logits(ours, second), rule.logits(faces), atol=1e-4)
+    # a file that names inputs the app cannot give is one clear error
+    path.write_text(json.dumps({"inputs": ["ours", "zoo_mirror"], "weights": [], "bias": [], "unsure_below": 0}))
+    with pytest.raises(ModelError, match="inputs must be"):
+        Combiner.load(path)
+
+
 def test_the_fitter_recovers_a_known_rule():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(2000, 4))
@@ -94,6 +178,14 @@ def test_the_shipped_rule_gives_the_numbers_the_card_states(dev):
     assert (np.array(alone) == labels).sum() < check["correct"]  # the combination is why the reading changed
 
 
+def test_evaluate_knows_the_folders_the_rule_was_fitted_on(dev, tmp_path):
+    rule = json.loads(model_file("fer_combiner.json").read_text())
+    estimate = held_out_estimate(DEV)
+    assert estimate == rule["estimate"]["nested"]["wild_faces_dev"]
+    assert estimate["balanced_accuracy"] == pytest.approx(np.mean(list(estimate["recall"].values())), abs=1e-3)
+    assert held_out_estimate(tmp_path / "my_photos") is None
+
+
 def test_a_broken_rule_file_is_one_clear_error(tmp_path):
     path = tmp_path / "rule.json"
     path.write_text('{"weights": [[1, 2]], "bias": [0], "unsure_below": 0.5}')
@@ -109,9 +201,9 @@ class CountingModel(AlignedEmotionModel):
 
     calls = 0
 
-    def predict_aligned(self, faces):
+    def read_aligned(self, faces):  # predict_aligned reads through it too
         self.calls += len(faces)
-        return super().predict_aligned(faces)
+        return super().read_aligned(faces)
 
 
 def test_live_reuses_a_faces_second_opinion_for_a_second(media_dir):
@@ -232,6 +324,7 @@ def test_fercam_evaluate_scores_a_labelled_photo_folder(media_dir, tmp_path, cap
     assert main(["evaluate", "--data", str(folder), "--out", str(tmp_path / "report")]) == 0
     printed = capsys.readouterr().out
     assert "the app's reading: accuracy" in printed and "persons fold 5" in printed
+    assert "held out: the shipped rule was not fitted on this folder" in printed and "recall: angry" in printed
     metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
     expected = [largest_top(fercam.analyze_image(cv2.imread(str(folder / name)))) for name in files]
     right = sum(p == label for p, label in zip(expected, labels))

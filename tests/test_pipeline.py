@@ -71,8 +71,10 @@ def test_tracker_keeps_ids_and_smooths_flicker():
     assert [f.id for f in first] == [1, 2]
     assert [f.id for f in second] == [2, 1]
     assert second[1].emotion == "happy"  # one sad frame does not flip the label
+    for t in (1.0, 1.5):  # analysed frames without it
+        tracker.update([], np.empty((0, 7), np.float32), t)
     later = tracker.update([moved], sad[None], 2.0)
-    assert later[0].id == 3  # gone longer than max_age: a new identity
+    assert later[0].id == 3  # gone longer than max_age, and missed in analysed frames: a new identity
 
 
 def test_annotators_draw_inside_boxes_and_leave_the_rest():

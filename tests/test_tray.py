@@ -204,12 +204,13 @@ def test_no_webcam_is_said_not_offered(app, store):
 def test_open_window_starts_the_browser_on_the_window_url(app, store, monkeypatch):
     opened = []
     monkeypatch.setattr("webbrowser.open", opened.append)
-    tray = Tray(app, store, window_url="http://127.0.0.1:1/?token=t")
+    links = iter(["http://127.0.0.1:1/launch/one", "http://127.0.0.1:1/launch/two"])  # each opening a code of its own
+    tray = Tray(app, store, window_link=lambda: next(links))
     item_named(tray.menu(), "Open FER Cam window")(None)
     deadline = time.monotonic() + 5
     while not opened and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert opened == ["http://127.0.0.1:1/?token=t"]
+    assert opened == ["http://127.0.0.1:1/launch/one"]
 
 
 def test_menu_pause_and_quit_items_act(tray, app, store):

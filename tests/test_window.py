@@ -215,8 +215,15 @@ def test_fercam_window_opens_the_running_window(served):
     done = subprocess.run(
         [sys.executable, "-m", "fercam", "window"], env=env, capture_output=True, text=True, timeout=60
     )
-    assert done.returncode == 0 and done.stdout.strip() == f"FER Cam window: {served['url']}"
-    assert opened.read_text().split() == [served["url"]]
+    own = f"http://127.0.0.1:{port_of(served['url'])}"
+    assert done.returncode == 0 and done.stdout.strip() == f"FER Cam is already running: opening its window ({own})"
+    (launch,) = opened.read_text().split()  # a one-time code on the browser's command line, never the token
+    token = served["url"].split("token=")[1]
+    assert launch.startswith(f"{own}/launch/") and token not in launch
+    conn = http.client.HTTPConnection("127.0.0.1", port_of(served["url"]), timeout=10)
+    conn.request("GET", launch.removeprefix(own))
+    reply = conn.getresponse()
+    assert reply.status == 303 and own + reply.getheader("Location") == served["url"]  # the page, token and all
 
 
 def test_a_video_file_as_the_camera_restarts_the_video_on_it(page, served, media_dir):

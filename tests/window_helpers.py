@@ -67,11 +67,12 @@ def start_fercam(args: list[str], env: dict[str, str], log: Path, *, prefix=()) 
     raise AssertionError(f"fercam printed no window URL: {log.read_text()[-2000:]}")
 
 
-def serve(source: Path, folder: Path) -> tuple[subprocess.Popen, str]:
+def serve(source: Path, folder: Path, *, port: int = 0, prefix=()) -> tuple[subprocess.Popen, str]:
     """`fercam run --serve` of `source`, recording into folder/out.mp4, with settings of its own in `folder`."""
-    args = ["run", "--no-tray", "--serve", "--port", "0", "--source", str(source)]
+    args = ["run", "--no-tray", "--serve", "--port", str(port), "--source", str(source)]
     args += ["--sink", f"file:{folder / 'out.mp4'}"]
-    return start_fercam(args, {"FERCAM_CONFIG_DIR": str(folder / "config")}, folder / "fercam.log")
+    env = {"FERCAM_CONFIG_DIR": str(folder / "config")}
+    return start_fercam(args, env, folder / "fercam.log", prefix=prefix)
 
 
 def stop(proc: subprocess.Popen, timeout: float = 20) -> int:

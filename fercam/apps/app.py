@@ -12,6 +12,7 @@ from pathlib import Path
 from fercam.contracts import SourceError
 from fercam.errors import one_line
 from fercam.live import LiveRunner, one_opencv_thread
+from fercam.live.runner import FrameClock
 from fercam.pipeline import make_live_reader
 from fercam.settings import CAMERA_HELP, Settings, SettingsStore
 from fercam.sinks import SinkError, open_sink
@@ -52,9 +53,9 @@ class App:
 
     Every change of settings goes through `apply`, one at a time: so a move waits for the previous one,
     and the output (a recording's encoder, the virtual camera) is fed by one video thread only.
-    `on_no_driver` runs when the virtual camera cannot open (it opens the FER Cam window);
-    the video then still flows to the window's preview. HighGUI is never used here: the tray
-    owns the main thread and OpenCV windows must live on it.
+    `open_window` runs when the user must see the FER Cam window: the virtual camera cannot open (the video then
+    still flows to the window's preview), or no video starts at all (no webcam, say: the window says why).
+    HighGUI is never used here: the tray owns the main thread and OpenCV windows must live on it.
     """
 
     def __init__(
@@ -65,12 +66,13 @@ class App:
         vcam_backend: str | None = None,
         source_spec: str | None = None,
         notify: Callable[[str], None] = log.warning,
-        on_no_driver: Callable[[], None] | None = None,
+        open_window: Callable[[], None] | None = None,
     ) -> None:
         self.store, self.sink_spec, self.vcam_backend = store, sink_spec, vcam_backend
         self.source_spec = source_spec
-        self.notify, self.on_no_driver = notify, on_no_driver
+        self.notify, self.open_window = notify, open_window
         self.notices: deque[str] = deque(maxlen=8)  # whole, for the window's status panel
+        self._video_notices: set[str] = set()  # why a video did not start or change: stale once one plays
         self.runner: LiveRunner | None = None
         self._thread: threading.Thread | None = None
         self._playing: str | None = None  # the source the video runs on, as the user named it
@@ -78,6 +80,7 @@ class App:
         self._finished = False  # stopped for good: the app is quitting
         self._listener = None  # the microphone, while "Voice" is on
         self._sink, self._sink_format = None, None  # kept across restarts while the output format stays
+        self.clock = FrameClock()  # the frames' capture times, which time a recording across every restart
         store.subscribe(self._sync_voice)
         if store.problems:  # said on stderr at load; the window shows it too
             self.notices.append(f"settings file: {'; '.join(store.problems)}; defaults used, the old file backed up")
@@ -87,9 +90,16 @@ class App:
             return "stopped"
         return self.runner.stats.status_line()
 
-    def report(self, message: str) -> None:
+    def report(self, message: str, *, about_video: bool = False) -> None:
+        """A notice, in the window and as the tray's notification; one `about_video` goes once a video plays."""
         self.notices.append(message)
+        if about_video:
+            self._video_notices.add(message)
         self.notify(message)
+
+    def _take_down_video_notices(self) -> None:
+        kept = [notice for notice in self.notices if notice not in self._video_notices]
+        self.notices, self._video_notices = deque(kept, maxlen=self.notices.maxlen), set()  # one swap: readers
 
     def start(self) -> None:
         """The video on the saved settings; what keeps it from starting is reported, never raised."""
@@ -101,7 +111,9 @@ class App:
             try:
                 self._launch(spec, *self._open(settings, spec))
             except ValueError as exc:
-                self.report(str(exc))
+                self.report(str(exc), about_video=True)
+                if self.open_window is not None:
+                    self.open_window()  # a notification alone is easily missed, and some trays cannot show one
 
     def apply(self, changes: dict) -> Settings:
         """Change settings: checked against the schema, tried, and only then saved. A change that fails raises
@@ -153,7 +165,7 @@ class App:
         try:
             self._launch(spec, *self._open(settings, spec))
         except ValueError as exc:
-            self.report(str(exc))
+            self.report(str(exc), about_video=True)
 
     def _open(self, settings: Settings, spec: str) -> tuple:
         source = self._open_source(settings, spec)
@@ -164,8 +176,9 @@ class App:
             raise ValueError(str(exc)) from None
 
     def _launch(self, spec: str, source, sink) -> None:
-        self.runner = LiveRunner(source, sink, self.store, make_live_reader, on_error=self.report)
+        self.runner = LiveRunner(source, sink, self.store, make_live_reader, on_error=self.report, clock=self.clock)
         self._playing = spec
+        self._take_down_video_notices()
         self._sync_voice(self.store.get())
         self._thread = threading.Thread(target=self._run, args=(self.runner, source), daemon=True)
         self._thread.start()
@@ -213,12 +226,13 @@ class App:
                 height=settings.height,
                 fps=settings.fps,
                 vcam_backend=self.vcam_backend,
+                media_time=self.clock,
             )
         except SinkError as exc:
-            if self.sink_spec != "virtualcam" or self.on_no_driver is None:
+            if self.sink_spec != "virtualcam" or self.open_window is None:
                 raise
             self.report(f"{exc}. The FER Cam window shows the video meanwhile.")
-            self.on_no_driver()
+            self.open_window()
             return PreviewOnlySink()
 
     def _open_source(self, settings: Settings, spec: str, *, as_setting: bool = False):
@@ -243,7 +257,7 @@ class App:
         try:
             runner.run()
         except Exception as exc:  # report in the tray rather than dying silently
-            self.report(f"video stopped: {exc}")
+            self.report(f"video stopped: {exc}", about_video=True)
         finally:
             source.close()
 

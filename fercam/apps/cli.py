@@ -40,6 +40,17 @@ def _number(kind, minimum, what: str, maximum=None):
     return parse
 
 
+def _given(what: str):
+    """An argparse type: text that is not empty ("" would mean the current folder, or webcam 0)."""
+
+    def parse(text: str) -> str:
+        if not text.strip():
+            raise argparse.ArgumentTypeError(f"expected {what}, not an empty string")
+        return text
+
+    return parse
+
+
 COUNT = _number(int, 1, "a whole number of 1 or more")
 COUNT_OR_ZERO = _number(int, 0, "a whole number of 0 or more")
 SECONDS = _number(float, 0, "seconds, 0 or more")
@@ -47,8 +58,13 @@ SECONDS = _number(float, 0, "seconds, 0 or more")
 
 def _add_run(sub) -> None:
     p = sub.add_parser("run", help="run the pipeline (headless with --no-tray)")
-    p.add_argument("--source", help="webcam index, video file, stream URL, image or folder (default: settings)")
-    p.add_argument("--sink", default="virtualcam", help="virtualcam, window or file:PATH (default: virtualcam)")
+    p.add_argument(
+        "--source",
+        type=_given("a source"),
+        help="webcam index, video file, stream URL, image or folder (default: settings)",
+    )
+    sink_help = "virtualcam, window or file:PATH (default: virtualcam)"
+    p.add_argument("--sink", type=_given("a sink"), default="virtualcam", help=sink_help)
     p.add_argument("--no-tray", action="store_true", help="run without the tray icon")
     p.add_argument(
         "--mode",
@@ -64,7 +80,9 @@ def _add_run(sub) -> None:
         help="stop after N frames (0: no limit)",
     )
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
-    p.add_argument("--events", metavar="FILE.jsonl", help="write one JSON line per analysed frame")
+    p.add_argument(
+        "--events", type=_given("a file name"), metavar="FILE.jsonl", help="write one JSON line per analysed frame"
+    )
     p.add_argument("--detector", help="face detector: mtcnn (default), yunet, mtcnn-reference")
     p.add_argument("--vcam-backend", help="pyvirtualcam backend: obs, unitycapture, v4l2loopback, ...")
     p.add_argument("--size", type=_size, help="output size, e.g. 1280x720")
@@ -121,7 +139,7 @@ def _add_training(sub) -> None:
     )
     p.add_argument("--out", default="runs/evaluate", help="folder for metrics.json and the figures")
     p.add_argument("--no-mirror", action="store_true", help="score each face once, without its mirror image")
-    p.add_argument("--limit", type=int, default=0, help="score only the first N test faces")
+    p.add_argument("--limit", type=int, default=0, help="score only the first N test faces (or labelled photos)")
     p.add_argument(
         "--cv",
         action="store_true",
@@ -132,9 +150,16 @@ def _add_training(sub) -> None:
 
 def _add_analysis(sub) -> None:
     p = sub.add_parser("analyze", help="emotion timelines, summaries and plots for recordings")
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="video, audio, stream URL, image or folder")
     p.add_argument(
-        "-o", "--out", required=True, metavar="OUTDIR", help="the folder for the results: one sub-folder per input"
+        "inputs", nargs="+", type=_given("an input"), metavar="INPUT", help="video, audio, stream URL, image or folder"
+    )
+    p.add_argument(
+        "-o",
+        "--out",
+        type=_given("a folder"),
+        required=True,
+        metavar="OUTDIR",
+        help="the folder for the results: one sub-folder per input",
     )
     p.add_argument("--every", type=COUNT, default=1, metavar="N", help="analyse every N-th frame")
     p.add_argument("--duration", type=SECONDS, default=0, metavar="S", help="stop after S seconds (streams)")
@@ -166,7 +191,7 @@ def _add_analysis(sub) -> None:
     p.add_argument("--detector", default=DEFAULT_DETECTOR, help="face detector: mtcnn (default) or yunet")
     p.add_argument(
         "--seconds",
-        type=_number(float, 0.5, "seconds, 0.5 or more"),
+        type=_number(float, 0.5, "seconds from 0.5 to 86400 (a day)", 86400),
         default=10.0,
         help="how long to measure (default 10)",
     )
@@ -174,7 +199,7 @@ def _add_analysis(sub) -> None:
     p.add_argument("--matrix", action="store_true", help="run every scenario with a goal, each in a fresh process")
     p.add_argument(
         "--soak",
-        type=_number(float, 1, "seconds, 1 or more"),
+        type=_number(float, 1, "seconds from 1 to 604800 (a week)", 604800),
         metavar="S",
         help="run S seconds, watching memory and frame rate",
     )
@@ -221,8 +246,11 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # argparse already printed its one-line usage error
         return int(exc.code or 0)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, format="fercam: %(message)s")
+    logging.captureWarnings(True)  # libraries' warnings (matplotlib's, Pillow's) go to the log, not the terminal
     if not args.debug:  # OpenCV prints a page of warnings for every camera index that is not there
         os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # its FFmpeg's `[tcp @ 0x...]` lines: quiet
+        logging.getLogger("py.warnings").setLevel(logging.ERROR)  # shown with --debug
     from fercam.apps.stopping import exit_code, stop_on_signals
 
     try:

@@ -45,7 +45,9 @@ def run(args) -> int:
     if mode is Mode.LIVE:
         size, rate = f"{settings.width}x{settings.height}", f"{settings.fps} fps"
     else:  # every frame of the source into a file: its own rate, and its size unless --size
-        size, rate = f"{args.size[0]}x{args.size[1]}" if args.size else "the source's size", "the source's rate"
+        size, rate = _file_size(args.size) if args.size else "the source's size", "the source's rate"
+        if args.fps:
+            _notify(f"--fps {args.fps} is not used here: a file keeps the source's rate (every frame is written)")
     mirror = "on" if settings.mirror else "off"
     print(f"{source} -> {args.sink}: {size} at {rate}, detector {settings.detector}, mirror {mirror}")
     frames = run_headless(
@@ -64,6 +66,12 @@ def run(args) -> int:
     return 0
 
 
+def _file_size(size: tuple[int, int]) -> str:
+    """The size a video file gets for `--size`, as it will be: H.264 (yuv420p) takes even sides only."""
+    width, height = (side - side % 2 for side in size)
+    return f"{width}x{height}" + ("" if (width, height) == tuple(size) else " (H.264 needs even sides)")
+
+
 def _check_outputs(source: str, sink: str, events: str | None, overwrite: bool) -> None:
     """Refuse outputs that are the input (also through links or another path), each other, or already there."""
     from fercam.apps.analyze.outputs import check_outputs
@@ -76,6 +84,8 @@ def _check_outputs(source: str, sink: str, events: str | None, overwrite: bool) 
 def tray(_args) -> int:
     from fercam.devices import has_display
 
+    if _open_running_window():  # one FER Cam per user: a second `fercam` shows the first one's window
+        return 0
     if not has_display():
         raise RuntimeError(
             "no display for the tray icon; run headless: fercam run --no-tray --source 0 --sink virtualcam"
@@ -103,8 +113,8 @@ def _run_tray(store: SettingsStore, source: str | None, sink: str, vcam_backend:
     tray = Tray(app, store, cameras=cameras, detectors=detector_choices(), voice_problem=microphone_problem())
     server = start_window(app, quit=tray.quit, cameras=cameras, port=port)
     print(f"FER Cam window: {server.url}", flush=True)
-    tray.window_url, tray.on_stuck = server.url, server.stop
-    app.on_no_driver = tray.open_window
+    tray.window_link, tray.on_stuck = server.launch_url, server.stop
+    app.open_window = tray.open_window
     try:
         tray.run()
     finally:
@@ -130,22 +140,28 @@ def _serve(
     cameras = list_cameras() if source is None or is_camera_index(source) else []
     server = start_window(app, quit=done.set, cameras=cameras, port=port)
     print(f"FER Cam window: {server.url}", flush=True)
-    app.on_no_driver = lambda: None if open_now else open_page(server.url)
+    app.open_window = lambda: None if open_now else open_page(server.launch_url())
     if open_now:
-        open_page(server.url)
+        open_page(server.launch_url())  # a one-time code on the browser's command line, never the token
     return serve_until_quit(app, server, done)
 
 
-def window(args) -> int:
-    """Opens the window of the FER Cam already running, or starts FER Cam with the window as its interface."""
+def _open_running_window() -> bool:
+    """Opens the window of the FER Cam already running for this user, if one is: True then."""
     import webbrowser
 
     from fercam.apps.window.run import running_window_url
 
-    url = running_window_url()
+    url = running_window_url()  # a one-time launch link: the browser's command line never shows the token
     if url:
-        print(f"FER Cam window: {url}", flush=True)
+        print(f"FER Cam is already running: opening its window ({url.split('/launch/')[0]})", flush=True)
         webbrowser.open(url)
+    return url is not None
+
+
+def window(args) -> int:
+    """Opens the window of the FER Cam already running, or starts FER Cam with the window as its interface."""
+    if _open_running_window():
         return 0
     store = SettingsStore(default_settings_path())
     return _serve(store, None, "virtualcam", args.vcam_backend, args.port, open_now=True)
@@ -200,6 +216,9 @@ def analyze(args) -> int:
 
 def bench(args) -> int:
     from fercam.apps.bench import bench as live
+
+    if args.report and not args.matrix:
+        raise ValueError("--report writes the results of --matrix: add --matrix")
 
     if args.voice is not None or args.model is not None:
         return live.print_model_bench(args.voice, args.model, as_json=args.json)

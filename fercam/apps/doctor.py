@@ -168,7 +168,9 @@ def check_combined_reading(*, loader: Callable[[], tuple[Any, Any]] = _load_seco
     try:
         second, combiner = loader()
         ours = np.full((1, 7), 1 / 7, np.float32)
-        probabilities = combiner.combine(ours, second.predict_aligned([np.zeros((112, 112, 3), np.uint8)]))
+        # the second opinion as the app passes it: probabilities, then the features a rule may read
+        second_opinion = np.hstack(second.read_aligned([np.zeros((112, 112, 3), np.uint8)]))
+        probabilities = combiner.combine(ours, second_opinion)
     except Exception as exc:
         return Check("combined reading", False, f"does not load: {exc}", fix)
     if probabilities.shape != (1, 7) or not np.all(np.isfinite(probabilities)):

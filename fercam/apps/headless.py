@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Callable
 
 from fercam.devices import has_display
 from fercam.events import EventLog
 from fercam.live import LiveRunner, one_opencv_thread
+from fercam.media import count_video_packets
 from fercam.pipeline import Mode, make_face_reader, make_live_reader, run_offline
+from fercam.recording import VideoFileSink
 from fercam.settings import Settings, SettingsStore
 from fercam.sinks import SINKS, SinkError, WindowSink, open_sink, sink_parts
 from fercam.sources import SOURCES, open_source
@@ -109,10 +112,33 @@ def run_headless(
             return runner.run(max_frames=max_frames)
         # outside the frame loop: a model error is not a frame error
         reader = make_face_reader(settings, pictures=mode is Mode.IMAGE)
-        return run_offline(source, reader, [sink], settings, mode=mode, max_frames=max_frames, on_analysis=on_analysis)
+        try:
+            frames = run_offline(
+                source, reader, [sink], settings, mode=mode, max_frames=max_frames, on_analysis=on_analysis
+            )
+        except SinkError as exc:
+            if not isinstance(sink, VideoFileSink):
+                raise
+            sink.close()
+            raise SinkError(f"{exc}; {_held(sink)}") from exc
+        sink.close()  # the last fragment is written here: a full disk may still cut it
+        if isinstance(sink, VideoFileSink) and count_video_packets(sink.path) < sink.frames:
+            raise SinkError(f"{sink.path} could not be written whole ({_why_cut(sink.path)}); {_held(sink)}")
+        return frames
     finally:
         source.close()
         if sink is not None:
             sink.close()
         if event_log:
             event_log.close()
+
+
+def _held(sink: VideoFileSink) -> str:
+    """How many frames a file sink's file holds, said when writing it failed."""
+    return f"it holds {count_video_packets(sink.path)} of the {sink.frames} frames sent"
+
+
+def _why_cut(path) -> str:
+    """Why a file's last writes failed when no write said so at once (they were made at close)."""
+    full = shutil.disk_usage(path.parent).free < 64 * 1024  # a file system rounds up to its blocks
+    return "no space left on the device" if full else "a write failed: a file-size limit?"

@@ -5,6 +5,7 @@ Like `fercam.apps.commands`, they print for humans and return exit codes.
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from pathlib import Path
@@ -73,6 +74,8 @@ def evaluate(args) -> int:
         for line in voice_report(model, data_dir=_data(args), out=args.out, cross_validate=args.cv):
             print(line)
         return 0
+    if (Path(args.out) / "metrics.json").exists():  # an earlier evaluation's, or a training run's
+        raise ValueError(f"{Path(args.out) / 'metrics.json'} already exists: choose another --out")
     if (Path(_data(args)) / "labels.csv").is_file():
         return evaluate_photos(args)
     from fercam.emotion import DEFAULT_MODEL
@@ -91,13 +94,26 @@ def evaluate_photos(args) -> int:
     """A folder of photos with a labels.csv: the app's whole reading against the FER2013 model alone."""
     from fercam.training.wild import evaluate_photos as evaluate
 
-    result = evaluate(args.data, args.out, model=args.model, log=lambda line: print(line, file=sys.stderr))
+    log = functools.partial(print, file=sys.stderr)
+    result = evaluate(args.data, args.out, model=args.model, limit=args.limit, log=log)
+    estimate = result["held_out_estimate"]
+    print(
+        "in-sample: the shipped rule was fitted on these pictures, so this reading flatters it"
+        if estimate
+        else "held out: the shipped rule was not fitted on this folder"
+    )
     for name, title in (("reading", "the app's reading"), ("fer_cnn_alone", "FER2013 model alone, same faces")):
         m = result[name]
         print(f"{title}: accuracy {m['accuracy']:.4f}, balanced accuracy {m['balanced_accuracy']:.4f}")
+        print("  recall: " + ", ".join(f"{k} {v:.2f}" for k, v in m["recall"].items()))
+    if estimate:
+        print(
+            f"the rule's nested held-out estimate for this folder: accuracy {estimate['accuracy']:.4f}, "
+            f"balanced accuracy {estimate['balanced_accuracy']:.4f}"
+        )
+        print("  recall: " + ", ".join(f"{k} {v:.2f}" for k, v in estimate["recall"].items()))
     m = result["reading"]
     print(f"  no face found in {m['no_face']} of {m['samples']} pictures (counted wrong)")
-    print("  recall: " + ", ".join(f"{k} {v:.2f}" for k, v in m["recall"].items()))
     for i, fold in enumerate(result.get("folds", [])):
         print(
             f"  persons fold {i + 1}: {fold['samples']} pictures, accuracy {fold['accuracy']:.4f}, "

@@ -39,6 +39,18 @@ def one_opencv_thread() -> None:
     cv2.setNumThreads(1)
 
 
+class FrameClock:
+    """When the picture being sent was captured (time.monotonic()): a recording's clock. One per output, shared by
+    every runner that feeds it, so the time a settings change takes is a pause in the file, not a cut, and a
+    24 fps camera's frames are 1/24 s apart whatever the output's rate."""
+
+    def __init__(self) -> None:
+        self.time = time.monotonic()
+
+    def __call__(self) -> float:
+        return self.time
+
+
 class LiveRunner:
     """Runs LIVE mode until stopped, the source ends, or the sink is closed.
 
@@ -60,8 +72,10 @@ class LiveRunner:
         max_analysis_hz: float = 22.0,
         on_analysis: Callable[[Analysis, Frame], None] | None = None,
         on_error: Callable[[str], None] | None = None,
+        clock: FrameClock | None = None,
     ) -> None:
         self.source, self.sink, self.store = source, sink, store
+        self.clock = clock or FrameClock()  # set before each send: a recording made with it follows the frames
         self.on_error = on_error  # told once per new error, e.g. the tray's notification
         self.make_reader = make_reader
         self.stale_after_s, self.drop_after_s, self.lost_after_s = stale_after_s, drop_after_s, lost_after_s
@@ -77,7 +91,7 @@ class LiveRunner:
         self._cue_reader = None  # built on the inference thread the first time the cues are switched on
         self._stop = threading.Event()
         self._ended = threading.Event()  # the source has no more frames (end of a clip)
-        self._captured = LatestSlot()  # raw frames from the capture thread
+        self._captured = LatestSlot()  # (raw frame, when it was read) from the capture thread
         self._prepared = LatestSlot()  # frames as analysed, for the inference thread
         self._seen = 0
         self._last_frame_at = time.monotonic()
@@ -122,7 +136,7 @@ class LiveRunner:
                 frame = None
             self.stats.charge("capture", started)
             if frame is not None:
-                self._captured.put(frame)
+                self._captured.put((frame, time.monotonic()))
             elif not self.source.reconnects:
                 self._end()
                 return
@@ -159,12 +173,12 @@ class LiveRunner:
         # then fill in, so the output, and any recording of it, keeps its rate while the camera is late or away.
         grace = period if lost else 2 * period
         timeout = max(0.0, self._last_sent_at + grace - time.monotonic()) if started else self.lost_after_s
-        version, frame = self._captured.wait_newer(self._seen, timeout)
-        if frame is None and self._ended.is_set():
+        version, captured = self._captured.wait_newer(self._seen, timeout)
+        if captured is None and self._ended.is_set():
             return False
         if version > self._seen:
             self._seen = version
-            self._show(frame, settings)
+            self._show(*captured, settings)
         elif self._camera_away():  # asked again: the wait may have crossed the threshold
             width, height = self._last_size or (settings.width, settings.height)
             self._send(message_frame(DISCONNECTED, width, height))
@@ -175,10 +189,10 @@ class LiveRunner:
     def _camera_away(self) -> bool:
         return self.stats.camera_lost or time.monotonic() - self._last_frame_at > self.lost_after_s
 
-    def _show(self, frame: Frame, settings: Settings) -> None:
-        captured = self._last_frame_at = time.monotonic()
+    def _show(self, frame: Frame, captured: float, settings: Settings) -> None:
+        self._last_frame_at = time.monotonic()
         if self.stats.first_frame_at is None:
-            self.stats.first_frame_at = captured
+            self.stats.first_frame_at = self._last_frame_at
         cpu = time.thread_time()
         frame = prepare(frame, settings)
         self._prepared.put(frame)
@@ -187,7 +201,7 @@ class LiveRunner:
         body = self.body_cues.get() if settings.body_cues else None
         image = render(frame, analysis, settings, stale=stale, voice=voice, body=body)
         self.stats.charge("render", cpu)
-        self._send(image)
+        self._send(image, captured)
         if analysis is not None and not stale and self.stats.first_annotated_at is None:
             self.stats.first_annotated_at = time.monotonic()
         self.stats.latencies_ms.append((time.monotonic() - captured) * 1000)
@@ -201,8 +215,10 @@ class LiveRunner:
             return None, False
         return analysis, bool(self.stats.error) or age > self.stale_after_s
 
-    def _send(self, image: np.ndarray) -> None:
+    def _send(self, image: np.ndarray, captured: float | None = None) -> None:
+        """`captured`: when the frame was read; a repeated or "disconnected" picture is shown now."""
         cpu = time.thread_time()
+        self.clock.time = time.monotonic() if captured is None else captured
         self.sink.send(image)
         self.stats.charge("send", cpu)
         self._last_sent_at = time.monotonic()

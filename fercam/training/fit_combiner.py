@@ -1,60 +1,235 @@
-"""Fit the combination rule on a labelled photo folder, by held-out-persons folds; write `fer_combiner.json`.
+"""Fit the combination rule on labelled photo folders, and say honestly how well it reads faces it never saw.
 
-    python -m fercam.training.fit_combiner --data ../shared/data/wild_faces_dev --out models/fer_combiner.json
+    python -m fercam.training.fit_combiner --data ../shared/data/wild_faces_dev --data ../shared/data/sfew_train
 
 One command, reproducible (deterministic folds, a closed-form fitter): re-run it after replacing
-`models/fer_cnn.tflite`. Per-face model outputs are cached under `--cache` by the models' contents, so
-only a changed model is run again. It prints, as Markdown tables, what the model card quotes: every
-candidate's held-out-persons scores, the selective-accuracy table behind the "unsure" threshold, and what
-the resting-face correction changes.
+`models/fer_cnn.tflite`. Per-face model outputs are cached under `--cache` by the models' contents.
+
+Every choice the rule makes (its inputs, the YuNet fallback, the L2 penalty, the class balance) is taken by
+`choose`, on inner folds of the faces it is given. The nested estimate runs `choose` and the fit inside each
+outer fold and scores the fold it never saw: persons (or films) held out, no decision taken on them. The
+in-sample figure (the best candidate's cross-validated score, chosen on the same folds it is scored on) is
+printed beside it: the difference is what the choosing flattered. With two folders, each is also scored by
+the rule the same code fits on the other one alone (cross-set transfer). The shipped rule is `choose` and the
+fit on all faces; its "unsure" threshold is read off the nested estimate.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from fercam.combined import features, softmax
+from fercam.combined import EPS, softmax
 from fercam.training.stacking import balance_weights, fit_softmax
 from fercam.training.wild import face_outputs, person_folds, read_photo_set, scored
 from fercam.types import EMOTIONS
 
 K = len(EMOTIONS)
-FOLDS = 5
-L2_GRID = (0.03, 0.1, 0.3)
-BALANCE_GRID = (0.5, 0.75, 1.0)
-PERSON_POWER = 0.5  # each face weighs n_person ** -0.5: one actor's 151 faces must not set the rule
+FOLDS = 5  # outer folds (the estimate) and inner folds (the choices), by person or film
+L2_GRID = (0.03, 0.3)
+BALANCE_GRID = (0.5, 1.0)
+GROUP_POWER = 0.5  # each face weighs n_group ** -0.5: one actor's 151 faces, or one film's 40, must not set the rule
+PCA = {"zoo_features": 32, "ours_features": 16}  # components kept of each network's penultimate features
+# The candidate inputs: log-probabilities of our model and the zoo model (the zoo model's mirror view
+# averaged in or not), optionally with either network's penultimate features (whitened principal components).
+INPUTS = {
+    "both models' probabilities": ("ours", "zoo"),
+    "both models' probabilities, zoo mirror view": ("ours", "zoo_mirror"),
+    "probabilities + zoo features": ("ours", "zoo", "zoo_features"),
+}
 UNSURE_GRID = (0.0, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7)
 CHECK_EVERY = 15  # the fixed subset the tests re-score with the shipped files: every 15th picture
 MIN_LABELLED = 0.75  # the "unsure" threshold labels at least this share of faces (see choose_unsure)
-RESTING_PRIORS = (1.0, 3.0, 10.0)
 
 
-def person_weights(persons) -> np.ndarray:
-    _, index, counts = np.unique(np.array(persons), return_inverse=True, return_counts=True)
-    return counts[index].astype(float) ** -PERSON_POWER
+@dataclass(frozen=True)
+class Faces:
+    """Labelled faces from one or more photo folders, with every model output the candidates read."""
+
+    files: np.ndarray  # (N,) file names
+    y: np.ndarray  # (N,) FER2013 codes
+    groups: np.ndarray  # (N,) "set/person" or "set/film": what a split keeps on one side
+    sets: np.ndarray  # (N,) the folder's name
+    outputs: dict  # per-face arrays from `face_outputs`
+
+    def take(self, index: np.ndarray) -> Faces:
+        return Faces(
+            self.files[index],
+            self.y[index],
+            self.groups[index],
+            self.sets[index],
+            {k: v[index] for k, v in self.outputs.items()},
+        )
+
+    def found(self, fallback: bool) -> np.ndarray:
+        return self.outputs["mtcnn_found"] | (fallback & self.outputs["yunet_found"])
+
+    def blocks(self, names: tuple[str, ...], fallback: bool) -> list[np.ndarray]:
+        """The raw input blocks of a candidate, from YuNet's face where MTCNN found none (with `fallback`)."""
+        o = self.outputs
+        use_yunet = (fallback & ~o["mtcnn_found"] & o["yunet_found"])[:, None]
+
+        def pick(key):
+            return np.where(use_yunet, o[f"yunet_{key}"], o[f"mtcnn_{key}"]).astype(np.float64)
+
+        made = {
+            "ours": lambda: _logp(pick("ours")),
+            "zoo": lambda: _logp(pick("second")),
+            "zoo_mirror": lambda: _logp((pick("second") + pick("second_flip")) / 2),
+            "zoo_features": lambda: pick("second_feat"),
+            "ours_features": lambda: pick("ours_feat"),
+        }
+        return [made[name]() for name in names]
 
 
-def fit(x, y, per_person, *, l2: float, balance: float):
-    return fit_softmax(x, y, k=K, l2=l2, sample_weight=balance_weights(y, K, balance) * per_person)
+def _logp(p: np.ndarray) -> np.ndarray:
+    return np.log(np.maximum(p, EPS))
 
 
-def cross_validated(x, y, found, folds, per_person, *, l2: float, balance: float) -> np.ndarray:
-    """Logits of each face from a rule fitted on the other folds' faces."""
-    logits = np.zeros((len(y), K))
+def load_faces(folders: list[Path], cache: Path, classifier: Path | None = None, log=print) -> Faces:
+    parts = []
+    for folder in folders:
+        photos = read_photo_set(folder)
+        if photos.persons is None:
+            raise ValueError(f"{folder}: labels.csv needs a person (or movie) column to fit by held-out folds")
+        o = face_outputs(photos, cache, classifier_path=classifier, log=log)
+        n = len(photos.files)
+        name = Path(folder).name
+        groups = np.array([f"{name}/{p}" for p in photos.persons])
+        parts.append(Faces(np.array(photos.files), photos.labels, groups, np.full(n, name), o))
+    keys = set.intersection(*(set(p.outputs) for p in parts))
+    return Faces(
+        np.concatenate([p.files for p in parts]),
+        np.concatenate([p.y for p in parts]),
+        np.concatenate([p.groups for p in parts]),
+        np.concatenate([p.sets for p in parts]),
+        {k: np.concatenate([p.outputs[k] for p in parts]) for k in keys},
+    )
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One candidate rule: its inputs, whether YuNet reads the pictures MTCNN finds no face in, its options."""
+
+    inputs: str
+    fallback: bool
+    l2: float
+    balance: float
+
+    @property
+    def name(self) -> str:
+        return self.inputs + (" + YuNet where MTCNN finds none" if self.fallback else "")
+
+
+RECIPES = tuple(
+    Recipe(inputs, fallback, l2, balance)
+    for inputs, fallback, l2, balance in itertools.product(INPUTS, (False, True), L2_GRID, BALANCE_GRID)
+)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """softmax(weights @ raw inputs + bias): linear in the blocks' raw values (principal components folded in)."""
+
+    recipe: Recipe
+    weights: np.ndarray  # (7, total raw inputs)
+    bias: np.ndarray  # (7,)
+
+    def logits(self, faces: Faces) -> np.ndarray:
+        x = np.hstack(faces.blocks(INPUTS[self.recipe.inputs], self.recipe.fallback))
+        return x @ self.weights.T + self.bias
+
+
+def group_weights(groups: np.ndarray) -> np.ndarray:
+    _, index, counts = np.unique(groups, return_inverse=True, return_counts=True)
+    return counts[index].astype(float) ** -GROUP_POWER
+
+
+def fit_rule(recipe: Recipe, faces: Faces) -> Rule:
+    """The rule `recipe` describes, fitted on the faces found. A feature block enters as its first principal
+    components (of the standardised features, whitened), fitted on these faces alone; the projection is
+    then folded into the weights, so the rule applies to the raw features."""
+    found = faces.found(recipe.fallback)
+    names = INPUTS[recipe.inputs]
+    blocks = faces.blocks(names, recipe.fallback)
+    projections, columns = [], []
+    for name, block in zip(names, blocks):
+        if name not in PCA:
+            projections.append((np.zeros(block.shape[1]), np.eye(block.shape[1])))
+        else:
+            train = block[found]
+            mean, scale = train.mean(0), train.std(0) + 1e-6
+            z = (train - mean) / scale
+            variance, vectors = np.linalg.eigh(z.T @ z / len(z))  # ascending
+            top = np.argsort(variance)[::-1][: PCA[name]]
+            # raw -> whitened components: ((raw - mean) / scale) @ vectors / sqrt(variance)
+            matrix = (vectors[:, top] / scale[:, None]) / np.sqrt(np.maximum(variance[top], 1e-9))
+            projections.append((mean, matrix))
+        columns.append((block - projections[-1][0]) @ projections[-1][1])
+    x = np.hstack(columns)
+    weight = balance_weights(faces.y[found], K, recipe.balance) * group_weights(faces.groups)[found]
+    w, b = fit_softmax(x[found], faces.y[found], k=K, l2=recipe.l2, sample_weight=weight)
+    raw_w, raw_b, start = [], b.copy(), 0
+    for mean, matrix in projections:
+        part = w[:, start : start + matrix.shape[1]] @ matrix.T  # (7, raw inputs of the block)
+        raw_w.append(part)
+        raw_b -= part @ mean
+        start += matrix.shape[1]
+    return Rule(recipe, np.hstack(raw_w), raw_b)
+
+
+def folds_of(faces: Faces, k: int = FOLDS) -> np.ndarray:
+    """Folds by person or film, each with its share of every class."""
+    return person_folds(tuple(faces.groups), k, faces.y)
+
+
+def cross_validated(recipes, faces: Faces, folds: np.ndarray) -> dict:
+    """Each recipe's logits for every face, from rules fitted on the other folds."""
+    out = {r: np.zeros((len(faces.y), K)) for r in recipes}
     for f in np.unique(folds):
-        train = found & (folds != f)
-        w, b = fit(x[train], y[train], per_person[train], l2=l2, balance=balance)
-        logits[folds == f] = x[folds == f] @ w.T + b
-    return logits
+        train, test = faces.take(folds != f), faces.take(folds == f)
+        for r in recipes:
+            out[r][folds == f] = fit_rule(r, train).logits(test)
+    return out
 
 
-def per_fold(probs, found, y, folds) -> list[dict]:
-    return [scored(probs[folds == f], found[folds == f], y[folds == f]) for f in np.unique(folds)]
+def criterion(s: dict) -> float:
+    return s["accuracy"] + s["balanced_accuracy"]
+
+
+def choose(faces: Faces, recipes=RECIPES) -> tuple[Recipe, dict]:
+    """The recipe with the best cross-validated accuracy + balanced accuracy on inner folds of `faces`,
+    and every recipe's inner score (the in-sample table: chosen on the folds it is scored on)."""
+    logits = cross_validated(recipes, faces, folds_of(faces))
+    table = {r: scored(softmax(logits[r]), faces.found(r.fallback), faces.y) for r in recipes}
+    return max(recipes, key=lambda r: criterion(table[r])), {"table": table, "logits": logits}
+
+
+def nested(faces: Faces, recipes=RECIPES, log=print) -> dict:
+    """The honest estimate: in each outer fold, `choose` and fit on the other folds, score the fold."""
+    folds = folds_of(faces)
+    probs, found, chosen = np.zeros((len(faces.y), K), np.float32), np.zeros(len(faces.y), bool), []
+    for f in np.unique(folds):
+        train, test = faces.take(folds != f), faces.take(folds == f)
+        recipe, _ = choose(train, recipes)
+        chosen.append(recipe)
+        probs[folds == f] = softmax(fit_rule(recipe, train).logits(test))
+        found[folds == f] = test.found(recipe.fallback)
+        log(f"  outer fold {f + 1}: chose {recipe.name}, l2 {recipe.l2}, balance {recipe.balance}")
+    return {"probs": probs, "found": found, "folds": folds, "chosen": chosen}
+
+
+def transfer(source: Faces, target: Faces, recipes=RECIPES) -> tuple[Recipe, dict]:
+    """`choose` and fit on `source` alone, score `target`."""
+    recipe, _ = choose(source, recipes)
+    rule = fit_rule(recipe, source)
+    return recipe, scored(softmax(rule.logits(target)), target.found(recipe.fallback), target.y)
 
 
 def selective(probs: np.ndarray, found: np.ndarray, y: np.ndarray) -> list[dict]:
@@ -79,171 +254,168 @@ def choose_unsure(rows: list[dict]) -> float:
     return max(r["unsure_below"] for r in rows if r["labelled"] >= MIN_LABELLED)
 
 
-def resting_face(logits, y, found, persons) -> list[dict]:
-    """Each face corrected by its person's other faces ("history"), as the tracker does over time:
-    z - (m - m0), m = (sum of the history's centred log-probabilities + prior * m0) / (n + prior),
-    m0 the mean over all faces. Scored on faces whose person has other faces."""
-    logp = np.log(np.maximum(softmax(logits), 1e-4))
-    centred = logp - logp.mean(1, keepdims=True)
-    m0 = centred[found].mean(0)
-    people = np.array(persons)
-    has_history = np.array([found[(people == p)].sum() > 1 for p in persons]) & found
-    rows = []
-    base = scored(softmax(logits[has_history]), found[has_history], y[has_history])
-    rows.append({"prior": None, "accuracy": base["accuracy"], "balanced_accuracy": base["balanced_accuracy"]})
-    for prior in RESTING_PRIORS:
-        corrected = logits.copy()
-        for i in np.flatnonzero(has_history):
-            others = (people == people[i]) & found
-            others[i] = False
-            m = (centred[others].sum(0) + prior * m0) / (others.sum() + prior)
-            corrected[i] = logits[i] - (m - m0)
-        s = scored(softmax(corrected[has_history]), found[has_history], y[has_history])
-        rows.append({"prior": prior, "accuracy": s["accuracy"], "balanced_accuracy": s["balanced_accuracy"]})
-    return [dict(r, faces=int(has_history.sum())) for r in rows]
+def by_set(faces: Faces, probs: np.ndarray, found: np.ndarray) -> dict:
+    """Scores on all faces and on each folder's faces."""
+    out = {"all": scored(probs, found, faces.y)}
+    for name in dict.fromkeys(faces.sets):
+        keep = faces.sets == name
+        out[name] = scored(probs[keep], found[keep], faces.y[keep])
+    return out
 
 
-def run(data: Path, out: Path, cache: Path, classifier: Path | None = None, log=print) -> dict:
-    photos = read_photo_set(data)
-    if photos.persons is None:
-        raise ValueError(f"{data}: labels.csv needs a person column to fit by held-out-persons folds")
-    y, folds = photos.labels, person_folds(photos.persons, FOLDS)
-    per_person = person_weights(photos.persons)
-    o = face_outputs(photos, cache, classifier_path=classifier, log=log)
-    found, yunet_found = o["mtcnn_found"], o["yunet_found"]
-    # the YuNet fallback candidate: YuNet's face where MTCNN found none
-    fb = {k: np.where((~found & yunet_found)[:, None], o[f"yunet_{k}"], o[f"mtcnn_{k}"]) for k in ("ours", "second")}
-    fb_found = found | yunet_found
-    second_mirror = (o["mtcnn_second"] + o["mtcnn_second_flip"]) / 2
-    candidates = {
-        "fer_cnn alone (shipped before)": (None, o["mtcnn_ours"], found),
-        "zoo RAF-DB model alone": (None, o["mtcnn_second"], found),
-        "mean of both": (None, (o["mtcnn_ours"] + o["mtcnn_second"]) / 2, found),
-        "combined (learnt rule)": (features(o["mtcnn_ours"], o["mtcnn_second"]), None, found),
-        "combined, zoo model with its mirror view": (features(o["mtcnn_ours"], second_mirror), None, found),
-        "combined, contrast-equalised grey crop": (features(o["mtcnn_ours_eq"], o["mtcnn_second"]), None, found),
-        "combined + YuNet where MTCNN finds none": (features(fb["ours"], fb["second"]), None, fb_found),
-    }
-    results, chosen_options = {}, {}
-    for name, (x, probs, has_face) in candidates.items():
-        if x is None:
-            results[name] = {"all": scored(probs, has_face, y), "folds": per_fold(probs, has_face, y, folds)}
-            continue
-        best = None
-        for l2 in L2_GRID:
-            for balance in BALANCE_GRID:
-                p = softmax(cross_validated(x, y, has_face, folds, per_person, l2=l2, balance=balance))
-                s = scored(p, has_face, y)
-                if best is None or s["accuracy"] + s["balanced_accuracy"] > best[0]:
-                    best = (s["accuracy"] + s["balanced_accuracy"], l2, balance, p)
-        _, l2, balance, p = best
-        chosen_options[name] = {"l2": l2, "balance": balance}
-        results[name] = {"all": scored(p, has_face, y), "folds": per_fold(p, has_face, y, folds), "probs": p}
-        log(f"{name}: l2 {l2}, balance {balance}")
-    for name, r in results.items():
-        log(f"{name:45s} accuracy {r['all']['accuracy']:.3f}  balanced {r['all']['balanced_accuracy']:.3f}")
-
-    shipped = "combined (learnt rule)"
-    adopted = _adopted(results, shipped, ("combined + YuNet where MTCNN finds none",))
-    x, has_face = candidates[adopted][0], candidates[adopted][2]
-    oof = results[adopted]["probs"]
-    table = selective(oof, has_face, y)
+def run(folders: list[Path], out: Path, cache: Path, classifier: Path | None = None, log=print) -> dict:
+    faces = load_faces(folders, cache, classifier, log)
+    log(f"{len(faces.y)} faces from {len(folders)} folders; nested estimate ({FOLDS} x {FOLDS} folds)")
+    estimate = nested(faces, log=log)
+    nested_scores = by_set(faces, estimate["probs"], estimate["found"])
+    recipe, inner = choose(faces)
+    rule = fit_rule(recipe, faces)
+    in_sample = by_set(faces, softmax(inner["logits"][recipe]), faces.found(recipe.fallback))
+    fitted = by_set(faces, softmax(rule.logits(faces)), faces.found(recipe.fallback))
+    candidates = {}  # each candidate's in-sample score at its best options, as the old report gave it
+    for r, s in inner["table"].items():
+        if r.name not in candidates or criterion(s) > criterion(inner["table"][candidates[r.name]]):
+            candidates[r.name] = r
+    names = list(dict.fromkeys(faces.sets))
+    transfers = {}
+    if len(names) == 2:
+        for a, b in (names, names[::-1]):
+            log(f"  transfer: fitting on {a}, scoring {b}")
+            chosen, score = transfer(faces.take(faces.sets == a), faces.take(faces.sets == b))
+            own = nested(faces.take(faces.sets == a), log=lambda _: None)
+            own_score = scored(own["probs"], own["found"], faces.y[faces.sets == a])
+            transfers[f"{a} -> {b}"] = {"recipe": chosen.name, "score": score, "nested_on_source": own_score}
+    table = selective(estimate["probs"], estimate["found"], faces.y)
     unsure_below = choose_unsure(table)
-    weights, bias = fit(x[has_face], y[has_face], per_person[has_face], **chosen_options[adopted])
-    resting = resting_face(np.log(np.maximum(oof, 1e-12)), y, has_face, photos.persons)
-
-    check = np.arange(0, len(y), CHECK_EVERY)
-    full = softmax(x @ weights.T + bias)
-    check_pred = np.where(has_face[check], full[check].argmax(1), -1)
-    rule = {
-        "about": "fercam combined reading: softmax(weights @ log [p_fer_cnn, p_zoo] + bias); see models/README.md",
-        "inputs": ["fer_cnn.tflite (grey 48 px crop, both views)", "fer_mobilefacenet_2022july_int8.onnx (aligned)"],
-        "weights": np.round(weights, 6).tolist(),
-        "bias": np.round(bias, 6).tolist(),
+    shipped = _rule_file(rule, faces, folders, unsure_below, nested_scores, in_sample)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(dump(shipped))
+    report = {
+        "nested": nested_scores,
+        "in_sample": in_sample,
+        "resubstitution": fitted,
+        "chosen": recipe,
+        "outer_choices": estimate["chosen"],
+        "candidates": {name: inner["table"][r] for name, r in candidates.items()},
+        "transfer": transfers,
+        "selective": table,
         "unsure_below": unsure_below,
-        "fallback_detector": "yunet" if adopted != shipped else None,
-        "fitted_on": {"data": str(data), "faces": int(has_face.sum()), "folds": FOLDS, **chosen_options[adopted]},
+        "check": shipped["check"],
+    }
+    log(_report(report, faces))
+    return shipped
+
+
+def dump(rule_file: dict) -> str:
+    """The rule file as JSON, one key a line (the weights' 7 x 526 numbers on theirs)."""
+    return "{\n" + ",\n".join(f" {json.dumps(k)}: {json.dumps(v)}" for k, v in rule_file.items()) + "\n}\n"
+
+
+def _rule_file(rule: Rule, faces: Faces, folders, unsure_below, nested_scores, in_sample) -> dict:
+    r = rule.recipe
+    check = np.arange(0, len(faces.y), CHECK_EVERY)
+    check = check[faces.sets[check] == faces.sets[0]]  # the first folder's pictures (the tests read them)
+    found = faces.found(r.fallback)
+    pred = np.where(found, rule.logits(faces).argmax(1), -1)[check]
+
+    def brief(s):
+        keys = ("samples", "accuracy", "balanced_accuracy", "recall")
+        return {name: {k: v[k] for k in keys} for name, v in s.items()}
+
+    return {
+        "about": "fercam combined reading: softmax(weights @ inputs + bias); see models/README.md",
+        "inputs": list(INPUTS[r.inputs]),
+        "weights": np.round(rule.weights, 6).tolist(),
+        "bias": np.round(rule.bias, 6).tolist(),
+        "unsure_below": unsure_below,
+        "fallback_detector": "yunet" if r.fallback else None,
+        "fitted_on": {
+            "data": [Path(f).name for f in folders],  # the folders' names: `fercam evaluate` knows them by name
+            "faces": int(found.sum()),
+            "recipe": r.name,
+            "l2": r.l2,
+            "balance": r.balance,
+        },
+        "estimate": {"nested": brief(nested_scores), "in_sample": brief(in_sample)},
         "check": {
-            "files": [photos.files[i] for i in check],
-            "labels": y[check].tolist(),
-            "predicted": check_pred.tolist(),
-            "correct": int((check_pred == y[check]).sum()),
+            "files": faces.files[check].tolist(),
+            "labels": faces.y[check].tolist(),
+            "predicted": pred.tolist(),
+            "correct": int((pred == faces.y[check]).sum()),
         },
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(rule, indent=1) + "\n")
-    log(_report(results, table, unsure_below, resting, adopted, rule, photos, folds))
-    return rule
-
-
-def _adopted(results: dict, base: str, options: tuple[str, ...]) -> str:
-    """The base rule, or an option that beats it on both accuracy and balanced accuracy."""
-    best = base
-    for name in options:
-        a, b = results[name]["all"], results[best]["all"]
-        if a["accuracy"] > b["accuracy"] and a["balanced_accuracy"] > b["balanced_accuracy"]:
-            best = name
-    return best
 
 
 def _pct(v: float) -> str:
     return f"{100 * v:.1f}%"
 
 
-def _report(results, table, unsure_below, resting, adopted, rule, photos, folds) -> str:
-    n_persons = len(set(photos.persons))
+def _row(name: str, s: dict) -> str:
+    return (
+        f"| {name} | {_pct(s['accuracy'])} | {_pct(s['balanced_accuracy'])} | "
+        + " | ".join(_pct(s["recall"][e]) for e in EMOTIONS)
+        + f" | {s.get('no_face', 0)} |"
+    )
+
+
+def _report(report: dict, faces: Faces) -> str:
+    head = ["| reading | accuracy | balanced | " + " | ".join(EMOTIONS) + " | no face |"]
+    head.append("|---|---|---|" + "---|" * len(EMOTIONS) + "---|")
     lines = [
-        f"Held-out-persons folds: {FOLDS} folds of {', '.join(str(int((folds == f).sum())) for f in range(FOLDS))} "
-        f"faces ({n_persons} persons, none on both sides); the largest face of each picture, a picture without "
-        "one counts as wrong; learnt rules are fitted on four folds and scored on the fifth.",
+        f"Nested estimate: {FOLDS} outer folds by person or film (each with its share of every class); inside "
+        f"each, the inputs, fallback, L2 and class balance are chosen on {FOLDS} inner folds of the other four. "
+        "The largest face of each picture; a picture without one counts as wrong.",
         "",
-        "| reading | accuracy | balanced accuracy | folds: accuracy min-max | " + " | ".join(EMOTIONS) + " | no face |",
-        "|---|---|---|---|" + "---|" * len(EMOTIONS) + "---|",
+        *head,
     ]
-    for name, r in results.items():
-        a, accs = r["all"], [f["accuracy"] for f in r["folds"]]
-        mark = "**" if name == adopted else ""
-        lines.append(
-            f"| {mark}{name}{mark} | {_pct(a['accuracy'])} | {_pct(a['balanced_accuracy'])} | "
-            f"{_pct(min(accs))}-{_pct(max(accs))} | "
-            + " | ".join(_pct(a["recall"][e]) for e in EMOTIONS)
-            + f" | {a['no_face']} |"
-        )
-    confusion = results[adopted]["all"]["confusion"]
-    lines += ["", f"Confusion of the adopted reading (rows true, columns predicted, {', '.join(EMOTIONS)}):", ""]
-    lines += ["| true \\ predicted | " + " | ".join(EMOTIONS) + " |", "|---|" + "---|" * len(EMOTIONS)]
-    lines += [f"| {e} | " + " | ".join(str(v) for v in row) + " |" for e, row in zip(EMOTIONS, confusion)]
-    lines += ["", "Selective accuracy of the adopted reading (held-out folds):", ""]
+    for figure, title in (("nested", "nested (held out, every choice inside)"), ("in_sample", "in-sample")):
+        for name, s in report[figure].items():
+            lines.append(_row(f"{title}: {name}", s))
+    lines.append(_row("fitted rule on its own faces: all", report["resubstitution"]["all"]))
+    choices = [f"{r.name} (l2 {r.l2}, balance {r.balance})" for r in report["outer_choices"]]
+    r = report["chosen"]
+    lines += ["", "Chosen in the outer folds: " + "; ".join(choices) + ".", ""]
+    lines += [f"Shipped (chosen on all faces): **{r.name}**, l2 {r.l2}, balance {r.balance}.", ""]
+    lines += ["Candidates, in-sample (each at its best options, chosen on the folds it is scored on):", "", *head]
+    lines += [_row(name, s) for name, s in report["candidates"].items()]
+    if report["transfer"]:
+        lines += ["", "Cross-set transfer (chosen and fitted on one folder alone, scored on the other):", "", *head]
+        for pair, t in report["transfer"].items():
+            source = pair.split(" -> ")[0]
+            lines.append(_row(f"nested on {source} alone", t["nested_on_source"]))
+            lines.append(_row(f"{pair} ({t['recipe']})", t["score"]))
+    lines += ["", "Selective accuracy of the nested estimate (the shipped threshold is read off it):", ""]
     lines += ["| unsure below | share labelled | accuracy among labelled |", "|---|---|---|"]
     lines += [
-        f"| {r['unsure_below']:.2f}{' (shipped)' if r['unsure_below'] == unsure_below else ''} | "
-        f"{_pct(r['labelled'])} | {_pct(r['accuracy_labelled'])} |"
-        for r in table
+        f"| {row['unsure_below']:.2f}{' (shipped)' if row['unsure_below'] == report['unsure_below'] else ''} | "
+        f"{_pct(row['labelled'])} | {_pct(row['accuracy_labelled'])} |"
+        for row in report["selective"]
     ]
-    lines += ["", f"Resting-face correction on the {resting[0]['faces']} faces whose person has other pictures:", ""]
-    lines += ["| history prior (faces) | accuracy | balanced accuracy |", "|---|---|---|"]
-    lines += [
-        f"| {'none' if r['prior'] is None else r['prior']} | {_pct(r['accuracy'])} | {_pct(r['balanced_accuracy'])} |"
-        for r in resting
-    ]
-    c = rule["check"]
+    c = report["check"]
     lines += [
         "",
-        f"Fixed check subset (every {CHECK_EVERY}th picture, {len(c['files'])} pictures), the shipped rule "
-        f"fitted on all faces: {c['correct']} of {len(c['files'])} right.",
+        f"Fixed check subset (every {CHECK_EVERY}th picture of the first folder, {len(c['files'])} pictures), "
+        f"the shipped rule fitted on all faces: {c['correct']} of {len(c['files'])} right.",
     ]
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fercam.training.fit_combiner", description=__doc__.split("\n")[0])
-    parser.add_argument("--data", required=True, help="a folder with labels.csv (file,label,person) and the pictures")
+    parser.add_argument(
+        "--data", required=True, action="append", help="a folder with labels.csv (file,label,person or movie); repeat"
+    )
     parser.add_argument("--out", default="models/fer_combiner.json", help="the rule file to write")
     parser.add_argument("--cache", default="runs/wild_cache", help="folder for the per-face model outputs")
     parser.add_argument("--classifier", help="our model file (default: the shipped fer_cnn.tflite)")
     args = parser.parse_args(argv)
     try:
-        run(Path(args.data), Path(args.out), Path(args.cache), Path(args.classifier) if args.classifier else None)
+        run(
+            [Path(d) for d in args.data],
+            Path(args.out),
+            Path(args.cache),
+            Path(args.classifier) if args.classifier else None,
+        )
     except (ValueError, OSError) as exc:
         print(f"fit_combiner: {exc}", file=sys.stderr)
         return 2

@@ -43,7 +43,7 @@ class AudioFile:
         if self.path.stat().st_size == 0:
             raise AudioError(f"{self.path}: the file is empty (0 bytes)")
         try:
-            self._container = av.open(str(self.path))
+            self._container = av.open(str(self.path.absolute()))  # `file:x.wav` is a name here, not a protocol
         except av.FFmpegError as exc:
             raise AudioError(f"{self.path}: not a readable audio or video file ({os_reason(exc)})") from exc
         if not self._container.streams.audio:
@@ -53,10 +53,14 @@ class AudioFile:
         start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
         origin = self._container.start_time / 1e6 if self._container.start_time is not None else 0.0
         self.offset = max(0.0, start - origin)
+        self.skipped_s = 0.0  # damaged sound decoding went past, as silence
         if stream.duration and stream.time_base:
             self.duration: float | None = float(stream.duration * stream.time_base)
         else:
             self.duration = self._container.duration / 1e6 if self._container.duration else None
+        # AAC in MP4/MOV: the edit list declares the length; what decodes past it is the encoder's padding
+        padded = stream.codec_context.name == "aac" and "mp4" in self._container.format.name
+        self._end = self.offset + self.duration if padded and stream.duration else None
 
     def blocks(self, *, until_s: float | None = None, block_s: float = BLOCK_S) -> Iterator[np.ndarray]:
         """The samples in blocks of `block_s` (the last one shorter); `until_s` (container time) ends them there."""
@@ -65,11 +69,12 @@ class AudioFile:
         stream = self._container.streams.audio[0]
         resampler = av.AudioResampler(format="flt", layout="mono", rate=self.sample_rate)
         size = round(block_s * self.sample_rate)
-        left = None if until_s is None else max(0, round((until_s - self.offset) * self.sample_rate))
+        ends = [t for t in (until_s, self._end) if t is not None]
+        left = max(0, round((min(ends) - self.offset) * self.sample_rate)) if ends else None
         pending: list[np.ndarray] = []
         held = 0
         try:
-            for frame in itertools.chain(self._container.decode(stream), [None]):  # None: flush the resampler
+            for frame in itertools.chain(self._decode(stream), [None]):  # None: flush the resampler
                 for out in resampler.resample(frame):
                     pending.append(np.clip(out.to_ndarray().reshape(-1), -1.0, 1.0))
                     held += len(pending[-1])
@@ -85,6 +90,20 @@ class AudioFile:
         except av.FFmpegError as exc:
             raise AudioError(f"{self.path}: the sound cannot be decoded ({os_reason(exc)})") from exc
 
+    def _decode(self, stream) -> Iterator:
+        """Packet by packet, as FFmpeg does: a damaged packet becomes silence of its length (noted in
+        `skipped_s`), so the sound after it keeps its time."""
+        import av
+
+        for packet in self._container.demux(stream):
+            try:
+                yield from packet.decode()
+            except av.InvalidDataError:
+                seconds = float(packet.duration * packet.time_base) if packet.duration and packet.time_base else 0.0
+                self.skipped_s += seconds
+                if seconds:
+                    yield _silence(stream, seconds)
+
     def close(self) -> None:
         self._container.close()
 
@@ -93,6 +112,18 @@ class AudioFile:
 
     def __exit__(self, *_exc) -> None:
         self.close()
+
+
+def _silence(stream, seconds: float):
+    """`seconds` of silence in the decoder's own format, layout and rate (what the resampler was set up for)."""
+    import av
+
+    context = stream.codec_context
+    frame = av.AudioFrame(format=context.format.name, layout=context.layout.name, samples=round(seconds * context.rate))
+    for plane in frame.planes:
+        plane.update(bytes(plane.buffer_size))
+    frame.sample_rate = context.rate
+    return frame
 
 
 def load_audio(path: str | Path, sample_rate: int = DEFAULT_RATE) -> np.ndarray:

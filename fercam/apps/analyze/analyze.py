@@ -7,7 +7,8 @@ result of FER Cam's: a folder of the user's is never touched, the result goes to
 at a time may write into an output folder. Times are the media's own (each frame's presentation time).
 Ctrl-C, SIGTERM or SIGHUP stops early, in the frames or in the voice stage, and still writes everything
 up to one point in the media, every output cut there (summary.json says "interrupted" and
-"stopped_at_s"); inputs not yet started are reported. The stages: `frames.py` (faces, body, video) and
+"stopped_at_s"; a stop in the frames stage skips the voice, which would first voice all the sound before
+it); inputs not yet started are reported. The stages: `frames.py` (faces, body, video) and
 `sound.py` (voice); this module runs them per input and over all the inputs.
 """
 
@@ -38,9 +39,9 @@ from fercam.apps.stopping import stop_on_signals, stop_requested, worker_init
 from fercam.body.timeline import BodyTimelineWriter
 from fercam.defaults import DEFAULT_DETECTOR
 from fercam.errors import one_line
-from fercam.media import NoVideoError, copy_audio_track
+from fercam.media import NoVideoError, copy_audio_track, has_audio
 from fercam.pictures import ImageSource
-from fercam.sources import STREAM_SCHEMES, open_source
+from fercam.sources import STREAM_SCHEMES, open_source, path_problem
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +159,8 @@ def analyze_one(
     if spec.lower().startswith(STREAM_SCHEMES) and not options.duration:
         raise ValueError(f"{spec}: a stream needs --duration S")
     notes, source = [], None
+    if not spec.lower().startswith(STREAM_SCHEMES) and (problem := path_problem(spec)):
+        raise ValueError(problem)
     if Path(spec).suffix.lower() in AUDIO_SUFFIXES:
         build = partial(_analyze_audio_only, options=options, position=position, notes=notes)
     else:  # opened before staging: a missing or unreadable input leaves nothing behind
@@ -198,11 +201,19 @@ def _analyze_video(clock: MediaClock, spec: str, folder: Path, *, options: Optio
         clock.close()
         timeline.close()
         body.close()
+    if getattr(clock.source, "problem", ""):  # damaged or cut: said in the summary line and summary.json
+        result.notes.append(clock.source.problem)
     end = clock.end_of(result.frames)  # where the outputs end, in media time
     if options.duration:
         end = min(end, options.duration)
     cut = result.interrupted or bool(options.duration)  # else the sound runs its whole length, even past the video
-    voice = analyze_voice(spec, folder, result, options, position, until_s=end if cut else None)
+    voice = None
+    if result.interrupted:  # stopped in the frames stage: voicing all the sound before the stop would hold it up
+        has_sound = not spec.lower().startswith(STREAM_SCHEMES) and has_audio(spec)
+        result.notes += ["voice skipped: the run was stopped in the frame stage"] if has_sound else []
+    else:
+        voice = analyze_voice(spec, folder, result, options, position, until_s=end if cut else None)
+        has_sound = voice is not None
     if result.interrupted and voice is not None and voice.until < end:  # stopped in the voice stage: all end there
         end, cut = voice.until, True
         result.frames = sum(t < end for t in clock.times[: result.frames])
@@ -211,8 +222,8 @@ def _analyze_video(clock: MediaClock, spec: str, folder: Path, *, options: Optio
         timeline.rows = [row for row in timeline.rows if row[0] < end]
         body.rows = [row for row in body.rows if row[0] < end]
     video_file = folder / "annotated.mp4"
-    if video_file.exists() and voice is not None:
-        copy_audio_track(spec, video_file, until_s=end if cut else None)
+    if video_file.exists() and has_sound:  # the sound kept, cut where the pictures stop
+        copy_audio_track(spec, video_file, until_s=end if cut else None, video_start_s=clock.times[0])
     if isinstance(clock.source, ImageSource) and result.frames == 1:  # a photo: no times to summarise
         faces = summarize_photo(timeline.rows)
         result.faces = len(faces)
@@ -222,12 +233,14 @@ def _analyze_video(clock: MediaClock, spec: str, folder: Path, *, options: Optio
     analysed = clock.times[: result.frames : options.every]
     faces = summarize_faces(timeline.rows, analysed, end)
     result.faces = len(faces)
-    _write_summary(spec, folder, result, end, faces, voice)
+    sound_end = voice.until if voice is not None and not cut else end  # sound may run past the last picture
+    duration = max(end, sound_end)
+    _write_summary(spec, folder, result, duration, faces, voice)
     plot_timelines(
         timeline.rows,
         folder / "timeline.png",
         voice=voice and voice.windows,
-        duration=end,
+        duration=duration,
         body=body.rows,
         unsure_below=_face_threshold(),
     )
@@ -273,8 +286,8 @@ def _write_summary(
     summary["faces"] = faces
     if voice is not None:
         summary["voice"] = voice_summary(voice)
-    elif result.notes:
-        summary["voice"] = {"error": result.notes[-1]}
+    elif skipped := [note for note in result.notes if note.startswith("voice skipped")]:
+        summary["voice"] = {"error": skipped[-1]}
     if result.notes:
         summary["notes"] = list(result.notes)
     write_json_atomic(folder / "summary.json", summary)

@@ -9,12 +9,14 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fercam.apps.analyze.outputs import is_ours
+from fercam.apps.analyze.outputs import is_ours, resolved
 from fercam.pictures import IMAGE_SUFFIXES
 from fercam.sources import STREAM_SCHEMES
 
-AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac"}
-VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"}
+AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".aiff", ".aif", ".au", ".wma"}
+# What a folder lists: every kind FFmpeg reads alone too (MPEG-TS, raw H.264/H.265 streams, GIF...)
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".ts", ".mts",
+                  ".m2ts", ".h264", ".264", ".h265", ".hevc", ".3gp", ".ogv", ".gif"}  # fmt: skip
 MEDIA_SUFFIXES = IMAGE_SUFFIXES | AUDIO_SUFFIXES | VIDEO_SUFFIXES
 
 
@@ -72,7 +74,7 @@ def out_dirs(specs: list[str], out: Path) -> list[Path]:
     """One folder per input, named after it; `NAME-2`, `NAME-3`... when two inputs share a name, or when
     `NAME` is already there and is not an earlier result of FER Cam's (or holds an input): the user's
     own files are never replaced."""
-    files = [Path(spec).absolute() for spec in specs if not spec.lower().startswith(STREAM_SCHEMES)]
+    files = [resolved(spec) for spec in specs if not spec.lower().startswith(STREAM_SCHEMES)]
     taken: set[Path] = set()
     dirs = []
     for spec in specs:
@@ -88,8 +90,9 @@ def out_dirs(specs: list[str], out: Path) -> list[Path]:
 
 
 def _free(folder: Path, inputs: list[Path]) -> bool:
-    """Nothing there, or FER Cam's own earlier result that no input lies in."""
+    """Nothing there, or FER Cam's own earlier result that no input lies in (inputs and folder resolved:
+    an input reached through a link into the folder is in it)."""
     if not os.path.lexists(folder):
         return True
-    inside = folder.absolute()
-    return is_ours(folder) and not any(inside in path.parents for path in inputs)
+    inside = resolved(folder)
+    return is_ours(folder) and not any(inside == path or inside in path.parents for path in inputs)

@@ -105,12 +105,18 @@ def remove_leftovers(folder: Path) -> None:
             shutil.rmtree(entry, ignore_errors=True)
 
 
+def _short(name: str, limit: int = 200) -> str:
+    """`name` cut to `limit` bytes (whole characters): room for a prefix and a pid within the 255 bytes a
+    file system allows a name."""
+    return name.encode()[:limit].decode(errors="ignore")
+
+
 class Staging:
     """An input's folder, built under a temporary name and renamed to its final name once complete."""
 
     def __init__(self, final: Path) -> None:
         self.final = Path(final)
-        self.path = self.final.parent / f"{STAGING_PREFIX}{self.final.name}-{os.getpid()}"
+        self.path = self.final.parent / f"{STAGING_PREFIX}{_short(self.final.name)}-{os.getpid()}"
         if (self.path / MARKER).is_file():
             shutil.rmtree(self.path, ignore_errors=True)  # this process's own leftover from a failed attempt
         self.path.mkdir(parents=True)
@@ -120,7 +126,7 @@ class Staging:
         """Move the finished folder into place, replacing an older result of the same input (and nothing else)."""
         names = sorted(entry.name for entry in self.path.iterdir() if entry.name != MARKER)
         (self.path / MARKER).write_text("".join(f"{name}\n" for name in names), encoding="utf-8")
-        old = self.final.parent / f"{REPLACED_PREFIX}{self.final.name}-{os.getpid()}"
+        old = self.final.parent / f"{REPLACED_PREFIX}{_short(self.final.name)}-{os.getpid()}"
         if os.path.lexists(self.final):
             if not is_ours(self.final):
                 kept = self._keep_aside()
@@ -146,10 +152,18 @@ class Staging:
         return self.path
 
 
-def same_file(a: str | Path, b: str | Path) -> bool:
-    """`a` and `b` name one file: the same path, or (both existing) one file through links or another path."""
+def resolved(path: str | Path) -> Path:
+    """The one form every output is compared in against every input: links followed, `..` gone."""
     try:
-        if Path(a).resolve() == Path(b).resolve():
+        return Path(path).resolve()
+    except (OSError, RuntimeError):  # a link loop: compared as written
+        return Path(path).absolute()
+
+
+def same_file(a: str | Path, b: str | Path) -> bool:
+    """`a` and `b` name one file: the same resolved path, or (both existing) one file through hard links."""
+    try:
+        if resolved(a) == resolved(b):
             return True
         return os.path.exists(a) and os.path.exists(b) and os.path.samefile(a, b)
     except OSError:
@@ -157,11 +171,14 @@ def same_file(a: str | Path, b: str | Path) -> bool:
 
 
 def check_outputs(inputs: list[str], outputs: list[str | Path], *, overwrite: bool = False) -> None:
-    """Refuse, in one line, output files that are an input, each other, or (without `overwrite`) already there."""
+    """Refuse, in one line, output files that are an input or lie inside an input folder (even with
+    `overwrite`), are each other, or (without `overwrite`) are already there."""
     for i, out in enumerate(outputs):
         for source in inputs:
             if same_file(source, out):
                 raise OutputError(f"the output {out} is the input {source}: choose another file")
+            if os.path.isdir(source) and resolved(source) in resolved(out).parents:
+                raise OutputError(f"the output {out} is inside the input folder {source}: choose a file outside it")
         for other in outputs[:i]:
             if same_file(other, out):
                 raise OutputError(f"{out} is given as two outputs: choose another file for one of them")

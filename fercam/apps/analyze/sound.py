@@ -66,6 +66,8 @@ def analyze_voice(
             finally:
                 bar.close()
             windows = timeline.windows()
+            if audio.skipped_s:
+                result.notes.append(f"the sound is damaged: {audio.skipped_s:.2f} s could not be decoded (silence)")
     except (AudioError, ModelError) as exc:  # the face outputs still complete without the voice
         result.notes.append(f"voice skipped: {exc}")
         return None

@@ -71,13 +71,13 @@ class Tray:
         *,
         cameras: list[int] | None = None,
         detectors: dict[str, str | None] | None = None,
-        window_url: str = "",
+        window_link: Callable[[], str] | None = None,
         voice_problem: str | None = None,
     ) -> None:
         self.app, self.store = app, store
         self.cameras = cameras if cameras is not None else [0]
         self.detectors = detectors if detectors is not None else {"mtcnn": None, "yunet": None}
-        self.window_url = window_url
+        self.window_link = window_link  # () -> a one-time link to the window (never the token: see window.access)
         self.voice_problem = voice_problem  # why Voice cannot work here, if it cannot
         self.last_message = ""
         self.icon = None
@@ -106,8 +106,8 @@ class Tray:
         self._change({"unsure_faces": choice})  # "label" or "unsure" (Settings.unsure_faces)
 
     def open_window(self) -> None:
-        if self.window_url:
-            open_page(self.window_url)
+        if self.window_link:
+            open_page(self.window_link())
 
     def quit(self) -> None:
         self._stopped.set()

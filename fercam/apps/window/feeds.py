@@ -14,12 +14,14 @@ import cv2
 import numpy as np
 from aiohttp import WSCloseCode, web
 
+from fercam.apps.window.access import CONTROL
 from fercam.events import face_record
 from fercam.types import EMOTIONS, Analysis
 
 PREVIEW_WIDTH = 960  # enough to judge the overlays; keeps JPEG encoding cheap
 JPEG_QUALITY = 75
 STATUS_EVERY_S = 1.0
+OVERLAY_SETTINGS = ("show_boxes", "show_labels", "show_emoji", "unsure_faces")  # all the overlay page is told
 MAX_SOCKETS = 12  # a few control pages and overlays; 200 sockets took the preview from 30 to 9.5 fps
 
 
@@ -102,16 +104,22 @@ class Feeds:
 
     async def events(self, request: web.Request) -> web.WebSocketResponse:
         ws = await self._socket(request)
+        status = self.status if self.guard.role(request) == CONTROL else self._overlay_status
         with contextlib.suppress(ConnectionError):
-            await self._send_events(ws)
+            await self._send_events(ws, status)
         return ws
 
-    async def _send_events(self, ws: web.WebSocketResponse) -> None:
+    def _overlay_status(self) -> dict:
+        """What the overlay link may know: which overlays to draw (no source, no notices, no other setting)."""
+        settings = self.status()["settings"]
+        return {"settings": {key: settings[key] for key in OVERLAY_SETTINGS}}
+
+    async def _send_events(self, ws: web.WebSocketResponse, status) -> None:
         seen: tuple[object, int] = (None, 0)
         next_status = 0.0
         while not ws.closed:
             if time.monotonic() >= next_status:
-                await ws.send_json({"type": "status", **self.status()})
+                await ws.send_json({"type": "status", **status()})
                 next_status = time.monotonic() + STATUS_EVERY_S
             seen, analysis = await self._newest(lambda runner: runner.analyses, seen)
             image = self.app.runner.sent.get() if analysis is not None and self.app.runner else None

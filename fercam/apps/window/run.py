@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from fercam.apps.app import App
-from fercam.apps.window.access import LinkFile
+from fercam.apps.window.access import LinkFile, launch_code
 from fercam.apps.window.controls import Controls
 from fercam.apps.window.server import DEFAULT_PORT, WindowServer
 from fercam.settings import default_settings_path
@@ -43,16 +43,17 @@ def start_window(app: App, *, quit: Callable[[], None], cameras: list[int], port
 
 
 def running_window_url() -> str | None:
-    """The URL of the FER Cam window already served on this computer: the process that saved the link is
-    alive and its port takes connections (no request is made: nothing here talks HTTP as a client)."""
+    """A one-time launch link (no token: it goes on a browser's command line) to the FER Cam window already
+    served for this user: the process that saved the link is alive and its port takes connections (no request
+    is made: nothing here talks HTTP as a client). Whoever else holds that port gets a code that opens nothing."""
     link = LinkFile(link_path())
-    if not (link.port and link.pid and _alive(link.pid)):
+    if not (link.port and link.pid and link.value and _alive(link.pid)):
         return None
     try:
         socket.create_connection(("127.0.0.1", link.port), timeout=2).close()
     except OSError:
         return None
-    return f"http://127.0.0.1:{link.port}/?token={link.value}"
+    return f"http://127.0.0.1:{link.port}/launch/{launch_code(link.value)}"
 
 
 def _alive(pid: int) -> bool:

@@ -16,7 +16,8 @@ from pathlib import Path
 import cv2
 from aiohttp import WSCloseCode, web
 
-from fercam.apps.window.access import Guard, LinkFile
+from fercam.apps.window.access import Guard, Launches, LinkFile, launch_code, peer_uid
+from fercam.apps.window.connections import BODY_S, IDLE_S, guard, quiet_loop_errors
 from fercam.apps.window.controls import Controls
 from fercam.apps.window.feeds import MAX_SOCKETS, Feeds
 from fercam.defaults import DEFAULT_PORT
@@ -41,16 +42,30 @@ def packaged_files() -> dict[str, bytes]:
     return {name: (folder / name).read_bytes() for name in (*PAGES.values(), *ASSETS)}
 
 
-_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"')
-_NOT_BRACKETS = re.compile(r"[^\[\]{}]+")
+_TOKENS = re.compile(r'[\[\]{}"\\]')  # all that matters to the depth: brackets, quotes and escapes
 
 
 def load_json(text: str, max_depth: int = MAX_JSON_DEPTH):
-    """json.loads, refusing nesting deeper than `max_depth` before Python's parser recurses into it."""
+    """json.loads, refusing nesting deeper than `max_depth` before Python's parser recurses into it.
+    One pass over the text (a string of escaped quotes made the old check quadratic)."""
     depth = deepest = 0
-    for bracket in _NOT_BRACKETS.sub("", _STRINGS.sub("", text)):
-        depth += 1 if bracket in "[{" else -1
-        deepest = max(deepest, depth)
+    in_string, covered = False, -1
+    for match in _TOKENS.finditer(text):
+        char, at = match.group(), match.start()
+        if at == covered:  # the character after a backslash in a string: its escape covers it
+            continue
+        if in_string:
+            if char == "\\":
+                covered = at + 1
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
     if deepest > max_depth:
         raise ValueError(f"JSON nested deeper than {max_depth} levels: send one object of settings")
     return json.loads(text)
@@ -64,7 +79,8 @@ class WindowServer:
     ) -> None:
         self.controls, self.quit, self.port = controls, quit, port
         self.token = LinkFile(token_path)
-        self.guard = Guard(self.token, public=("/static/", "/emoji/", "/favicon.ico"))
+        self.guard = Guard(self.token, public=("/static/", "/emoji/", "/favicon.ico", "/launch/"))
+        self.launches = Launches(self.token)
         self.feeds = Feeds(controls.app, controls.status, self.guard)
         self.files = packaged_files()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -80,7 +96,12 @@ class WindowServer:
 
     @property
     def overlay_url(self) -> str:
-        return f"http://127.0.0.1:{self.guard.port}/overlay?token={self.token.value}"
+        return f"http://127.0.0.1:{self.guard.port}/overlay?token={self.token.overlay}"
+
+    def launch_url(self) -> str:
+        """A link that opens the control page once, for a browser's command line (which any local user can read):
+        it holds a one-time code, never the token."""
+        return f"http://127.0.0.1:{self.guard.port}/launch/{launch_code(self.token.value)}"
 
     # -- lifecycle ------------------------------------------------------------------
     def start(self) -> str:
@@ -95,8 +116,10 @@ class WindowServer:
         return self.url
 
     async def _bind(self) -> web.AppRunner:
-        runner = web.AppRunner(self._web_app(), shutdown_timeout=1.0, access_log=None)
+        runner = web.AppRunner(self._web_app(), shutdown_timeout=1.0, access_log=None, keepalive_timeout=IDLE_S)
         await runner.setup()
+        server = guard(runner.server, self.guard.headers)
+        quiet_loop_errors(asyncio.get_running_loop(), server.report)
         for port in dict.fromkeys((self.port, 0)):
             try:
                 await web.TCPSite(runner, "127.0.0.1", port).start()
@@ -105,9 +128,13 @@ class WindowServer:
                 log.warning("window: port %s is taken (%s); using another one", port, exc)
         else:
             raise OSError("no free port on 127.0.0.1 for the FER Cam window")
-        self.guard.port = self.token.port = runner.addresses[0][1]
-        self.token.pid = os.getpid()
-        self.token.save()  # `fercam window` finds this server by it
+        self.guard.port = runner.addresses[0][1]
+        made_for = self.token.overlay_port if self.token.overlay else 0
+        if self.token.serve(self.guard.port, os.getpid()) and made_for:  # `fercam window` finds us by it
+            self.controls.app.report(
+                f"the OBS overlay link changed: the old one was for port {made_for}, which FER Cam did not get; "
+                "copy the new one into OBS from the window"
+            )
         return runner
 
     def stop(self) -> None:
@@ -135,6 +162,7 @@ class WindowServer:
         app.router.add_post("/api/settings", self._settings)
         app.router.add_post("/api/link", self._new_link)
         app.router.add_post("/api/quit", self._quit)
+        app.router.add_get("/launch/{code}", self._launch)
         app.router.add_get("/ws/video", self.feeds.video)
         app.router.add_get("/ws/events", self.feeds.events)
         return app
@@ -161,19 +189,31 @@ class WindowServer:
         png = cv2.imencode(".png", render_emoji(emotion, 128))[1].tobytes()
         return web.Response(body=png, content_type="image/png", headers={"Cache-Control": "max-age=3600"})
 
+    async def _launch(self, request: web.Request) -> web.Response:
+        """A launch code, once, from this user only (where the system can tell): to the control page."""
+        uid = peer_uid(request.transport)
+        if (uid is not None and uid != os.getuid()) or not self.launches.redeem(request.match_info["code"]):
+            return _error("this launch link is used, expired or not yours: open the window from FER Cam again", 403)
+        raise web.HTTPSeeOther(f"/?token={self.token.value}")
+
     async def _state(self, _request: web.Request) -> web.Response:
-        return web.json_response({**self.controls.state(), "overlay_url": self.overlay_url})
+        return web.json_response(self._with_links(self.controls.state()))
+
+    def _with_links(self, state: dict) -> dict:
+        return {**state, "overlay_url": self.overlay_url}
 
     async def _settings(self, request: web.Request) -> web.Response:
         """200 with the new state once applied; 400 with one line if refused or failed (nothing changed then);
         202 if it is still being applied after APPLY_WAIT_S (its outcome becomes a notice)."""
         try:
-            changes = load_json(await request.text())
+            changes = await asyncio.to_thread(load_json, await _body_text(request))  # off the loop: the video's
             if not isinstance(changes, dict):
                 raise ValueError("send a JSON object of settings")
             self.controls.validate(changes)
         except ValueError as exc:  # json and UTF-8 errors are ValueErrors too
             return _error(exc, 400)
+        except asyncio.TimeoutError:
+            return _error(f"the request's body took over {BODY_S:g} s to arrive", 408)
         if self._waiting >= MAX_WAITING_CHANGES:
             return _error(f"{self._waiting} changes are still being applied: try again shortly", 429)
         self._waiting += 1
@@ -184,13 +224,13 @@ class WindowServer:
         except asyncio.TimeoutError:
             done.add_done_callback(lambda future: self._report_late(future, changes))
             pending = {**self.controls.state(), "pending": "still applying: a notice will say if it fails"}
-            return web.json_response(pending, status=202)
+            return web.json_response(self._with_links(pending), status=202)
         except ValueError as exc:
             return _error(exc, 400)
         except Exception as exc:  # a source or sink that broke in its own way (cv2.error, RuntimeError)
             self._report_unchanged(changes, exc)
             return _error(exc, 500)
-        return web.json_response(self.controls.state())
+        return web.json_response(self._with_links(self.controls.state()))
 
     def _changed(self, _future: Future) -> None:
         self._waiting -= 1
@@ -200,7 +240,7 @@ class WindowServer:
             self._report_unchanged(changes, future.exception())
 
     def _report_unchanged(self, changes: dict, error: BaseException) -> None:
-        self.controls.app.report(f"{', '.join(changes)} unchanged: {one_line(error)}")
+        self.controls.app.report(f"{', '.join(changes)} unchanged: {one_line(error)}", about_video="camera" in changes)
 
     async def _new_link(self, _request: web.Request) -> web.Response:
         self.token.rotate()
@@ -212,6 +252,14 @@ class WindowServer:
     async def _quit(self, _request: web.Request) -> web.Response:
         threading.Thread(target=self.quit, name="fercam-quit", daemon=True).start()  # it stops this server too
         return web.json_response({"quitting": True})
+
+
+async def _body_text(request: web.Request) -> str:
+    """The body as text: UTF-8 (JSON's encoding) only, and within BODY_S (asyncio.TimeoutError)."""
+    if (request.charset or "utf-8").lower().replace("_", "-") not in ("utf-8", "utf8"):
+        raise ValueError(f"charset {request.charset[:40]!r}: send the settings as UTF-8 JSON")
+    body = await asyncio.wait_for(request.read(), BODY_S)
+    return body.decode("utf-8")
 
 
 def _error(error: Exception | str, status: int) -> web.Response:

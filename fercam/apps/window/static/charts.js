@@ -63,5 +63,11 @@ const Charts = (() => {
     for (const [id, points] of history) plot(chartFor(container, id), points, now);
   }
 
-  return { add, draw, faces: () => history.size };
+  // Another source: its faces are other people, whatever ids the new tracker gives them.
+  function reset() {
+    history.clear();
+  }
+
+  const oldest = () => Math.min(...[...history.values()].map((points) => points[0].t));
+  return { add, draw, reset, faces: () => history.size, oldest };
 })();

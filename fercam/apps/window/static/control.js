@@ -6,6 +6,7 @@ const TOGGLES = [["show_boxes", "Boxes"], ["show_labels", "Labels"], ["show_emoj
   ["paused", "Pause overlays (plain video)"]];
 const preview = { frames: 0, times: [] }; // read by the tests, shown as "fps here"
 let state = null;
+let chartSource = null; // the source the charts' faces were seen on
 
 function showError(error) {
   const box = $("error");
@@ -42,9 +43,13 @@ function render(data) {
   $("unsure-faces").value = s.unsure_faces;
   $("unsure-faces").onchange = () => change({ unsure_faces: $("unsure-faces").value });
   const source = data.status.source; // a --source file or URL shows as itself, never as "Camera 0"
-  const cameras = [...new Set([...data.cameras, source])];
-  $("camera").replaceChildren(...cameras.map((c) => new Option(/^\d+$/.test(c) ? "Camera " + c : c, c)));
-  $("camera").value = source;
+  const webcam = (c) => /^\d+$/.test(c);
+  // Only webcams that were found: a saved "0" on a machine without one is not offered as "Camera 0".
+  const cameras = [...new Set([...data.cameras, ...(webcam(source) ? [] : [source])])];
+  const options = cameras.map((c) => new Option(webcam(c) ? "Camera " + c : c, c));
+  if (!data.cameras.length) options.unshift(Object.assign(new Option("No webcam found", ""), { disabled: true }));
+  $("camera").replaceChildren(...options);
+  $("camera").value = cameras.includes(source) ? source : "";
   $("detectors").replaceChildren(...Object.entries(data.detectors).map(([name, reason]) => {
     const label = document.createElement("label");
     const radio = document.createElement("input");
@@ -106,6 +111,8 @@ function showFrame(blob) {
 function onEvent(text) {
   const message = JSON.parse(text);
   if (message.type === "status") {
+    if (chartSource !== null && chartSource !== message.source) Charts.reset(); // other faces: charts afresh
+    chartSource = message.source;
     if (state) state.status = message;
     renderStatus(message);
   } else if (message.type === "analysis") {

@@ -1,0 +1,141 @@
+"""Who-is-speaking on 2x2 GRID galleries: per turn, each tile's mean `speaking` and whether the turn came out right,
+plus the cost (docs/speaking.md). Needs ffmpeg and ../shared/media/grid.
+
+    PYTHONPATH=. python tools/measure_speaking.py [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from speaking_galleries import GRID, TURN_S, build_gallery  # noqa: E402
+
+from fercam.speaking.clip import SpeakingReader  # noqa: E402
+
+CLIPS = ["bbaf2n", "brbk7n", "id2_vcd_swwp2s", "lbax4n", "lbbc2a", "pwij3p", "sbia1a"]
+STAGGERED = [0.0, 0.75, 1.5, 2.25]  # every tile talks, each a quarter of a clip after the last
+
+
+def galleries() -> list[tuple[str, list[str], list[str | None], list[float] | None]]:
+    """(name, tiles, sounds per turn, phases): every clip once as the voice from off screen."""
+    found = []
+    for shift in range(len(CLIPS)):
+        order = CLIPS[shift:] + CLIPS[:shift]
+        tiles, hidden = order[:4], order[4]
+        found.append((f"still-{shift}", tiles, [tiles[0], tiles[1], None, tiles[3], hidden], None))
+        found.append((f"moving-{shift}", tiles, [tiles[2], hidden, tiles[0], tiles[3], tiles[1]], STAGGERED))
+        found.append((f"in-phase-{shift}", tiles, [tiles[1], tiles[3], hidden, tiles[0], tiles[2]], [0.0] * 4))
+    return found
+
+
+def tile_of(box, width: float, height: float) -> int:
+    cx, cy = box.center
+    return int(cx >= width / 2) + 2 * int(cy >= height / 2)
+
+
+def turn_means(frames, turns: int) -> np.ndarray:
+    """(turns, 5): each tile's mean `speaking` per turn, and the voice's `off_screen` in the last column."""
+    sums, counts = np.zeros((turns, 5)), np.zeros((turns, 1))
+    for frame in frames:
+        k = min(int(frame.t // TURN_S), turns - 1)
+        for face_id, p in frame.speaking.faces.items():
+            sums[k, tile_of(frame.boxes[face_id], 720, 576)] += p
+        sums[k, 4] += frame.speaking.off_screen
+        counts[k] += 1
+    return sums / np.maximum(counts, 1)
+
+
+def right(means: np.ndarray, speaker: int | None) -> bool:
+    """The issue's rule: the speaker's mean >= 0.3 and twice any other's; nobody's over 0.2 when none is shown."""
+    faces = means[:4]
+    if speaker is None:
+        return bool(faces.max() <= 0.2)
+    others = np.delete(faces, speaker)
+    return bool(faces[speaker] >= 0.3 and faces[speaker] >= 2 * others.max())
+
+
+def cost() -> None:
+    """CPU ms of each part, on one thread: the mesh and the motion signal a face, the attribution a frame of four
+    faces, the voice's activity a second of speech."""
+    from fercam.media import VideoReader
+    from fercam.speaking.attribution import SpeakerAttributor
+    from fercam.speaking.lips import MouthMeter, MouthMotion
+    from fercam.speaking.voice_activity import VoiceActivity
+    from fercam.voice.audio import load_audio
+
+    clip = GRID / "lbax4n.mpg"
+    video = VideoReader(clip)
+    frames = [image for image, _ in video.frames()]
+    video.close()
+    box = reader_box(frames[0])
+    for name, meter in (("mesh", MouthMeter()), ("motion", MouthMotion())):
+        started = time.process_time()
+        for _ in range(4):
+            for image in frames:
+                meter.measure(image, {1: box})
+        print(f"{name}: {(time.process_time() - started) / (4 * len(frames)) * 1000:.2f} ms a face")
+    sound = load_audio(clip)
+    started = time.process_time()
+    voice = VoiceActivity(keep_s=30)
+    voice.feed(sound, 16000)
+    print(f"voice activity (Silero): {(time.process_time() - started) / (len(sound) / 16000) * 1000:.1f} ms a second")
+    attributor, rng = SpeakerAttributor(voice), np.random.default_rng(0)
+    times = np.arange(0, voice.end, 1 / 25)
+    started = time.process_time()
+    for t in times:
+        attributor.update(t, {face: 0.2 + 0.05 * rng.random() for face in range(4)})
+    print(f"attribution: {(time.process_time() - started) / len(times) * 1000:.2f} ms a frame of four faces")
+
+
+def reader_box(image):
+    from fercam.detection import load_detector
+
+    return load_detector().detect(image)[0].box
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default="", help="run the galleries whose name starts with this")
+    parser.add_argument("--cost", action="store_true", help="only time the parts")
+    args = parser.parse_args()
+    if args.cost:
+        cost()
+        return
+    reader = SpeakingReader()
+    tally: dict[str, list[int]] = {}
+    frame_ms: list[float] = []
+    with tempfile.TemporaryDirectory() as folder:
+        for name, tiles, sounds, phases in galleries():
+            if not name.startswith(args.only):
+                continue
+            path = build_gallery(Path(folder) / f"{name}.mp4", tiles, sounds, phases=phases)
+            started, frames = time.perf_counter(), []
+            for frame in reader.read(path):
+                frames.append(frame)
+            frame_ms.append((time.perf_counter() - started) / len(frames) * 1000)
+            means = turn_means(frames, len(sounds))
+            kind = name.rsplit("-", 1)[0]
+            for k, sound in enumerate(sounds):
+                speaker = tiles.index(sound) if sound in tiles else None
+                ok = right(means[k], speaker)
+                tally.setdefault(kind, []).append(ok)
+                if speaker is not None:  # is the voice's own face at least the likeliest one?
+                    tally.setdefault(f"{kind} (highest mean)", []).append(int(np.argmax(means[k][:4])) == speaker)
+                who = "nobody" if sound is None else ("off screen" if speaker is None else f"tile {speaker}")
+                row = " ".join(f"{m:.2f}" for m in means[k])
+                print(f"{name:11s} turn {k} {who:10s} {row}" + ("" if ok else "  WRONG"))
+    for kind, oks in tally.items():
+        print(f"{kind}: {sum(oks)}/{len(oks)} turns right")
+    print(f"whole reader (detect + track + mesh + attribution): {np.mean(frame_ms):.1f} ms a 4-face frame")
+
+
+if __name__ == "__main__":
+    main()

@@ -11,7 +11,7 @@ from fercam.apps.stopping import check_stop
 from fercam.pictures import ImageSource
 
 if TYPE_CHECKING:
-    from fercam.apps.analyze.analyze import InputResult, Options
+    from fercam.apps.analyze.results import InputResult, Options
 
 
 class MediaClock:

@@ -16,6 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from fercam.contracts import Closing
 from fercam.errors import os_reason as _reason
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ class SinkError(RuntimeError):
     """A sink that cannot be opened; the message names the fix."""
 
 
-class VideoFileSink:
+class VideoFileSink(Closing):
     """An H.264 MP4 written in fragments, each with its own index, so a killed process leaves a playable file.
 
     Opened on the first frame so its size follows the source; later frames of another size (a

@@ -18,9 +18,9 @@ from fercam.types import Frame
 
 @pytest.fixture(scope="module")
 def face_reader():
-    from fercam.pipeline import make_face_reader
+    from fercam.pipeline import ReaderConfig, make_face_reader
 
-    return make_face_reader(Settings())
+    return make_face_reader(ReaderConfig())
 
 
 @pytest.fixture(scope="module")

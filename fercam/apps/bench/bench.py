@@ -64,7 +64,7 @@ def _runner(config: BenchConfig, timers: dict) -> LiveRunner:
     """The live pipeline as the app builds it, with timed stages, into the counting backend."""
     import pyvirtualcam
 
-    from fercam.pipeline import make_live_reader
+    from fercam.pipeline import ReaderConfig, make_live_reader
     from fercam.sinks import VirtualCameraSink
 
     pyvirtualcam.register_backend(BENCH_BACKEND, CountingBackend)
@@ -73,8 +73,8 @@ def _runner(config: BenchConfig, timers: dict) -> LiveRunner:
     source = TiledSource(config.source, config.size, config.faces, config.fps)
     sink = VirtualCameraSink(width=width, height=height, fps=config.fps, backend=BENCH_BACKEND)
 
-    def timed_reader(settings: Settings):
-        reader = make_live_reader(settings)
+    def timed_reader(config: ReaderConfig):
+        reader = make_live_reader(config)
         reader.detector = timers["detector"] = TimedDetector(reader.detector)
         reader.classifier = timers["classifier"] = TimedReading(reader.classifier)
         return reader

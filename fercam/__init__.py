@@ -12,12 +12,14 @@ from __future__ import annotations
 import time as _time
 from functools import lru_cache
 
+from fercam.defaults import DEFAULT_DETECTOR
+
 __version__ = "0.1.0"
 IMPORTED_AT = _time.monotonic()  # the benchmark's clock origin where /proc is missing
 __all__ = ["analyze_image", "load_classifier", "load_detector", "load_voice_classifier"]
 
 
-def analyze_image(bgr_image, detector: str = "mtcnn") -> tuple:
+def analyze_image(bgr_image, detector: str = DEFAULT_DETECTOR) -> tuple:
     """The faces in one uint8 BGR image, each a `fercam.types.Face` (box, detector score, the seven
     probabilities in `fercam.types.EMOTIONS` order, `top` emotion, `unsure`), numbered from 1.
 
@@ -52,7 +54,7 @@ def load_classifier(path=None, **options):
     return load(path, **options)
 
 
-def load_detector(name: str = "mtcnn", **options):
+def load_detector(name: str = DEFAULT_DETECTOR, **options):
     """A face detector by name ("mtcnn", "yunet", ...); see `fercam.detection`."""
     from fercam.detection import load_detector as load
 

@@ -23,9 +23,9 @@ import cv2
 import numpy as np
 
 from fercam.contracts import EmotionClassifier
+from fercam.crops import face_crops
 from fercam.litert import ModelError
 from fercam.paths import model_file
-from fercam.pipeline import face_crops
 from fercam.types import EMOTIONS, Box, Detection
 
 SECOND_MODEL = "fer_mobilefacenet_2022july_int8.onnx"

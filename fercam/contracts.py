@@ -22,6 +22,16 @@ class SourceError(ValueError):
     """A source that cannot be opened or read."""
 
 
+class Closing:
+    """`with` for a source or a sink (anything with `close()`): closed however the block ends."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
 @runtime_checkable
 class Source(Protocol):
     """Frames from a camera, a file, a stream or images."""

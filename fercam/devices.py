@@ -10,11 +10,24 @@ import platform
 import sys
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
-CAMERA_NAME = "FER Cam"
-SYSFS_VIDEO = Path("/sys/class/video4linux")
+from fercam import linux_driver
+
+# The video devices are read where the driver's diagnosis reads them (standard library only, for the installer).
+from fercam.driver_facts import CAMERA_NAME, VideoDevice, video_devices
+
+__all__ = [
+    "CAMERA_NAME",
+    "DRIVER_FIX",
+    "PROBE_TIMEOUT_S",
+    "WEBCAM_INDICES",
+    "VideoDevice",
+    "driver_fix",
+    "has_display",
+    "probe_webcams",
+    "video_devices",
+]
 WEBCAM_INDICES = range(4)
 PROBE_TIMEOUT_S = 3.0
 DRIVER_FIX = {
@@ -30,9 +43,7 @@ def driver_fix(system: str = platform.system()) -> str:
     """The step that gives this OS the virtual-camera driver; on Linux, the fix for what the system says went
     wrong (fercam.linux_driver), so a failed install is never answered with the same install again."""
     if system == "Linux":
-        from fercam.linux_driver import diagnose  # imported here: linux_driver builds on this module
-
-        verdict = diagnose()
+        verdict = linux_driver.diagnose()
         if not verdict.ready:
             return verdict.fix()
     return DRIVER_FIX.get(system, DRIVER_FIX["Linux"])
@@ -43,25 +54,6 @@ def has_display(env=os.environ) -> bool:
     if sys.platform.startswith("linux"):
         return bool(env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"))
     return True
-
-
-@dataclass(frozen=True)
-class VideoDevice:
-    node: str  # /dev/videoN
-    name: str  # the driver's label, "FER Cam" for ours
-    loopback: bool  # a v4l2loopback device (a virtual camera), not a webcam
-
-
-def video_devices(sysfs: Path = SYSFS_VIDEO) -> list[VideoDevice]:
-    """Linux: every /dev/video* device with its label, in numeric order."""
-    if not sysfs.is_dir():
-        return []
-    devices = []
-    for entry in sorted(sysfs.iterdir(), key=lambda p: (len(p.name), p.name)):
-        name_file = entry / "name"
-        name = name_file.read_text(errors="replace").strip() if name_file.is_file() else "?"
-        devices.append(VideoDevice(f"/dev/{entry.name}", name, "/virtual/" in str(entry.resolve())))
-    return devices
 
 
 def _open_webcam(index: int, found: dict[int, str]) -> None:

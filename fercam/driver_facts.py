@@ -1,7 +1,8 @@
 """What the system says about v4l2loopback, gathered once: the facts `fercam.linux_driver` diagnoses.
 
 `read_facts` asks the running kernel (uname), modprobe (the load already tried, or a dry run), DKMS, akmods,
-mokutil (Secure Boot), the loaded module's options and the video devices, and returns one `DriverFacts`.
+mokutil (Secure Boot), the loaded module's options and the video devices (`video_devices`, which `fercam.devices`
+hands on to the sinks and the CLI), and returns one `DriverFacts`.
 Only the standard library: the installer runs it with the system's Python before FER Cam is installed.
 """
 
@@ -14,8 +15,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from fercam.devices import CAMERA_NAME, VideoDevice, video_devices
-
+CAMERA_NAME = "FER Cam"  # the virtual camera's label, what video-call apps list
+SYSFS_VIDEO = Path("/sys/class/video4linux")
 MODULE = "v4l2loopback"
 FIRST_VIDEO_NR = 10
 # Debian keeps modprobe, dkms and friends out of a user's PATH.
@@ -28,6 +29,25 @@ HEADERS = {
     "arch": "sudo pacman -S {arch_headers}",
 }
 SECURE_BOOT_REFUSALS = ("Key was rejected by service", "Required key not available")
+
+
+@dataclass(frozen=True)
+class VideoDevice:
+    node: str  # /dev/videoN
+    name: str  # the driver's label, "FER Cam" for ours
+    loopback: bool  # a v4l2loopback device (a virtual camera), not a webcam
+
+
+def video_devices(sysfs: Path = SYSFS_VIDEO) -> list[VideoDevice]:
+    """Linux: every /dev/video* device with its label, in numeric order."""
+    if not sysfs.is_dir():
+        return []
+    devices = []
+    for entry in sorted(sysfs.iterdir(), key=lambda p: (len(p.name), p.name)):
+        name_file = entry / "name"
+        name = name_file.read_text(errors="replace").strip() if name_file.is_file() else "?"
+        devices.append(VideoDevice(f"/dev/{entry.name}", name, "/virtual/" in str(entry.resolve())))
+    return devices
 
 
 @dataclass(frozen=True)

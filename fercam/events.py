@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from fercam.contracts import Closing
 from fercam.types import EMOTIONS, Analysis, Face
 
 
@@ -27,7 +28,7 @@ def analysis_record(analysis: Analysis) -> dict:
     }
 
 
-class EventLog:
+class EventLog(Closing):
     """Appends one JSON object per analysed frame, flushed so a crash keeps what was written."""
 
     def __init__(self, path: str | Path, *, overwrite: bool = False) -> None:

@@ -16,8 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from fercam.devices import CAMERA_NAME
-from fercam.driver_facts import HEADERS, MODULE, DriverFacts, read_facts
+from fercam.driver_facts import CAMERA_NAME, HEADERS, MODULE, DriverFacts, read_facts
 
 MOK_KEYS = {
     "debian": "/var/lib/dkms/mok.pub",

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from fercam.errors import os_reason as _reason
+
 log = logging.getLogger(__name__)
 
 FALLBACK_FPS = 25.0  # FFmpeg's own guess for a raw stream that carries no rate
@@ -26,12 +28,6 @@ class NoVideoError(MediaError):
     def __init__(self, message: str, *, has_sound: bool) -> None:
         super().__init__(message)
         self.has_sound = has_sound
-
-
-def _reason(exc: Exception) -> str:
-    """FFmpeg's own words without the errno and path it repeats."""
-    text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-    return "no space left on the device" if getattr(exc, "errno", None) == 28 else text.splitlines()[0]
 
 
 def ffmpeg_name(path: str | Path) -> str:

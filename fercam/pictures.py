@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fercam.contracts import SourceError
+from fercam.contracts import Closing, SourceError
 from fercam.types import Frame
 
 log = logging.getLogger(__name__)
@@ -111,7 +111,7 @@ def is_animated(path: str | Path) -> bool:
         return False
 
 
-class AnimatedPicture:
+class AnimatedPicture(Closing):
     """Every frame of an animated picture (WebP), each at its time from its own delay, like a short video."""
 
     live = False
@@ -141,7 +141,7 @@ class AnimatedPicture:
         self._image.close()
 
 
-class ImageSource:
+class ImageSource(Closing):
     """One image, or every image in a folder (sorted by name), each read once."""
 
     live = False
@@ -180,7 +180,7 @@ class ImageSource:
         self._next = len(self.paths)
 
 
-class StillCamera:
+class StillCamera(Closing):
     """An image, or a folder of images, as a camera: the picture again at `fps`, fitted into `size`, until
     closed (a folder shows each picture for `slide_s` in turn, then starts again). Live outputs keep their
     rate and the overlays stay on the faces, as with a webcam pointed at a photo."""

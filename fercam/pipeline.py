@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from enum import Enum
 
 import cv2
@@ -20,14 +20,15 @@ import numpy as np
 
 from fercam.annotate import annotate
 from fercam.cadence import Cadence, MotionMeter
-from fercam.contracts import Detector, EmotionClassifier, FaceClassifier, Sink, Source
+from fercam.contracts import CueReader, Detector, EmotionClassifier, FaceClassifier, Sink, Source
+from fercam.crops import face_crops
+from fercam.defaults import DEFAULT_DETECTOR
 from fercam.settings import Settings
 from fercam.tracking import FaceTracker
-from fercam.types import EMOTIONS, Analysis, Box, Detection, Face, Frame
+from fercam.types import EMOTIONS, Analysis, Detection, Face, Frame
 
 log = logging.getLogger(__name__)
 
-CROP_SCALE = 1.1  # FER2013 faces show a little forehead and chin beyond the detector's box
 SECOND_OPINION_EVERY_S = 1.0  # LIVE: the zoo model re-reads each face once a second (fercam.combined)
 
 
@@ -37,25 +38,15 @@ class Mode(Enum):
     LIVE = "live"
 
 
-def face_crops(image: np.ndarray, boxes: Sequence[Box]) -> list[np.ndarray]:
-    """Square crops centred on each box, padded by edge replication at the image border, in grey.
+@dataclass(frozen=True)
+class ReaderConfig:
+    """What the face reader takes from the user's settings: the stages never see the whole settings file."""
 
-    `image` is grey or BGR; a BGR image is turned grey crop by crop, not as a whole frame."""
-    crops = []
-    for box in boxes:
-        (cx, cy), side = box.center, max(box.width, box.height) * CROP_SCALE
-        x1, y1 = round(cx - side / 2), round(cy - side / 2)
-        x2, y2 = x1 + max(1, round(side)), y1 + max(1, round(side))
-        inside = image[max(0, y1) : max(0, y2), max(0, x1) : max(0, x2)]
-        top, left = max(0, -y1), max(0, -x1)
-        bottom, right = (y2 - y1) - top - inside.shape[0], (x2 - x1) - left - inside.shape[1]
-        crop = (
-            cv2.copyMakeBorder(inside, top, bottom, left, right, cv2.BORDER_REPLICATE)
-            if top or left or bottom or right
-            else inside
-        )
-        crops.append(cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY) if crop.ndim == 3 else np.ascontiguousarray(crop))
-    return crops
+    detector: str = DEFAULT_DETECTOR
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ReaderConfig:
+        return cls(detector=settings.detector)
 
 
 Classifier = EmotionClassifier | FaceClassifier
@@ -92,7 +83,8 @@ class FaceReader:
     Every frame is classified; between full scans (every `rescan_s`) only the neighbourhood of the
     tracked faces is searched (`Detector.detect_near`), which is several times cheaper. With a
     `cadence` (LIVE mode) still faces keep their boxes, scans follow motion elsewhere, and each face
-    is re-classified only when it is due (`fercam.cadence`).
+    is re-classified only when it is due (`fercam.cadence`). In IMAGE `mode` each frame is an unrelated
+    picture: the reader forgets the last one first, so nothing carries over.
     """
 
     def __init__(
@@ -103,8 +95,9 @@ class FaceReader:
         tracker: FaceTracker | None = None,
         rescan_s: float = 0.5,
         cadence: Cadence | None = None,
+        mode: Mode = Mode.OFFLINE,
     ) -> None:
-        self.detector, self.classifier = detector, classifier
+        self.detector, self.classifier, self.mode = detector, classifier, mode
         self.tracker = tracker or FaceTracker()
         self.rescan_s = cadence.rescan_s if cadence else rescan_s
         self.cadence = cadence
@@ -137,6 +130,8 @@ class FaceReader:
         return still + found
 
     def read(self, frame: Frame) -> Analysis:
+        if self.mode is Mode.IMAGE:
+            self.tracker = FaceTracker()
         if self.motion is not None:
             self.motion.update(frame.image)
         detections = self.detect(frame)
@@ -149,28 +144,37 @@ class FaceReader:
         return Analysis(frame.index, frame.timestamp, mark_unsure(faces, self.classifier))
 
 
-def make_face_reader(settings: Settings, *, live: bool = False, pictures: bool = False) -> FaceReader:
-    """The real detector and classifier the settings choose (loads models: call it off the video thread).
+def make_face_reader(config: ReaderConfig, mode: Mode = Mode.OFFLINE) -> FaceReader:
+    """The real detector and classifier the config chooses, for `mode` (loads models: call it off the video
+    thread).
 
-    `live`: one thread per model (the video thread needs the other core), alternating views and a cadence.
-    `pictures`: unrelated photos (IMAGE mode), read as `fercam.analyze_image` reads them: where the detector
-    finds no face, the fallback detector the combined reading was fitted with looks."""
+    LIVE: one thread per model (the video thread needs the other core), alternating views and a cadence.
+    IMAGE: unrelated photos, read as `fercam.analyze_image` reads them: where the detector finds no face, the
+    fallback detector the combined reading was fitted with looks."""
     from fercam.combined import load_combined_reading
     from fercam.detection import load_detector
     from fercam.detection.fallback import load_picture_detector
 
-    if not live:
+    if mode is not Mode.LIVE:
         reading = load_combined_reading()
-        if pictures:
-            return FaceReader(load_picture_detector(settings.detector, reading.combiner.fallback_detector), reading)
-        return FaceReader(load_detector(settings.detector), reading)
-    options = {"num_threads": 1} if settings.detector == "mtcnn" else {}
+        if mode is Mode.IMAGE:
+            detector = load_picture_detector(config.detector, reading.combiner.fallback_detector)
+            return FaceReader(detector, reading, mode=mode)
+        return FaceReader(load_detector(config.detector), reading)
+    options = {"num_threads": 1} if config.detector == "mtcnn" else {}
     reading = load_combined_reading(num_threads=1, views="alternating", second_every_s=SECOND_OPINION_EVERY_S)
-    return FaceReader(load_detector(settings.detector, **options), reading, cadence=Cadence())
+    return FaceReader(load_detector(config.detector, **options), reading, cadence=Cadence(), mode=mode)
 
 
-def make_live_reader(settings: Settings) -> FaceReader:
-    return make_face_reader(settings, live=True)
+def make_live_reader(config: ReaderConfig) -> FaceReader:
+    return make_face_reader(config, Mode.LIVE)
+
+
+def make_cue_reader() -> CueReader:
+    """The body-cue stage (loads the pose model: call it off the video thread)."""
+    from fercam.body.reader import BodyCueReader
+
+    return BodyCueReader()
 
 
 def prepare(frame: Frame, settings: Settings) -> Frame:
@@ -191,13 +195,13 @@ def run_offline(
     sinks: Sequence[Sink],
     settings: Settings,
     *,
-    mode: Mode = Mode.OFFLINE,
     every: int = 1,
     max_frames: int = 0,
     max_seconds: float = 0,
     on_analysis: Callable[[Analysis, Frame], None] | None = None,
 ) -> int:
-    """OFFLINE or IMAGE mode: every frame in order; analyses every `every`-th. Returns the frame count."""
+    """OFFLINE or IMAGE mode (the reader's): every frame in order; analyses every `every`-th. Returns the frame
+    count."""
     analysis, count = None, 0
     while not max_frames or count < max_frames:
         frame = source.read()
@@ -206,8 +210,6 @@ def run_offline(
         frame = prepare(frame, settings)
         fresh = count % every == 0
         if fresh:
-            if mode is Mode.IMAGE:
-                reader.tracker = FaceTracker()  # unrelated pictures: nothing carries over
             analysis = reader.read(frame)
         image = render(frame, analysis, settings)
         for sink in sinks:

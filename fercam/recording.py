@@ -16,6 +16,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from fercam.contracts import Closing
+from fercam.errors import os_reason as _reason
+
 log = logging.getLogger(__name__)
 MEDIA_TIME_BASE = Fraction(1, 90000)  # MPEG's clock: frames timed by the source keep their times to 11 us
 
@@ -37,7 +40,7 @@ class SinkError(RuntimeError):
     """A sink that cannot be opened; the message names the fix."""
 
 
-class VideoFileSink:
+class VideoFileSink(Closing):
     """An H.264 MP4 written in fragments, each with its own index, so a killed process leaves a playable file.
 
     Opened on the first frame so its size follows the source; later frames of another size (a
@@ -174,8 +177,3 @@ def _create_private(path: Path) -> None:
         os.fchmod(fd, stat.S_IMODE(os.fstat(fd).st_mode) & 0o600)  # a file already there keeps no wider mode
     finally:
         os.close(fd)
-
-
-def _reason(exc: Exception) -> str:
-    text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-    return "no space left on the device" if getattr(exc, "errno", None) == 28 else text.splitlines()[0]

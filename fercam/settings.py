@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from fercam.defaults import DEFAULT_DETECTOR
+from fercam.errors import one_line
 from fercam.files import create_private, write_atomic
 
 log = logging.getLogger(__name__)
@@ -40,7 +42,7 @@ class Settings:
     body_cues: bool = False  # a strip of body-language cues under each face (arms crossed, nodding, ...)
     unsure_faces: str = "unsure"  # a face the reading is unsure of shows as "unsure", or as its top "label"
     camera: str = "0"
-    detector: str = "mtcnn"
+    detector: str = DEFAULT_DETECTOR
     width: int = 1280
     height: int = 720
     fps: int = 30
@@ -183,7 +185,7 @@ class SettingsStore:
         try:
             settings, self.problems = Settings.from_dict(self._read())
         except Exception as exc:  # any parse failure at all: too big, not JSON, too deep, not an object
-            reason = str(exc).splitlines()[0][:80] if str(exc) else type(exc).__name__
+            reason = one_line(exc)[:80]
             settings, self.problems = Settings(), [f"unreadable ({reason})"]
         if self.problems:
             kept = backup(self.path)

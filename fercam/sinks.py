@@ -11,7 +11,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from fercam.contracts import Closing, Sink
 from fercam.devices import CAMERA_NAME, driver_fix, has_display, video_devices
+from fercam.errors import one_line
 from fercam.recording import SinkError, VideoFileSink, letterbox
 from fercam.registry import Registry
 
@@ -32,7 +34,7 @@ def camera_candidates(backend: str | None) -> list[tuple[str | None, str | None]
     return [("obs", None)]
 
 
-class VirtualCameraSink:
+class VirtualCameraSink(Closing):
     """The "FER Cam" virtual camera through pyvirtualcam."""
 
     closed = False  # nobody can close it but us
@@ -54,7 +56,7 @@ class VirtualCameraSink:
                 )
                 break
             except (RuntimeError, ValueError, OSError) as exc:
-                errors.append(f"{name}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+                errors.append(f"{name}: {one_line(exc)}")
         else:
             raise SinkError(f"no virtual camera available ({'; '.join(errors)}); fix: {driver_fix()}")
         log.info("sending to virtual camera %s (%s)", self._camera.device, self._camera.backend)
@@ -70,7 +72,7 @@ class VirtualCameraSink:
         self._camera.close()
 
 
-class WindowSink:
+class WindowSink(Closing):
     """A preview window; closing it (or pressing q / Esc) asks the pipeline to stop.
 
     HighGUI must only be called from the main thread (Qt and Cocoa insist), so only the
@@ -141,7 +143,7 @@ class WindowSink:
             pass
 
 
-class TeeSink:
+class TeeSink(Closing):
     """Several sinks at once, e.g. the virtual camera and a preview window."""
 
     def __init__(self, sinks: list) -> None:
@@ -193,6 +195,17 @@ SINKS.register("file", _file, help="file:PATH", matches=lambda s: s.startswith("
 def sink_parts(spec: str) -> list[str]:
     """The sinks in `a+b` (a file path may itself hold a "+")."""
     return [spec] if spec.startswith("file:") else spec.split("+")
+
+
+def open_with_fallback(spec: str, fallback: Callable[[SinkError], Sink] | None, **options) -> Sink:
+    """The sink `spec` names (`open_sink`'s options); where it is the virtual camera and that cannot open,
+    what `fallback(error)` gives instead (a preview), when there is one."""
+    try:
+        return open_sink(spec, **options)
+    except SinkError as exc:
+        if spec != "virtualcam" or fallback is None:
+            raise
+        return fallback(exc)
 
 
 def open_sink(

@@ -19,7 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fercam.contracts import Source, SourceError
+from fercam.contracts import Closing, Source, SourceError
 from fercam.devices import probe_webcams
 from fercam.media import MediaError, NoVideoError, VideoReader
 from fercam.pictures import IMAGE_SUFFIXES, AnimatedPicture, ImageSource, StillCamera, is_animated
@@ -33,7 +33,7 @@ NETWORK_TIMEOUT_S = 8.0  # FFmpeg's own is 30 s or none: an address that stops a
 SOURCE_HELP = "a webcam index (0, 1, ...), a video file, a stream URL (rtsp://, http://...), an image or a folder"
 
 
-class _CaptureSource:
+class _CaptureSource(Closing):
     """Shared reading through cv2.VideoCapture."""
 
     live = False
@@ -107,7 +107,7 @@ class WebcamSource(_LiveCapture):
         return capture
 
 
-class VideoFileSource:
+class VideoFileSource(Closing):
     """A video file (or a file served over HTTP) decoded by PyAV (`fercam.media.VideoReader`): each frame
     carries its presentation time. Read as fast as possible or paced like a camera (`realtime`), optionally looped.
     """

@@ -24,6 +24,7 @@ from conftest import count_frames
 from fercam.apps.analyze.analyze import analyze_inputs
 from fercam.apps.analyze.outputs import OutputError, Staging, remove_leftovers
 from fercam.apps.analyze.report import TIMELINE_COLUMNS
+from fercam.apps.analyze.results import Options
 from fercam.apps.cli import main
 from fercam.paths import model_file
 from fercam.types import EMOTIONS
@@ -119,7 +120,7 @@ def test_several_people_get_separate_timelines(two_people_clip, tmp_path):
 
 
 def test_every_nth_frame_is_analysed_and_every_frame_annotated(media_dir, tmp_path):
-    (result,) = analyze_inputs([str(media_dir / "fer_test.mp4")], tmp_path, every=5, jobs=1)
+    (result,) = analyze_inputs([str(media_dir / "fer_test.mp4")], tmp_path, Options(every=5), jobs=1)
     folder = tmp_path / "fer_test"
     rows = read_timeline(folder)
     frames = {int(r["frame"]) for r in rows}
@@ -132,7 +133,7 @@ def test_every_nth_frame_is_analysed_and_every_frame_annotated(media_dir, tmp_pa
 def test_time_on_screen_is_media_time_whatever_every_is(media_dir, tmp_path):
     clip = media_dir / "fer_test.mp4"  # 115 frames at 25 fps (pts 0 .. 4.56 s), 4.6 s long
     for every in (5, 1_000_000):
-        analyze_inputs([str(clip)], tmp_path / str(every), every=every, video=False, jobs=1)
+        analyze_inputs([str(clip)], tmp_path / str(every), Options(every=every, video=False), jobs=1)
         folder = tmp_path / str(every) / "fer_test"
         rows = read_timeline(folder)
         summary = read_summary(folder)
@@ -215,7 +216,7 @@ def test_a_result_blocked_by_the_users_folder_is_kept_where_the_error_says(tmp_p
 
 
 def test_a_sound_only_stream_is_refused_in_one_line(tmp_path):
-    (result,) = analyze_inputs(["http://127.0.0.1:9/a.mp3"], tmp_path, duration=5, jobs=1)
+    (result,) = analyze_inputs(["http://127.0.0.1:9/a.mp3"], tmp_path, Options(duration=5), jobs=1)
     assert "the sound of a stream is not analysed" in result.error and "\n" not in result.error
     assert not (tmp_path / "a").exists()
 
@@ -234,7 +235,7 @@ def test_the_source_is_closed_when_its_folder_cannot_be_made(media_dir, tmp_path
     monkeypatch.setattr(analyze, "open_source", open_and_watch)
     (tmp_path / "a_file").write_text("not a folder")
     with pytest.raises(OSError):
-        analyze.analyze_one(str(media_dir / "fer_test.mp4"), tmp_path / "a_file" / "fer_test", progress=False)
+        analyze.analyze_one(str(media_dir / "fer_test.mp4"), tmp_path / "a_file" / "fer_test", Options(progress=False))
     assert closed == [None]
 
 

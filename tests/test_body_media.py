@@ -18,9 +18,9 @@ from fercam.types import Frame
 
 @pytest.fixture(scope="module")
 def face_reader():
-    from fercam.pipeline import make_face_reader
+    from fercam.pipeline import ReaderConfig, make_face_reader
 
-    return make_face_reader(Settings())
+    return make_face_reader(ReaderConfig())
 
 
 @pytest.fixture(scope="module")
@@ -82,8 +82,9 @@ def test_woman2_cues_unknown_where_arms_and_hands_are_out_of_frame(media_dir, fa
 
 def test_analyze_writes_body_timeline_and_plots_it(media_dir, tmp_path):
     from fercam.apps.analyze.analyze import analyze_inputs
+    from fercam.apps.analyze.results import Options
 
-    (result,) = analyze_inputs([str(media_dir / "fer_woman2.mp4")], tmp_path, duration=3, video=False, jobs=1)
+    (result,) = analyze_inputs([str(media_dir / "fer_woman2.mp4")], tmp_path, Options(duration=3, video=False), jobs=1)
     folder = tmp_path / "fer_woman2"
     rows = list(csv.DictReader((folder / "body_timeline.csv").open()))
     assert not result.error and 8 <= len(rows) <= 11  # about three pose runs a second

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from fercam.apps.analyze.analyze import analyze_inputs
+from fercam.apps.analyze.results import Options
 from fercam.apps.cli import main
 
 # As `fercam analyze --cluster 127.0.0.1:PORT` does before importing Ray: keep Ray on loopback (see cluster.py).
@@ -81,7 +82,7 @@ def test_cluster_outputs_match_a_plain_run_and_a_corrupt_input_fails_alone(media
     out = tmp_path / "cluster"
     assert main(["analyze", str(manifest), "-o", str(out), "--cluster", cluster, "--every", "3"]) == 1
     assert f"fercam: failed {corrupt}: cannot read video" in capsys.readouterr().err
-    analyze_inputs([str(p) for p in good], tmp_path / "plain", every=3, jobs=1)
+    analyze_inputs([str(p) for p in good], tmp_path / "plain", Options(every=3), jobs=1)
     for clip in good:
         for name in ("timeline.csv", "summary.json"):
             assert (out / clip.stem / name).read_bytes() == (tmp_path / "plain" / clip.stem / name).read_bytes()

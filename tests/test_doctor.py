@@ -202,6 +202,25 @@ def test_virtual_camera_failure_names_the_fix(system: str, fix: str) -> None:
     assert "without it: the FER Cam window and its OBS overlay show the annotated video" in check.line()
 
 
+def test_virtual_camera_tries_the_devices_the_sink_tries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The "FER Cam" loopback the sink would send to, not whichever loopback pyvirtualcam finds first."""
+    from fercam import sinks
+
+    found = [VideoDevice("/dev/video4", "Dummy video device", True), VideoDevice("/dev/video5", "FER Cam", True)]
+    monkeypatch.setattr(sinks, "video_devices", lambda: found)
+    monkeypatch.setattr(sinks.sys, "platform", "linux")
+    tried = []
+
+    def busy(**kwargs: object) -> object:
+        tried.append((kwargs["backend"], kwargs["device"]))
+        raise RuntimeError("device busy")
+
+    ready = Diagnosis("ready", "loaded with /dev/video5", ())
+    check = doctor.check_virtual_camera(factory=busy, system="Linux", diagnose=lambda: ready)
+    assert tried == sinks.camera_candidates(None) == [("v4l2loopback", "/dev/video5")]
+    assert "cannot be created: v4l2loopback: device busy" in check.detail and not check.ok
+
+
 def test_linux_virtual_camera_leaves_the_drivers_diagnosis_to_the_video_devices_line() -> None:
     container = Diagnosis("container", "this is a container", ("install the driver on the host",))
     check = doctor.check_virtual_camera(factory=no_driver, system="Linux", diagnose=lambda: container)

@@ -25,6 +25,7 @@ from conftest import count_frames, requires_system_packages
 
 from fercam.apps.analyze.analyze import analyze_inputs
 from fercam.apps.analyze.outputs import MARKER
+from fercam.apps.analyze.results import Options
 from fercam.apps.cli import main
 from fercam.contracts import SourceError
 from fercam.paths import model_file
@@ -238,7 +239,7 @@ def test_a_long_recording_is_voiced_in_blocks_as_in_one_piece():
 
 def test_a_half_fps_clip_lasts_as_long_as_the_file_says(tmp_path):
     video = clip(tmp_path / "slow.mp4", seconds=230, rate="0.5")
-    (result,) = analyze_inputs([str(video)], tmp_path / "out", video=False, jobs=1)
+    (result,) = analyze_inputs([str(video)], tmp_path / "out", Options(video=False), jobs=1)
     assert result.frames == 115
     assert summary(tmp_path / "out" / "slow")["duration_s"] == pytest.approx(230, abs=1)
     times = read_times(VideoFileSource(video))
@@ -412,7 +413,7 @@ def test_a_file_served_over_http_ends_and_is_timed_by_the_media(tmp_path):
         assert main(["run", "--no-tray", "--source", url, "--sink", f"file:{tmp_path / 'o.mp4'}", "--max-frames",
                      "0"]) == 0  # fmt: skip
         assert time.monotonic() - started < 60  # it ends with the file instead of reconnecting for ever
-        (result,) = analyze_inputs([url], tmp_path / "out", duration=2, video=False, jobs=1)
+        (result,) = analyze_inputs([url], tmp_path / "out", Options(duration=2, video=False), jobs=1)
     finally:
         server.shutdown()
         server.server_close()

@@ -26,10 +26,8 @@ def test_analyze_image_finds_both_people_and_matches_the_pipeline(media_dir):
     faces = fercam.analyze_image(cv2.imread(str(path)))
     assert len(faces) == 2 and [f.id for f in faces] == [1, 2]
     seen = []
-    reader = FaceReader(fercam.load_detector(), load_combined_reading())  # the reading analyze_image uses
-    run_offline(
-        open_source(str(path)), reader, [], Settings(), mode=Mode.IMAGE, on_analysis=lambda a, f: seen.append(a)
-    )
+    reader = FaceReader(fercam.load_detector(), load_combined_reading(), mode=Mode.IMAGE)  # analyze_image's
+    run_offline(open_source(str(path)), reader, [], Settings(), on_analysis=lambda a, f: seen.append(a))
     assert seen[0].faces == faces  # exactly the pipeline's detect -> classify
 
 

@@ -288,11 +288,11 @@ def test_video_devices_reads_the_labels_from_sysfs(tmp_path):
 
 def test_headless_run_to_the_virtual_camera_sends_annotated_frames(media_dir, recording_backend, monkeypatch):
     import fercam.apps.headless
-    from fercam.pipeline import make_face_reader
+    from fercam.pipeline import ReaderConfig, make_face_reader
 
     settings = Settings(width=640, height=360)
-    reader = make_face_reader(settings)  # loaded up front so overlays appear within 20 frames
-    monkeypatch.setattr(fercam.apps.headless, "make_live_reader", lambda _settings: reader)
+    reader = make_face_reader(ReaderConfig.from_settings(settings))  # up front: overlays appear within 20 frames
+    monkeypatch.setattr(fercam.apps.headless, "make_live_reader", lambda _config: reader)
     clip = media_dir / "fer_test.mp4"
     sent = fercam.apps.headless.run_headless(
         str(clip), "virtualcam", settings, vcam_backend="fercam-test", max_frames=20
@@ -311,11 +311,11 @@ def test_headless_run_of_a_photo_to_the_virtual_camera_keeps_sending_it_annotate
 ):
     """A photo into a live output: LIVE mode, the picture at the output rate, with its two faces boxed."""
     import fercam.apps.headless
-    from fercam.pipeline import make_face_reader
+    from fercam.pipeline import ReaderConfig, make_face_reader
 
     settings = Settings(width=640, height=360, fps=30)
-    reader = make_face_reader(settings)
-    monkeypatch.setattr(fercam.apps.headless, "make_live_reader", lambda _settings: reader)
+    reader = make_face_reader(ReaderConfig.from_settings(settings))
+    monkeypatch.setattr(fercam.apps.headless, "make_live_reader", lambda _config: reader)
     photo = media_dir / "two_people.jpg"
     started = time.monotonic()
     sent = fercam.apps.headless.run_headless(

@@ -9,12 +9,13 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
-from fercam.contracts import SourceError
+from fercam.contracts import Closing, SourceError
+from fercam.errors import one_line
 from fercam.live import LiveRunner, one_opencv_thread
 from fercam.live.runner import FrameClock
 from fercam.pipeline import make_live_reader
 from fercam.settings import CAMERA_HELP, Settings, SettingsStore
-from fercam.sinks import SinkError, open_sink
+from fercam.sinks import SinkError, open_with_fallback
 from fercam.sources import SOURCES, VideoFileSource, open_source
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ def microphone_problem() -> str | None:
     return None
 
 
-class PreviewOnlySink:
+class PreviewOnlySink(Closing):
     """Where the video goes when the virtual camera cannot open: nowhere but the window's preview."""
 
     closed = False
@@ -218,21 +219,20 @@ class App:
             self._sink = None
 
     def _open_sink(self, settings: Settings):
-        try:
-            return open_sink(
-                self.sink_spec,
-                width=settings.width,
-                height=settings.height,
-                fps=settings.fps,
-                vcam_backend=self.vcam_backend,
-                media_time=self.clock,
-            )
-        except SinkError as exc:
-            if self.sink_spec != "virtualcam" or self.open_window is None:
-                raise
-            self.report(f"{exc}. The FER Cam window shows the video meanwhile.")
+        def preview_only(error: SinkError) -> PreviewOnlySink:
+            self.report(f"{error}. The FER Cam window shows the video meanwhile.")
             self.open_window()
             return PreviewOnlySink()
+
+        return open_with_fallback(
+            self.sink_spec,
+            preview_only if self.open_window is not None else None,
+            width=settings.width,
+            height=settings.height,
+            fps=settings.fps,
+            vcam_backend=self.vcam_backend,
+            media_time=self.clock,
+        )
 
     def _open_source(self, settings: Settings, spec: str, *, as_setting: bool = False):
         """The source `spec` names. As a setting (the window can change it), a file must be a regular one (a FIFO
@@ -278,8 +278,3 @@ class App:
                 self._listener.stop()
                 self._listener = None
             self._close_output()
-
-
-def one_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -9,6 +9,8 @@ import signal
 import sys
 
 from fercam import __version__
+from fercam.defaults import DEFAULT_DETECTOR, DEFAULT_PORT
+from fercam.errors import one_line
 
 log = logging.getLogger("fercam")
 
@@ -91,7 +93,7 @@ def _add_run(sub) -> None:
 
 
 def _add_port(p) -> None:
-    p.add_argument("--port", type=int, default=8737, help="the window's port on 127.0.0.1 (0: any free one)")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help="the window's port on 127.0.0.1 (0: any free one)")
 
 
 def _add_training(sub) -> None:
@@ -162,7 +164,7 @@ def _add_analysis(sub) -> None:
     p.add_argument("--every", type=COUNT, default=1, metavar="N", help="analyse every N-th frame")
     p.add_argument("--duration", type=SECONDS, default=0, metavar="S", help="stop after S seconds (streams)")
     p.add_argument("--no-video", action="store_true", help="skip the annotated video")
-    p.add_argument("--detector", default="mtcnn", help="face detector: mtcnn (default) or yunet")
+    p.add_argument("--detector", default=DEFAULT_DETECTOR, help="face detector: mtcnn (default) or yunet")
     jobs_help = "parallel inputs (default 0: one per core; with --cluster local: the cores of the local Ray instance)"
     p.add_argument("--jobs", type=COUNT_OR_ZERO, default=0, help=jobs_help)
     p.add_argument(
@@ -186,7 +188,7 @@ def _add_analysis(sub) -> None:
         default=1,
         help="tile the clip to show N faces",
     )
-    p.add_argument("--detector", default="mtcnn", help="face detector: mtcnn (default) or yunet")
+    p.add_argument("--detector", default=DEFAULT_DETECTOR, help="face detector: mtcnn (default) or yunet")
     p.add_argument(
         "--seconds",
         type=_number(float, 0.5, "seconds from 0.5 to 86400 (a day)", 86400),
@@ -260,13 +262,8 @@ def main(argv: list[str] | None = None) -> int:
         return code
     except Exception as exc:  # the one place that turns any failure into one line
         log.debug("failed", exc_info=True)  # the traceback, with --debug
-        print(f"fercam: error: {_one_line(exc)}", file=sys.stderr)
+        print(f"fercam: error: {one_line(exc)}", file=sys.stderr)
         return 1
-
-
-def _one_line(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 def _dispatch(args) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import sys
 
+from fercam.defaults import DEFAULT_PORT
 from fercam.settings import Settings, SettingsStore, default_settings_path
 
 
@@ -20,9 +21,6 @@ def _settings(args, *, saved: bool = True) -> Settings:
     if getattr(args, "mirror", False):
         changes["mirror"] = True
     return settings.replace(**{k: v for k, v in changes.items() if v is not None})
-
-
-DEFAULT_PORT = 8737  # the window's; fixed so an OBS overlay URL keeps working
 
 
 def _notify(message: str) -> None:
@@ -190,17 +188,19 @@ def doctor(args) -> int:
 
 
 def analyze(args) -> int:
-    options = dict(every=args.every, duration=args.duration, video=not args.no_video, detector=args.detector)
+    from fercam.apps.analyze.results import Options
+
+    options = Options(every=args.every, duration=args.duration, video=not args.no_video, detector=args.detector)
     if args.cluster:
         from fercam.apps.analyze.cluster import analyze_on_cluster
 
         results = analyze_on_cluster(
-            args.inputs, args.out, address=args.cluster, jobs=args.jobs, task_cpus=args.task_cpus, **options
+            args.inputs, args.out, address=args.cluster, jobs=args.jobs, task_cpus=args.task_cpus, options=options
         )
     else:
         from fercam.apps.analyze.analyze import analyze_inputs
 
-        results = analyze_inputs(args.inputs, args.out, jobs=args.jobs, **options)
+        results = analyze_inputs(args.inputs, args.out, options, jobs=args.jobs)
     for r in results:
         if r.error:
             print(f"fercam: failed {r.input}: {r.error}", file=sys.stderr)

@@ -20,6 +20,7 @@ from typing import Any
 
 from fercam import driver_facts, linux_driver
 from fercam.apps.tray.check import has_typelib, tray_verdict
+from fercam.defaults import DEFAULT_DETECTOR
 from fercam.devices import DRIVER_FIX, WEBCAM_INDICES, probe_webcams
 from fercam.driver_facts import DriverFacts
 
@@ -180,7 +181,7 @@ def check_combined_reading(*, loader: Callable[[], tuple[Any, Any]] = _load_seco
 def _load_mtcnn() -> Any:
     from fercam.detection import load_detector
 
-    return load_detector("mtcnn")
+    return load_detector(DEFAULT_DETECTOR)
 
 
 def check_detector(*, loader: Callable[[], Any] = _load_mtcnn) -> Check:
@@ -188,8 +189,8 @@ def check_detector(*, loader: Callable[[], Any] = _load_mtcnn) -> Check:
     try:
         detector = loader()
     except Exception as exc:  # ImportError while fercam.detection is missing, model errors otherwise
-        return Check("face detector", False, f"mtcnn does not load: {type(exc).__name__}: {exc}", fix)
-    return Check("face detector", True, f"mtcnn loaded ({type(detector).__name__})")
+        return Check("face detector", False, f"{DEFAULT_DETECTOR} does not load: {type(exc).__name__}: {exc}", fix)
+    return Check("face detector", True, f"{DEFAULT_DETECTOR} loaded ({type(detector).__name__})")
 
 
 def check_video_devices(*, facts: Callable[[], DriverFacts] = driver_facts.read_facts) -> Check:
@@ -244,12 +245,20 @@ def check_virtual_camera(
     system: str = platform.system(),
     diagnose: Callable[[], Any] = linux_driver.diagnose,
 ) -> Check:
-    """On Linux, a driver that is not ready is the video-devices line's diagnosis: this line points there
+    """Tries the devices the sink tries, in its order (`sinks.camera_candidates`), so the two cannot disagree.
+    On Linux, a driver that is not ready is the video-devices line's diagnosis: this line points there
     rather than repeating it with pyvirtualcam's generic "Did you run 'modprobe v4l2loopback'?"."""
-    try:
-        camera = factory(**VCAM_FORMAT, backend=backend)
-    except Exception as exc:  # pyvirtualcam joins every backend's error into one RuntimeError
-        reason = "; ".join(str(exc).splitlines()) or type(exc).__name__
+    from fercam.sinks import camera_candidates  # imports OpenCV, which the package lines check first
+
+    errors = []
+    for name, device in camera_candidates(backend):
+        try:
+            camera = factory(**VCAM_FORMAT, backend=name, device=device)
+            break
+        except Exception as exc:  # pyvirtualcam raises RuntimeError, ValueError or OSError, by backend
+            errors.append(f"{name}: {'; '.join(str(exc).splitlines()) or type(exc).__name__}")
+    else:
+        reason = "; ".join(errors)
         if system != "Linux":
             fix = VCAM_FIX.get(system, VCAM_FIX["Linux"])
             return Check("virtual camera", False, f"cannot be created: {reason}", fix, False, WITHOUT_VCAM)
@@ -261,7 +270,7 @@ def check_virtual_camera(
             "virtual camera", False, f"cannot be created: {reason}", linux_driver_fix(verdict), False, WITHOUT_VCAM
         )
     try:
-        detail = f"{camera.device} via {getattr(camera, 'backend', backend or '?')}"
+        detail = f"{camera.device} via {getattr(camera, 'backend', name or '?')}"
     finally:
         camera.close()
     return Check("virtual camera", True, detail)

@@ -5,15 +5,16 @@ from __future__ import annotations
 import logging
 import shutil
 from collections.abc import Callable
+from contextlib import nullcontext
 
 from fercam.devices import has_display
 from fercam.events import EventLog
 from fercam.live import LiveRunner, one_opencv_thread
 from fercam.media import count_video_packets
-from fercam.pipeline import Mode, make_face_reader, make_live_reader, run_offline
+from fercam.pipeline import Mode, ReaderConfig, make_face_reader, make_live_reader, run_offline
 from fercam.recording import VideoFileSink
 from fercam.settings import Settings, SettingsStore
-from fercam.sinks import SINKS, SinkError, WindowSink, open_sink, sink_parts
+from fercam.sinks import SINKS, SinkError, WindowSink, open_with_fallback, sink_parts
 from fercam.sources import SOURCES, open_source
 
 log = logging.getLogger(__name__)
@@ -51,21 +52,21 @@ def open_output(
 ):
     """The sink asked for; a missing virtual-camera driver falls back to a preview window if there is a display.
     `fps` (default: the settings') is the output's rate; `file_size` a file's frame size (None: the source's)."""
-    try:
-        return open_sink(
-            spec,
-            width=settings.width,
-            height=settings.height,
-            fps=fps or settings.fps,
-            vcam_backend=vcam_backend,
-            overwrite=overwrite,
-            file_size=file_size,
-        )
-    except SinkError as exc:
-        if spec != "virtualcam" or not has_display():
-            raise
-        notify(f"{exc}. Showing a preview window instead.")
+
+    def preview(error: SinkError) -> WindowSink:
+        notify(f"{error}. Showing a preview window instead.")
         return WindowSink()
+
+    return open_with_fallback(
+        spec,
+        preview if has_display() else None,
+        width=settings.width,
+        height=settings.height,
+        fps=fps or settings.fps,
+        vcam_backend=vcam_backend,
+        overwrite=overwrite,
+        file_size=file_size,
+    )
 
 
 def run_headless(
@@ -88,13 +89,12 @@ def run_headless(
     mode = mode or choose_mode(source_spec, sink_spec)
     if mode is Mode.LIVE:
         one_opencv_thread()
-    source = open_source(
-        source_spec, realtime=mode is Mode.LIVE, width=settings.width, height=settings.height, fps=settings.fps
-    )
-    sink = event_log = None
-    try:
-        offline = mode is not Mode.LIVE
-        sink = open_output(
+    offline = mode is not Mode.LIVE
+    with (
+        open_source(
+            source_spec, realtime=not offline, width=settings.width, height=settings.height, fps=settings.fps
+        ) as source,
+        open_output(
             sink_spec,
             settings,
             vcam_backend=vcam_backend,
@@ -102,8 +102,9 @@ def run_headless(
             fps=source.fps if offline else None,
             file_size=size if offline else None,
             notify=notify,
-        )
-        event_log = EventLog(events, overwrite=overwrite) if events else None
+        ) as sink,
+        EventLog(events, overwrite=overwrite) if events else nullcontext() as event_log,
+    ):
         on_analysis = event_log.write if event_log else None
         if mode is Mode.LIVE:
             runner = LiveRunner(
@@ -111,11 +112,9 @@ def run_headless(
             )
             return runner.run(max_frames=max_frames)
         # outside the frame loop: a model error is not a frame error
-        reader = make_face_reader(settings, pictures=mode is Mode.IMAGE)
+        reader = make_face_reader(ReaderConfig.from_settings(settings), mode)
         try:
-            frames = run_offline(
-                source, reader, [sink], settings, mode=mode, max_frames=max_frames, on_analysis=on_analysis
-            )
+            frames = run_offline(source, reader, [sink], settings, max_frames=max_frames, on_analysis=on_analysis)
         except SinkError as exc:
             if not isinstance(sink, VideoFileSink):
                 raise
@@ -125,12 +124,6 @@ def run_headless(
         if isinstance(sink, VideoFileSink) and count_video_packets(sink.path) < sink.frames:
             raise SinkError(f"{sink.path} could not be written whole ({_why_cut(sink.path)}); {_held(sink)}")
         return frames
-    finally:
-        source.close()
-        if sink is not None:
-            sink.close()
-        if event_log:
-            event_log.close()
 
 
 def _held(sink: VideoFileSink) -> str:

@@ -11,9 +11,8 @@ from __future__ import annotations
 import importlib.util
 
 from fercam.contracts import Detector
+from fercam.defaults import DEFAULT_DETECTOR
 from fercam.registry import Registry
-
-DEFAULT_DETECTOR = "mtcnn"
 
 
 def _mtcnn(**options) -> Detector:

@@ -20,10 +20,10 @@ import cv2
 import numpy as np
 
 from fercam.annotate import message_frame
-from fercam.contracts import Sink, Source
+from fercam.contracts import CueReader, Sink, Source
 from fercam.live.slots import LatestSlot
 from fercam.live.stats import LiveStats
-from fercam.pipeline import FaceReader, prepare, render
+from fercam.pipeline import FaceReader, ReaderConfig, make_cue_reader, prepare, render
 from fercam.settings import Settings, SettingsStore
 from fercam.types import Analysis, Frame
 
@@ -54,8 +54,9 @@ class FrameClock:
 class LiveRunner:
     """Runs LIVE mode until stopped, the source ends, or the sink is closed.
 
-    `make_reader(settings)` runs on the inference thread, so models load while the raw video
-    already flows, and again when the user picks another detector.
+    `make_reader(config)` runs on the inference thread, so models load while the raw video
+    already flows, and again when the user picks another detector; `make_cue_reader()` likewise, the first
+    time the body cues are switched on.
     """
 
     def __init__(
@@ -63,8 +64,9 @@ class LiveRunner:
         source: Source,
         sink: Sink,
         store: SettingsStore,
-        make_reader: Callable[[Settings], FaceReader],
+        make_reader: Callable[[ReaderConfig], FaceReader],
         *,
+        make_cue_reader: Callable[[], CueReader] = make_cue_reader,
         stale_after_s: float = 1.0,
         drop_after_s: float = 5.0,
         lost_after_s: float = 1.0,
@@ -77,7 +79,7 @@ class LiveRunner:
         self.source, self.sink, self.store = source, sink, store
         self.clock = clock or FrameClock()  # set before each send: a recording made with it follows the frames
         self.on_error = on_error  # told once per new error, e.g. the tray's notification
-        self.make_reader = make_reader
+        self.make_reader, self.make_cue_reader = make_reader, make_cue_reader
         self.stale_after_s, self.drop_after_s, self.lost_after_s = stale_after_s, drop_after_s, lost_after_s
         self.retry_s = retry_s  # between attempts to reopen a lost camera
         self.min_analysis_gap_s = 1.0 / max_analysis_hz  # boxes follow at this rate; more buys nothing visible
@@ -236,18 +238,18 @@ class LiveRunner:
             seen, frame = self._prepared.wait_newer(seen, timeout=0.2)
             if frame is None or self._stop.is_set():
                 continue
-            settings = self.store.get()
-            if settings.detector != loaded_for:
-                loaded_for, reader = settings.detector, self._load(settings)
+            config = ReaderConfig.from_settings(self.store.get())
+            if config != loaded_for:
+                loaded_for, reader = config, self._load(config)
             if reader is not None:
                 started = time.monotonic()
                 self._analyse(reader, frame)
                 self._stop.wait(max(0.0, started + self.min_analysis_gap_s - time.monotonic()))
 
-    def _load(self, settings: Settings) -> FaceReader | None:
-        """The models for these settings; a failure is reported once, then waits for other settings."""
+    def _load(self, config: ReaderConfig) -> FaceReader | None:
+        """The models for this config; a failure is reported once, then waits for other settings."""
         try:
-            reader = self.make_reader(settings)
+            reader = self.make_reader(config)
         except Exception as exc:
             self._report_error("cannot load the models", exc)
             return None
@@ -279,9 +281,7 @@ class LiveRunner:
         """Body-language cues at their own rate (the reader runs its pose model a few times a second)."""
         try:
             if self._cue_reader is None:
-                from fercam.body.reader import BodyCueReader
-
-                self._cue_reader = BodyCueReader()
+                self._cue_reader = self.make_cue_reader()
             self.body_cues.put(self._cue_reader.read(frame, analysis.faces))
         except Exception as exc:  # the cues are an extra: their failure costs only the cues
             self._report_error("body cues failed", exc)

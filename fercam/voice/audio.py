@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from fercam.errors import os_reason
+
 log = logging.getLogger(__name__)
 
 DEFAULT_RATE = 16000
@@ -43,7 +45,7 @@ class AudioFile:
         try:
             self._container = av.open(str(self.path.absolute()))  # `file:x.wav` is a name here, not a protocol
         except av.FFmpegError as exc:
-            raise AudioError(f"{self.path}: not a readable audio or video file ({reason(exc)})") from exc
+            raise AudioError(f"{self.path}: not a readable audio or video file ({os_reason(exc)})") from exc
         if not self._container.streams.audio:
             self._container.close()
             raise AudioError(f"{self.path}: has no audio track")
@@ -86,7 +88,7 @@ class AudioFile:
                     if left == 0:
                         return
         except av.FFmpegError as exc:
-            raise AudioError(f"{self.path}: the sound cannot be decoded ({reason(exc)})") from exc
+            raise AudioError(f"{self.path}: the sound cannot be decoded ({os_reason(exc)})") from exc
 
     def _decode(self, stream) -> Iterator:
         """Packet by packet, as FFmpeg does: a damaged packet becomes silence of its length (noted in
@@ -131,12 +133,6 @@ def load_audio(path: str | Path, sample_rate: int = DEFAULT_RATE) -> np.ndarray:
     if not blocks:
         raise AudioError(f"{path}: the audio track is empty")
     return np.concatenate(blocks)
-
-
-def reason(exc: Exception) -> str:
-    """FFmpeg's own words without the errno and path it repeats."""
-    text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-    return text.splitlines()[0]
 
 
 def to_float(samples: np.ndarray) -> np.ndarray:

@@ -7,7 +7,8 @@ import threading
 
 import numpy as np
 
-from fercam.voice.audio import DEFAULT_RATE, reason, to_float
+from fercam.errors import os_reason
+from fercam.voice.audio import DEFAULT_RATE, to_float
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ class Microphone:
             )
             self._stream.start()
         except (sd.PortAudioError, ValueError) as exc:
-            raise MicrophoneError(f"cannot open the microphone: {reason(exc)}") from exc
+            raise MicrophoneError(f"cannot open the microphone: {os_reason(exc)}") from exc
         log.info("listening on %s at %d Hz", "the default microphone" if self.device is None else self.device, rate)
         return self
 

@@ -19,7 +19,6 @@ import logging
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor, wait
-from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -34,10 +33,11 @@ from fercam.apps.analyze.report import (
     summarize_faces,
     summarize_photo,
 )
+from fercam.apps.analyze.results import DEFAULT_OPTIONS, InputResult, Options
 from fercam.apps.analyze.sound import analyze_voice, voice_summary
-from fercam.apps.app import one_line
 from fercam.apps.stopping import stop_on_signals, stop_requested, worker_init
 from fercam.body.timeline import BodyTimelineWriter
+from fercam.errors import one_line
 from fercam.media import NoVideoError, copy_audio_track, has_audio
 from fercam.pictures import ImageSource
 from fercam.sources import STREAM_SCHEMES, open_source, path_problem
@@ -45,43 +45,11 @@ from fercam.sources import STREAM_SCHEMES, open_source, path_problem
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class InputResult:
-    input: str
-    out_dir: str = ""
-    frames: int = 0
-    faces: int = 0
-    error: str = ""
-    interrupted: bool = False
-    notes: list[str] = field(default_factory=list)
-
-    def summary_line(self) -> str:
-        state = " (interrupted: partial results)" if self.interrupted else ""
-        notes = "".join(f"; {n}" for n in self.notes)
-        return f"{self.frames} frames, {self.faces} face id(s) -> {self.out_dir}{state}{notes}"
-
-
-@dataclass(frozen=True)
-class Options:
-    every: int = 1
-    duration: float = 0
-    video: bool = True
-    detector: str = "mtcnn"
-    progress: bool = True  # a per-input frame bar; off where nobody watches (cluster tasks)
-
-
 def analyze_inputs(
-    inputs: list[str],
-    out: str | Path,
-    *,
-    every: int = 1,
-    duration: float = 0,
-    video: bool = True,
-    detector: str = "mtcnn",
-    jobs: int = 0,
+    inputs: list[str], out: str | Path, options: Options = DEFAULT_OPTIONS, *, jobs: int = 0
 ) -> list[InputResult]:
     """Analyse every input; a bad input is reported in its result and the others still complete."""
-    if every < 1:
+    if options.every < 1:
         raise ValueError("--every must be 1 or more")
     items = collect_inputs(inputs)
     if not items:
@@ -89,7 +57,6 @@ def analyze_inputs(
     out = Path(out)
     if os.path.lexists(out) and not out.is_dir():
         raise OutputError(f"-o {out} is a file, not a folder: choose a folder for the results")
-    options = Options(every, duration, video, detector)
     with OutputLock(out), stop_on_signals(cooperative=True):
         remove_leftovers(out)
         folders = out_dirs([item.spec for item in items], out)
@@ -136,25 +103,14 @@ def _outcome(future, spec: str) -> InputResult:
 
 def try_analyze(spec: str, out_dir: Path, options: Options, position: int = 0) -> InputResult:
     try:
-        return analyze_one(spec, out_dir, **asdict(options), position=position)
+        return analyze_one(spec, out_dir, options, position=position)
     except Exception as exc:  # one bad input must not stop the others
         log.info("skipped %s: %s", spec, exc)
         return InputResult(spec, error=one_line(exc))
 
 
-def analyze_one(
-    spec: str,
-    out_dir: Path,
-    *,
-    every: int = 1,
-    duration: float = 0,
-    video: bool = True,
-    detector: str = "mtcnn",
-    progress: bool = True,
-    position: int = 0,
-) -> InputResult:
+def analyze_one(spec: str, out_dir: Path, options: Options = DEFAULT_OPTIONS, *, position: int = 0) -> InputResult:
     """One input into `out_dir`, which appears only once complete (replacing an older result)."""
-    options = Options(every, duration, video, detector, progress)
     if spec.lower().startswith(STREAM_SCHEMES) and not options.duration:
         raise ValueError(f"{spec}: a stream needs --duration S")
     notes, source = [], None

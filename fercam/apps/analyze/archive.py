@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from fercam.apps.analyze.analyze import InputResult
 from fercam.apps.analyze.inputs import Input
 from fercam.apps.analyze.outputs import write_json_atomic
 from fercam.apps.analyze.report import READINGS, dominant_emotion, plot_emotion_shares
+from fercam.apps.analyze.results import InputResult
 
 INDEX_COLUMNS = ["input", "status", "duration_s", "frames", "faces", "dominant_emotion", "error", "folder"]
 

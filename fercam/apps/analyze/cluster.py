@@ -14,10 +14,12 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from fercam.apps.analyze.analyze import InputResult, Options, try_analyze
+from fercam.apps.analyze.analyze import try_analyze
 from fercam.apps.analyze.archive import JobIndex
 from fercam.apps.analyze.inputs import Input, collect_inputs, out_dirs
 from fercam.apps.analyze.outputs import OutputLock, remove_leftovers
+from fercam.apps.analyze.results import DEFAULT_OPTIONS, InputResult, Options
+from fercam.errors import one_line
 from fercam.sources import STREAM_SCHEMES
 
 INSTALL_HINT = 'pip install "fercam[cluster]"'
@@ -46,10 +48,7 @@ def analyze_on_cluster(
     address: str,
     jobs: int = 0,
     task_cpus: int = 1,
-    every: int = 1,
-    duration: float = 0,
-    video: bool = True,
-    detector: str = "mtcnn",
+    options: Options = DEFAULT_OPTIONS,
 ) -> list[InputResult]:
     """Analyse the inputs not yet complete in `out`; the job view (index.csv, summary.json) covers all."""
     ray = import_ray(address)
@@ -69,8 +68,7 @@ def analyze_on_cluster(
         index.write()
         start = time.monotonic()
         if todo:
-            options = Options(every, duration, video, detector, progress=False)
-            _run_tasks(ray, address, jobs, task_cpus, todo, options, index)
+            _run_tasks(ray, address, jobs, task_cpus, todo, replace(options, progress=False), index)
         remove_leftovers(out)  # folders of attempts whose worker died
         index.finish(time.monotonic() - start)
     return index.ordered_results()
@@ -129,5 +127,4 @@ def _result(ray, ref, spec: str) -> InputResult:
     try:
         return ray.get(ref)
     except ray.exceptions.RayError as exc:  # the task's worker died more than RETRIES times
-        text = str(exc).strip().splitlines()
-        return InputResult(spec, error=f"lost after {RETRIES} retries: {text[0] if text else type(exc).__name__}")
+        return InputResult(spec, error=f"lost after {RETRIES} retries: {one_line(exc)}")

@@ -11,7 +11,7 @@ from fercam.apps.stopping import check_stop
 from fercam.pictures import ImageSource
 
 if TYPE_CHECKING:
-    from fercam.apps.analyze.analyze import InputResult, Options
+    from fercam.apps.analyze.results import InputResult, Options
 
 
 class MediaClock:
@@ -44,11 +44,11 @@ def run_frames(source, out_dir, writers, result: InputResult, options: Options, 
     """The offline pipeline over `source`; `result.frames` counts as it goes, so a Ctrl-C keeps the count."""
     from tqdm import tqdm
 
-    from fercam.pipeline import make_face_reader, run_offline
+    from fercam.pipeline import Mode, ReaderConfig, make_face_reader, run_offline
     from fercam.settings import Settings
     from fercam.sinks import VideoFileSink
 
-    settings = Settings(detector=options.detector)
+    mode = Mode.IMAGE if isinstance(source.source, ImageSource) else Mode.OFFLINE
     total = source.frame_count or None
     name = Path(source.name).stem[:20]
     bar = tqdm(total=total, unit="frame", desc=name, position=position, leave=True, disable=not options.progress)
@@ -59,9 +59,9 @@ def run_frames(source, out_dir, writers, result: InputResult, options: Options, 
     try:
         return run_offline(
             source,
-            make_face_reader(settings, pictures=isinstance(source.source, ImageSource)),
+            make_face_reader(ReaderConfig(detector=options.detector), mode),
             sinks,
-            settings,
+            Settings(),  # the overlays as shipped: a recording's analysis is not the user's live view
             every=options.every,
             max_seconds=options.duration,
             on_analysis=lambda analysis, frame: [writer.write(analysis, frame) for writer in writers],

@@ -12,7 +12,7 @@ from fercam.apps.stopping import check_stop
 from fercam.sources import STREAM_SCHEMES
 
 if TYPE_CHECKING:
-    from fercam.apps.analyze.analyze import InputResult, Options
+    from fercam.apps.analyze.results import InputResult, Options
 
 
 @dataclass

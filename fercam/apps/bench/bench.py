@@ -29,6 +29,7 @@ from fercam.apps.bench.parts import (
     process_age_s,
     process_cpu_s,
 )
+from fercam.defaults import DEFAULT_DETECTOR
 from fercam.live import LiveRunner, one_opencv_thread
 from fercam.settings import Settings, SettingsStore
 
@@ -40,7 +41,7 @@ class BenchConfig:
     source: str
     size: tuple[int, int] = (1280, 720)
     faces: int = 1
-    detector: str = "mtcnn"
+    detector: str = DEFAULT_DETECTOR
     seconds: float = 10.0
     fps: int = 30
     compare: bool = False
@@ -63,7 +64,7 @@ def _runner(config: BenchConfig, timers: dict) -> LiveRunner:
     """The live pipeline as the app builds it, with timed stages, into the counting backend."""
     import pyvirtualcam
 
-    from fercam.pipeline import make_live_reader
+    from fercam.pipeline import ReaderConfig, make_live_reader
     from fercam.sinks import VirtualCameraSink
 
     pyvirtualcam.register_backend(BENCH_BACKEND, CountingBackend)
@@ -72,8 +73,8 @@ def _runner(config: BenchConfig, timers: dict) -> LiveRunner:
     source = TiledSource(config.source, config.size, config.faces, config.fps)
     sink = VirtualCameraSink(width=width, height=height, fps=config.fps, backend=BENCH_BACKEND)
 
-    def timed_reader(settings: Settings):
-        reader = make_live_reader(settings)
+    def timed_reader(config: ReaderConfig):
+        reader = make_live_reader(config)
         reader.detector = timers["detector"] = TimedDetector(reader.detector)
         reader.classifier = timers["classifier"] = TimedReading(reader.classifier)
         return reader

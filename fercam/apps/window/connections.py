@@ -20,6 +20,8 @@ from http import HTTPStatus
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
+from fercam.errors import one_line
+
 log = logging.getLogger(__name__)
 
 MAX_CONNECTIONS = 48  # 12 sockets (feeds.MAX_SOCKETS) and the page loads of a few windows, with room to spare
@@ -116,5 +118,4 @@ def _status_line(status: int) -> str:
 
 
 def _one_line(what) -> str:
-    text = str(what or "").strip()
-    return (text.splitlines()[0] if text else type(what).__name__)[:200]
+    return one_line(what)[:200]  # a log line's worth

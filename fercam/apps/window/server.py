@@ -16,17 +16,17 @@ from pathlib import Path
 import cv2
 from aiohttp import WSCloseCode, web
 
-from fercam.apps.app import one_line
 from fercam.apps.window.access import Guard, Launches, LinkFile, launch_code, peer_uid
 from fercam.apps.window.connections import BODY_S, IDLE_S, guard, quiet_loop_errors
 from fercam.apps.window.controls import Controls
 from fercam.apps.window.feeds import MAX_SOCKETS, Feeds
+from fercam.defaults import DEFAULT_PORT
 from fercam.emoji import render_emoji
+from fercam.errors import one_line
 from fercam.types import Emotion
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PORT = 8737  # fixed, so an OBS Browser Source URL survives restarts; another one if taken
 PAGES = {"/": "control.html", "/overlay": "overlay.html"}
 ASSETS = ("common.js", "charts.js", "control.js", "control.css", "overlay.js", "overlay.css")  # /static/NAME
 KINDS = {"html": "text/html", "js": "text/javascript", "css": "text/css"}

@@ -129,15 +129,25 @@ class RefreshRule:
     ours_moved: float = 0.25  # total-variation distance of our model's reading since the refresh
     box_moved: float = 0.6  # IoU with the box at the refresh under this: the face moved, or came closer
     turned: float = 0.12  # change of the landmarks' shape (see `pose_shape`) since the refresh
+    close: float = 0.1  # the combined reading's two top emotions this close: a stale opinion could flip the label
 
-    def due(self, then: Remembered, box: Box, shape: np.ndarray | None, ours: np.ndarray, now: float) -> bool:
+    def due(
+        self, then: Remembered, box: Box, shape: np.ndarray | None, ours: np.ndarray, now: float, margin: float = 1.0
+    ) -> bool:
         return (
             not 0 <= now - then.at < self.every_s
+            or margin < self.close
             or 0.5 * float(np.abs(ours - then.ours).sum()) > self.ours_moved
             or box.iou(then.box_at) < self.box_moved
             or (shape is None) != (then.shape is None)
             or (shape is not None and float(np.abs(shape - then.shape).max()) > self.turned)
         )
+
+
+def margin(probs: np.ndarray) -> float:
+    """How far the top emotion of a (1, 7) reading is ahead of the second."""
+    top2 = np.sort(probs[0])[-2:]
+    return float(top2[1] - top2[0])
 
 
 def pose_shape(detection: Detection) -> np.ndarray | None:
@@ -218,7 +228,14 @@ class CombinedReading:
         shapes = [pose_shape(d) for d in detections]
         known, todo = self._known(detections) if remember else [None] * len(detections), []
         for i, (detection, then) in enumerate(zip(detections, known)):
-            if then is not None and not self.refresh.due(then, detection.box, shapes[i], ours[i], now):
+            if then is not None and not self.refresh.due(
+                then,
+                detection.box,
+                shapes[i],
+                ours[i],
+                now,
+                margin(self.combiner.combine(ours[i : i + 1], then.second[None])),
+            ):
                 out[i], then.seen, then.seen_at = then.second, detection.box, now
             else:
                 todo.append(i)

@@ -1,5 +1,6 @@
 """The development loop and the combined reading: folds by person, the shipped rule against the card, the
-second opinion's runtime and when it is read again, the "unsure" flag, and `fercam evaluate` on a labelled photo folder."""
+second opinion's runtime and when it is read again, the "unsure" flag, and `fercam evaluate` on a labelled photo
+folder."""
 
 from __future__ import annotations
 
@@ -21,8 +22,8 @@ from fercam.combined import (
     AlignedEmotionModel,
     CombinedReading,
     Combiner,
-    Remembered,
     RefreshRule,
+    Remembered,
     aligned_faces,
     load_combined_reading,
     softmax,

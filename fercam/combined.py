@@ -119,11 +119,33 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
+class Look:
+    """What a face looks like in one frame, as far as the refresh rule cares: its box, its landmarks' shape
+    (`pose_shape`) and our model's reading of it."""
+
+    box: Box
+    shape: np.ndarray | None
+    ours: np.ndarray
+
+
+@dataclass
+class Remembered:
+    """A face's second opinion, when and how the face looked when it was read, and where it was last seen."""
+
+    second: np.ndarray
+    at: float
+    then: Look
+    seen: Box
+    seen_at: float
+
+
+@dataclass(frozen=True)
 class RefreshRule:
-    """When a face's second opinion is read again, in every mode: a new face, a face whose reading by our model
-    moved, a face that moved or turned, and otherwise every `every_s` (media time offline, camera time live).
-    The zoo model costs several times ours, and its reading of the same face in the same pose barely changes
-    from one frame to the next; a face is known again by its box overlapping (IoU > 0.5) where it was last seen."""
+    """When a face's second opinion is read again, in every mode: a new face, a face that moved or turned, a face
+    whose reading by our model moved, a close call between two emotions, and otherwise every `every_s` (media time
+    offline, camera time live). The zoo model costs several times ours, and its reading of the same face in the
+    same pose barely changes from one frame to the next; a face is known again by its box overlapping
+    (IoU > 0.5) where it was last seen."""
 
     every_s: float = 1.0
     ours_moved: float = 0.25  # total-variation distance of our model's reading since the refresh
@@ -131,23 +153,18 @@ class RefreshRule:
     turned: float = 0.12  # change of the landmarks' shape (see `pose_shape`) since the refresh
     close: float = 0.1  # the combined reading's two top emotions this close: a stale opinion could flip the label
 
-    def due(
-        self, then: Remembered, box: Box, shape: np.ndarray | None, ours: np.ndarray, now: float, margin: float = 1.0
-    ) -> bool:
+    def due(self, face: Remembered, look: Look, now: float, combined: np.ndarray) -> bool:
+        """Whether `face`, which looks like `look` at `now` and reads `combined` with its kept opinion, is due."""
+        then = face.then
+        top, second = np.sort(combined)[-2:][::-1]
         return (
-            not 0 <= now - then.at < self.every_s
-            or margin < self.close
-            or 0.5 * float(np.abs(ours - then.ours).sum()) > self.ours_moved
-            or box.iou(then.box_at) < self.box_moved
-            or (shape is None) != (then.shape is None)
-            or (shape is not None and float(np.abs(shape - then.shape).max()) > self.turned)
+            not 0 <= now - face.at < self.every_s
+            or top - second < self.close
+            or 0.5 * float(np.abs(look.ours - then.ours).sum()) > self.ours_moved
+            or look.box.iou(then.box) < self.box_moved
+            or (look.shape is None) != (then.shape is None)
+            or (look.shape is not None and float(np.abs(look.shape - then.shape).max()) > self.turned)
         )
-
-
-def margin(probs: np.ndarray) -> float:
-    """How far the top emotion of a (1, 7) reading is ahead of the second."""
-    top2 = np.sort(probs[0])[-2:]
-    return float(top2[1] - top2[0])
 
 
 def pose_shape(detection: Detection) -> np.ndarray | None:
@@ -165,19 +182,6 @@ def pose_shape(detection: Detection) -> np.ndarray | None:
     offset = nose - (left_eye + right_eye) / 2
     mouth = float(np.hypot(*(mouth_right - mouth_left)))
     return np.array([offset @ across / span, offset @ down / span, mouth / span])
-
-
-@dataclass
-class Remembered:
-    """A face's second opinion, what the face looked like when it was read, and where the face was last seen."""
-
-    second: np.ndarray
-    at: float
-    ours: np.ndarray
-    box_at: Box
-    shape: np.ndarray | None
-    seen: Box
-    seen_at: float
 
 
 class CombinedReading:
@@ -225,20 +229,15 @@ class CombinedReading:
         remember = now is not None and self.refresh is not None
         if remember:  # faces not seen for a while are other faces by now
             self._memory = [m for m in self._memory if 0 <= now - m.seen_at < self.refresh.every_s]
-        shapes = [pose_shape(d) for d in detections]
+        looks = [Look(d.box, pose_shape(d), p) for d, p in zip(detections, ours)]
         known, todo = self._known(detections) if remember else [None] * len(detections), []
-        for i, (detection, then) in enumerate(zip(detections, known)):
-            if then is not None and not self.refresh.due(
-                then,
-                detection.box,
-                shapes[i],
-                ours[i],
-                now,
-                margin(self.combiner.combine(ours[i : i + 1], then.second[None])),
+        for i, (look, face) in enumerate(zip(looks, known)):
+            if face is None or self.refresh.due(
+                face, look, now, self.combiner.combine(look.ours[None], face.second[None])[0]
             ):
-                out[i], then.seen, then.seen_at = then.second, detection.box, now
-            else:
                 todo.append(i)
+            else:
+                out[i], face.seen, face.seen_at = face.second, look.box, now
         aligned = aligned_faces(bgr_image, [detections[i] for i in todo])
         read = [i for i, face in zip(todo, aligned) if face is not None]
         if read:
@@ -247,7 +246,7 @@ class CombinedReading:
         if remember:
             stale = {id(known[i]) for i in todo if known[i] is not None}
             self._memory = [m for m in self._memory if id(m) not in stale] + [
-                Remembered(out[i], now, ours[i], detections[i].box, shapes[i], detections[i].box, now) for i in read
+                Remembered(out[i], now, looks[i], looks[i].box, now) for i in read
             ]
         return out
 

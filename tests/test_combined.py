@@ -22,6 +22,7 @@ from fercam.combined import (
     AlignedEmotionModel,
     CombinedReading,
     Combiner,
+    Look,
     RefreshRule,
     Remembered,
     aligned_faces,
@@ -168,15 +169,17 @@ def test_the_rule_reads_again_when_our_models_reading_moves_or_the_call_is_close
     rule = RefreshRule(every_s=1.0, ours_moved=0.25, close=0.1)
     box = Box(100, 100, 200, 200)
     calm = np.array([0.05, 0, 0, 0.1, 0.05, 0.1, 0.7], np.float32)
-    then = Remembered(np.full(7, 1 / 7), 0.0, calm, box, np.array([0.0, 0.5, 0.8]), box, 0.0)
-    assert not rule.due(then, box, then.shape, calm, 0.5)
+    then = Look(box, np.array([0.0, 0.5, 0.8]), calm)
+    face = Remembered(np.full(7, 1 / 7), 0.0, then, box, 0.0)
+    clear = calm  # the combined reading: neutral well ahead
+    assert not rule.due(face, then, 0.5, clear)
     smile = np.array([0.05, 0, 0, 0.5, 0.05, 0.1, 0.3], np.float32)  # 0.4 of the probability moved
-    assert rule.due(then, box, then.shape, smile, 0.5)
-    assert rule.due(then, box, np.array([0.0, 0.5, 1.0]), calm, 0.5)  # the mouth widened
-    assert rule.due(then, box, None, calm, 0.5)  # the landmarks are gone
-    assert rule.due(then, box, then.shape, calm, -0.1)  # time went back (a new recording)
-    assert rule.due(then, box, then.shape, calm, 0.5, margin=0.05)  # a close call: a stale opinion could flip it
-    assert not rule.due(then, box, then.shape, calm, 0.5, margin=0.3)
+    assert rule.due(face, Look(box, then.shape, smile), 0.5, clear)
+    assert rule.due(face, Look(box, np.array([0.0, 0.5, 1.0]), calm), 0.5, clear)  # the mouth widened
+    assert rule.due(face, Look(box, None, calm), 0.5, clear)  # the landmarks are gone
+    assert rule.due(face, then, -0.1, clear)  # time went back (a new recording)
+    tie = np.array([0.05, 0, 0, 0.42, 0.05, 0.1, 0.38], np.float32)  # a close call: a stale opinion could flip it
+    assert rule.due(face, then, 0.5, tie) and not rule.due(face, then, 0.5, np.roll(calm, 1))
 
 
 def test_the_shipped_second_model_reads_a_frames_faces_in_one_call_as_one_by_one(media_dir):

@@ -28,7 +28,6 @@ from fercam.types import EMOTIONS, Analysis, Box, Detection, Face, Frame
 log = logging.getLogger(__name__)
 
 CROP_SCALE = 1.1  # FER2013 faces show a little forehead and chin beyond the detector's box
-SECOND_OPINION_EVERY_S = 1.0  # LIVE: the zoo model re-reads each face once a second (fercam.combined)
 
 
 class Mode(Enum):
@@ -61,13 +60,16 @@ def face_crops(image: np.ndarray, boxes: Sequence[Box]) -> list[np.ndarray]:
 Classifier = EmotionClassifier | FaceClassifier
 
 
-def classify(image: np.ndarray, detections: Sequence[Detection], classifier: Classifier) -> np.ndarray:
+def classify(
+    image: np.ndarray, detections: Sequence[Detection], classifier: Classifier, timestamp: float | None = None
+) -> np.ndarray:
     """(N, 7) probabilities for the detected faces of one BGR image: the crop the model was trained on,
-    or the whole picture and the detections for a reading that needs them (a `FaceClassifier`)."""
+    or the whole picture and the detections for a reading that needs them (a `FaceClassifier`; with the
+    frame's `timestamp` it may reuse what it read of the same faces recently)."""
     if not detections:
         return np.zeros((0, len(EMOTIONS)), np.float32)
     if isinstance(classifier, FaceClassifier):
-        return classifier.classify(image, detections)
+        return classifier.classify(image, detections, timestamp)
     return classifier.predict_faces(face_crops(image, [d.box for d in detections]))
 
 
@@ -144,9 +146,15 @@ class FaceReader:
         due = self.tracker.due(detections, frame.timestamp, self.cadence.refresh_s) if self.cadence else None
         chosen = [i for i in range(len(detections)) if due is None or due[i]]
         if chosen:
-            probs[chosen] = classify(frame.image, [detections[i] for i in chosen], self.classifier)
+            probs[chosen] = classify(frame.image, [detections[i] for i in chosen], self.classifier, frame.timestamp)
         faces = self.tracker.update(detections, probs, frame.timestamp)
         return Analysis(frame.index, frame.timestamp, mark_unsure(faces, self.classifier))
+
+    def forget(self) -> None:
+        """The next frame is an unrelated picture (IMAGE mode): no tracking or reading carries over."""
+        self.tracker = FaceTracker()
+        if isinstance(self.classifier, FaceClassifier):
+            self.classifier.forget()
 
 
 def make_face_reader(settings: Settings, *, live: bool = False, pictures: bool = False) -> FaceReader:
@@ -165,7 +173,7 @@ def make_face_reader(settings: Settings, *, live: bool = False, pictures: bool =
             return FaceReader(load_picture_detector(settings.detector, reading.combiner.fallback_detector), reading)
         return FaceReader(load_detector(settings.detector), reading)
     options = {"num_threads": 1} if settings.detector == "mtcnn" else {}
-    reading = load_combined_reading(num_threads=1, views="alternating", second_every_s=SECOND_OPINION_EVERY_S)
+    reading = load_combined_reading(num_threads=1, views="alternating")
     return FaceReader(load_detector(settings.detector, **options), reading, cadence=Cadence())
 
 
@@ -207,7 +215,7 @@ def run_offline(
         fresh = count % every == 0
         if fresh:
             if mode is Mode.IMAGE:
-                reader.tracker = FaceTracker()  # unrelated pictures: nothing carries over
+                reader.forget()  # unrelated pictures: nothing carries over
             analysis = reader.read(frame)
         image = render(frame, analysis, settings)
         for sink in sinks:

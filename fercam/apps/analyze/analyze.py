@@ -18,6 +18,7 @@ import csv
 import logging
 import multiprocessing
 import os
+import time
 from concurrent.futures import ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from functools import partial
@@ -54,11 +55,13 @@ class InputResult:
     error: str = ""
     interrupted: bool = False
     notes: list[str] = field(default_factory=list)
+    frames_s: float = 0.0  # wall time of the frame stage (decode, faces, body, video): its speed
 
     def summary_line(self) -> str:
         state = " (interrupted: partial results)" if self.interrupted else ""
         notes = "".join(f"; {n}" for n in self.notes)
-        return f"{self.frames} frames, {self.faces} face id(s) -> {self.out_dir}{state}{notes}"
+        speed = f" at {self.frames / self.frames_s:.1f} fps" if self.frames > 1 and self.frames_s > 0 else ""
+        return f"{self.frames} frames{speed}, {self.faces} face id(s) -> {self.out_dir}{state}{notes}"
 
 
 @dataclass(frozen=True)
@@ -192,11 +195,13 @@ def _analyze_video(clock: MediaClock, spec: str, folder: Path, *, options: Optio
     result = InputResult(spec, out_dir=str(folder))
     timeline, body = TimelineWriter(folder / "timeline.csv"), BodyTimelineWriter(folder / "body_timeline.csv")
     video = options.video and not isinstance(clock.source, ImageSource)
+    start = time.perf_counter()
     try:
         run_frames(clock, folder, (timeline, body), result, options, video, position)
     except KeyboardInterrupt:
         result.interrupted = True
     finally:
+        result.frames_s = time.perf_counter() - start
         clock.close()
         timeline.close()
         body.close()

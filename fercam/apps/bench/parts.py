@@ -276,7 +276,7 @@ def profile_analyze(spec: str, *, refresh="shipped", detector: str = "mtcnn", on
     clock, settings = StageClock(), Settings(detector=detector)
     reading = load_combined_reading() if refresh == "shipped" else load_combined_reading(refresh=refresh)
     reading.classifier = clock.wrap("classify", reading.classifier, "predict_faces")
-    reading.second = clock.wrap("second opinion", reading.second, "predict_aligned")
+    reading.second = clock.wrap("second opinion", reading.second, "predict_aligned", "read_aligned")
     reader = FaceReader(clock.wrap("detect", load_detector(detector), "detect", "detect_near"), reading)
     reader.tracker = clock.wrap("track", reader.tracker, "update")
     source = open_source(spec)

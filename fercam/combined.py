@@ -13,8 +13,6 @@ confidence under which a reading is called "unsure".
 from __future__ import annotations
 
 import json
-import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,15 +22,19 @@ import numpy as np
 
 from fercam.contracts import EmotionClassifier
 from fercam.crops import face_crops
-from fercam.litert import ModelError
+from fercam.litert import LiteRTModel, ModelError
 from fercam.paths import model_file
 from fercam.types import EMOTIONS, Box, Detection
 
-SECOND_MODEL = "fer_mobilefacenet_2022july_int8.onnx"
+# The zoo network as float32 LiteRT (`tools/zoo_fer_to_litert.py` from the zoo's int8 ONNX file): three times
+# cheaper than OpenCV running the int8 graph on CPUs without VNNI, same readings within rounding (models/README.md).
+SECOND_MODEL = "fer_mobilefacenet_2022july.tflite"
 COMBINER = "fer_combiner.json"
 ALIGNED_SIZE = 112
-FEATURE_LAYER = "onnx_node!Flatten_nc_rename_95"  # the zoo model's 512 penultimate features, its last layer's input
 FEATURES = 512
+# The LiteRT file's declared outputs (its signature's names): the logits, and the 512 penultimate features its
+# last layer reads, which the rule may read beside the probabilities.
+OUTPUTS = {"logits": 7, "features": FEATURES}
 # The ArcFace 112x112 template the zoo model was trained on, in the detectors' landmark order
 # (image-left eye, image-right eye, nose, image-left and image-right mouth corner).
 TEMPLATE = np.array(
@@ -60,37 +62,27 @@ def aligned_faces(bgr_image: np.ndarray, detections: Sequence[Detection]) -> lis
 
 
 class AlignedEmotionModel:
-    """The OpenCV-zoo RAF-DB expression model, run by OpenCV's DNN module; probabilities in FER2013 order."""
+    """The second opinion: the OpenCV-zoo RAF-DB expression network on LiteRT, one thread (a second one
+    buys nothing at these sizes). `predict_aligned(faces) -> (N, 7)`: probabilities in FER2013 order for
+    112x112 BGR aligned faces, all of a frame's faces in one call; `read_aligned` adds its (N, 512) features."""
 
-    def __init__(self, path: str | Path | None = None) -> None:
+    def __init__(self, path: str | Path | None = None, *, num_threads: int = 1) -> None:
         self.path = Path(path) if path is not None else model_file(SECOND_MODEL)
         if not self.path.is_file():
             raise ModelError(f"model file not found: {self.path}")
-        try:
-            self._net = cv2.dnn.readNetFromONNX(str(self.path))
-        except cv2.error as exc:
-            raise ModelError(f"{self.path}: not an ONNX model OpenCV can run ({str(exc).strip()[-80:]})") from None
-        self._lock = threading.Lock()  # one network object is not safe to share between threads
-        self._output = self._net.getLayerNames()[-1]
+        shape = (ALIGNED_SIZE, ALIGNED_SIZE, 3)
+        self._model = LiteRTModel(
+            self.path, input_shape=shape, outputs=OUTPUTS, num_threads=num_threads, what="112x112x3 faces"
+        )
 
     def predict_aligned(self, faces: Sequence[np.ndarray]) -> np.ndarray:
-        """(N, 7) probabilities for 112x112 BGR aligned faces (the int8 graph takes one face a call)."""
         return self.read_aligned(faces)[0]
 
     def read_aligned(self, faces: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """(N, 7) probabilities and (N, 512) penultimate features (the inputs of its last layer, one pass)."""
-        out = np.zeros((len(faces), len(EMOTIONS)), np.float32)
-        features = np.zeros((len(faces), FEATURES), np.float32)
-        for i, face in enumerate(faces):
-            blob = cv2.dnn.blobFromImage(face, 1 / 127.5, (ALIGNED_SIZE, ALIGNED_SIZE), (127.5,) * 3, swapRB=True)
-            with self._lock:
-                self._net.setInput(blob)
-                features_i, logits = self._net.forward([FEATURE_LAYER, self._output])
-            features[i] = features_i[0]
-            logits = logits[0].astype(np.float64)
-            p = np.exp(logits - logits.max())
-            out[i] = (p / p.sum())[RAF_TO_FER]
-        return out, features
+        """(N, 7) probabilities and (N, 512) penultimate features (the inputs of its last layer), one pass."""
+        batch = np.stack(faces) if len(faces) else np.zeros((0, ALIGNED_SIZE, ALIGNED_SIZE, 3))
+        logits, features = self._model.run(batch.astype(np.float32))  # BGR 0-255: the model normalises
+        return softmax(logits.astype(np.float64))[:, RAF_TO_FER], features
 
 
 # What a rule may read, and how many numbers each gives: our model's and the zoo model's probabilities
@@ -155,14 +147,79 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return (z / z.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
+@dataclass(frozen=True)
+class Look:
+    """What a face looks like in one frame, as far as the refresh rule cares: its box, its landmarks' shape
+    (`pose_shape`) and our model's reading of it."""
+
+    box: Box
+    shape: np.ndarray | None
+    ours: np.ndarray
+
+
+@dataclass
+class Remembered:
+    """A face's second opinion, when and how the face looked when it was read, and where it was last seen."""
+
+    second: np.ndarray  # its probabilities, then its 512 features where the rule reads them
+    at: float
+    then: Look
+    seen: Box
+    seen_at: float
+
+
+@dataclass(frozen=True)
+class RefreshRule:
+    """When a face's second opinion is read again, in every mode: a new face, a face that moved or turned, a face
+    whose reading by our model moved, a close call between two emotions, and otherwise every `every_s` (media time
+    offline, camera time live). The zoo model costs several times ours, and its reading of the same face in the
+    same pose barely changes from one frame to the next; a face is known again by its box overlapping
+    (IoU > 0.5) where it was last seen."""
+
+    every_s: float = 1.0
+    ours_moved: float = 0.25  # total-variation distance of our model's reading since the refresh
+    box_moved: float = 0.6  # IoU with the box at the refresh under this: the face moved, or came closer
+    turned: float = 0.12  # change of the landmarks' shape (see `pose_shape`) since the refresh
+    close: float = 0.1  # the combined reading's two top emotions this close: a stale opinion could flip the label
+
+    def due(self, face: Remembered, look: Look, now: float, combined: np.ndarray) -> bool:
+        """Whether `face`, which looks like `look` at `now` and reads `combined` with its kept opinion, is due."""
+        then = face.then
+        top, second = np.sort(combined)[-2:][::-1]
+        return (
+            not 0 <= now - face.at < self.every_s
+            or top - second < self.close
+            or 0.5 * float(np.abs(look.ours - then.ours).sum()) > self.ours_moved
+            or look.box.iou(then.box) < self.box_moved
+            or (look.shape is None) != (then.shape is None)
+            or (look.shape is not None and float(np.abs(look.shape - then.shape).max()) > self.turned)
+        )
+
+
+def pose_shape(detection: Detection) -> np.ndarray | None:
+    """Where the nose sits between the eyes (across and down) and how wide the mouth is, in eye distances:
+    it changes when the head turns or nods, or the mouth widens (a smile); None without five landmarks."""
+    points = np.asarray(detection.landmarks, np.float64)
+    if points.shape != (5, 2):
+        return None
+    left_eye, right_eye, nose, mouth_left, mouth_right = points
+    eyes = right_eye - left_eye
+    span = float(np.hypot(*eyes))
+    if span < 1e-6:
+        return None
+    across, down = eyes / span, np.array([-eyes[1], eyes[0]]) / span
+    offset = nose - (left_eye + right_eye) / 2
+    mouth = float(np.hypot(*(mouth_right - mouth_left)))
+    return np.array([offset @ across / span, offset @ down / span, mouth / span])
+
+
 class CombinedReading:
     """Our grey-crop model and the aligned colour model on the same detections, combined (a `FaceClassifier`).
 
     A face without landmarks keeps our model's reading alone. Grey pictures stored as BGR are read the same
-    way (most of the development set's photographs are grey, and the rule was fitted on them).
-    `second_every_s` (LIVE mode) reuses a face's second opinion for that long: the zoo model costs several
-    times ours, and a face's second opinion changes slowly next to our model's ten readings a second; a
-    face is known again by its box overlapping."""
+    way (most of the development set's photographs are grey, and the rule was fitted on them). Given the
+    frame's `timestamp`, a face's second opinion is reused until `refresh` says it is due; without one (a
+    single picture) every face is read afresh. `second_reads` counts the faces the zoo model read."""
 
     def __init__(
         self,
@@ -170,58 +227,87 @@ class CombinedReading:
         second: AlignedEmotionModel,
         combiner: Combiner,
         *,
-        second_every_s: float = 0.0,
-        clock=time.monotonic,
+        refresh: RefreshRule | None = RefreshRule(),
     ) -> None:
         self.classifier, self.second, self.combiner = classifier, second, combiner
         self.unsure_below = combiner.unsure_below
-        self.second_every_s, self._clock = second_every_s, clock
-        self._recent: list[tuple[Box, np.ndarray, float]] = []  # (box, second opinion, when), LIVE mode
+        self.refresh = refresh  # None: the second opinion on every face of every frame
+        self.second_reads = 0
+        self._memory: list[Remembered] = []
 
-    def classify(self, bgr_image: np.ndarray, detections: Sequence[Detection]) -> np.ndarray:
+    def classify(
+        self, bgr_image: np.ndarray, detections: Sequence[Detection], timestamp: float | None = None
+    ) -> np.ndarray:
         ours = self.classifier.predict_faces(face_crops(bgr_image, [d.box for d in detections]))
-        second = self._second_opinions(bgr_image, detections)
+        second = self._second_opinions(bgr_image, detections, ours, timestamp)
         have = ~np.isnan(second).any(axis=1)
         if have.any():
             ours = ours.copy()
             ours[have] = self.combiner.combine(ours[have], second[have])
         return ours
 
-    def _second_opinions(self, bgr_image: np.ndarray, detections: Sequence[Detection]) -> np.ndarray:
-        """(N, 7) zoo-model probabilities, followed by its (N, 512) features where the rule reads them;
-        NaN rows where a face cannot be aligned."""
+    def forget(self) -> None:
+        """The next picture is unrelated: no face in it is one seen before."""
+        self._memory = []
+
+    def _second_opinions(
+        self, bgr_image: np.ndarray, detections: Sequence[Detection], ours: np.ndarray, now: float | None
+    ) -> np.ndarray:
+        """(N, 7) zoo-model probabilities, followed by its (N, 512) features where the rule reads them (what a
+        face's memory keeps); NaN rows where a face cannot be aligned."""
         width = len(EMOTIONS) + (FEATURES if self.combiner.reads_features else 0)
         out = np.full((len(detections), width), np.nan, np.float32)
-        now = self._clock()
-        recent = [r for r in self._recent if now - r[2] < self.second_every_s]
-        todo = []
-        for i, detection in enumerate(detections):
-            known = next((r for r in recent if r[0].iou(detection.box) > 0.5), None)
-            if known is not None:
-                out[i] = known[1]
-            else:
+        remember = now is not None and self.refresh is not None
+        if remember:  # faces not seen for a while are other faces by now
+            self._memory = [m for m in self._memory if 0 <= now - m.seen_at < self.refresh.every_s]
+        looks = [Look(d.box, pose_shape(d), p) for d, p in zip(detections, ours)]
+        known, todo = self._known(detections) if remember else [None] * len(detections), []
+        for i, (look, face) in enumerate(zip(looks, known)):
+            if face is None or self.refresh.due(
+                face, look, now, self.combiner.combine(look.ours[None], face.second[None])[0]
+            ):
                 todo.append(i)
+            else:
+                out[i], face.seen, face.seen_at = face.second, look.box, now
         aligned = aligned_faces(bgr_image, [detections[i] for i in todo])
-        have = [i for i, face in zip(todo, aligned) if face is not None]
-        if have:
+        read = [i for i, face in zip(todo, aligned) if face is not None]
+        if read:
             faces = [face for face in aligned if face is not None]
-            out[have] = (
+            out[read] = (
                 np.hstack(self.second.read_aligned(faces))
                 if self.combiner.reads_features
                 else self.second.predict_aligned(faces)
             )
-        if self.second_every_s > 0:
-            kept = [r for r in recent if all(r[0].iou(detections[i].box) <= 0.5 for i in have)]
-            self._recent = kept + [(detections[i].box, out[i], now) for i in have]
+            self.second_reads += len(read)
+        if remember:
+            stale = {id(known[i]) for i in todo if known[i] is not None}
+            self._memory = [m for m in self._memory if id(m) not in stale] + [
+                Remembered(out[i], now, looks[i], looks[i].box, now) for i in read
+            ]
         return out
+
+    def _known(self, detections: Sequence[Detection]) -> list[Remembered | None]:
+        """Each detection's remembered face: the best overlap above 0.5 with where a face was last seen, each
+        remembered face matched once."""
+        pairs = sorted(
+            ((m.seen.iou(d.box), mi, di) for mi, m in enumerate(self._memory) for di, d in enumerate(detections)),
+            reverse=True,
+        )
+        known: list[Remembered | None] = [None] * len(detections)
+        used: set[int] = set()
+        for overlap, mi, di in pairs:
+            if overlap > 0.5 and mi not in used and known[di] is None:
+                used.add(mi)
+                known[di] = self._memory[mi]
+        return known
 
 
 def load_combined_reading(
-    classifier: EmotionClassifier | None = None, *, second_every_s: float = 0.0, **options
+    classifier: EmotionClassifier | None = None, *, refresh: RefreshRule | None = RefreshRule(), **options
 ) -> CombinedReading:
     """The shipped combined reading: our model (or `classifier`; else `load_classifier(**options)`),
-    the zoo model and `fer_combiner.json`."""
+    the zoo model and `fer_combiner.json`; `refresh` None reads every face with both models every time."""
     from fercam.emotion import load_classifier
 
     classifier = classifier or load_classifier(**options)
-    return CombinedReading(classifier, AlignedEmotionModel(), Combiner.load(), second_every_s=second_every_s)
+    return CombinedReading(classifier, AlignedEmotionModel(), Combiner.load(), refresh=refresh)

@@ -90,8 +90,14 @@ class FaceClassifier(Protocol):
 
     unsure_below: float  # a face whose top probability is under this is "unsure"
 
-    def classify(self, bgr_image: np.ndarray, detections: Sequence[Detection]) -> np.ndarray:
-        """(N, 7) probabilities, one row per detection."""
+    def classify(
+        self, bgr_image: np.ndarray, detections: Sequence[Detection], timestamp: float | None = None
+    ) -> np.ndarray:
+        """(N, 7) probabilities, one row per detection; with the frame's time in seconds the reading may
+        reuse what it read of the same face recently (`fercam.combined.RefreshRule`)."""
+
+    def forget(self) -> None:
+        """Reuse nothing read so far: the next picture is unrelated."""
 
 
 @runtime_checkable

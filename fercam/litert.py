@@ -49,41 +49,65 @@ def interpreter(path: str | Path, num_threads: int):
 
 
 class LiteRTModel:
-    """A `.tflite` file with one float32 input `(N, *input_shape)` and one `(N, outputs)` output.
+    """A `.tflite` file with one float32 input `(N, *input_shape)` and the outputs its caller declares:
+    `outputs=7`, its one `(N, 7)` output, which `run` returns; or `outputs={"logits": 7, "features": 512}`,
+    the outputs of the model's signature by name and width, which `run` returns as a tuple in that order.
 
     `what` names the expected input in errors, e.g. "48x48x1 faces". Thread-safe: a LiteRT
     interpreter is not, so every run holds a lock.
     """
 
     def __init__(
-        self, path: str | Path, *, input_shape: tuple[int, ...], outputs: int, num_threads: int = 1, what: str = ""
+        self,
+        path: str | Path,
+        *,
+        input_shape: tuple[int, ...],
+        outputs: int | dict[str, int],
+        num_threads: int = 1,
+        what: str = "",
     ) -> None:
         self.path = Path(path)
-        self.input_shape, self.outputs = tuple(input_shape), outputs
+        self.input_shape = tuple(input_shape)
+        self.named = not isinstance(outputs, int)
+        self.outputs = dict(outputs) if self.named else {"": outputs}  # name -> width
         self._interpreter = interpreter(self.path, num_threads)
         self._input = self._interpreter.get_input_details()[0]
-        self._output = self._interpreter.get_output_details()[0]
-        got_in, got_out = tuple(int(v) for v in self._input["shape"]), tuple(int(v) for v in self._output["shape"])
-        if got_in[1:] != self.input_shape or got_out[-1] != outputs:
+        self._output = self._declared_outputs()
+        got_in = tuple(int(v) for v in self._input["shape"])
+        got_out = [int(d["shape"][-1]) if d is not None else None for d in self._output]
+        if got_in[1:] != self.input_shape or got_out != list(self.outputs.values()):
             expected = "x".join(map(str, self.input_shape))
-            raise ModelError(
-                f"{self.path}: expects {list(got_in)} -> {list(got_out)}, not {what or expected} -> {outputs}"
-            )
+            shown = {n: w for n, w in zip(self.outputs, got_out)} if self.named else got_out[0]
+            wanted = self.outputs if self.named else self.outputs[""]
+            raise ModelError(f"{self.path}: expects {list(got_in)} -> {shown}, not {what or expected} -> {wanted}")
         self._batch = got_in[0]
         self._lock = threading.Lock()
 
-    def run(self, batch: np.ndarray) -> np.ndarray:
-        """(N, *input_shape) float32 -> (N, outputs); an empty batch gives (0, outputs)."""
+    def _declared_outputs(self) -> list[dict | None]:
+        """The details of each declared output (None: the model has no output of that name)."""
+        if not self.named:
+            return [self._interpreter.get_output_details()[0]]
+        try:
+            signature = self._interpreter.get_signature_runner().get_output_details()
+        except ValueError:  # no signature, or several: no outputs by name
+            signature = {}
+        return [signature.get(name) for name in self.outputs]
+
+    def run(self, batch: np.ndarray) -> np.ndarray | tuple[np.ndarray, ...]:
+        """(N, *input_shape) float32 -> (N, width), or a tuple of them for named outputs; an empty batch gives
+        (0, width) arrays."""
         batch = np.ascontiguousarray(batch, np.float32)
         if len(batch) == 0:
-            return np.zeros((0, self.outputs), np.float32)
-        if batch.shape[1:] != self.input_shape:
+            got = [np.zeros((0, width), np.float32) for width in self.outputs.values()]
+        elif batch.shape[1:] != self.input_shape:
             raise ValueError(f"{self.path.name}: input must be (N, {self.input_shape}), got {batch.shape}")
-        with self._lock:
-            if len(batch) != self._batch:
-                self._interpreter.resize_tensor_input(self._input["index"], batch.shape)
-                self._interpreter.allocate_tensors()
-                self._batch = len(batch)
-            self._interpreter.set_tensor(self._input["index"], batch)
-            self._interpreter.invoke()
-            return self._interpreter.get_tensor(self._output["index"]).copy()
+        else:
+            with self._lock:
+                if len(batch) != self._batch:
+                    self._interpreter.resize_tensor_input(self._input["index"], batch.shape)
+                    self._interpreter.allocate_tensors()
+                    self._batch = len(batch)
+                self._interpreter.set_tensor(self._input["index"], batch)
+                self._interpreter.invoke()
+                got = [self._interpreter.get_tensor(d["index"]).copy() for d in self._output]
+        return tuple(got) if self.named else got[0]

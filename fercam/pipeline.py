@@ -29,7 +29,6 @@ from fercam.types import EMOTIONS, Analysis, Detection, Face, Frame
 
 log = logging.getLogger(__name__)
 
-SECOND_OPINION_EVERY_S = 1.0  # LIVE: the zoo model re-reads each face once a second (fercam.combined)
 
 
 class Mode(Enum):
@@ -52,13 +51,16 @@ class ReaderConfig:
 Classifier = EmotionClassifier | FaceClassifier
 
 
-def classify(image: np.ndarray, detections: Sequence[Detection], classifier: Classifier) -> np.ndarray:
+def classify(
+    image: np.ndarray, detections: Sequence[Detection], classifier: Classifier, timestamp: float | None = None
+) -> np.ndarray:
     """(N, 7) probabilities for the detected faces of one BGR image: the crop the model was trained on,
-    or the whole picture and the detections for a reading that needs them (a `FaceClassifier`)."""
+    or the whole picture and the detections for a reading that needs them (a `FaceClassifier`; with the
+    frame's `timestamp` it may reuse what it read of the same faces recently)."""
     if not detections:
         return np.zeros((0, len(EMOTIONS)), np.float32)
     if isinstance(classifier, FaceClassifier):
-        return classifier.classify(image, detections)
+        return classifier.classify(image, detections, timestamp)
     return classifier.predict_faces(face_crops(image, [d.box for d in detections]))
 
 
@@ -131,7 +133,7 @@ class FaceReader:
 
     def read(self, frame: Frame) -> Analysis:
         if self.mode is Mode.IMAGE:
-            self.tracker = FaceTracker()
+            self.forget()  # an unrelated picture: nothing carries over
         if self.motion is not None:
             self.motion.update(frame.image)
         detections = self.detect(frame)
@@ -139,9 +141,15 @@ class FaceReader:
         due = self.tracker.due(detections, frame.timestamp, self.cadence.refresh_s) if self.cadence else None
         chosen = [i for i in range(len(detections)) if due is None or due[i]]
         if chosen:
-            probs[chosen] = classify(frame.image, [detections[i] for i in chosen], self.classifier)
+            probs[chosen] = classify(frame.image, [detections[i] for i in chosen], self.classifier, frame.timestamp)
         faces = self.tracker.update(detections, probs, frame.timestamp)
         return Analysis(frame.index, frame.timestamp, mark_unsure(faces, self.classifier))
+
+    def forget(self) -> None:
+        """The next frame is an unrelated picture (IMAGE mode): no tracking or reading carries over."""
+        self.tracker = FaceTracker()
+        if isinstance(self.classifier, FaceClassifier):
+            self.classifier.forget()
 
 
 def make_face_reader(config: ReaderConfig, mode: Mode = Mode.OFFLINE) -> FaceReader:
@@ -162,7 +170,7 @@ def make_face_reader(config: ReaderConfig, mode: Mode = Mode.OFFLINE) -> FaceRea
             return FaceReader(detector, reading, mode=mode)
         return FaceReader(load_detector(config.detector), reading)
     options = {"num_threads": 1} if config.detector == "mtcnn" else {}
-    reading = load_combined_reading(num_threads=1, views="alternating", second_every_s=SECOND_OPINION_EVERY_S)
+    reading = load_combined_reading(num_threads=1, views="alternating")
     return FaceReader(load_detector(config.detector, **options), reading, cadence=Cadence(), mode=mode)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -296,6 +297,17 @@ def test_cli_analyze_writes_the_outputs(media_dir, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "2 face id(s)" in out and str(tmp_path / "two_people") in out
     assert (tmp_path / "two_people" / "summary.json").is_file()
+
+
+def test_cli_analyze_says_how_fast_it_read_the_frames(media_dir, tmp_path, capsys):
+    start = time.perf_counter()
+    assert main(["analyze", str(media_dir / "fer_test.mp4"), "--duration", "1", "-o", str(tmp_path)]) == 0
+    elapsed = time.perf_counter() - start
+    found = re.search(r": (\d+) frames at ([\d.]+) fps, 1 face id\(s\)", capsys.readouterr().out)
+    assert found, "no frames-per-second in the summary line"
+    frames, fps = int(found[1]), float(found[2])
+    assert frames == read_summary(tmp_path / "fer_test")["frames"] >= 20
+    assert frames / elapsed <= fps <= 1000  # the frame stage alone: faster than the whole command
 
 
 def test_cli_analyze_of_a_missing_input_fails_in_one_line(tmp_path, capsys, monkeypatch):

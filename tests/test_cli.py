@@ -7,6 +7,7 @@ import sys
 
 import cv2
 import pytest
+from conftest import count_frames
 
 from fercam.apps.cli import main
 
@@ -17,6 +18,7 @@ BENCH_KEYS = {
     "analysis_hz",
     "emotion_refresh_hz_per_face",
     "classifier_ms_per_face",
+    "second_opinion_hz_per_face",
     "cpu_cores",
     "cpu_cores_by_stage",
     "first_frame_s",
@@ -176,6 +178,42 @@ def test_bench_without_a_source_or_a_webcam_measures_the_shipped_clip(capsys, mo
     assert BENCH_KEYS <= set(result)
     assert result["output_fps"] > 0 and result["rss_mb"] > 0 and 0 < result["cpu_cores"] < 2.5
     assert {"capture", "analysis", "render", "send"} <= set(result["cpu_cores_by_stage"])
+
+
+def test_bench_says_its_result_in_words_against_the_goals():
+    from fercam.apps.bench.bench import format_report
+
+    result = {
+        "source": "clip.mp4", "size": "1280x720", "faces": 1, "detector": "mtcnn", "seconds": 10.0,
+        "output_fps": 30.0, "latency_p95_ms": 12.5, "analysis_hz": 22.0, "emotion_refresh_hz_per_face": 12.0,
+        "first_frame_s": 0.2, "first_annotated_s": 0.4, "rss_mb": 180.0, "cpu_cores": 0.25,
+        "classifier_ms_per_face": 3.1, "second_opinion_hz_per_face": 1.2, "detector_full_scan_ms": 20.0,
+        "full_scans_per_s": 0.5, "detector_tracked_ms": 3.0, "tracked_searches_per_s": 4.0,
+        "cpu_cores_by_stage": {"analysis": 0.2, "render": 0.05},
+    }  # fmt: skip
+    text = format_report(result)
+    assert "30.0 fps out: real time (goal >= 29.5)" in text
+    assert "0.25 of a core: heavy (goal <= 0.2)" in text  # the 720p one-face goal
+    assert "12.5 ms from camera to call (95% of frames): late (goal <= 10)" in text
+    assert "first annotated frame after 0.4 s: quick" in text and "second opinion 1.2 times a second" in text
+    assert "0.15 of a core: light" in format_report({**result, "cpu_cores": 0.15})
+    other = format_report({**result, "size": "640x480"})  # no scenario: no CPU goal, the others hold
+    assert "0.25 of a core\n" in other and "30.0 fps out: real time" in other
+    assert "{" not in text  # words, not a dict
+
+
+def test_bench_analyze_times_every_stage_of_analyze(media_dir, capsys):
+    clip = media_dir / "fer_test.mp4"
+    assert main(["bench", "--analyze", str(clip), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    stages = result["cpu_ms_per_frame_by_stage"]
+    assert result["frames"] == count_frames(clip) and result["fps"] > 0
+    assert set(stages) == {"decode", "detect", "classify", "second opinion", "track", "body", "timeline",
+                           "write video", "voice", "other"}  # fmt: skip
+    assert all(stages[k] > 0 for k in ("decode", "detect", "classify", "second opinion", "write video", "voice"))
+    assert abs(sum(v for k, v in stages.items() if k != "voice") - result["cpu_ms_per_frame"]) < 0.1
+    # one face in every frame: the second opinion on the first and again when it changed, not on every frame
+    assert 0 < result["second_opinions"] < result["faces_read"] // 2 and result["faces_read"] >= result["frames"] - 5
 
 
 def test_bench_without_a_source_takes_the_first_webcam_that_opens(monkeypatch):

@@ -1,5 +1,6 @@
 """The development loop and the combined reading: folds by person, the shipped rule against the card, the
-LIVE reuse of the second opinion, the "unsure" flag, and `fercam evaluate` on a labelled photo folder."""
+second opinion's runtime and when it is read again, the "unsure" flag, and `fercam evaluate` on a labelled photo
+folder."""
 
 from __future__ import annotations
 
@@ -16,9 +17,21 @@ import fercam
 from fercam.annotate import LabelAnnotator, annotators_for
 from fercam.apps.analyze.analyze import analyze_inputs
 from fercam.apps.cli import main
-from fercam.combined import AlignedEmotionModel, CombinedReading, Combiner, load_combined_reading
+from fercam.combined import (
+    RAF_TO_FER,
+    SECOND_MODEL,
+    AlignedEmotionModel,
+    CombinedReading,
+    Combiner,
+    Look,
+    RefreshRule,
+    Remembered,
+    aligned_faces,
+    load_combined_reading,
+    softmax,
+)
 from fercam.emotion import load_classifier
-from fercam.litert import ModelError
+from fercam.litert import LiteRTModel, ModelError
 from fercam.paths import model_file
 from fercam.pipeline import face_crops, read_image
 from fercam.settings import Settings
@@ -206,26 +219,112 @@ class CountingModel(AlignedEmotionModel):
         return super().read_aligned(faces)
 
 
-def test_live_reuses_a_faces_second_opinion_for_a_second(media_dir):
+def shifted(detection: Detection, dx: float = 0.0, nose: float = 0.0) -> Detection:
+    """The detection moved `dx` box widths to the right, its nose moved `nose` box widths along the eyes."""
+    box, w = detection.box, detection.box.width
+    points = [(x + dx * w + (nose * w if i == 2 else 0), y) for i, (x, y) in enumerate(detection.landmarks)]
+    return Detection(Box(box.x1 + dx * w, box.y1, box.x2 + dx * w, box.y2), detection.score, tuple(points))
+
+
+def test_a_faces_second_opinion_is_reused_until_the_rule_says_read_it_again(media_dir):
     image = cv2.imread(str(media_dir / "fer_justin.jpg"))  # a face the two models read differently
     detections = fercam.load_detector().detect(image)
-    assert detections
-    now = [0.0]
+    assert len(detections) == 1
     second = CountingModel()
-    reading = CombinedReading(load_classifier(), second, Combiner.load(), second_every_s=1.0, clock=lambda: now[0])
-    first = reading.classify(image, detections)
-    now[0] = 0.5
-    again = reading.classify(image, detections)
-    assert second.calls == len(detections) and np.allclose(first, again)
-    now[0] = 1.2
-    reading.classify(image, detections)
-    assert second.calls == 2 * len(detections)
+    reading = CombinedReading(load_classifier(), second, Combiner.load(), refresh=RefreshRule(every_s=1.0))
+    first = reading.classify(image, detections, 0.0)
+    again = reading.classify(image, detections, 0.5)  # same face, same pose, half a second on
+    assert second.calls == 1 and np.allclose(first, again)
+    assert reading._memory[0].second.shape == (7 + 512,)  # the shipped rule reads the features: they are kept too
+    reading.classify(image, detections, 1.2)  # the steady rate: once a second at least
+    assert second.calls == 2
+    reading.classify(image, [shifted(detections[0], dx=0.01)], 1.3)  # a little shake: still the same reading
+    assert second.calls == 2
+    reading.classify(image, [shifted(detections[0], dx=0.3)], 1.4)  # moved by a third of its width
+    assert second.calls == 3
+    reading.classify(image, [shifted(detections[0], dx=0.3, nose=0.1)], 1.5)  # turned: the nose off centre
+    assert second.calls == 4
+    reading.forget()  # an unrelated picture: nothing is reused
+    reading.classify(image, [shifted(detections[0], dx=0.3, nose=0.1)], 1.6)
+    assert second.calls == 5 and reading.second_reads == 5
+    for _ in range(2):  # without a time (a single picture), every face is read afresh
+        reading.classify(image, detections)
+    assert second.calls == 7
     # a face without landmarks keeps our model's reading
     bare = [Detection(d.box, d.score) for d in detections]
     ours = load_classifier().predict_faces(face_crops(image, [d.box for d in detections]))
-    fresh = CombinedReading(load_classifier(), second, Combiner.load())  # no memory of the faces above
-    assert np.allclose(fresh.classify(image, bare), ours, atol=1e-5)
+    assert np.allclose(reading.classify(image, bare, 2.0), ours, atol=1e-5)
     assert not np.allclose(first, ours, atol=1e-2)
+
+
+def test_the_rule_reads_again_when_our_models_reading_moves_or_the_call_is_close():
+    rule = RefreshRule(every_s=1.0, ours_moved=0.25, close=0.1)
+    box = Box(100, 100, 200, 200)
+    calm = np.array([0.05, 0, 0, 0.1, 0.05, 0.1, 0.7], np.float32)
+    then = Look(box, np.array([0.0, 0.5, 0.8]), calm)
+    face = Remembered(np.full(7, 1 / 7), 0.0, then, box, 0.0)
+    clear = calm  # the combined reading: neutral well ahead
+    assert not rule.due(face, then, 0.5, clear)
+    smile = np.array([0.05, 0, 0, 0.5, 0.05, 0.1, 0.3], np.float32)  # 0.4 of the probability moved
+    assert rule.due(face, Look(box, then.shape, smile), 0.5, clear)
+    assert rule.due(face, Look(box, np.array([0.0, 0.5, 1.0]), calm), 0.5, clear)  # the mouth widened
+    assert rule.due(face, Look(box, None, calm), 0.5, clear)  # the landmarks are gone
+    assert rule.due(face, then, -0.1, clear)  # time went back (a new recording)
+    tie = np.array([0.05, 0, 0, 0.42, 0.05, 0.1, 0.38], np.float32)  # a close call: a stale opinion could flip it
+    assert rule.due(face, then, 0.5, tie) and not rule.due(face, then, 0.5, np.roll(calm, 1))
+
+
+def test_the_shipped_second_model_reads_a_frames_faces_in_one_call_as_one_by_one(media_dir):
+    image = cv2.imread(str(media_dir / "two_people.jpg"))
+    faces = [f for f in aligned_faces(image, fercam.load_detector().detect(image)) if f is not None]
+    assert len(faces) == 2
+    model = AlignedEmotionModel()
+    together = model.predict_aligned(faces)
+    alone = np.concatenate([model.predict_aligned([face]) for face in faces])
+    assert together.shape == (2, 7) and np.allclose(together, alone, atol=1e-5)
+    assert np.allclose(together.sum(axis=1), 1, atol=1e-5)
+    assert model.predict_aligned([]).shape == (0, 7)
+    probabilities, features = model.read_aligned(faces)
+    _, features_alone = model.read_aligned(faces[:1])
+    assert np.allclose(probabilities, together) and features.shape == (2, 512)
+    assert np.allclose(features[:1], features_alone, atol=1e-4) and not np.allclose(features[0], features[1], atol=0.01)
+    assert [a.shape for a in model.read_aligned([])] == [(0, 7), (0, 512)]
+
+
+def test_a_models_outputs_are_read_by_the_names_declared(tmp_path):
+    """The zoo file's two outputs come by their signature names, whatever order LiteRT lists them in; a file
+    without the declared outputs is one clear error."""
+    path, shape = model_file(SECOND_MODEL), (112, 112, 3)
+    face = np.random.default_rng(0).integers(0, 256, (1, *shape)).astype(np.float32)
+    logits, features = LiteRTModel(path, input_shape=shape, outputs={"logits": 7, "features": 512}).run(face)
+    swapped = LiteRTModel(path, input_shape=shape, outputs={"features": 512, "logits": 7}).run(face)
+    assert logits.shape == (1, 7) and np.array_equal(swapped[0], features) and np.array_equal(swapped[1], logits)
+    with pytest.raises(ModelError, match="scores"):
+        LiteRTModel(path, input_shape=shape, outputs={"logits": 7, "scores": 512})
+    with pytest.raises(ModelError, match="256"):
+        LiteRTModel(path, input_shape=shape, outputs={"logits": 7, "features": 256})
+    with pytest.raises(ModelError, match="logits"):  # our FER2013 model names no such output
+        LiteRTModel(model_file("fer_cnn.tflite"), input_shape=(48, 48, 1), outputs={"logits": 7})
+
+
+def test_the_float_second_model_reads_the_dev_faces_as_the_zoos_int8_file(dev):
+    """The shipped LiteRT file against the zoo's int8 ONNX file run by OpenCV, on every 10th dev picture."""
+    detector, mine = fercam.load_detector(), AlignedEmotionModel()
+    zoo = cv2.dnn.readNetFromONNX(str(model_file("fer_mobilefacenet_2022july_int8.onnx")))
+    agree, differences = [], []
+    for name in dev.files[::10]:
+        image = cv2.imread(str(dev.path(name)))
+        found = detector.detect(image)
+        face = aligned_faces(image, found[:1])[0] if found else None
+        if face is None:
+            continue
+        zoo.setInput(cv2.dnn.blobFromImage(face, 1 / 127.5, (112, 112), (127.5,) * 3, swapRB=True))
+        theirs = softmax(zoo.forward().astype(np.float64))[0, RAF_TO_FER]
+        ours = mine.predict_aligned([face])[0]
+        agree.append(ours.argmax() == theirs.argmax())
+        differences.append(np.abs(ours - theirs).max())
+    assert len(agree) > 80
+    assert np.mean(agree) >= 0.93 and np.median(differences) < 0.05, (np.mean(agree), np.median(differences))
 
 
 def video_frame(clip, index: int) -> np.ndarray:

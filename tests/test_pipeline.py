@@ -262,3 +262,23 @@ def test_voice_toggle_without_a_microphone_tells_the_user_and_keeps_going(tmp_pa
     app = App(store, notify=messages.append)
     store.update(voice=True)
     assert app._listener is None and messages[-1] == "voice is off: no microphone found"
+
+
+@pytest.mark.parametrize("mode, reads", [("image", 2), ("offline", 1)])
+def test_image_mode_reuses_no_second_opinion_from_one_picture_to_the_next(media_dir, tmp_path, mode, reads):
+    """The same photo twice in a folder: as unrelated pictures each is read afresh; as frames of one recording
+    (a second apart, under the rule's 10 s) the second frame keeps the first frame's second opinion."""
+    import shutil
+
+    from fercam.combined import RefreshRule, load_combined_reading
+    from fercam.detection import load_detector
+    from fercam.pipeline import Mode
+    from fercam.sources import open_source
+
+    for name in ("a.jpg", "b.jpg"):
+        shutil.copy(media_dir / "fer_justin.jpg", tmp_path / name)
+    reading = load_combined_reading(refresh=RefreshRule(every_s=10.0, close=0.0))
+    reader = FaceReader(load_detector(), reading, mode=Mode(mode))
+    seen = []
+    run_offline(open_source(str(tmp_path)), reader, [], Settings(), on_analysis=lambda a, f: seen.append(a))
+    assert [len(a.faces) for a in seen] == [1, 1] and reading.second_reads == reads

@@ -209,6 +209,9 @@ def _add_analysis(sub) -> None:
         "--model", nargs="?", const="", metavar="PATH", help="time the emotion model alone (default: the shipped one)"
     )
     p.add_argument(
+        "--analyze", metavar="CLIP", help="time `fercam analyze` on a recording, stage by stage (CPU ms a frame)"
+    )
+    p.add_argument(
         "--voice",
         nargs="?",
         const="",

@@ -18,6 +18,7 @@ import csv
 import logging
 import multiprocessing
 import os
+import time
 from concurrent.futures import ProcessPoolExecutor, wait
 from functools import partial
 from pathlib import Path
@@ -148,11 +149,13 @@ def _analyze_video(clock: MediaClock, spec: str, folder: Path, *, options: Optio
     result = InputResult(spec, out_dir=str(folder))
     timeline, body = TimelineWriter(folder / "timeline.csv"), BodyTimelineWriter(folder / "body_timeline.csv")
     video = options.video and not isinstance(clock.source, ImageSource)
+    start = time.perf_counter()
     try:
         run_frames(clock, folder, (timeline, body), result, options, video, position)
     except KeyboardInterrupt:
         result.interrupted = True
     finally:
+        result.frames_s = time.perf_counter() - start
         clock.close()
         timeline.close()
         body.close()

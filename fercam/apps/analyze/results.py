@@ -21,11 +21,13 @@ class InputResult:
     error: str = ""
     interrupted: bool = False
     notes: list[str] = field(default_factory=list)
+    frames_s: float = 0.0  # wall time of the frame stage (decode, faces, body, video): its speed
 
     def summary_line(self) -> str:
         state = " (interrupted: partial results)" if self.interrupted else ""
         notes = "".join(f"; {n}" for n in self.notes)
-        return f"{self.frames} frames, {self.faces} face id(s) -> {self.out_dir}{state}{notes}"
+        speed = f" at {self.frames / self.frames_s:.1f} fps" if self.frames > 1 and self.frames_s > 0 else ""
+        return f"{self.frames} frames{speed}, {self.faces} face id(s) -> {self.out_dir}{state}{notes}"
 
 
 @dataclass(frozen=True)

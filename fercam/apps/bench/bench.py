@@ -134,6 +134,10 @@ def _figures(runner: LiveRunner, timers: dict, origin: float, end: float, config
         "detector_full_scan_ms": mean(detector.full_ms if detector else []),
         "detector_tracked_ms": mean(detector.near_ms if detector else []),
         "classifier_ms_per_face": mean(classifier.ms_per_face if classifier else []),
+        # how often the zoo model actually ran per face (the combined reading's refresh rule)
+        "second_opinion_hz_per_face": per_s(getattr(classifier.inner, "second_reads", 0) / config.faces)
+        if classifier
+        else 0.0,
         "first_frame_s": round(stats.first_frame_at - origin, 3) if stats.first_frame_at else None,
         "first_annotated_s": round(stats.first_annotated_at - origin, 3) if stats.first_annotated_at else None,
         "rss_mb": peak_rss_mb(),
@@ -189,7 +193,8 @@ def run_soak(config: BenchConfig, *, sample_s: float = 10.0) -> dict:
     }
 
 
-# What the live pipeline must show on a 2-core laptop (issue: light on a laptop in a call).
+# What the live pipeline must show on a 2-core laptop (issue: light on a laptop in a call; 720p with one face
+# at most 0.20 of a core, the moonshot 0.15, second opinion included).
 SCENARIOS = [
     {
         "size": "1280x720",
@@ -198,7 +203,7 @@ SCENARIOS = [
             "output_fps": (">=", 29.5),
             "latency_p95_ms": ("<=", 10.0),
             "analysis_hz": (">=", 20.0),
-            "cpu_cores": ("<=", 0.30),
+            "cpu_cores": ("<=", 0.20),
         },
     },
     {
@@ -207,7 +212,8 @@ SCENARIOS = [
         "goals": {"output_fps": (">=", 29.5), "emotion_refresh_hz_per_face": (">=", 10.0), "cpu_cores": ("<=", 1.0)},
     },
 ]
-START_GOALS = {"first_frame_s": ("<=", 0.5), "first_annotated_s": ("<=", 1.0), "rss_mb": ("<=", 250.0)}
+START_GOALS = {"first_frame_s": ("<=", 0.5), "first_annotated_s": ("<=", 0.5), "rss_mb": ("<=", 250.0)}
+ANY_SIZE_GOALS = {"output_fps": (">=", 29.5), "latency_p95_ms": ("<=", 10.0)}  # for sizes no scenario names
 
 
 def met(value, goal: tuple[str, float]) -> bool:
@@ -229,10 +235,72 @@ def run_matrix(source: str, seconds: float) -> list[dict]:
     return results
 
 
+def goals_for(result: dict) -> dict:
+    """The goals of the scenario with the result's size and faces, else those that hold at any size."""
+    scenario = next((s for s in SCENARIOS if (s["size"], s["faces"]) == (result["size"], result["faces"])), None)
+    return {**(scenario["goals"] if scenario else ANY_SIZE_GOALS), **START_GOALS}
+
+
+# Each figure in words: how it is written, and the word for it when its goal is met / missed.
+WORDS = {
+    "output_fps": ("{} fps out", "real time", "dropping frames"),
+    "cpu_cores": ("{} of a core", "light", "heavy"),
+    "latency_p95_ms": ("{} ms from camera to call (95% of frames)", "prompt", "late"),
+    "analysis_hz": ("boxes follow faces {} times a second", "live", "lagging"),
+    "emotion_refresh_hz_per_face": ("emotions read {} times a second a face", "lively", "sluggish"),
+    "first_frame_s": ("first frame after {} s", "quick", "slow"),
+    "first_annotated_s": ("first annotated frame after {} s", "quick", "slow"),
+    "rss_mb": ("{} MB of memory at most", "small", "large"),
+}
+
+
 def format_report(result: dict) -> str:
-    lines = [f"fercam bench: {result['size']}, {result['faces']} face(s), detector {result['detector']}"]
-    lines += [f"  {key:28s} {value}" for key, value in result.items() if key not in ("size", "faces", "detector")]
+    """The result in words, each figure against its goal (the raw figures: --json)."""
+    from fercam.apps.bench.perfpage import machine
+
+    lines = [
+        f"fercam bench: {result['size']}, {result['faces']} face(s), detector {result['detector']}, "
+        f"{result['seconds']:g} s of {result['source']}",
+        f"  on {machine()}",
+    ]
+    goals = goals_for(result)
+    for key, (text, good, bad) in WORDS.items():
+        value, goal = result.get(key), goals.get(key)
+        if value is None:
+            continue
+        verdict = "" if goal is None else f": {good if met(value, goal) else bad} (goal {goal[0]} {goal[1]:g})"
+        lines.append(f"  {text.format(value)}{verdict}")
+    lines.append(
+        f"  per face: emotion models {result['classifier_ms_per_face']} ms a reading, second opinion "
+        f"{result['second_opinion_hz_per_face']} times a second; detector {result['detector_full_scan_ms']} ms a "
+        f"full scan ({result['full_scans_per_s']}/s), {result['detector_tracked_ms']} ms a tracked search "
+        f"({result['tracked_searches_per_s']}/s)"
+    )
+    stages = ", ".join(f"{k} {v}" for k, v in result["cpu_cores_by_stage"].items())
+    lines.append(f"  cores by stage: {stages}")
     return "\n".join(lines)
+
+
+def print_analyze_profile(spec: str, detector: str, *, as_json: bool) -> int:
+    """`fercam bench --analyze CLIP`: `fercam analyze`'s pipeline on one recording, per stage."""
+    from fercam.apps.bench.parts import profile_analyze
+    from fercam.apps.bench.perfpage import machine
+
+    result = profile_analyze(spec, detector=detector)
+    if as_json:
+        print(json.dumps(result))
+        return 0
+    stages = result["cpu_ms_per_frame_by_stage"]
+    share = result["second_opinions"] / max(1, result["faces_read"])
+    print(
+        f"fercam bench --analyze {spec}: {result['frames']} frames at {result['fps']} fps "
+        f"({result['fps_with_voice']} fps counting the voice stage)\n"
+        f"  on {machine()}\n"
+        f"  CPU ms a frame: {result['cpu_ms_per_frame']}: "
+        + ", ".join(f"{k} {v}" for k, v in stages.items())
+        + f"\n  second opinion on {result['second_opinions']} of {result['faces_read']} face readings ({share:.0%})"
+    )
+    return 0
 
 
 def print_model_bench(voice: str | None, model: str | None, *, as_json: bool) -> int:

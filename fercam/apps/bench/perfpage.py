@@ -65,8 +65,8 @@ def performance_page(matrix: list[dict], model: dict, soak: dict | None, command
         lines.append(f"| {r['size']} | {r['faces']} | {cells} | {stages} |")
     lines += ["", f"Emotion model alone (`fercam bench --model`): {model['ms_per_face']} ms a face (both views),"]
     lines += [f"{model['file_mb']} MB, first load {model['load_s']} s. The voice model: `fercam bench --voice`."]
-    lines += ["Offline analysis (`fercam analyze`) per stage and against the `fer` package: `tools/analyze_stages.py`,"]
-    lines += ["`tools/compare_fer.py` (tools/README.md); on Ray: docs/CLUSTER.md."]
+    lines += ["Offline analysis (`fercam analyze`) per stage: `fercam bench --analyze CLIP`; against the `fer`"]
+    lines += ["package: `tools/compare_fer.py` (tools/README.md); on Ray: docs/CLUSTER.md."]
     if soak:
         lines += ["", f"## Soak: {soak['seconds']:.0f} s at {soak['size']}, one face", ""]
         lines += [f"{soak['frames_sent']} frames sent; RSS {soak['rss_mb_after_warmup']} MB after warm-up, "]

@@ -20,6 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from clips import write_clip
 from conftest import count_frames
 
 from fercam.apps.analyze.analyze import analyze_inputs
@@ -252,21 +253,10 @@ def test_inputs_with_the_same_name_get_separate_folders(media_dir, tmp_path):
 
 def make_talking_clip(path: Path, photo: Path, speech: list[np.ndarray], fps: int = 10) -> float:
     """An MP4 of a still face with spoken sentences (int16, 16 kHz) as its sound track."""
-    av = pytest.importorskip("av")
     audio = np.concatenate(speech[:3])
     seconds = len(audio) / 16000
     image = cv2.resize(cv2.imread(str(photo)), (320, 320))
-    with av.open(str(path), "w") as container:
-        video = container.add_stream("mpeg4", rate=fps)
-        video.width, video.height, video.pix_fmt = 320, 320, "yuv420p"
-        sound = container.add_stream("aac", rate=16000, layout="mono")
-        for _ in range(round(seconds * fps)):
-            container.mux(video.encode(av.VideoFrame.from_ndarray(image, format="bgr24")))
-        container.mux(video.encode())
-        frame = av.AudioFrame.from_ndarray(audio.reshape(1, -1), format="s16", layout="mono")
-        frame.sample_rate = 16000
-        container.mux(sound.encode(frame))
-        container.mux(sound.encode())
+    write_clip(path, [image] * round(seconds * fps), audio, fps)
     return seconds
 
 

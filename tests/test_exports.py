@@ -12,6 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from clips import write_clip
 
 from fercam.annotate import _UNSURE, EMOTION_COLORS
 from fercam.apps.analyze.analyze import analyze_inputs
@@ -32,7 +33,6 @@ def read_csv(path: Path) -> list[dict]:
 
 def make_clip(path: Path, media_dir: Path, speech: list[np.ndarray]) -> None:
     """60 frames of a face that is sometimes unsure, at 10 fps, with espeak-ng's sentences as the sound."""
-    av = pytest.importorskip("av")
     capture = cv2.VideoCapture(str(media_dir / "fer_woman2.mp4"))
     frames = []
     for i in range(LAST):
@@ -41,18 +41,7 @@ def make_clip(path: Path, media_dir: Path, speech: list[np.ndarray]) -> None:
             frames.append(image)
     capture.release()
     audio = np.concatenate(speech)[: round(len(frames) / FPS * 16000)]
-    height, width = frames[0].shape[:2]
-    with av.open(str(path), "w") as container:
-        video = container.add_stream("mpeg4", rate=FPS)
-        video.width, video.height, video.pix_fmt, video.bit_rate = width, height, "yuv420p", 4_000_000
-        sound = container.add_stream("aac", rate=16000, layout="mono")
-        for image in frames:
-            container.mux(video.encode(av.VideoFrame.from_ndarray(image, format="bgr24")))
-        container.mux(video.encode())
-        frame = av.AudioFrame.from_ndarray(audio.reshape(1, -1), format="s16", layout="mono")
-        frame.sample_rate = 16000
-        container.mux(sound.encode(frame))
-        container.mux(sound.encode())
+    write_clip(path, frames, audio, FPS, bit_rate=4_000_000)
 
 
 @pytest.fixture(scope="module")

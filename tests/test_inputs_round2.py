@@ -20,6 +20,7 @@ import pytest
 from conftest import count_frames, requires_system_packages
 
 from fercam.apps.analyze.analyze import analyze_inputs
+from fercam.apps.analyze.results import Options
 from fercam.apps.cli import main
 from fercam.paths import model_file
 
@@ -180,7 +181,7 @@ def test_a_still_portrait_is_one_face_at_any_analysis_rate(media_dir, tmp_path, 
     portrait = tmp_path / "portrait.mp4"
     ffmpeg("-loop", "1", "-i", str(media_dir / "fr_obama.jpg"), "-t", str(seconds), "-r", rate, "-vf",
            "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-pix_fmt", "yuv420p", str(portrait))  # fmt: skip
-    (result,) = analyze_inputs([str(portrait)], tmp_path / "out", every=every, video=False, jobs=1)
+    (result,) = analyze_inputs([str(portrait)], tmp_path / "out", Options(every=every, video=False), jobs=1)
     rows = (tmp_path / "out" / "portrait" / "timeline.csv").read_text().splitlines()[1:]
     assert len(rows) == analysed and {row.split(",")[2] for row in rows} == {"1"}
     assert result.faces == 1 and len(summary(tmp_path / "out" / "portrait")["faces"]) == 1
@@ -388,7 +389,7 @@ def test_a_folder_lists_every_kind_that_works_alone(tmp_path):
         clip(folder / name)
     for name in ("c.aiff", "d.au"):
         subprocess.run(["sox", "-n", "-r", "16000", str(folder / name), "synth", "1", "sine", "300"], check=True)
-    results = analyze_inputs([str(folder)], tmp_path / "out", video=False, jobs=1)
+    results = analyze_inputs([str(folder)], tmp_path / "out", Options(video=False), jobs=1)
     assert [Path(r.input).name for r in results] == ["a.ts", "b.h264", "c.aiff", "d.au"]
     assert [r.frames for r in results[:2]] == [5, 5]
     if model_file("voice_mlp.tflite").is_file():

@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from test_window_security import assert_guarded, call, in_thread, state, wait_until
+from test_window_security import _stays_up, assert_guarded, call, in_thread, serve_running, state, wait_until  # noqa: F401
 from window_helpers import launch_browser, need_chromium, serve, start_fercam, stop
 
 from fercam.apps.window.connections import BODY_S, IDLE_S
@@ -42,20 +42,9 @@ def overlay_token(served) -> str:
 @pytest.fixture(scope="module")
 def served(media_dir, tmp_path_factory):
     folder = tmp_path_factory.mktemp("window-attacks")
-    proc, url = serve(media_dir / "fer_woman2.mp4", folder, prefix=("prlimit", f"--nofile={FD_LIMIT}:{FD_LIMIT}"))
-    parts = urllib.parse.urlsplit(url)
-    served = {"proc": proc, "port": parts.port, "token": token_of(url), "folder": folder}
-    served["own"] = f"http://127.0.0.1:{parts.port}"
-    wait_until(lambda: state(served)["status"]["frames_sent"] > 5, 60, "the video never started")
+    served = serve_running(media_dir / "fer_woman2.mp4", folder, prefix=("prlimit", f"--nofile={FD_LIMIT}:{FD_LIMIT}"))
     yield served
-    stop(proc)
-
-
-@pytest.fixture(autouse=True)
-def _stays_up(request):
-    yield
-    if "served" in request.fixturenames and "quits" not in request.node.name:
-        assert request.getfixturevalue("served")["proc"].poll() is None, "FER Cam died"
+    stop(served["proc"])
 
 
 def socket_status(served, path: str, token: str) -> tuple[int, list[dict]]:

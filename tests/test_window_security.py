@@ -32,16 +32,22 @@ from fercam.settings import CAMERA_HELP
 STATIC = Path(fercam.apps.window.__file__).parent / "static"
 
 
-@pytest.fixture(scope="module")
-def served(media_dir, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("window-security")
-    proc, url = serve(media_dir / "fer_woman2.mp4", folder)
+def serve_running(clip: Path, folder: Path, prefix=()) -> dict:
+    """`serve` of `clip`, once its video runs: the process, its port, control token and own origin."""
+    proc, url = serve(clip, folder, prefix=prefix)
     parts = urllib.parse.urlsplit(url)
-    served = {"proc": proc, "port": parts.port, "token": parts.query.removeprefix("token="), "folder": folder}
+    token = urllib.parse.parse_qs(parts.query)["token"][0]
+    served = {"proc": proc, "port": parts.port, "token": token, "folder": folder}
     served["own"] = f"http://127.0.0.1:{parts.port}"
     wait_until(lambda: state(served)["status"]["frames_sent"] > 5, 60, "the video never started")
+    return served
+
+
+@pytest.fixture(scope="module")
+def served(media_dir, tmp_path_factory):
+    served = serve_running(media_dir / "fer_woman2.mp4", tmp_path_factory.mktemp("window-security"))
     yield served
-    stop(proc)
+    stop(served["proc"])
 
 
 @pytest.fixture(autouse=True)

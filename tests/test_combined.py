@@ -422,7 +422,7 @@ def test_fercam_evaluate_scores_a_labelled_photo_folder(media_dir, tmp_path, cap
             labels.append(EMOTIONS.index(label))
     assert main(["evaluate", "--data", str(folder), "--out", str(tmp_path / "report")]) == 0
     printed = capsys.readouterr().out
-    assert "the app's reading: accuracy" in printed and "persons fold 5" in printed
+    assert "the app's reading: accuracy" in printed and "fold 5 (whole persons or films)" in printed
     assert "held out: the shipped rule was not fitted on this folder" in printed and "recall: angry" in printed
     metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
     expected = [largest_top(fercam.analyze_image(cv2.imread(str(folder / name)))) for name in files]

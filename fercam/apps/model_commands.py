@@ -116,7 +116,7 @@ def evaluate_photos(args) -> int:
     print(f"  no face found in {m['no_face']} of {m['samples']} pictures (counted wrong)")
     for i, fold in enumerate(result.get("folds", [])):
         print(
-            f"  persons fold {i + 1}: {fold['samples']} pictures, accuracy {fold['accuracy']:.4f}, "
+            f"  fold {i + 1} (whole persons or films): {fold['samples']} pictures, accuracy {fold['accuracy']:.4f}, "
             f"balanced {fold['balanced_accuracy']:.4f}"
         )
     print(f"report: {args.out}")

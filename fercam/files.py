@@ -8,6 +8,9 @@ import tempfile
 from pathlib import Path
 
 PRIVATE = 0o600  # settings can hold a stream URL with its password; the window file holds the tokens
+_UMASK = os.umask(0o022)  # read once, at import (os.umask can only be read by setting it), and put back
+os.umask(_UMASK)
+SHARED = 0o666 & ~_UMASK  # results the user shares (analyze's exports): as any file the user creates
 
 
 def write_atomic(path: Path, data: bytes | str, *, mode: int = PRIVATE) -> None:

@@ -15,6 +15,7 @@ it); inputs not yet started are reported. The stages: `frames.py` (faces, body, 
 from __future__ import annotations
 
 import csv
+import io
 import logging
 import multiprocessing
 import os
@@ -39,9 +40,11 @@ from fercam.apps.analyze.sound import analyze_voice, voice_summary
 from fercam.apps.stopping import stop_on_signals, stop_requested, worker_init
 from fercam.body.timeline import BodyTimelineWriter
 from fercam.errors import one_line
+from fercam.files import SHARED, write_atomic
 from fercam.media import NoVideoError, copy_audio_track, has_audio
 from fercam.pictures import ImageSource
-from fercam.sources import STREAM_SCHEMES, open_source, path_problem
+from fercam.source_specs import STREAM_SCHEMES, path_problem
+from fercam.sources import open_source
 
 log = logging.getLogger(__name__)
 
@@ -221,10 +224,9 @@ def cut_csv(path: Path, until_s: float) -> None:
     with path.open(newline="", encoding="utf-8") as file:
         rows = list(csv.reader(file))
     kept = rows[:1] + [row for row in rows[1:] if row and float(row[0]) < until_s]
-    temporary = path.with_name(f".{path.name}.cut")
-    with temporary.open("w", newline="", encoding="utf-8") as file:
-        csv.writer(file).writerows(kept)
-    os.replace(temporary, path)
+    text = io.StringIO(newline="")
+    csv.writer(text).writerows(kept)
+    write_atomic(path, text.getvalue(), mode=SHARED)
 
 
 def _write_summary(

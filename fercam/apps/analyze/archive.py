@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import time
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from fercam.apps.analyze.inputs import Input
 from fercam.apps.analyze.outputs import write_json_atomic
 from fercam.apps.analyze.report import READINGS, dominant_emotion, plot_emotion_shares
 from fercam.apps.analyze.results import InputResult
+from fercam.files import SHARED, write_atomic
 
 INDEX_COLUMNS = ["input", "status", "duration_s", "frames", "faces", "dominant_emotion", "error", "folder"]
 
@@ -92,9 +92,7 @@ class JobIndex:
         writer = csv.DictWriter(text, INDEX_COLUMNS + [k for k in labels if k not in INDEX_COLUMNS], restval="")
         writer.writeheader()
         writer.writerows(self.rows.values())
-        temporary = self.out / f".index.csv.{os.getpid()}.tmp"
-        temporary.write_text(text.getvalue(), encoding="utf-8")
-        os.replace(temporary, self.out / "index.csv")
+        write_atomic(self.out / "index.csv", text.getvalue(), mode=SHARED)
         self._written = time.monotonic()
 
     def finish(self, wall_s: float) -> dict:

@@ -10,6 +10,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from fercam.files import SHARED, write_atomic
+
 LOCK_NAME = ".fercam-analyze.lock"
 STAGING_PREFIX = ".partial-"  # a folder being built: the writer's pid is the last part of its name
 REPLACED_PREFIX = ".replaced-"
@@ -25,10 +27,8 @@ class BusyError(RuntimeError):
 
 
 def write_json_atomic(path: Path, data) -> None:
-    """Write to a temporary file beside `path`, then rename: a reader sees the old file or the whole new one."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(data, indent=2), encoding="utf-8")
-    os.replace(temporary, path)
+    """`data` as JSON, whole or not at all (a reader sees the old file or the whole new one)."""
+    write_atomic(path, json.dumps(data, indent=2), mode=SHARED)
 
 
 def _try_lock(file) -> None:

@@ -1,13 +1,15 @@
 """The combined reading of a colour face: our FER2013 model and a second opinion, weighed by a learnt rule.
 
 Our model (`fercam.emotion`) reads a 48 px grey crop; it was trained on FER2013 and is right about half
-the time on colour photographs of real people. The second opinion is the OpenCV-zoo MobileFaceNet trained
-on RAF-DB (in-the-wild photographs), which reads a 112 px colour face aligned by the detector's five
-landmarks. A small multinomial logistic regression on both models' log-probabilities and, if the rule
-file says so, the zoo model's 512 penultimate features, fitted on `wild_faces_dev` and `sfew_train` and
-chosen by nested held-out-persons-and-films folds (`python -m fercam.training.fit_combiner`), turns the
-two readings into one; it ships as a JSON file and runs here with numpy alone. The same file holds the
-confidence under which a reading is called "unsure".
+the time on colour photographs of real people. The second opinion (`fercam.second_opinion`) is the
+OpenCV-zoo MobileFaceNet trained on RAF-DB (in-the-wild photographs), which reads a 112 px colour face
+aligned by the detector's five landmarks. A small multinomial logistic regression on both models'
+log-probabilities and, if the rule file says so, the zoo model's 512 penultimate features, fitted on
+`wild_faces_dev` and `sfew_train` and chosen by nested held-out-persons-and-films folds
+(`python -m fercam.training.fit_combiner`), turns the two readings into one; it ships as a JSON file and
+runs here with numpy alone. The same file holds the confidence under which a reading is called "unsure".
+This module holds that rule, when a face's second opinion is read again (`RefreshRule`), and the reading
+that runs both models and the rule on a frame's faces.
 """
 
 from __future__ import annotations
@@ -17,72 +19,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from fercam.contracts import EmotionClassifier
 from fercam.crops import face_crops
-from fercam.litert import LiteRTModel, ModelError
+from fercam.litert import ModelError
 from fercam.paths import model_file
+from fercam.second_opinion import FEATURES, AlignedEmotionModel, aligned_faces, softmax
 from fercam.types import EMOTIONS, Box, Detection
 
-# The zoo network as float32 LiteRT (`tools/zoo_fer_to_litert.py` from the zoo's int8 ONNX file): three times
-# cheaper than OpenCV running the int8 graph on CPUs without VNNI, same readings within rounding (models/README.md).
-SECOND_MODEL = "fer_mobilefacenet_2022july.tflite"
 COMBINER = "fer_combiner.json"
-ALIGNED_SIZE = 112
-FEATURES = 512
-# The LiteRT file's declared outputs (its signature's names): the logits, and the 512 penultimate features its
-# last layer reads, which the rule may read beside the probabilities.
-OUTPUTS = {"logits": 7, "features": FEATURES}
-# The ArcFace 112x112 template the zoo model was trained on, in the detectors' landmark order
-# (image-left eye, image-right eye, nose, image-left and image-right mouth corner).
-TEMPLATE = np.array(
-    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]], np.float32
-)
-# RAF-DB's class order is angry, disgust, fear, happy, neutral, sad, surprise: these columns give FER2013's.
-RAF_TO_FER = [0, 1, 2, 3, 5, 6, 4]
 EPS = 1e-4  # floor under probabilities before a log: one model's certainty must not overrule everything
-
-
-def aligned_faces(bgr_image: np.ndarray, detections: Sequence[Detection]) -> list[np.ndarray | None]:
-    """112x112 BGR faces warped onto the template by a similarity transform; None where landmarks are missing."""
-    faces = []
-    for detection in detections:
-        points = np.asarray(detection.landmarks, np.float32)
-        matrix = None
-        if points.shape == (5, 2):
-            matrix, _ = cv2.estimateAffinePartial2D(points, TEMPLATE, method=cv2.LMEDS)
-        faces.append(
-            None
-            if matrix is None
-            else cv2.warpAffine(bgr_image, matrix, (ALIGNED_SIZE, ALIGNED_SIZE), borderMode=cv2.BORDER_REPLICATE)
-        )
-    return faces
-
-
-class AlignedEmotionModel:
-    """The second opinion: the OpenCV-zoo RAF-DB expression network on LiteRT, one thread (a second one
-    buys nothing at these sizes). `predict_aligned(faces) -> (N, 7)`: probabilities in FER2013 order for
-    112x112 BGR aligned faces, all of a frame's faces in one call; `read_aligned` adds its (N, 512) features."""
-
-    def __init__(self, path: str | Path | None = None, *, num_threads: int = 1) -> None:
-        self.path = Path(path) if path is not None else model_file(SECOND_MODEL)
-        if not self.path.is_file():
-            raise ModelError(f"model file not found: {self.path}")
-        shape = (ALIGNED_SIZE, ALIGNED_SIZE, 3)
-        self._model = LiteRTModel(
-            self.path, input_shape=shape, outputs=OUTPUTS, num_threads=num_threads, what="112x112x3 faces"
-        )
-
-    def predict_aligned(self, faces: Sequence[np.ndarray]) -> np.ndarray:
-        return self.read_aligned(faces)[0]
-
-    def read_aligned(self, faces: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """(N, 7) probabilities and (N, 512) penultimate features (the inputs of its last layer), one pass."""
-        batch = np.stack(faces) if len(faces) else np.zeros((0, ALIGNED_SIZE, ALIGNED_SIZE, 3))
-        logits, features = self._model.run(batch.astype(np.float32))  # BGR 0-255: the model normalises
-        return softmax(logits.astype(np.float64))[:, RAF_TO_FER], features
 
 
 # What a rule may read, and how many numbers each gives: our model's and the zoo model's probabilities
@@ -140,11 +87,6 @@ class Combiner:
 def features(ours: np.ndarray, second: np.ndarray) -> np.ndarray:
     """The combiner's inputs: both models' log-probabilities side by side, (N, 14)."""
     return np.log(np.maximum(np.concatenate([ours, second], axis=1).astype(np.float64), EPS))
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    z = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return (z / z.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -273,11 +215,8 @@ class CombinedReading:
         read = [i for i, face in zip(todo, aligned) if face is not None]
         if read:
             faces = [face for face in aligned if face is not None]
-            out[read] = (
-                np.hstack(self.second.read_aligned(faces))
-                if self.combiner.reads_features
-                else self.second.predict_aligned(faces)
-            )
+            probabilities, penultimate = self.second.read_aligned(faces)
+            out[read] = np.hstack([probabilities, penultimate]) if self.combiner.reads_features else probabilities
             self.second_reads += len(read)
         if remember:
             stale = {id(known[i]) for i in todo if known[i] is not None}

@@ -74,7 +74,7 @@ class Settings:
 RANGES = {"width": (16, 7680), "height": (16, 4320), "fps": (1, 240)}
 # The stream URLs the camera setting may name: network cameras' own protocols. The command line's --source
 # also takes tcp:// and udp://; a setting, which the window can change, never reaches raw sockets or FFmpeg's
-# other protocols (file:, concat:, subfile:, ...). A subset of fercam.sources.STREAM_SCHEMES.
+# other protocols (file:, concat:, subfile:, ...). A subset of fercam.source_specs.STREAM_SCHEMES.
 CAMERA_SCHEMES = ("rtsp", "rtmp", "http", "https")
 CAMERA_HELP = (
     f"a webcam number, a video file, a photo, a folder of photos or a stream URL "

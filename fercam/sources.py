@@ -1,5 +1,6 @@
 """Frame sources: webcam, video file, stream URL; and `open_source`, which opens any of them, or a
-picture source (`fercam.pictures`: an image or a folder of images), from what a user types.
+picture source (`fercam.pictures`: an image or a folder of images), from what a user types (checked by
+`fercam.source_specs` first: its kind, and why a path cannot be read).
 
 Every source satisfies `fercam.contracts.Source`: `read() -> Frame | None` (None: nothing now,
 or the end), `close()`, `fps`, `live` (frames arrive in real time, so the newest wins) and
@@ -8,10 +9,7 @@ or the end), `close()`, `fps`, `live` (frames arrive in real time, so the newest
 
 from __future__ import annotations
 
-import errno
 import logging
-import os
-import stat
 import sys
 import time
 from pathlib import Path
@@ -24,13 +22,12 @@ from fercam.devices import probe_webcams
 from fercam.media import MediaError, NoVideoError, VideoReader
 from fercam.pictures import IMAGE_SUFFIXES, AnimatedPicture, ImageSource, StillCamera, is_animated
 from fercam.registry import Registry
+from fercam.source_specs import SOURCE_HELP, is_camera_index, is_stream_url, path_problem
 from fercam.types import Frame
 
 log = logging.getLogger(__name__)
 
-STREAM_SCHEMES = ("rtsp://", "rtmp://", "http://", "https://", "udp://", "tcp://")
 NETWORK_TIMEOUT_S = 8.0  # FFmpeg's own is 30 s or none: an address that stops answering must not hold anyone long
-SOURCE_HELP = "a webcam index (0, 1, ...), a video file, a stream URL (rtsp://, http://...), an image or a folder"
 
 
 class _CaptureSource(Closing):
@@ -117,7 +114,7 @@ class VideoFileSource(Closing):
     def __init__(
         self, path: str | Path, *, realtime: bool = False, loop: bool = False, size: tuple[int, int] | None = None
     ):
-        url = str(path).lower().startswith(STREAM_SCHEMES)
+        url = is_stream_url(str(path))
         problem = "" if url else path_problem(str(path)) or (Path(path).is_dir() and f"{path} is a folder, not a video")
         if problem:
             raise SourceError(problem)
@@ -220,36 +217,6 @@ class StreamSource(_LiveCapture):
         return capture
 
 
-def path_problem(spec: str) -> str:
-    """Why `spec` cannot be read as a local file or folder, in words ("" when it can): the real cause, not
-    "no such file", for a pipe, a device, a link that loops or leads nowhere, or a scheme FFmpeg is not given."""
-    if not spec.strip():
-        return f"an empty source: give {SOURCE_HELP}"
-    scheme = spec.split("://", 1)[0].lower() if "://" in spec else ""
-    if scheme.isalpha() and f"{scheme}://" not in STREAM_SCHEMES:
-        return f"{scheme}:// is not a kind of stream FER Cam reads: use {', '.join(STREAM_SCHEMES)}, or download it"
-    path = Path(spec)
-    try:
-        mode = path.stat().st_mode
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            return f"{spec} is a link that loops back on itself"
-        if os.path.islink(spec):
-            return f"{spec} is a link to {os.readlink(spec)}, which does not exist"
-        if exc.errno == errno.ENOENT:
-            return f"no such file or folder: {spec} (a source is {SOURCE_HELP})"
-        return f"cannot read {spec}: {exc.strerror}"
-    if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
-        return f"{spec} is a pipe, not a file: save what it carries to a file and give that"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return f"{spec} is a device, not a file (a webcam is given by its index: 0, 1, ...)"
-    return ""
-
-
-def is_camera_index(spec: str) -> bool:
-    return spec.isascii() and spec.isdigit()  # "²" is a digit to Python, not a camera index
-
-
 def _is_images(spec: str) -> bool:
     path = Path(spec)
     return path.is_dir() or path.suffix.lower() in IMAGE_SUFFIXES
@@ -298,7 +265,7 @@ SOURCES.register(
     "stream",
     _stream,
     help="a stream URL (rtsp://, http://...)",
-    matches=lambda s: s.lower().startswith(STREAM_SCHEMES),
+    matches=is_stream_url,
     live=True,
 )
 SOURCES.register("images", _images, help="an image or a folder of images", matches=_is_images)

@@ -276,7 +276,7 @@ def test_option_values_out_of_range_are_usage_errors(args, capsys):
 
 
 def test_the_performance_page_names_the_machine_and_marks_each_goal():
-    from fercam.apps.bench.bench import SCENARIOS, START_GOALS, met
+    from fercam.apps.bench.goals import SCENARIOS, START_GOALS, met
     from fercam.apps.bench.perfpage import machine, performance_page
 
     result = {

@@ -17,27 +17,16 @@ import fercam
 from fercam.annotate import LabelAnnotator, annotators_for
 from fercam.apps.analyze.analyze import analyze_inputs
 from fercam.apps.cli import main
-from fercam.combined import (
-    RAF_TO_FER,
-    SECOND_MODEL,
-    AlignedEmotionModel,
-    CombinedReading,
-    Combiner,
-    Look,
-    RefreshRule,
-    Remembered,
-    aligned_faces,
-    load_combined_reading,
-    softmax,
-)
+from fercam.combined import CombinedReading, Combiner, Look, RefreshRule, Remembered, load_combined_reading
 from fercam.emotion import load_classifier
 from fercam.litert import LiteRTModel, ModelError
 from fercam.paths import model_file
 from fercam.pipeline import face_crops, read_image
+from fercam.second_opinion import RAF_TO_FER, SECOND_MODEL, AlignedEmotionModel, aligned_faces, softmax
 from fercam.settings import Settings
-from fercam.training import fit_combiner
+from fercam.training import combiner_rule, fit_combiner, nested
 from fercam.training.stacking import fit_softmax
-from fercam.training.wild import held_out_estimate, person_folds, read_photo_set
+from fercam.training.wild import held_out_estimate, person_folds, read_photo_set, scored
 from fercam.types import EMOTIONS, Analysis, Box, Detection, Face
 
 DEV = SHARED / "data" / "wild_faces_dev"
@@ -109,7 +98,7 @@ def test_fit_combiner_groups_by_person_or_film_and_says_what_is_missing(tmp_path
     assert not (tmp_path / "rule.json").exists()
 
 
-def made_up_faces(n: int = 300, seed: int = 0, groups: int = 60, width: int = 512) -> fit_combiner.Faces:
+def made_up_faces(n: int = 300, seed: int = 0, groups: int = 60, width: int = 512) -> combiner_rule.Faces:
     """Faces whose second model's features carry the label weakly; MTCNN misses a tenth, YuNet finds them."""
     rng = np.random.default_rng(seed)
     y = rng.integers(0, 7, n)
@@ -121,31 +110,31 @@ def made_up_faces(n: int = 300, seed: int = 0, groups: int = 60, width: int = 51
         outputs[f"{d}_second_feat"] = rng.normal(size=(n, width)).astype(np.float32)
         outputs[f"{d}_second_feat"][:, :7] += np.eye(7)[y]
     names = np.array([f"set/g{g}" for g in rng.integers(0, groups, n)])
-    return fit_combiner.Faces(np.array([f"{i}.jpg" for i in range(n)]), y, names, np.full(n, "set"), outputs)
+    return combiner_rule.Faces(np.array([f"{i}.jpg" for i in range(n)]), y, names, np.full(n, "set"), outputs)
 
 
 def test_the_nested_estimate_takes_no_decision_on_the_faces_it_scores(monkeypatch):
     faces = made_up_faces(width=48)
-    recipes = (fit_combiner.RECIPES[0], fit_combiner.RECIPES[-1])  # probabilities alone; with zoo features, YuNet
+    recipes = (combiner_rule.RECIPES[0], combiner_rule.RECIPES[-1])  # probabilities alone; with zoo features, YuNet
     fits = []
-    real_fit = fit_combiner.fit_rule
-    monkeypatch.setattr(fit_combiner, "fit_rule", lambda r, f: fits.append(set(f.groups)) or real_fit(r, f))
-    estimate = fit_combiner.nested(faces, recipes, log=lambda _: None)
+    real_fit = combiner_rule.fit_rule
+    monkeypatch.setattr(nested, "fit_rule", lambda r, f: fits.append(set(f.groups)) or real_fit(r, f))
+    estimate = nested.nested(faces, recipes, log=lambda _: None)
     folds = estimate["folds"]
     per_fold = len(fits) // 5
-    assert per_fold == fit_combiner.FOLDS * len(recipes) + 1  # inner folds x recipes, then the fold's own fit
+    assert per_fold == nested.FOLDS * len(recipes) + 1  # inner folds x recipes, then the fold's own fit
     for f in range(5):
         held_out = set(faces.groups[folds == f])
         assert held_out and all(not (fit & held_out) for fit in fits[f * per_fold : (f + 1) * per_fold])
-    s = fit_combiner.scored(estimate["probs"], estimate["found"], faces.y)
+    s = scored(estimate["probs"], estimate["found"], faces.y)
     assert s["accuracy"] > 0.5 and s["samples"] == len(faces.y)  # it learnt the made-up signal
 
 
 def test_a_rule_on_features_runs_the_same_in_the_app(tmp_path):
     """The fitter's rule (principal components folded into the weights) as the app's Combiner applies it."""
     faces = made_up_faces(seed=1)
-    recipe = fit_combiner.Recipe("probabilities + zoo features", True, 0.3, 1.0)
-    rule = fit_combiner.fit_rule(recipe, faces)
+    recipe = combiner_rule.Recipe("probabilities + zoo features", True, 0.3, 1.0)
+    rule = combiner_rule.fit_rule(recipe, faces)
     path = tmp_path / "rule.json"
     path.write_text(
         json.dumps(

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from fercam import devices, linux_driver
-from fercam.apps import doctor
-from fercam.apps.doctor import Check, Requirement
+from fercam.apps import doctor, doctor_devices, doctor_software
+from fercam.apps.doctor_software import Check, Requirement
 from fercam.devices import VideoDevice
 from fercam.driver_facts import DriverFacts
 from fercam.linux_driver import Diagnosis
@@ -26,8 +26,8 @@ def test_check_line_formats() -> None:
 
 
 def test_python_version() -> None:
-    assert doctor.check_python((3, 11, 2)).ok
-    old = doctor.check_python((3, 9, 1))
+    assert doctor_software.check_python((3, 11, 2)).ok
+    old = doctor_software.check_python((3, 9, 1))
     assert not old.ok and "3.9.1" in old.detail and old.fix
 
 
@@ -39,7 +39,7 @@ OPENCV = Requirement("opencv", "cv2", ("opencv-python",), below_major=5)
     [("4.10.0", True, "4.10.0"), ("5.0.0", False, "need < 5"), (None, False, "not installed")],
 )
 def test_package_versions(version: str | None, ok: bool, detail: str) -> None:
-    check = doctor.check_package(OPENCV, version_of=lambda _req: version)
+    check = doctor_software.check_package(OPENCV, version_of=lambda _req: version)
     assert check.ok is ok and detail in check.detail
     assert ok or 'pip install "opencv-python<5"' in check.fix
 
@@ -48,16 +48,16 @@ def test_package_import_error_and_optional_package() -> None:
     def broken(_req: Requirement) -> str:
         raise ImportError("libGL.so.1: cannot open shared object file")
 
-    assert "libGL" in doctor.check_package(OPENCV, version_of=broken).detail
-    tray = doctor.check_package(
+    assert "libGL" in doctor_software.check_package(OPENCV, version_of=broken).detail
+    tray = doctor_software.check_package(
         Requirement("pystray", "pystray", ("pystray",), critical=False), version_of=lambda _r: None
     )
     assert tray.line().startswith("[warn]")
 
 
 def test_package_version_reads_metadata() -> None:
-    assert doctor.package_version(Requirement("numpy", "numpy", ("numpy",))) == np.__version__
-    assert doctor.package_version(Requirement("nope", "fercam_no_such_module", ("nope",))) is None
+    assert doctor_software.package_version(Requirement("numpy", "numpy", ("numpy",))) == np.__version__
+    assert doctor_software.package_version(Requirement("nope", "fercam_no_such_module", ("nope",))) is None
 
 
 class FakeClassifier:
@@ -72,38 +72,39 @@ class FakeClassifier:
 
 
 def test_model_check() -> None:
-    assert doctor.check_model(loader=FakeClassifier).ok
-    wrong = doctor.check_model(loader=lambda: FakeClassifier((1, 3)))
+    assert doctor_software.check_model(loader=FakeClassifier).ok
+    wrong = doctor_software.check_model(loader=lambda: FakeClassifier((1, 3)))
     assert not wrong.ok and "(1, 3)" in wrong.detail
 
     def missing() -> FakeClassifier:
         raise ValueError("model file not found: models/fer_cnn.tflite")
 
-    failed = doctor.check_model(loader=missing)
+    failed = doctor_software.check_model(loader=missing)
     assert not failed.ok and failed.critical and "not found" in failed.detail and "fer_cnn.tflite" in failed.fix
 
 
 def test_combined_reading_check(tmp_path: Path) -> None:
-    from fercam.combined import AlignedEmotionModel, Combiner
+    from fercam.combined import Combiner
+    from fercam.second_opinion import AlignedEmotionModel
 
-    shipped = doctor.check_combined_reading()
+    shipped = doctor_software.check_combined_reading()
     assert shipped.ok and "fer_mobilefacenet" in shipped.detail
     corrupt = tmp_path / "fer_combiner.json"
     corrupt.write_text('{"weights": [[1, 2]]')
-    failed = doctor.check_combined_reading(loader=lambda: (AlignedEmotionModel(), Combiner.load(corrupt)))
+    failed = doctor_software.check_combined_reading(loader=lambda: (AlignedEmotionModel(), Combiner.load(corrupt)))
     assert not failed.ok and failed.critical and "not a combiner file" in failed.detail and "models/" in failed.fix
-    missing = doctor.check_combined_reading(loader=lambda: (AlignedEmotionModel(tmp_path / "none.onnx"), None))
+    missing = doctor_software.check_combined_reading(loader=lambda: (AlignedEmotionModel(tmp_path / "none.onnx"), None))
     assert not missing.ok and "not found" in missing.detail
-    assert doctor.check_combined_reading in doctor.default_checks()
+    assert doctor_software.check_combined_reading in doctor.default_checks()
 
 
 def test_detector_check() -> None:
-    assert doctor.check_detector(loader=lambda: object()).ok
+    assert doctor_software.check_detector(loader=lambda: object()).ok
 
     def not_written_yet() -> object:
         raise ImportError("No module named 'fercam.detection'")
 
-    failed = doctor.check_detector(loader=not_written_yet)
+    failed = doctor_software.check_detector(loader=not_written_yet)
     assert not failed.ok and "ImportError" in failed.detail and failed.fix
 
 
@@ -120,7 +121,7 @@ def test_linux_video_devices_reads_sysfs(tmp_path: Path) -> None:
         VideoDevice("/dev/video0", "Integrated Camera", False),
         VideoDevice("/dev/video10", "FER Cam", True),
     ]
-    check = doctor.check_video_devices(facts=lambda: driver_facts(loaded=True, devices=tuple(found)))
+    check = doctor_devices.check_video_devices(facts=lambda: driver_facts(loaded=True, devices=tuple(found)))
     assert check.ok and check.detail == "/dev/video0 'Integrated Camera', /dev/video10 'FER Cam' (v4l2loopback)"
     assert devices.video_devices(tmp_path / "absent") == []
 
@@ -137,7 +138,7 @@ def driver_facts(**change: object) -> DriverFacts:
 
 
 def test_video_devices_without_loopback_warns_with_the_drivers_diagnosis() -> None:
-    check = doctor.check_video_devices(facts=driver_facts)
+    check = doctor_devices.check_video_devices(facts=driver_facts)
     assert not check.ok and not check.critical and "built for 6.1.0-58-amd64 but not loaded" in check.detail
     assert (
         check.fix
@@ -146,15 +147,15 @@ def test_video_devices_without_loopback_warns_with_the_drivers_diagnosis() -> No
 
 
 def test_webcam_check() -> None:
-    assert doctor.check_webcams(prober=lambda: ["0 (640x480)"]).detail == "opens: 0 (640x480)"
-    none = doctor.check_webcams(prober=list, system="Windows")
+    assert doctor_devices.check_webcams(prober=lambda: ["0 (640x480)"]).detail == "opens: 0 (640x480)"
+    none = doctor_devices.check_webcams(prober=list, system="Windows")
     assert not none.ok and not none.critical and "Privacy" in none.fix
     assert "; without it: a video file, a photo or a stream works as the camera" in none.line()
 
     def crashing() -> list[str]:
         raise RuntimeError("backend exploded")
 
-    assert "backend exploded" in doctor.check_webcams(prober=crashing).detail
+    assert "backend exploded" in doctor_devices.check_webcams(prober=crashing).detail
 
 
 class FakeCapture:
@@ -184,7 +185,7 @@ def test_probe_webcams_skips_a_hung_camera(monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_virtual_camera_created_and_closed(recording_backend) -> None:
-    check = doctor.check_virtual_camera("fercam-test")  # the real pyvirtualcam.Camera, into conftest's backend
+    check = doctor_devices.check_virtual_camera("fercam-test")  # the real pyvirtualcam.Camera, into conftest's backend
     (camera,) = recording_backend.instances
     assert check.ok and check.detail == f"{camera.device()} via fercam-test"
     assert (camera.width, camera.height, camera.fps) == (1280, 720, 30) and camera.closed
@@ -196,7 +197,7 @@ def no_driver(**_kwargs: object) -> object:
 
 @pytest.mark.parametrize(("system", "fix"), [("Windows", "install.ps1"), ("Darwin", "OBS Studio 30+")])
 def test_virtual_camera_failure_names_the_fix(system: str, fix: str) -> None:
-    check = doctor.check_virtual_camera(factory=no_driver, system=system)
+    check = doctor_devices.check_virtual_camera(factory=no_driver, system=system)
     assert not check.ok and not check.critical and fix in check.fix
     assert "No v4l2 loopback device found; second line" in check.detail
     assert "without it: the FER Cam window and its OBS overlay show the annotated video" in check.line()
@@ -216,18 +217,18 @@ def test_virtual_camera_tries_the_devices_the_sink_tries(monkeypatch: pytest.Mon
         raise RuntimeError("device busy")
 
     ready = Diagnosis("ready", "loaded with /dev/video5", ())
-    check = doctor.check_virtual_camera(factory=busy, system="Linux", diagnose=lambda: ready)
+    check = doctor_devices.check_virtual_camera(factory=busy, system="Linux", diagnose=lambda: ready)
     assert tried == sinks.camera_candidates(None) == [("v4l2loopback", "/dev/video5")]
     assert "cannot be created: v4l2loopback: device busy" in check.detail and not check.ok
 
 
 def test_linux_virtual_camera_leaves_the_drivers_diagnosis_to_the_video_devices_line() -> None:
     container = Diagnosis("container", "this is a container", ("install the driver on the host",))
-    check = doctor.check_virtual_camera(factory=no_driver, system="Linux", diagnose=lambda: container)
+    check = doctor_devices.check_virtual_camera(factory=no_driver, system="Linux", diagnose=lambda: container)
     assert not check.ok and "video devices above" in check.detail and not check.fix
     assert "modprobe" not in check.line() and "install the driver" not in check.line()
     ready = Diagnosis("ready", "loaded with /dev/video10", ())
-    busy = doctor.check_virtual_camera(factory=no_driver, system="Linux", diagnose=lambda: ready)
+    busy = doctor_devices.check_virtual_camera(factory=no_driver, system="Linux", diagnose=lambda: ready)
     assert "No v4l2 loopback device found" in busy.detail and "usermod -aG video" in busy.fix
 
 
@@ -241,51 +242,53 @@ def test_microphone_check_names_portaudio_or_the_device() -> None:
     def no_package() -> str:
         raise ImportError("No module named 'sounddevice'")
 
-    assert doctor.check_microphone(query=lambda: "USB mic").line() == (
+    assert doctor_devices.check_microphone(query=lambda: "USB mic").line() == (
         "[ok]   microphone: PortAudio loads; default input: USB mic"
     )
-    library = doctor.check_microphone(query=no_portaudio, system="Linux")
+    library = doctor_devices.check_microphone(query=no_portaudio, system="Linux")
     assert "PortAudio library does not load" in library.detail and "apt install libportaudio2" in library.fix
     assert not library.critical and "everything but the live voice badge works" in library.line()
-    device = doctor.check_microphone(query=no_device, system="Windows")
+    device = doctor_devices.check_microphone(query=no_device, system="Windows")
     assert "no input device" in device.detail and "Privacy" in device.fix and "libportaudio2" not in device.fix
-    assert 'pip install "sounddevice"' in doctor.check_microphone(query=no_package).fix
-    assert doctor.check_microphone in doctor.default_checks()
+    assert 'pip install "sounddevice"' in doctor_devices.check_microphone(query=no_package).fix
+    assert doctor_devices.check_microphone in doctor.default_checks()
 
 
 def test_linux_virtual_camera_fix_comes_from_the_diagnosis(monkeypatch: pytest.MonkeyPatch) -> None:
     refused = Diagnosis("secure-boot", "Secure Boot refused it", ("sudo mokutil --import /var/lib/dkms/mok.pub",))
     monkeypatch.setattr(linux_driver, "diagnose", lambda: refused)
-    assert doctor.linux_driver_fix() == "(1) sudo mokutil --import /var/lib/dkms/mok.pub"
+    assert doctor_devices.linux_driver_fix() == "(1) sudo mokutil --import /var/lib/dkms/mok.pub"
     monkeypatch.setattr(linux_driver, "diagnose", lambda: Diagnosis("ready", "loaded with /dev/video10", ()))
-    ready = doctor.linux_driver_fix()
+    ready = doctor_devices.linux_driver_fix()
     assert "loaded with /dev/video10" in ready and "usermod -aG video" in ready and "install.sh" not in ready
 
 
 def test_display_check() -> None:
-    assert doctor.check_display(env={"WAYLAND_DISPLAY": "wayland-0"}, system="Linux").ok
-    assert doctor.check_display(env={}, system="Windows").ok
-    headless = doctor.check_display(env={}, system="Linux")
+    assert doctor_devices.check_display(env={"WAYLAND_DISPLAY": "wayland-0"}, system="Linux").ok
+    assert doctor_devices.check_display(env={}, system="Windows").ok
+    headless = doctor_devices.check_display(env={}, system="Linux")
     assert not headless.ok and not headless.critical and "desktop session" in headless.fix
     assert "without it: `fercam window`" in headless.line()
 
 
 def test_tray_check_says_which_backend_and_what_it_gives() -> None:
-    xorg = doctor.check_tray(env={"PYSTRAY_BACKEND": "xorg"}, system="Linux")
+    xorg = doctor_devices.check_tray(env={"PYSTRAY_BACKEND": "xorg"}, system="Linux")
     assert not xorg.ok and not xorg.critical and "a click on the icon opens the FER Cam window" in xorg.detail
     assert "gir1.2-ayatanaappindicator3-0.1" in xorg.fix and xorg.line().startswith("[warn]")
-    assert not doctor.check_tray(env={"PYSTRAY_BACKEND": "qt"}, system="Linux").ok
-    everything = doctor.check_tray(env={}, system="Linux", has_module=lambda _m: True, has_typelib=lambda *_a: True)
+    assert not doctor_devices.check_tray(env={"PYSTRAY_BACKEND": "qt"}, system="Linux").ok
+    everything = doctor_devices.check_tray(
+        env={}, system="Linux", has_module=lambda _m: True, has_typelib=lambda *_a: True
+    )
     assert everything.ok and "appindicator backend: a full menu" in everything.detail
-    gtk_only = doctor.check_tray(
+    gtk_only = doctor_devices.check_tray(
         env={}, system="Linux", has_module=lambda _m: True, has_typelib=lambda name, _v: name == "Gtk"
     )
     assert gtk_only.ok and "gtk backend" in gtk_only.detail
-    plain_pip = doctor.check_tray(env={}, system="Linux", has_module=lambda name: name == "Xlib")
+    plain_pip = doctor_devices.check_tray(env={}, system="Linux", has_module=lambda name: name == "Xlib")
     assert not plain_pip.ok and "xorg backend: no menu" in plain_pip.detail
-    bare = doctor.check_tray(env={}, system="Linux", has_module=lambda _name: False)
+    bare = doctor_devices.check_tray(env={}, system="Linux", has_module=lambda _name: False)
     assert not bare.ok and not bare.critical
-    assert "win32" in doctor.check_tray(env={}, system="Windows").detail
+    assert "win32" in doctor_devices.check_tray(env={}, system="Windows").detail
 
 
 def _fixed(check: Check):

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from fercam import driver_facts, linux_driver
-from fercam.apps import doctor
+from fercam.apps import doctor, doctor_devices
 
 ROOT = Path(__file__).resolve().parents[1]
 INSTALL = ROOT / "installer" / "linux" / "install.sh"
@@ -110,7 +110,8 @@ def doctor_says(root: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("PATH", env["PATH"])
     lines: list[str] = []
     doctor.run_doctor(
-        out=lines.append, checks=[partial(doctor.check_video_devices, facts=partial(driver_facts.read_facts, root))]
+        out=lines.append,
+        checks=[partial(doctor_devices.check_video_devices, facts=partial(driver_facts.read_facts, root))],
     )
     return lines[0]
 

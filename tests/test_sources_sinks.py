@@ -23,7 +23,8 @@ from fercam.sinks import (
     letterbox,
     open_sink,
 )
-from fercam.sources import SOURCE_HELP, VideoFileSource, open_source
+from fercam.source_specs import SOURCE_HELP
+from fercam.sources import VideoFileSource, open_source
 
 FER_TEST_FRAMES = 115
 BLUE, RED = (255, 0, 0), (0, 0, 255)  # BGR

@@ -23,11 +23,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fercam.combined import RAF_TO_FER, AlignedEmotionModel, Combiner, aligned_faces, softmax
+from fercam.combined import Combiner
 from fercam.detection import load_detector
 from fercam.emotion import load_classifier
 from fercam.paths import model_file
 from fercam.pipeline import face_crops
+from fercam.second_opinion import RAF_TO_FER, AlignedEmotionModel, aligned_faces, softmax
 from fercam.training.wild import read_photo_set
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from fercam.apps.bench.parts import profile_analyze
+from fercam.apps.bench.stages import profile_analyze
 
 CLIP = Path(__file__).resolve().parents[1].parent / "shared" / "media" / "fer_woman2.mp4"
 

@@ -103,7 +103,7 @@ def convert(model: onnx.ModelProto) -> bytes:
 
 def check(tflite: bytes, model: onnx.ModelProto) -> dict[str, float]:
     """Largest difference of each output between the LiteRT model and OpenCV running the float ONNX graph, on
-    random faces, the LiteRT outputs read by their signature names (the contract `fercam.combined` declares)."""
+    random faces, the LiteRT outputs read by their signature names (the contract `fercam.second_opinion` declares)."""
     import cv2
     from ai_edge_litert.interpreter import Interpreter
 

@@ -132,7 +132,8 @@ def _serve(
     from fercam.apps.app import App
     from fercam.apps.tray.tray import open_page
     from fercam.apps.window.run import serve_until_quit, start_window
-    from fercam.sources import is_camera_index, list_cameras
+    from fercam.source_specs import is_camera_index
+    from fercam.sources import list_cameras
 
     _refuse_highgui(sink)
     done = threading.Event()

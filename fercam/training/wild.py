@@ -175,12 +175,12 @@ def face_outputs(photos: PhotoSet, cache: Path, *, classifier_path: Path | None 
     one each model's probabilities (our model on the grey crop as served and on a contrast-equalised crop;
     the zoo model on the aligned face and its mirror image) and penultimate features (`*_feat`: our
     model's 256, the zoo model's 512 for each view). Cached in `cache` by model contents."""
-    from fercam.combined import SECOND_MODEL, AlignedEmotionModel, aligned_faces
     from fercam.detection import load_detector
     from fercam.detection.yunet import MODEL as YUNET
     from fercam.emotion import DEFAULT_MODEL, load_classifier
     from fercam.paths import model_file
     from fercam.pipeline import face_crops
+    from fercam.second_opinion import SECOND_MODEL, AlignedEmotionModel, aligned_faces
 
     ours_path = Path(classifier_path) if classifier_path else model_file(DEFAULT_MODEL)
     detector_files = [model_file(f"mtcnn_{n}.tflite") for n in ("pnet", "rnet", "onet")] + [model_file(YUNET)]

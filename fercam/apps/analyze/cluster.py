@@ -20,7 +20,7 @@ from fercam.apps.analyze.inputs import Input, collect_inputs, out_dirs
 from fercam.apps.analyze.outputs import OutputLock, remove_leftovers
 from fercam.apps.analyze.results import DEFAULT_OPTIONS, InputResult, Options
 from fercam.errors import one_line
-from fercam.sources import STREAM_SCHEMES
+from fercam.source_specs import STREAM_SCHEMES
 
 INSTALL_HINT = 'pip install "fercam[cluster]"'
 RETRIES = 3  # re-runs of a task whose worker process or node died

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from fercam.apps.analyze.outputs import is_ours, resolved
 from fercam.pictures import IMAGE_SUFFIXES
-from fercam.sources import STREAM_SCHEMES
+from fercam.source_specs import STREAM_SCHEMES
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".aiff", ".aif", ".au", ".wma"}
 # What a folder lists: every kind FFmpeg reads alone too (MPEG-TS, raw H.264/H.265 streams, GIF...)

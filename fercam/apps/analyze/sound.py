@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fercam.apps.stopping import check_stop
-from fercam.sources import STREAM_SCHEMES
+from fercam.source_specs import STREAM_SCHEMES
 
 if TYPE_CHECKING:
     from fercam.apps.analyze.results import InputResult, Options

@@ -18,12 +18,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fercam.apps.bench.goals import SCENARIOS, START_GOALS, WORDS, goals_for, met
 from fercam.apps.bench.parts import (
     CountingBackend,
     TiledSource,
     TimedDetector,
     TimedReading,
+    bench_model,
     current_rss_mb,
+    format_model_report,
     mean,
     peak_rss_mb,
     process_age_s,
@@ -193,34 +196,6 @@ def run_soak(config: BenchConfig, *, sample_s: float = 10.0) -> dict:
     }
 
 
-# What the live pipeline must show on a 2-core laptop (issue: light on a laptop in a call; 720p with one face
-# at most 0.20 of a core, the moonshot 0.15, second opinion included).
-SCENARIOS = [
-    {
-        "size": "1280x720",
-        "faces": 1,
-        "goals": {
-            "output_fps": (">=", 29.5),
-            "latency_p95_ms": ("<=", 10.0),
-            "analysis_hz": (">=", 20.0),
-            "cpu_cores": ("<=", 0.20),
-        },
-    },
-    {
-        "size": "1920x1080",
-        "faces": 5,
-        "goals": {"output_fps": (">=", 29.5), "emotion_refresh_hz_per_face": (">=", 10.0), "cpu_cores": ("<=", 1.0)},
-    },
-]
-START_GOALS = {"first_frame_s": ("<=", 0.5), "first_annotated_s": ("<=", 0.5), "rss_mb": ("<=", 250.0)}
-ANY_SIZE_GOALS = {"output_fps": (">=", 29.5), "latency_p95_ms": ("<=", 10.0)}  # for sizes no scenario names
-
-
-def met(value, goal: tuple[str, float]) -> bool:
-    op, bound = goal
-    return value is not None and (value >= bound if op == ">=" else value <= bound)
-
-
 def run_matrix(source: str, seconds: float) -> list[dict]:
     """Each scenario in a fresh `fercam bench --json` process, so start-up and memory are its own."""
     results = []
@@ -233,25 +208,6 @@ def run_matrix(source: str, seconds: float) -> list[dict]:
         result["goals_met"] = {key: met(result[key], goal) for key, goal in goals.items()}
         results.append(result)
     return results
-
-
-def goals_for(result: dict) -> dict:
-    """The goals of the scenario with the result's size and faces, else those that hold at any size."""
-    scenario = next((s for s in SCENARIOS if (s["size"], s["faces"]) == (result["size"], result["faces"])), None)
-    return {**(scenario["goals"] if scenario else ANY_SIZE_GOALS), **START_GOALS}
-
-
-# Each figure in words: how it is written, and the word for it when its goal is met / missed.
-WORDS = {
-    "output_fps": ("{} fps out", "real time", "dropping frames"),
-    "cpu_cores": ("{} of a core", "light", "heavy"),
-    "latency_p95_ms": ("{} ms from camera to call (95% of frames)", "prompt", "late"),
-    "analysis_hz": ("boxes follow faces {} times a second", "live", "lagging"),
-    "emotion_refresh_hz_per_face": ("emotions read {} times a second a face", "lively", "sluggish"),
-    "first_frame_s": ("first frame after {} s", "quick", "slow"),
-    "first_annotated_s": ("first annotated frame after {} s", "quick", "slow"),
-    "rss_mb": ("{} MB of memory at most", "small", "large"),
-}
 
 
 def format_report(result: dict) -> str:
@@ -283,8 +239,8 @@ def format_report(result: dict) -> str:
 
 def print_analyze_profile(spec: str, detector: str, *, as_json: bool) -> int:
     """`fercam bench --analyze CLIP`: `fercam analyze`'s pipeline on one recording, per stage."""
-    from fercam.apps.bench.parts import profile_analyze
     from fercam.apps.bench.perfpage import machine
+    from fercam.apps.bench.stages import profile_analyze
 
     result = profile_analyze(spec, detector=detector)
     if as_json:
@@ -305,8 +261,6 @@ def print_analyze_profile(spec: str, detector: str, *, as_json: bool) -> int:
 
 def print_model_bench(voice: str | None, model: str | None, *, as_json: bool) -> int:
     """`fercam bench --voice` / `--model`: a model alone, at batch size 1."""
-    from fercam.apps.bench.parts import bench_model, format_model_report
-
     if voice is not None:
         from fercam.voice.speed import bench_voice, format_voice_report
 
@@ -320,7 +274,6 @@ def print_model_bench(voice: str | None, model: str | None, *, as_json: bool) ->
 
 def print_matrix(source: str, seconds: float, soak: dict | None, *, report: str | None, as_json: bool) -> int:
     """`fercam bench --matrix`: every scenario against its goals; exit code 1 if any goal is missed."""
-    from fercam.apps.bench.parts import bench_model
     from fercam.apps.bench.perfpage import performance_page
 
     matrix = run_matrix(source, seconds)

@@ -26,6 +26,7 @@ from fercam.crops import face_crops
 from fercam.litert import ModelError
 from fercam.paths import model_file
 from fercam.second_opinion import FEATURES, AlignedEmotionModel, aligned_faces, softmax
+from fercam.tracking import greedy_match
 from fercam.types import EMOTIONS, Box, Detection
 
 COMBINER = "fer_combiner.json"
@@ -226,19 +227,11 @@ class CombinedReading:
         return out
 
     def _known(self, detections: Sequence[Detection]) -> list[Remembered | None]:
-        """Each detection's remembered face: the best overlap above 0.5 with where a face was last seen, each
-        remembered face matched once."""
-        pairs = sorted(
-            ((m.seen.iou(d.box), mi, di) for mi, m in enumerate(self._memory) for di, d in enumerate(detections)),
-            reverse=True,
-        )
-        known: list[Remembered | None] = [None] * len(detections)
-        used: set[int] = set()
-        for overlap, mi, di in pairs:
-            if overlap > 0.5 and mi not in used and known[di] is None:
-                used.add(mi)
-                known[di] = self._memory[mi]
-        return known
+        """Each detection's remembered face: the best overlap of a half or more with where a face was last seen,
+        each remembered face matched once."""
+        seen = [m.seen for m in self._memory]
+        matched = greedy_match(seen, [d.box for d in detections], lambda a, b: 1 - a.iou(b), lambda _: 0.5)
+        return [self._memory[matched[di]] if di in matched else None for di in range(len(detections))]
 
 
 def load_combined_reading(

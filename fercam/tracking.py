@@ -7,6 +7,7 @@ distance, and blends each face's probabilities over time so labels do not flicke
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +33,21 @@ def _match_cost(a: Box, b: Box) -> float:
     scale = max(a.width, a.height, b.width, b.height, 1.0)
     distance = math.hypot(ax - bx, ay - by) / scale
     return min(1 - a.iou(b), distance)
+
+
+def greedy_match(
+    olds: Sequence[Box], news: Sequence[Box], cost: Callable[[Box, Box], float], limit: Callable[[int], float]
+) -> dict[int, int]:
+    """Pairs of boxes, cheapest first, each box in at most one pair and only at a cost within `limit(old index)`:
+    new index -> old index. How the tracker follows faces, and the second opinion its remembered ones."""
+    pairs = sorted((cost(o, n), oi, ni) for oi, o in enumerate(olds) for ni, n in enumerate(news))
+    old_of: dict[int, int] = {}
+    used: set[int] = set()
+    for cost, oi, ni in pairs:
+        if cost <= limit(oi) and oi not in used and ni not in old_of:
+            used.add(oi)
+            old_of[ni] = oi
+    return old_of
 
 
 class FaceTracker:
@@ -91,17 +107,13 @@ class FaceTracker:
     def _match(self, detections: list[Detection], timestamp: float) -> dict[int, _Track]:
         """Greedy matching, cheapest pair first: detection index -> its track (a track unseen for longer than
         `max_age_s` only by a box close to its last one)."""
-        pairs = sorted(
-            (_match_cost(t.box, d.box), ti, di) for ti, t in enumerate(self._tracks) for di, d in enumerate(detections)
-        )
-        track_of: dict[int, _Track] = {}
-        used: set[int] = set()
-        for cost, ti, di in pairs:
-            limit = self.max_cost if self._recent(self._tracks[ti], timestamp) else self.gap_cost
-            if cost <= limit and ti not in used and di not in track_of:
-                used.add(ti)
-                track_of[di] = self._tracks[ti]
-        return track_of
+        tracks = self._tracks
+
+        def limit(ti: int) -> float:
+            return self.max_cost if self._recent(tracks[ti], timestamp) else self.gap_cost
+
+        matched = greedy_match([t.box for t in tracks], [d.box for d in detections], _match_cost, limit)
+        return {di: tracks[ti] for di, ti in matched.items()}
 
     def _new_track(self, detection: Detection, probs: np.ndarray, timestamp: float) -> _Track:
         start = np.full(len(EMOTIONS), 1 / len(EMOTIONS), np.float32) if np.isnan(probs).any() else probs

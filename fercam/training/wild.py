@@ -20,7 +20,7 @@ import numpy as np
 
 from fercam.types import EMOTIONS
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 GROUP_COLUMNS = ("person", "movie")  # what a validation split must keep on one side: a person, or a film's cast
 
 
@@ -192,15 +192,13 @@ def face_outputs(photos: PhotoSet, cache: Path, *, classifier_path: Path | None 
     classifier, second = load_classifier(ours_path), AlignedEmotionModel()
     ours_features = PenultimateFeatures(ours_path) if ours_path.suffix == ".tflite" else None
     detectors = {"mtcnn": load_detector("mtcnn"), "yunet": load_detector("yunet")}
-    clahe = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(4, 4))
     n, k = len(photos.files), len(EMOTIONS)
     out = {f"{d}_found": np.zeros(n, bool) for d in detectors}
     for d in detectors:
-        for what in ("ours", "ours_eq", "second", "second_flip"):
+        for what in ("ours", "second", "second_flip"):
             out[f"{d}_{what}"] = np.full((n, k), 1 / k, np.float32)
         out[f"{d}_ours_feat"] = np.zeros((n, 256), np.float32)
         out[f"{d}_second_feat"] = np.zeros((n, 512), np.float32)
-        out[f"{d}_second_feat_flip"] = np.zeros((n, 512), np.float32)
     for i, name in enumerate(photos.files):
         image = cv2.imread(str(photos.path(name)), cv2.IMREAD_COLOR)
         if image is None:
@@ -212,14 +210,13 @@ def face_outputs(photos: PhotoSet, cache: Path, *, classifier_path: Path | None 
             out[f"{d}_found"][i] = True
             crop = face_crops(image, [face.box])
             out[f"{d}_ours"][i] = classifier.predict_faces(crop)[0]
-            out[f"{d}_ours_eq"][i] = classifier.predict_faces([clahe.apply(crop[0])])[0]
             if ours_features is not None:
                 out[f"{d}_ours_feat"][i] = ours_features(crop[0])
             aligned = aligned_faces(image, [face])[0]
             if aligned is not None:
-                for suffix, view in (("", aligned), ("_flip", aligned[:, ::-1])):
-                    probs, features = second.read_aligned([view])
-                    out[f"{d}_second{suffix}"][i], out[f"{d}_second_feat{suffix}"][i] = probs[0], features[0]
+                probs, features = second.read_aligned([aligned, aligned[:, ::-1]])  # the face and its mirror image
+                out[f"{d}_second"][i], out[f"{d}_second_flip"][i] = probs
+                out[f"{d}_second_feat"][i] = features[0]
         if (i + 1) % 100 == 0:
             log(f"  {i + 1} of {n} pictures read")
     target.parent.mkdir(parents=True, exist_ok=True)

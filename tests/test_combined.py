@@ -118,7 +118,7 @@ def test_the_nested_estimate_takes_no_decision_on_the_faces_it_scores(monkeypatc
     recipes = (combiner_rule.RECIPES[0], combiner_rule.RECIPES[-1])  # probabilities alone; with zoo features, YuNet
     fits = []
     real_fit = combiner_rule.fit_rule
-    monkeypatch.setattr(nested, "fit_rule", lambda r, f: fits.append(set(f.groups)) or real_fit(r, f))
+    monkeypatch.setattr(nested, "fit_rule", lambda r, f, tau=0.0: fits.append(set(f.groups)) or real_fit(r, f, tau))
     estimate = nested.nested(faces, recipes, log=lambda _: None)
     folds = estimate["folds"]
     per_fold = len(fits) // 5
@@ -128,6 +128,25 @@ def test_the_nested_estimate_takes_no_decision_on_the_faces_it_scores(monkeypatc
         assert held_out and all(not (fit & held_out) for fit in fits[f * per_fold : (f + 1) * per_fold])
     s = scored(estimate["probs"], estimate["found"], faces.y)
     assert s["accuracy"] > 0.5 and s["samples"] == len(faces.y)  # it learnt the made-up signal
+    assert all(tau in combiner_rule.TAU_GRID for _, tau in estimate["chosen"])
+
+
+def test_the_logit_adjustments_tau_follows_its_stated_rule():
+    def score(accuracy, balanced, recalls):
+        recall = dict(zip(EMOTIONS, recalls))
+        return {"accuracy": accuracy, "balanced_accuracy": balanced, "recall": recall, "confusion": np.eye(7)}
+
+    common = [0.8, 0.05, 0.2, 0.9, 0.6, 0.7, 0.8]
+    scores = {
+        0.0: score(0.620, 0.50, common),
+        0.25: score(0.612, 0.53, common),  # within a point of the best accuracy, best balanced among those
+        0.5: score(0.600, 0.56, [0.7, 0.2, 0.3, 0.8, 0.5, 0.6, 0.6]),  # better balanced, but 2 points of accuracy
+        1.0: score(0.560, 0.55, [0.6, 0.3, 0.4, 0.7, 0.5, 0.6, 0.5]),  # the first with every class at 25%
+    }
+    assert nested.tau_by_accuracy_window(scores) == 0.25
+    assert nested.tau_by_recall_floor(scores) == 1.0
+    del scores[1.0]
+    assert nested.tau_by_recall_floor(scores) == 0.5  # none reaches the floor: the best balanced
 
 
 def test_a_rule_on_features_runs_the_same_in_the_app(tmp_path):
@@ -148,6 +167,11 @@ def test_a_rule_on_features_runs_the_same_in_the_app(tmp_path):
     ours = np.where(use[:, None], o["yunet_ours"], o["mtcnn_ours"])
     second = np.hstack([np.where(use[:, None], o[f"yunet_{k}"], o[f"mtcnn_{k}"]) for k in ("second", "second_feat")])
     assert np.allclose(combiner.logits(ours, second), rule.logits(faces), atol=1e-4)
+    # a file without the logit adjustment reads as tau 0; with it, the app subtracts what the fitter did
+    adjusted = combiner_rule.fit_rule(recipe, faces, tau=0.5)
+    assert np.allclose(adjusted.logits(faces), rule.logits(faces) - 0.5 * np.log(rule.class_share))
+    path.write_text(path.read_text()[:-1] + f', "tau": 0.5, "class_share": {rule.class_share.tolist()}}}')
+    assert np.allclose(Combiner.load(path).logits(ours, second), adjusted.logits(faces), atol=1e-4)
     # a file that names inputs the app cannot give is one clear error
     path.write_text(json.dumps({"inputs": ["ours", "zoo_mirror"], "weights": [], "bias": [], "unsure_below": 0}))
     with pytest.raises(ModelError, match="inputs must be"):

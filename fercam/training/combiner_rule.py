@@ -1,9 +1,9 @@
 """The combination rule's candidates and their closed-form fit: the labelled faces with every model output a
 candidate reads, the recipes (inputs, YuNet fallback, L2 penalty, class balance), and the fitted rule.
 
-`fit_combiner` chooses among these recipes (by `nested`'s folds) and writes the chosen rule out; this module
-only says what a candidate is and fits one on the faces it is given, so the choosing and the fitting can be
-read, and tested, apart.
+`fit_combiner` chooses among these recipes and the logit adjustment's tau (by `nested`'s folds) and writes the
+chosen rule out; this module only says what a candidate is and fits one on the faces it is given, so the
+choosing and the fitting can be read, and tested, apart.
 """
 
 from __future__ import annotations
@@ -22,6 +22,10 @@ from fercam.types import EMOTIONS
 K = len(EMOTIONS)
 L2_GRID = (0.03, 0.3)
 BALANCE_GRID = (0.5, 1.0)
+# Logit adjustment (Menon et al. 2021): at prediction the logits get -tau * log(class share among the training
+# faces), which moves the decisions towards the rare classes (disgust, fear) without refitting; tau is chosen
+# after the fit (`nested.choose`), so trying each costs nothing.
+TAU_GRID = (0.0, 0.1, 0.25, 0.5, 0.75, 1.0)
 GROUP_POWER = 0.5  # each face weighs n_group ** -0.5: one actor's 151 faces, or one film's 40, must not set the rule
 PCA = {"zoo_features": 32, "ours_features": 16}  # components kept of each network's penultimate features
 # The candidate inputs: log-probabilities of our model and the zoo model (the zoo model's mirror view
@@ -120,15 +124,18 @@ RECIPES = tuple(
 
 @dataclass(frozen=True)
 class Rule:
-    """softmax(weights @ raw inputs + bias): linear in the blocks' raw values (principal components folded in)."""
+    """softmax(weights @ raw inputs + bias - tau * log class_share): linear in the blocks' raw values (principal
+    components folded in), logit-adjusted by the class mix it was fitted on."""
 
     recipe: Recipe
     weights: np.ndarray  # (7, total raw inputs)
     bias: np.ndarray  # (7,)
+    class_share: np.ndarray  # (7,) each class's share of the faces it was fitted on
+    tau: float = 0.0
 
     def logits(self, faces: Faces) -> np.ndarray:
         x = np.hstack(faces.blocks(INPUTS[self.recipe.inputs], self.recipe.fallback))
-        return x @ self.weights.T + self.bias
+        return x @ self.weights.T + self.bias - self.tau * np.log(self.class_share)
 
 
 def group_weights(groups: np.ndarray) -> np.ndarray:
@@ -136,7 +143,13 @@ def group_weights(groups: np.ndarray) -> np.ndarray:
     return counts[index].astype(float) ** -GROUP_POWER
 
 
-def fit_rule(recipe: Recipe, faces: Faces) -> Rule:
+def class_share(y: np.ndarray) -> np.ndarray:
+    """Each class's share of the labels, a class without any counted as one face (its log stays finite)."""
+    counts = np.maximum(np.bincount(y, minlength=K), 1)
+    return counts / counts.sum()
+
+
+def fit_rule(recipe: Recipe, faces: Faces, tau: float = 0.0) -> Rule:
     """The rule `recipe` describes, fitted on the faces found. A feature block enters as its first principal
     components (of the standardised features, whitened), fitted on these faces alone; the projection is
     then folded into the weights, so the rule applies to the raw features."""
@@ -166,4 +179,4 @@ def fit_rule(recipe: Recipe, faces: Faces) -> Rule:
         raw_w.append(part)
         raw_b -= part @ mean
         start += matrix.shape[1]
-    return Rule(recipe, np.hstack(raw_w), raw_b)
+    return Rule(recipe, np.hstack(raw_w), raw_b, class_share(faces.y[found]), tau)

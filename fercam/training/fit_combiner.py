@@ -5,13 +5,13 @@
 One command, reproducible (deterministic folds, a closed-form fitter): re-run it after replacing
 `models/fer_cnn.tflite`. Per-face model outputs are cached under `--cache` by the models' contents.
 
-Every choice the rule makes (its inputs, the YuNet fallback, the L2 penalty, the class balance) is taken by
-`choose`, on inner folds of the faces it is given. The nested estimate runs `choose` and the fit inside each
-outer fold and scores the fold it never saw: persons (or films) held out, no decision taken on them. The
-in-sample figure (the best candidate's cross-validated score, chosen on the same folds it is scored on) is
-printed beside it: the difference is what the choosing flattered. With two folders, each is also scored by
-the rule the same code fits on the other one alone (cross-set transfer). The shipped rule is `choose` and the
-fit on all faces; its "unsure" threshold is read off the nested estimate.
+Every choice the rule makes (its inputs, the YuNet fallback, the L2 penalty, the class balance, then the logit
+adjustment's tau by `--tau-rule`) is taken by `choose`, on inner folds of the faces it is given. The nested
+estimate runs `choose` and the fit inside each outer fold and scores the fold it never saw: persons (or films)
+held out, no decision taken on them. The in-sample figure (the best candidate's cross-validated score, chosen
+on the same folds it is scored on) is printed beside it: the difference is what the choosing flattered. With
+two folders, each is also scored by the rule the same code fits on the other one alone (cross-set transfer).
+The shipped rule is `choose` and the fit on all faces; its "unsure" threshold is read off the nested estimate.
 
 This module is the command: it runs the estimate and the choice (`fercam.training.nested`, on the candidates
 of `fercam.training.combiner_rule`), writes models/fer_combiner.json and prints the report.
@@ -28,21 +28,38 @@ import numpy as np
 
 from fercam.second_opinion import softmax
 from fercam.training.combiner_rule import INPUTS, Faces, Rule, fit_rule, load_faces
-from fercam.training.nested import FOLDS, by_set, choose, choose_unsure, criterion, nested, selective, transfer
+from fercam.training.nested import (
+    FOLDS,
+    TAU_RULES,
+    by_set,
+    choose,
+    choose_unsure,
+    criterion,
+    nested,
+    selective,
+    transfer,
+)
 from fercam.training.wild import scored
 from fercam.types import EMOTIONS
 
 CHECK_EVERY = 15  # the fixed subset the tests re-score with the shipped files: every 15th picture
 
 
-def run(folders: list[Path], out: Path, cache: Path, classifier: Path | None = None, log=print) -> dict:
+def run(
+    folders: list[Path],
+    out: Path,
+    cache: Path,
+    classifier: Path | None = None,
+    tau_rule: str = "accuracy-window",
+    log=print,
+) -> dict:
     faces = load_faces(folders, cache, classifier, log)
     log(f"{len(faces.y)} faces from {len(folders)} folders; nested estimate ({FOLDS} x {FOLDS} folds)")
-    estimate = nested(faces, log=log)
+    estimate = nested(faces, tau_rule=tau_rule, log=log)
     nested_scores = by_set(faces, estimate["probs"], estimate["found"])
-    recipe, inner = choose(faces)
-    rule = fit_rule(recipe, faces)
-    in_sample = by_set(faces, softmax(inner["logits"][recipe]), faces.found(recipe.fallback))
+    recipe, tau, inner = choose(faces, tau_rule=tau_rule)
+    rule = fit_rule(recipe, faces, tau)
+    in_sample = by_set(faces, softmax(inner["logits"]), faces.found(recipe.fallback))
     fitted = by_set(faces, softmax(rule.logits(faces)), faces.found(recipe.fallback))
     candidates = {}  # each candidate's in-sample score at its best options, as the old report gave it
     for r, s in inner["table"].items():
@@ -54,20 +71,23 @@ def run(folders: list[Path], out: Path, cache: Path, classifier: Path | None = N
         for a, b in (names, names[::-1]):
             log(f"  transfer: fitting on {a}, scoring {b}")
             source = faces.take(faces.sets == a)
-            chosen, score = transfer(source, faces.take(faces.sets == b))
-            own = nested(source, log=lambda _: None)
+            chosen, chosen_tau, score = transfer(source, faces.take(faces.sets == b), tau_rule=tau_rule)
+            own = nested(source, tau_rule=tau_rule, log=lambda _: None)
             own_score = scored(own["probs"], own["found"], source.y)
-            transfers[f"{a} -> {b}"] = {"recipe": chosen.name, "score": score, "nested_on_source": own_score}
+            recipe_name = f"{chosen.name}, tau {chosen_tau}"
+            transfers[f"{a} -> {b}"] = {"recipe": recipe_name, "score": score, "nested_on_source": own_score}
     table = selective(estimate["probs"], estimate["found"], faces.y)
     unsure_below = choose_unsure(table)
-    shipped = _rule_file(rule, faces, folders, unsure_below, nested_scores, in_sample)
+    shipped = _rule_file(rule, faces, folders, unsure_below, nested_scores, in_sample, tau_rule)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(dump(shipped))
     report = {
         "nested": nested_scores,
         "in_sample": in_sample,
         "resubstitution": fitted,
-        "chosen": recipe,
+        "chosen": (recipe, tau),
+        "taus": inner["taus"],
+        "tau_rule": tau_rule,
         "outer_choices": estimate["chosen"],
         "candidates": {name: inner["table"][r] for name, r in candidates.items()},
         "transfer": transfers,
@@ -84,7 +104,7 @@ def dump(rule_file: dict) -> str:
     return "{\n" + ",\n".join(f" {json.dumps(k)}: {json.dumps(v)}" for k, v in rule_file.items()) + "\n}\n"
 
 
-def _rule_file(rule: Rule, faces: Faces, folders, unsure_below, nested_scores, in_sample) -> dict:
+def _rule_file(rule: Rule, faces: Faces, folders, unsure_below, nested_scores, in_sample, tau_rule) -> dict:
     r = rule.recipe
     check = np.arange(0, len(faces.y), CHECK_EVERY)
     check = check[faces.sets[check] == faces.sets[0]]  # the first folder's pictures (the tests read them)
@@ -96,10 +116,12 @@ def _rule_file(rule: Rule, faces: Faces, folders, unsure_below, nested_scores, i
         return {name: {k: v[k] for k in keys} for name, v in s.items()}
 
     return {
-        "about": "fercam combined reading: softmax(weights @ inputs + bias); see models/README.md",
+        "about": "fercam combined reading: softmax(weights @ inputs + bias - tau * log class_share); models/README.md",
         "inputs": list(INPUTS[r.inputs]),
         "weights": np.round(rule.weights, 6).tolist(),
         "bias": np.round(rule.bias, 6).tolist(),
+        "tau": rule.tau,
+        "class_share": np.round(rule.class_share, 6).tolist(),
         "unsure_below": unsure_below,
         "fallback_detector": "yunet" if r.fallback else None,
         "fitted_on": {
@@ -108,6 +130,7 @@ def _rule_file(rule: Rule, faces: Faces, folders, unsure_below, nested_scores, i
             "recipe": r.name,
             "l2": r.l2,
             "balance": r.balance,
+            "tau_rule": tau_rule,
         },
         "estimate": {"nested": brief(nested_scores), "in_sample": brief(in_sample)},
         "check": {
@@ -145,10 +168,13 @@ def _report(report: dict, faces: Faces) -> str:
         for name, s in report[figure].items():
             lines.append(_row(f"{title}: {name}", s))
     lines.append(_row("fitted rule on its own faces: all", report["resubstitution"]["all"]))
-    choices = [f"{r.name} (l2 {r.l2}, balance {r.balance})" for r in report["outer_choices"]]
-    r = report["chosen"]
-    lines += ["", "Chosen in the outer folds: " + "; ".join(choices) + ".", ""]
-    lines += [f"Shipped (chosen on all faces): **{r.name}**, l2 {r.l2}, balance {r.balance}.", ""]
+    choices = [f"{r.name} (l2 {r.l2}, balance {r.balance}, tau {t})" for r, t in report["outer_choices"]]
+    r, tau = report["chosen"]
+    lines += ["", f"Chosen in the outer folds (tau by {report['tau_rule']}): " + "; ".join(choices) + ".", ""]
+    lines += [f"Shipped (chosen on all faces): **{r.name}**, l2 {r.l2}, balance {r.balance}, **tau {tau}**.", ""]
+    lines += ["Its logit adjustment, inner folds of all faces (the in-sample figures for each tau):", "", *head]
+    lines += [_row(f"tau {t}{' (shipped)' if t == tau else ''}", s) for t, s in report["taus"].items()]
+    lines += [""]
     lines += ["Candidates, in-sample (each at its best options, chosen on the folds it is scored on):", "", *head]
     lines += [_row(name, s) for name, s in report["candidates"].items()]
     if report["transfer"]:
@@ -181,6 +207,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="models/fer_combiner.json", help="the rule file to write")
     parser.add_argument("--cache", default="runs/wild_cache", help="folder for the per-face model outputs")
     parser.add_argument("--classifier", help="our model file (default: the shipped fer_cnn.tflite)")
+    parser.add_argument(
+        "--tau-rule",
+        choices=sorted(TAU_RULES),
+        default="accuracy-window",
+        help="how the logit adjustment's tau is chosen on inner folds: the best balanced accuracy within a point "
+        "of the best accuracy (default), or the smallest tau giving every class 25%% recall",
+    )
     args = parser.parse_args(argv)
     try:
         run(
@@ -188,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
             Path(args.out),
             Path(args.cache),
             Path(args.classifier) if args.classifier else None,
+            args.tau_rule,
         )
     except (ValueError, OSError) as exc:
         print(f"fit_combiner: {exc}", file=sys.stderr)

@@ -25,7 +25,7 @@ from fercam.pipeline import face_crops, read_image
 from fercam.second_opinion import RAF_TO_FER, SECOND_MODEL, AlignedEmotionModel, aligned_faces, softmax
 from fercam.settings import Settings
 from fercam.training import combiner_rule, fit_combiner, nested
-from fercam.training.stacking import fit_softmax
+from fercam.training.stacking import balance_weights, fit_softmax
 from fercam.training.wild import held_out_estimate, person_folds, read_photo_set, scored
 from fercam.types import EMOTIONS, Analysis, Box, Detection, Face
 
@@ -186,6 +186,16 @@ def test_the_fitter_recovers_a_known_rule():
     w, b = fit_softmax(x, y, k=3, l2=1e-4)
     agree = ((x @ w.T + b).argmax(1) == (x @ true_w.T).argmax(1)).mean()
     assert agree > 0.95, agree
+
+
+def test_classes_are_balanced_by_their_weight_not_their_number():
+    # one actor's 100 disgust faces (weighing 0.1 each, 10 in all) beside 50 angry and 50 disgust singletons
+    groups = np.array(["actor"] * 100 + [f"p{i}" for i in range(100)])
+    y = np.r_[np.ones(100, int), np.zeros(50, int), np.ones(50, int)]
+    group = combiner_rule.group_weights(groups)
+    totals = lambda w: np.bincount(y, w * group, minlength=2)  # noqa: E731
+    assert np.allclose(totals(balance_weights(y, 2, 1.0, mass=group)), [60, 60])
+    assert totals(balance_weights(y, 2, 1.0))[1] < 0.5 * totals(balance_weights(y, 2, 1.0))[0]  # by number: not
 
 
 def test_the_shipped_rule_gives_the_numbers_the_card_states(dev):

@@ -171,7 +171,8 @@ def fit_rule(recipe: Recipe, faces: Faces, tau: float = 0.0) -> Rule:
             projections.append((mean, matrix))
         columns.append((block - projections[-1][0]) @ projections[-1][1])
     x = np.hstack(columns)
-    weight = balance_weights(faces.y[found], K, recipe.balance) * group_weights(faces.groups)[found]
+    group = group_weights(faces.groups)[found]  # balanced by their weight: 104 of 163 disgust faces are one actor's
+    weight = balance_weights(faces.y[found], K, recipe.balance, mass=group) * group
     w, b = fit_softmax(x[found], faces.y[found], k=K, l2=recipe.l2, sample_weight=weight)
     raw_w, raw_b, start = [], b.copy(), 0
     for mean, matrix in projections:

@@ -45,8 +45,9 @@ def _softmax(z: np.ndarray) -> np.ndarray:
     return z / z.sum(axis=1, keepdims=True)
 
 
-def balance_weights(y: np.ndarray, k: int, power: float) -> np.ndarray:
-    """Per-sample weights (n_max / n_class) ** power: 0 leaves the classes as they come, 1 balances them."""
-    counts = np.bincount(y, minlength=k).astype(float)
+def balance_weights(y: np.ndarray, k: int, power: float, mass: np.ndarray | None = None) -> np.ndarray:
+    """Per-sample weights (n_max / n_class) ** power: 0 leaves the classes as they come, 1 balances them. With
+    `mass` (each sample's weight), a class's n is the sum of its samples' weights rather than their number."""
+    counts = np.bincount(y, weights=mass, minlength=k).astype(float)
     per_class = np.where(counts > 0, (counts.max() / np.maximum(counts, 1)) ** power, 0.0)
     return per_class[y]

@@ -1,6 +1,8 @@
-"""Who speaks in a whole recording, frame by frame: the offline path (tests, measurements, `fercam analyze` later).
+"""Who speaks in a whole recording, frame by frame: the offline paths.
 
-`SpeakingReader.read(path)` decodes the picture and the sound together (the sound fed up to each frame's time,
+`SpeakingStream.judge(t, image, boxes)` is `fercam analyze`'s: it is given the frames and faces the analysis found,
+reads the sound alongside, and measures the mouths only near speech. `SpeakingReader.read(path)` (tests,
+measurements) decodes the picture and the sound together (the sound fed up to each frame's time,
 so memory holds a few seconds whatever the length), finds and tracks the faces, measures each mouth and asks a
 `SpeakerAttributor` who speaks. Faces are searched for in the whole frame every `scan_every` frames and near
 where they were every `near_every` frames (MTCNN's cheap `detect_near`), and kept where they were in between, as
@@ -22,7 +24,13 @@ from fercam.speaking.lips import MouthMeter
 from fercam.speaking.voice_activity import VoiceActivity
 from fercam.tracking import FaceTracker
 from fercam.types import EMOTIONS, Box
-from fercam.voice.audio import AudioFile
+from fercam.voice.audio import VAD_CHUNK_S, AudioFile
+
+# The attribution reads each mouth over about the last 1.8 s (its 1.5-s window plus the high-pass's and the lags'
+# margins) and finds a speaker only within its 0.4-s hangover after speech; so a mouth is needed from
+# MOUTH_BEFORE_S before any speech to MOUTH_AFTER_S after it, and measuring it only then changes no reading.
+MOUTH_BEFORE_S, MOUTH_AFTER_S = 2.0, 0.5
+AHEAD_S = 3.0  # how far the sound is decoded ahead of the picture: past MOUTH_BEFORE_S, to see speech coming
 
 
 @dataclass(frozen=True)
@@ -83,3 +91,30 @@ class SpeakingReader:
         finally:
             video.close()
             audio.close()
+
+
+class SpeakingStream:
+    """`judge(t, image, {face id: box}) -> {face id: speaking 0..1}` over a recording's frames in time order: its
+    sound is read alongside in 0.5-s blocks up to `AHEAD_S` ahead, so memory holds a few seconds whatever the
+    length; the mouths are measured (the mesh, a few ms a face) only near speech, elsewhere every face is 0 at no
+    cost. `AudioError` for a recording without sound."""
+
+    def __init__(self, path: str | Path, meter: MouthMeter | None = None, **options) -> None:
+        self._audio = AudioFile(path)
+        self._blocks = self._audio.blocks(block_s=0.5)
+        self.attributor = SpeakerAttributor(VoiceActivity(start=self._audio.offset), **options)
+        self.meter = meter or MouthMeter()
+        self.measured = 0  # frames whose mouths were measured
+
+    def judge(self, t: float, image: np.ndarray, boxes: dict[int, Box]) -> dict[int, float]:
+        voice = self.attributor.voice
+        while voice.end < t + AHEAD_S and (block := next(self._blocks, None)) is not None:
+            voice.feed(block, self._audio.sample_rate)
+        near = voice.speech(np.arange(t - MOUTH_AFTER_S, t + MOUTH_BEFORE_S, VAD_CHUNK_S / 2)).max() > 0
+        if not boxes or not near:
+            return dict.fromkeys(boxes, 0.0)
+        self.measured += 1
+        return dict(self.attributor.update(t, self.meter.measure(image, boxes)).faces)
+
+    def close(self) -> None:
+        self._audio.close()

@@ -171,3 +171,12 @@ def test_the_mouths_are_measured_only_near_speech_and_the_readings_are_those_of_
     first, last = times[speech][0], times[speech][-1]
     assert first > 4 and last < 7.5 and stream.measured == len(meter.calls) < 0.5 * len(times)
     assert min(meter.calls) >= first - MOUTH_BEFORE_S - 0.1 and max(meter.calls) <= last + MOUTH_AFTER_S + 0.1
+
+
+def test_a_face_box_that_wavers_keeps_its_crop_and_one_that_moves_gets_a_new_one():
+    from fercam.speaking.clip import steady
+
+    held = Box(127, 106, 250, 273)  # the tracker's box of a still GRID face and its wavering (measured)
+    assert steady(held, Box(132, 105, 251, 268)) is held and steady(None, held) is held
+    moved, grown = Box(157, 106, 280, 273), Box(117, 96, 260, 300)
+    assert steady(held, moved) is moved and steady(held, grown) is grown

@@ -161,18 +161,21 @@ SPEAKING_COLOR = "#41ab5d"  # green: a face's speaking spans, behind its lines
 
 
 def draw_speaking(ax, face_id: int, stage: SpeakingStage, windows, owners: list[Owner | None]) -> None:
-    """In a face's lane: where it speaks (shaded) and the voice windows it owns (a bar along the top, in the colour
-    of the voice's emotion; grey where the voice is unsure)."""
-    from fercam.apps.analyze.report import UNSURE_COLOR, _plot_colors, _shade, _spans
+    """In a face's lane: where it speaks (shaded green) and the voice windows it owns, as a bar along the top: each
+    window's middle hop (as the voice's lane places it) in the colour of the voice's emotion, hatched if unsure."""
+    from fercam.apps.analyze.report import UNSURE_COLOR, _plot_colors, _shade, _spans, _step
 
     if not stage.rows:
         return
     times = np.array([t for t, _ in stage.rows])
     speaks = [faces.get(face_id, 0.0) >= SPEAKS for _, faces in stage.rows]
-    step = float(np.median(np.diff(times))) if len(times) > 1 else 1.0
-    _shade(ax, _spans(times, speaks, step), SPEAKING_COLOR, "speaking")
-    colors = _plot_colors()
+    _shade(ax, _spans(times, speaks, _step(times)), SPEAKING_COLOR, "speaking")
+    colors, hop = _plot_colors(), _step(np.array([(w.start + w.end) / 2 for w in windows or []]))
     owned = [w for w, o in zip(windows or [], owners) if o and o.face_id == face_id]
-    for k, w in enumerate(owned):
-        color = colors[EMOTIONS.index(w.emotion)] if w.emotion else UNSURE_COLOR
-        ax.hlines(0.96, w.start, w.end, colors=[color], lw=5, label=None if k else "its voice (window's emotion)")
+    for sure in (True, False):
+        bars = [((w.start + w.end - hop) / 2, hop) for w in owned if bool(w.emotion) == sure]
+        fill = [colors[EMOTIONS.index(w.emotion)] for w in owned if w.emotion] if sure else "white"
+        label = "its voice (the emotion's colour)" if sure else "its voice: unsure"
+        if bars:
+            hatch = None if sure else "///"
+            ax.broken_barh(bars, (0.93, 0.06), facecolors=fill, edgecolor=UNSURE_COLOR, hatch=hatch, label=label)

@@ -43,6 +43,7 @@ class SpeakingStage:
     `now` holds this frame's {face id: speaking} for the timeline's row (None: unknown)."""
 
     def __init__(self, spec: str, problem: str) -> None:
+        from fercam.litert import ModelError
         from fercam.voice.audio import AudioError
 
         self.problem, self.now, self.rows, self.cpu_s = problem, None, [], 0.0
@@ -52,7 +53,7 @@ class SpeakingStage:
 
             try:
                 self._stream = SpeakingStream(spec)
-            except AudioError as exc:  # a sound track that cannot be read: the voice stage says why too
+            except (AudioError, ModelError) as exc:  # unreadable sound, no mesh model: the faces still complete
                 self.problem = str(exc)
 
     def write(self, analysis, frame) -> None:

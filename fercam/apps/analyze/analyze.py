@@ -8,8 +8,8 @@ at a time may write into an output folder. Times are the media's own (each frame
 Ctrl-C, SIGTERM or SIGHUP stops early, in the frames or in the voice stage, and still writes everything
 up to one point in the media, every output cut there (summary.json says "interrupted" and
 "stopped_at_s"; a stop in the frames stage skips the voice, which would first voice all the sound before
-it); inputs not yet started are reported. The stages: `frames.py` (faces, body, video) and
-`sound.py` (voice); this module runs them per input and over all the inputs.
+it); inputs not yet started are reported. The stages: `frames.py` (faces, body, video), `speakers.py` (who
+speaks, beside the faces) and `sound.py` (voice); this module runs them per input and over all the inputs.
 """
 
 from __future__ import annotations

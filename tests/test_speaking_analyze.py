@@ -71,7 +71,7 @@ def test_the_face_that_speaks_has_a_high_speaking_and_the_others_a_low_one(analy
     assert np.all((means >= 0) & (means <= 1))
     for k, speaker in enumerate(SPEAKER):
         others = np.delete(means[k], speaker) if speaker is not None else means[k]
-        assert others.max() <= 0.2, (k, means.round(3))  # the voice from off screen goes to no face
+        assert others.max() <= 0.2, (k, means.round(3))  # nor any face at all for the voice from off screen
         if speaker is not None:  # the bar: >= 0.3 and at least twice any other face's
             assert means[k, speaker] >= 0.3 and means[k, speaker] >= 2 * others.max(), (k, means.round(3))
 

@@ -8,8 +8,8 @@ at a time may write into an output folder. Times are the media's own (each frame
 Ctrl-C, SIGTERM or SIGHUP stops early, in the frames or in the voice stage, and still writes everything
 up to one point in the media, every output cut there (summary.json says "interrupted" and
 "stopped_at_s"; a stop in the frames stage skips the voice, which would first voice all the sound before
-it); inputs not yet started are reported. The stages: `frames.py` (faces, body, video) and
-`sound.py` (voice); this module runs them per input and over all the inputs.
+it); inputs not yet started are reported. The stages: `frames.py` (faces, body, video), `speakers.py` (who
+speaks, beside the faces) and `sound.py` (voice); this module runs them per input and over all the inputs.
 """
 
 from __future__ import annotations
@@ -37,6 +37,14 @@ from fercam.apps.analyze.report import (
 )
 from fercam.apps.analyze.results import DEFAULT_OPTIONS, InputResult, Options
 from fercam.apps.analyze.sound import analyze_voice, voice_summary
+from fercam.apps.analyze.speakers import (
+    SpeakingStage,
+    draw_speaking,
+    own_windows,
+    speaking_problem,
+    summarize_speakers,
+    write_voice_timeline,
+)
 from fercam.apps.stopping import stop_on_signals, stop_requested, worker_init
 from fercam.body.timeline import BodyTimelineWriter
 from fercam.errors import one_line
@@ -150,18 +158,20 @@ def analyze_one(spec: str, out_dir: Path, options: Options = DEFAULT_OPTIONS, *,
 
 def _analyze_video(clock: MediaClock, spec: str, folder: Path, *, options: Options, position: int) -> InputResult:
     result = InputResult(spec, out_dir=str(folder))
-    timeline, body = TimelineWriter(folder / "timeline.csv"), BodyTimelineWriter(folder / "body_timeline.csv")
+    speaking = SpeakingStage(spec, speaking_problem(spec, clock, options.every))  # before the timeline: its column
+    timeline = TimelineWriter(folder / "timeline.csv", speaking)
+    body = BodyTimelineWriter(folder / "body_timeline.csv")
     video = options.video and not isinstance(clock.source, ImageSource)
     start = time.perf_counter()
     try:
-        run_frames(clock, folder, (timeline, body), result, options, video, position)
+        run_frames(clock, folder, (speaking, timeline, body), result, options, video, position)
     except KeyboardInterrupt:
         result.interrupted = True
     finally:
         result.frames_s = time.perf_counter() - start
         clock.close()
-        timeline.close()
-        body.close()
+        for writer in (speaking, timeline, body):
+            writer.close()
     if getattr(clock.source, "problem", ""):  # damaged or cut: said in the summary line and summary.json
         result.notes.append(clock.source.problem)
     end = clock.end_of(result.frames)  # where the outputs end, in media time
@@ -182,21 +192,26 @@ def _analyze_video(clock: MediaClock, spec: str, folder: Path, *, options: Optio
             cut_csv(path, end)
         timeline.rows = [row for row in timeline.rows if row[0] < end]
         body.rows = [row for row in body.rows if row[0] < end]
+        speaking.cut(end)
+    owners = own_windows(voice.windows, speaking.rows, timeline.rows) if voice else []
+    if voice is not None:  # the voice stage's file again, with each window's speaker
+        write_voice_timeline(voice.windows, owners, folder / "voice_timeline.csv")
     video_file = folder / "annotated.mp4"
     if video_file.exists() and has_sound:  # the sound kept, cut where the pictures stop
         copy_audio_track(spec, video_file, until_s=end if cut else None, video_start_s=clock.times[0])
     if isinstance(clock.source, ImageSource) and result.frames == 1:  # a photo: no times to summarise
         faces = summarize_photo(timeline.rows)
         result.faces = len(faces)
-        _write_summary(spec, folder, result, None, faces, voice)
+        _write_summary(spec, folder, result, None, faces, voice, speaking=speaking.record())
         plot_photo(timeline.rows, folder / "timeline.png", body=body.rows, unsure_below=_face_threshold())
         return result
     analysed = clock.times[: result.frames : options.every]
     faces = summarize_faces(timeline.rows, analysed, end)
     result.faces = len(faces)
+    summarize_speakers(faces, speaking, voice, owners, timeline.rows)
     sound_end = voice.until if voice is not None and not cut else end  # sound may run past the last picture
     duration = max(end, sound_end)
-    _write_summary(spec, folder, result, duration, faces, voice)
+    _write_summary(spec, folder, result, duration, faces, voice, speaking=speaking.record())
     plot_timelines(
         timeline.rows,
         folder / "timeline.png",
@@ -204,6 +219,7 @@ def _analyze_video(clock: MediaClock, spec: str, folder: Path, *, options: Optio
         duration=duration,
         body=body.rows,
         unsure_below=_face_threshold(),
+        speaking=lambda ax, face_id: draw_speaking(ax, face_id, speaking, voice and voice.windows, owners),
     )
     if faces:
         plot_distribution(faces, folder / "distribution.png")
@@ -230,9 +246,9 @@ def cut_csv(path: Path, until_s: float) -> None:
 
 
 def _write_summary(
-    spec: str, folder: Path, result: InputResult, end: float | None, faces: dict, voice, *, pictures: bool = True
+    spec: str, folder: Path, result: InputResult, end: float | None, faces: dict, voice, *, speaking=None
 ) -> None:
-    """`end` None: a photo (no duration); `pictures` False: a sound without pictures (no faces to read)."""
+    """`end` None: a photo (no duration); `speaking` (who speaks) None: a sound without pictures (no faces)."""
     summary = {"input": spec, "frames": result.frames}
     if end is None:
         summary["photo"] = True
@@ -241,9 +257,11 @@ def _write_summary(
     summary["interrupted"] = result.interrupted
     if result.interrupted and end is not None:
         summary["stopped_at_s"] = round(end, 3)  # every output (video, sound, timelines) ends here
-    if pictures:
+    if speaking is not None:
         summary["unsure_below"] = _face_threshold()  # timeline.csv's `unsure`: a confidence under this
     summary["faces"] = faces
+    if speaking is not None:
+        summary["speaking"] = speaking
     if voice is not None:
         summary["voice"] = voice_summary(voice)
     elif skipped := [note for note in result.notes if note.startswith("voice skipped")]:
@@ -260,6 +278,7 @@ def _analyze_audio_only(spec: str, out_dir: Path, *, options: Options, position:
     voice = analyze_voice(spec, out_dir, result, options, position, until_s=options.duration or None, audio_only=True)
     if voice is None:
         raise ValueError(result.notes[-1])
-    _write_summary(spec, out_dir, result, voice.until, {}, voice, pictures=False)
+    write_voice_timeline(voice.windows, [None] * len(voice.windows), out_dir / "voice_timeline.csv")  # no faces
+    _write_summary(spec, out_dir, result, voice.until, {}, voice)
     plot_timelines([], out_dir / "timeline.png", voice=voice.windows, duration=voice.until)
     return result

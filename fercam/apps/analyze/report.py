@@ -16,6 +16,7 @@ from fercam.types import EMOTIONS, Analysis
 TIMELINE_COLUMNS = [
     *("time_s", "frame", "face_id", "x1", "y1", "x2", "y2", "emotion", "confidence", "unsure"),
     *EMOTIONS,
+    "speaking",
 ]
 UNSURE = "unsure"  # the reading of a face (or voice window) whose confidence is under its model's threshold
 READINGS = (*EMOTIONS, UNSURE)  # what the annotated video can say about a face
@@ -24,10 +25,11 @@ READINGS = (*EMOTIONS, UNSURE)  # what the annotated video can say about a face
 class TimelineWriter:
     """One CSV row per face per analysed frame, each flushed as written: a reader never sees a half line.
     `emotion` is the top emotion; `unsure` is 1 where the video says "unsure" instead (confidence under
-    the threshold that summary.json gives as `unsure_below`)."""
+    the threshold that summary.json gives as `unsure_below`); `speaking` is how likely the face speaks, from
+    `speaking.now` (a `speakers.SpeakingStage` that wrote this frame first), empty where that is unknown."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, path: Path, speaking=None) -> None:
+        self.path, self.speaking = path, speaking
         self._file = path.open("w", newline="", encoding="utf-8")
         self._csv = csv.writer(self._file)
         self._csv.writerow(TIMELINE_COLUMNS)
@@ -38,7 +40,9 @@ class TimelineWriter:
             record = face_record(face)  # the same fields, rounded the same, as the --events lines
             row = [round(analysis.timestamp, 3), analysis.frame_index, record["id"], *record["box"]]
             reading = [record["emotion"], record["confidence"], int(record["unsure"])]
-            self._csv.writerow([*row, *reading, *record["probs"].values()])
+            now = self.speaking.now if self.speaking else None
+            speaks = "" if now is None else round(now.get(face.id, 0.0), 3)
+            self._csv.writerow([*row, *reading, *record["probs"].values(), speaks])
             self._file.flush()
             self.rows.append((analysis.timestamp, face.id, face.probs, face.unsure))
 
@@ -195,16 +199,26 @@ def _plot_voice(ax, voice) -> None:
 
 
 def plot_timelines(
-    rows, path: Path, *, voice=None, duration: float | None = None, body=(), unsure_below: float | None = None
+    rows,
+    path: Path,
+    *,
+    voice=None,
+    duration: float | None = None,
+    body=(),
+    unsure_below: float | None = None,
+    speaking=None,
 ) -> None:
-    """Each face's emotion probabilities over time (where the video says "unsure" shaded grey), its body cues
-    and the voice's (no speech and unsure shaded) below them, on one time axis; legends beside the panels."""
+    """Each face's emotion probabilities over time (where the video says "unsure" shaded grey; `speaking(ax, face
+    id)` adds where it speaks), its body cues and the voice's (no speech and unsure shaded) below them, on one time
+    axis; legends beside the panels."""
     plt = _pyplot()
     face_ids = main_faces(rows)
     body_ids = [i for i in face_ids if any(row[1] == i for row in body)]
     panels = len(face_ids) + len(body_ids) + (1 if voice else 0) or 1
     fig, axes = plt.subplots(panels, 1, figsize=(11, 2.2 * panels + 0.8), sharex=True, squeeze=False)
     for ax, face_id in zip(axes[:, 0], face_ids):
+        if speaking:
+            speaking(ax, face_id)
         _plot_face(ax, rows, face_id, unsure_below)
     if body_ids:
         from fercam.body.timeline import plot_body_cues

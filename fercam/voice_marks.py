@@ -9,7 +9,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from fercam.annotate import _place, _scale, draw_voice_badge
+from fercam.annotate import _inside, _place, _scale, draw_voice_badge
 from fercam.settings import Settings
 from fercam.speaking.attribution import Speaking
 from fercam.speaking.heard import off_screen, person_reading, speakers
@@ -62,7 +62,8 @@ def draw_face_voice(image: np.ndarray, face: Face, voice: np.ndarray | str) -> N
     x1, y1, x2, y2 = face.box.as_ints()
     tab = round(1.4 * 0.6 * _scale(face) * 22) + 4  # about the label tab's height (annotate.LabelAnnotator)
     side = max(16, round(face.box.width / 3)) + 4  # below the emoji beside the box's top corner
-    spots = [(x1, y1 - tab - height - 2), (x2 + 4, y1 + side), (x1 - width - 4, y1 + side), (x1, y2 + 4)]
+    above = (_inside(x1, width, image.shape[1]), y1 - tab - height - 2)  # moved in from the frame's side
+    spots = [above, (x2 + 4, y1 + side), (x1 - width - 4, y1 + side), (x1, y2 + 4)]
     left, top = _place(image, spots, width, height)
     cv2.rectangle(image, (left, top), (left + width, top + height), _FILL, -1)
     draw_mark(image, (left + 4 + mark // 2, top + 2 + row // 2), mark)

@@ -219,6 +219,12 @@ def _add_analysis(sub) -> None:
         "--analyze", metavar="CLIP", help="time `fercam analyze` on a recording, stage by stage (CPU ms a frame)"
     )
     p.add_argument(
+        "--microphone",
+        type=_given("a recording"),
+        metavar="CLIP",
+        help="measure with the voice on: CLIP's sound heard as the microphone, looped (voice emotion, who is speaking)",
+    )
+    p.add_argument(
         "--voice",
         nargs="?",
         const="",

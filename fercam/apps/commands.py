@@ -256,7 +256,13 @@ def bench(args) -> int:
     if not source:
         source, which = live.default_source()
         print(f"fercam bench: {which}", file=sys.stderr)  # stdout stays one JSON object with --json
-    config = live.BenchConfig(source, args.size, args.faces, args.detector, args.seconds, compare=args.compare)
+    if args.microphone:
+        from fercam.voice.clip_microphone import check_clip
+
+        check_clip(args.microphone)
+    config = live.BenchConfig(
+        source, args.size, args.faces, args.detector, args.seconds, compare=args.compare, microphone=args.microphone
+    )
     soak = live.run_soak(config.__class__(**{**config.__dict__, "seconds": args.soak})) if args.soak else None
     if args.matrix:
         return live.print_matrix(source, args.seconds, soak, report=args.report, as_json=args.json)

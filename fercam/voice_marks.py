@@ -51,7 +51,7 @@ def voice_text(voice: np.ndarray | str) -> str:
 def draw_face_voice(image: np.ndarray, face: Face, voice: np.ndarray | str) -> None:
     """The speaking mark and the voice's reading above the face's label (beside the face where there is no room),
     and under it the person's reading."""
-    scale = 0.5 * _scale(face)
+    scale = max(0.4, 0.5 * _scale(face))  # below 0.4 OpenCV's letters blur into each other
     person = person_reading(face, voice)
     lines = [(voice_text(voice), _TEXT)] + ([(person.label(), AMBER if person.disagree else _TEXT)] if person else [])
     sizes = [cv2.getTextSize(text, _FONT, scale, 1) for text, _ in lines]
@@ -60,7 +60,8 @@ def draw_face_voice(image: np.ndarray, face: Face, voice: np.ndarray | str) -> N
     width = 8 + mark + max(tw for (tw, _), _ in sizes)
     height = row * len(lines) + 4
     x1, y1, x2, y2 = face.box.as_ints()
-    tab = round(1.4 * 0.6 * _scale(face) * 22) + 4  # about the label tab's height (annotate.LabelAnnotator)
+    (_, th), base = cv2.getTextSize("Ag", _FONT, 0.6 * _scale(face), max(1, round(2 * _scale(face))))
+    tab = th + base + 6  # the label tab's height (annotate.LabelAnnotator), which the badge sits above
     side = max(16, round(face.box.width / 3)) + 4  # below the emoji beside the box's top corner
     above = (_inside(x1, width, image.shape[1]), y1 - tab - height - 2)  # moved in from the frame's side
     spots = [above, (x2 + 4, y1 + side), (x1 - width - 4, y1 + side), (x1, y2 + 4)]

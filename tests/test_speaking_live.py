@@ -96,6 +96,8 @@ def test_events_say_who_speaks_and_the_person_reading():
     per_face, extra = heard_fields(ANALYSIS, "unsure", Speaking(0.0, {1: 0.0, 2: 0.0}, voice=1.0, off_screen=0.9))
     assert extra["voice"] == {"emotion": "unsure", "confidence": None, "off_screen": True}
     assert all(f["person"] is None for f in per_face.values())
+    not_yet = Speaking(0.0, {1: 0.0, 2: 0.0}, voice=1.0, off_screen=1.0, match={1: 0.1, 2: float("nan")})
+    assert not heard_fields(ANALYSIS, "unsure", not_yet)[1]["voice"]["off_screen"]  # face 2 not judged yet
 
 
 def test_a_missing_or_soundless_microphone_clip_is_one_line_and_exit_1(media_dir, tmp_path):

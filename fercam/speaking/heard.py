@@ -8,6 +8,8 @@ face speaks and the voice model is sure (an "unsure" voice names no emotion, so 
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from fercam.speaking.attribution import Speaking
@@ -23,8 +25,10 @@ def speakers(speaking: Speaking | None) -> set[int]:
 
 
 def off_screen(speaking: Speaking | None) -> bool:
-    """Someone speaks and no visible face is that person."""
-    return speaking is not None and speaking.off_screen >= SPEAKS
+    """Someone speaks and no visible face is that person: every face was judged (a face whose mouth has not been
+    seen long enough, as in the first second after a silence, might be the one speaking) and none matches."""
+    judged = speaking is not None and not any(math.isnan(r) for r in speaking.match.values())
+    return judged and speaking.off_screen >= SPEAKS
 
 
 def person_reading(face: Face, voice: np.ndarray | str | None) -> PersonReading | None:

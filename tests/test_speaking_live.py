@@ -147,14 +147,16 @@ def test_live_the_mark_lands_on_the_face_that_speaks_and_an_off_screen_voice_on_
     assert len(people) >= 5 and all(p["label"].startswith(("face+voice: ", "face ")) for p in people)
 
 
-def overlay_shot(page) -> tuple[list, list, np.ndarray]:
-    """The marks the overlay drew, the faces it drew them for, and its screenshot, all of one drawing (it redraws
-    every 250 ms)."""
-    for _ in range(10):
+def overlay_shot(page, on_face: bool) -> tuple[list, list, np.ndarray]:
+    """The marks the overlay drew (one on a face, or the corner note), the faces it drew them for, and its
+    screenshot, all of one drawing (it redraws every 250 ms)."""
+    wanted = f"() => window.fercamOverlay.marks().some((m) => {'m.id !== null' if on_face else 'm.id === null'})"
+    for _ in range(20):
+        page.wait_for_function(wanted, polling=50, timeout=30000)
         before = page.evaluate("window.fercamOverlay.marks()")
         shot = page.screenshot(omit_background=True)
         marks, faces = page.evaluate("[window.fercamOverlay.marks(), window.fercamOverlay.last().faces]")
-        if marks == before:
+        if marks == before and any((m["id"] is not None) == on_face for m in marks):
             break
     return marks, faces, cv2.imdecode(np.frombuffer(shot, np.uint8), cv2.IMREAD_UNCHANGED)
 
@@ -171,14 +173,17 @@ def test_the_overlay_page_shows_the_mark_on_the_face_that_speaks_and_the_voice_o
         browser = launch_browser(playwright)  # before FER Cam: the clip plays from the moment it starts
         proc, url = start_fercam(args, {"FERCAM_CONFIG_DIR": str(tmp_path / "config")}, tmp_path / "fercam.log")
         try:
+            control = browser.new_page(viewport={"width": 1280, "height": 900})
+            control.goto(url)
             page = browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
             page.goto(url.replace("/?", "/overlay?"))
-            on_face = "() => window.fercamOverlay.marks().some((m) => m.id !== null)"
-            page.wait_for_function(on_face, polling=50, timeout=30000)
-            marks, faces, speaking = overlay_shot(page)
-            off = "() => window.fercamOverlay.marks().some((m) => m.id === null)"
-            page.wait_for_function(off, polling=50, timeout=30000)
-            off_marks, _, off_screen = overlay_shot(page)
+            marks, faces, speaking = overlay_shot(page, on_face=True)
+            legend = """() => [...document.querySelectorAll("#charts [data-face]")]
+                .filter((chart) => chart.querySelector(".voice").textContent)
+                .map((chart) => [Number(chart.dataset.face), chart.querySelector(".voice").textContent])"""
+            control.wait_for_function(f"() => ({legend})().length", polling=50, timeout=10000)
+            charted = control.evaluate(f"({legend})()")
+            off_marks, _, off_screen = overlay_shot(page, on_face=False)
         finally:
             browser.close()
             stop(proc)
@@ -189,8 +194,11 @@ def test_the_overlay_page_shows_the_mark_on_the_face_that_speaks_and_the_voice_o
     face = next(f for f in faces if f["id"] == mark["id"])
     assert tile_of(face) == 1  # pwij3p, top right, the only face that speaks
     assert mark["text"].startswith(("face+voice: ", "face ", "speaking"))
+    assert [face_id for face_id, _ in charted] == [mark["id"]]  # the chart of that face, and only its, has a voice
+    assert charted[0][1].startswith(("speaking, voice ", "spoke ")), charted
     x, y, w, h = (round(v) for v in mark["rect"])
-    assert abs(x - face["box"][0]) < 40 and y + h <= face["box"][1] + 2  # above that face's box
+    x1, y1, x2, _ = face["box"]
+    assert x < x2 and x + w > x1 and y + h <= y1 + 2  # above that face's box (moved in from the page's edge)
     region = speaking[y : y + h, x : x + w]
     assert region[:, :, 3].mean() > 100  # drawn, whole, on the page
     green = np.abs(region[:, :, :3].astype(int) - (120, 230, 120)).sum(axis=2) < 90  # the sound-wave mark

@@ -202,6 +202,8 @@ class LiveRunner:
         analysis, stale = self._fresh_analysis(frame)
         voice = self.voice_probs() if self.voice_probs is not None else None
         body = self.body_cues.get() if settings.body_cues else None
+        if self.speaking is not None:
+            self.speaking.saw(frame, captured)
         speaking = self.speaking.now() if self.speaking is not None and voice is not None else None
         image = render(frame, analysis, settings, stale=stale, voice=voice, body=body, speaking=speaking)
         self.stats.charge("render", cpu)

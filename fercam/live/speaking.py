@@ -63,25 +63,32 @@ class HeardVoice:
 
 
 class CameraClock:
-    """A frame's time (its source's own clock) on `time.monotonic()`'s: by the least delay yet seen between a frame's
-    time and its analysis, since an analysis can only come after its frame. Least of all time, not of late: a clip
-    replayed as a camera falls behind the wall clock on a busy machine, and its picture must still meet the sound
-    said with it (a recording's sound heard as the microphone keeps the wall clock). Afresh when time goes back
-    (the source was opened again)."""
+    """A frame's time (its source's own clock) on `time.monotonic()`'s: `saw(frame time, when it was read)` as each
+    frame is shown, from the first one on; `at(frame time)` for a frame being judged. It adds the least delay yet seen
+    between a frame's time and its reading, least of all time, not of late: a clip replayed as a camera falls behind
+    the wall clock on a busy machine (while its models load, say), and its picture must still meet the sound said
+    with it (a recording heard as the microphone keeps the wall clock). Afresh when time goes back (the source was
+    reopened)."""
 
     def __init__(self) -> None:
         self._gap, self._last = float("inf"), float("-inf")
 
-    def __call__(self, frame_time: float) -> float:
+    def saw(self, frame_time: float, captured: float | None = None) -> None:
+        """`captured`: when the frame was read (`time.monotonic()`; default now)."""
         if frame_time < self._last:
             self._gap = float("inf")
-        self._gap, self._last = min(self._gap, time.monotonic() - frame_time), frame_time
+        captured = time.monotonic() if captured is None else captured
+        self._gap, self._last = min(self._gap, captured - frame_time), frame_time
+
+    def at(self, frame_time: float) -> float:
+        if self._gap == float("inf"):  # judged before shown: the clock starts now
+            self.saw(frame_time)
         return frame_time + self._gap
 
 
 class LiveSpeaking:
-    """`offer(analysis, frame)` from the inference thread, `now() -> Speaking | None` for the overlays; `voice` is
-    the voice-activity detector to give the microphone listener."""
+    """`offer(analysis, frame)` from the inference thread, `saw(frame)` and `now() -> Speaking | None` from the
+    video thread; `voice` is the voice-activity detector to give the microphone listener."""
 
     def __init__(
         self, *, make_meter=MouthMeter, max_hz: float = 15.0, awake_s: float = 5.0, fresh_s: float = 1.0
@@ -114,11 +121,21 @@ class LiveSpeaking:
     def offer(self, analysis: Analysis, frame: Frame) -> None:
         """The newest analysis and its frame; taken only while someone was heard lately and the last is not too
         recent. Cheap: the measuring happens on this object's thread."""
-        t = self._clock(frame.timestamp)
+        t = self._clock.at(frame.timestamp)
         if not analysis.faces or t - self._last_offered < self.min_gap_s or not self.voice.heard_within(self.awake_s):
             return
         self._last_offered = t
         self._offered.put((t, frame.image, {face.id: face.box for face in analysis.faces}))
+
+    def saw(self, frame: Frame, captured: float) -> None:
+        """A frame the video thread shows, read at `captured` (`time.monotonic()`): what ties the camera's clock to
+        the sound's."""
+        self._clock.saw(frame.timestamp, captured)
+
+    def forget(self) -> None:
+        """Another camera: its tracker's faces are other people, whatever ids they get."""
+        self.attributor = SpeakerAttributor(self.voice.activity)
+        self._clock, self._last_offered = CameraClock(), float("-inf")
 
     def now(self) -> Speaking | None:
         """Who speaks, if it was judged within the last `fresh_s` (else None: nobody was heard lately)."""
@@ -171,5 +188,6 @@ class LiveHearing:
         self.listener.stop()
 
     def attach(self, runner) -> None:
-        """Have `runner` draw the voice and offer its analyses to who-is-speaking."""
+        """Have `runner` draw the voice and offer its analyses to who-is-speaking (its faces are new ones)."""
+        self.speaking.forget()
         runner.voice_probs, runner.speaking = self.listener.latest, self.speaking

@@ -95,12 +95,17 @@ const Charts = (() => {
     }
   }
 
-  // The legend's voice: what this face's voice says now, and the person's reading (amber when the two disagree).
-  function legend(box, point) {
+  // The legend's voice: what this face's voice says while it speaks, with the person's reading (amber when the two
+  // disagree); afterwards, when it last spoke and what its voice said then.
+  function legend(box, points, now) {
     const span = box.querySelector(".voice");
-    const person = point.voice && point.voice.person;
-    span.textContent = point.voice ? "speaking, voice " + point.voice.emotion + (person ? " \u2013 " + person.label : "") : "";
-    span.style.color = person && person.disagree ? "#ffb000" : "";
+    const last = points.findLast((point) => point.voice);
+    const person = last && last.voice.person;
+    const speaking = last && last === points[points.length - 1];
+    const said = last ? "voice " + last.voice.emotion + (person ? " \u2013 " + person.label : "") : "";
+    const ago = last ? Math.round((now - last.t) / 1000) : 0;
+    span.textContent = !last ? "" : speaking ? "speaking, " + said : "spoke " + ago + " s ago, " + said;
+    span.style.color = speaking && person && person.disagree ? "#ffb000" : "";
   }
 
   function draw(container) {
@@ -112,7 +117,7 @@ const Charts = (() => {
     for (const [id, points] of history) {
       const canvas = chartFor(container, id);
       plot(canvas, points, now);
-      legend(canvas.parentElement, points[points.length - 1]);
+      legend(canvas.parentElement, points, now);
     }
   }
 

@@ -107,6 +107,26 @@ def test_a_missing_or_soundless_microphone_clip_is_one_line_and_exit_1(media_dir
         assert done.returncode == 1 and done.stderr == f"fercam: error: --microphone {clip}: {why}\n", done.stderr
 
 
+def test_bench_with_a_microphone_clip_measures_who_is_speaking_too(capsys):
+    from fercam.apps.bench.bench import format_report
+    from fercam.apps.cli import main
+
+    clip = GRID / "pwij3p.mpg"
+    if not clip.is_file():
+        pytest.skip(f"the GRID clips are not at {GRID}")
+    assert (
+        main(
+            ["bench", "--json", "--source", str(clip), "--size", "640x480", "--seconds", "4", "--microphone", str(clip)]
+        )
+        == 0
+    )
+    result = json.loads(capsys.readouterr().out)
+    assert result["microphone"] == str(clip) and result["mouth_frames_per_s"] > 0 and result["speaking_cpu_cores"] > 0
+    assert f"microphone {clip}: who-is-speaking " in format_report(result)
+    assert main(["bench", "--source", str(clip), "--microphone", str(clip.with_suffix(".wav"))]) == 1
+    assert capsys.readouterr().err == f"fercam: error: --microphone {clip.with_suffix('.wav')}: no such file\n"
+
+
 # --- live, with the gallery's sound as the microphone -------------------------------------------------------
 
 

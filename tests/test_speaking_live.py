@@ -20,7 +20,7 @@ from fercam.events import analysis_record
 from fercam.settings import Settings
 from fercam.speaking.attribution import Speaking
 from fercam.speaking.heard import heard_fields
-from fercam.types import Analysis, Box, Emotion, Face
+from fercam.types import Analysis, Box, Emotion, Face, Frame
 from fercam.voice_marks import AMBER, MARK, draw_heard_voice
 
 TILES = ["lbbc2a", "pwij3p", "sbia1a", "bbaf2n"]  # pwij3p's and bbaf2n's voices the voice model names surely
@@ -98,6 +98,35 @@ def test_events_say_who_speaks_and_the_person_reading():
     assert all(f["person"] is None for f in per_face.values())
     not_yet = Speaking(0.0, {1: 0.0, 2: 0.0}, voice=1.0, off_screen=1.0, match={1: 0.1, 2: float("nan")})
     assert not heard_fields(ANALYSIS, "unsure", not_yet)[1]["voice"]["off_screen"]  # face 2 not judged yet
+
+
+def test_mouths_are_measured_only_after_speech_at_most_15_times_a_second_on_the_listeners_one_detector():
+    from fercam.live.speaking import LiveSpeaking
+    from fercam.voice.audio import load_audio
+    from fercam.voice.listener import MicrophoneListener
+
+    clip = GRID / "pwij3p.mpg"
+    if not clip.is_file():
+        pytest.skip(f"the GRID clips are not at {GRID}")
+    speaking = LiveSpeaking()  # not started: what `offer` hands to its thread is counted by the slot's version
+    slot = speaking._offered
+    frames = [Frame(np.zeros((8, 8, 3), np.uint8), k, k / 30) for k in range(90)]  # a 30 fps camera
+    for frame in frames[:30]:
+        speaking.offer(ANALYSIS, frame)
+    assert slot.version == 0  # nobody heard: no mouth is measured
+    listener = MicrophoneListener(speech=speaking.voice)  # the listener judges the sound with the same detector
+    listener.push(load_audio(clip)[: 16000 * 2])
+    listener.listen()
+    assert speaking.voice.activity.heard_speech() and listener.update() is not None
+    for frame in frames[30:60]:
+        speaking.offer(ANALYSIS, frame)
+    assert 13 <= slot.version <= 15  # every other frame of a second at 30 fps
+    before = slot.version
+    speaking.offer(Analysis(61, 61 / 30, ()), frames[61])  # due, but with no face there is nothing to measure
+    speaking.offer(Analysis(63, 63 / 30, ()), frames[63])
+    assert slot.version == before
+    speaking.offer(ANALYSIS, frames[65])
+    assert slot.version == before + 1
 
 
 def test_a_missing_or_soundless_microphone_clip_is_one_line_and_exit_1(media_dir, tmp_path):

@@ -136,6 +136,7 @@ class LiveSpeaking:
         """Another camera: its tracker's faces are other people, whatever ids they get."""
         self.attributor = SpeakerAttributor(self.voice.activity)
         self._clock, self._last_offered = CameraClock(), float("-inf")
+        self._said.put(None)
 
     def now(self) -> Speaking | None:
         """Who speaks, if it was judged within the last `fresh_s` (else None: nobody was heard lately)."""
@@ -176,6 +177,7 @@ class LiveHearing:
 
         self.speaking = LiveSpeaking()
         self.listener = MicrophoneListener(classifier, microphone=microphone, speech=self.speaking.voice)
+        self._runner = None  # the runner attached last
 
     def start(self) -> LiveHearing:
         """Open the microphone (`MicrophoneError` when there is none) and start listening and watching mouths."""
@@ -188,6 +190,8 @@ class LiveHearing:
         self.listener.stop()
 
     def attach(self, runner) -> None:
-        """Have `runner` draw the voice and offer its analyses to who-is-speaking (its faces are new ones)."""
-        self.speaking.forget()
+        """Have `runner` draw the voice and offer its analyses to who-is-speaking (a new runner's faces are new)."""
+        if runner is not self._runner:
+            self.speaking.forget()
+            self._runner = runner
         runner.voice_probs, runner.speaking = self.listener.latest, self.speaking

@@ -246,12 +246,14 @@ def annotate(
     return out
 
 
-def draw_voice_badge(image: np.ndarray, voice: np.ndarray | str, faces: tuple[Face, ...] = ()) -> None:
+def draw_voice_badge(
+    image: np.ndarray, voice: np.ndarray | str, faces: tuple[Face, ...] = (), *, who: str = "voice"
+) -> None:
     """The voice in the top-left corner (top-right when a face's box or label is there): an emoji and
-    "voice: happy 70%", or "voice: unsure" / "voice: no speech"."""
+    "voice: happy 70%", or "voice: unsure" / "voice: no speech" (`who`: "voice (off screen)", say)."""
     size = max(24, image.shape[0] // 14)
     emotion = None if isinstance(voice, str) else Emotion(int(np.argmax(voice)))
-    text = f"voice: {voice}" if emotion is None else f"voice: {emotion.label} {float(np.max(voice)):.0%}"
+    text = f"{who}: {voice}" if emotion is None else f"{who}: {emotion.label} {float(np.max(voice)):.0%}"
     scale = size / 40
     (tw, th), _ = cv2.getTextSize(text, _FONT, scale, 2)
     icon = 0 if emotion is None else size

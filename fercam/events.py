@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 from fercam.contracts import Closing
@@ -20,11 +21,14 @@ def face_record(face: Face) -> dict:
     }
 
 
-def analysis_record(analysis: Analysis) -> dict:
+def analysis_record(analysis: Analysis, per_face: Mapping[int, dict] | None = None, **extra) -> dict:
+    """`per_face`: more fields for each face by id (live: `speaking`, `person`); `extra`: for the frame (`voice`)."""
+    per_face = per_face or {}
     return {
         "frame": analysis.frame_index,
         "timestamp": round(analysis.timestamp, 4),
-        "faces": [face_record(face) for face in analysis.faces],
+        "faces": [{**face_record(face), **per_face.get(face.id, {})} for face in analysis.faces],
+        **extra,
     }
 
 
@@ -39,7 +43,10 @@ class EventLog(Closing):
             raise FileExistsError(f"{self.path} already exists; add --overwrite to replace it") from None
 
     def write(self, analysis: Analysis, *_frame) -> None:
-        self._file.write(json.dumps(analysis_record(analysis)) + "\n")
+        self.write_record(analysis_record(analysis))
+
+    def write_record(self, record: dict) -> None:
+        self._file.write(json.dumps(record) + "\n")
         self._file.flush()
 
     def close(self) -> None:

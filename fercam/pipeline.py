@@ -26,9 +26,9 @@ from fercam.defaults import DEFAULT_DETECTOR
 from fercam.settings import Settings
 from fercam.tracking import FaceTracker
 from fercam.types import EMOTIONS, Analysis, Detection, Face, Frame
+from fercam.voice_marks import draw_heard_voice
 
 log = logging.getLogger(__name__)
-
 
 
 class Mode(Enum):
@@ -191,10 +191,22 @@ def prepare(frame: Frame, settings: Settings) -> Frame:
 
 
 def render(
-    frame: Frame, analysis: Analysis | None, settings: Settings, *, stale: bool = False, voice=None, body=None
+    frame: Frame,
+    analysis: Analysis | None,
+    settings: Settings,
+    *,
+    stale: bool = False,
+    voice=None,
+    body=None,
+    speaking=None,
 ) -> np.ndarray:
-    """The image the sinks receive: the frame with the chosen overlays (`body`: cues per face id)."""
-    return annotate(frame.image, analysis, settings, stale=stale, voice=voice, body=body)
+    """The image the sinks receive: the frame with the chosen overlays (`body`: cues per face id; `speaking`: who
+    speaks, live, which takes the voice badge to that face: `fercam.voice_marks`)."""
+    if speaking is None:
+        return annotate(frame.image, analysis, settings, stale=stale, voice=voice, body=body)
+    image = annotate(frame.image, analysis, settings, stale=stale, body=body)
+    draw_heard_voice(image, analysis, settings, voice, speaking, stale=stale)
+    return image
 
 
 def run_offline(

@@ -67,8 +67,10 @@ class App:
         source_spec: str | None = None,
         notify: Callable[[str], None] = log.warning,
         open_window: Callable[[], None] | None = None,
+        microphone: str | None = None,
     ) -> None:
         self.store, self.sink_spec, self.vcam_backend = store, sink_spec, vcam_backend
+        self.microphone = microphone  # a recording whose sound stands in for the microphone (`--microphone`)
         self.source_spec = source_spec
         self.notify, self.open_window = notify, open_window
         self.notices: deque[str] = deque(maxlen=8)  # whole, for the window's status panel
@@ -78,7 +80,7 @@ class App:
         self._playing: str | None = None  # the source the video runs on, as the user named it
         self._lock = threading.RLock()  # one change, start or stop at a time
         self._finished = False  # stopped for good: the app is quitting
-        self._listener = None  # the microphone, while "Voice" is on
+        self._listener = None  # the microphone and who speaks (`LiveHearing`), while "Voice" is on
         self._sink, self._sink_format = None, None  # kept across restarts while the output format stays
         self.clock = FrameClock()  # the frames' capture times, which time a recording across every restart
         store.subscribe(self._sync_voice)
@@ -187,17 +189,21 @@ class App:
         """Open or close the microphone to follow the "Voice" toggle; its failure never stops the video."""
         if settings.voice and self._listener is None:
             try:
-                from fercam.voice.listener import MicrophoneListener
+                from fercam.live.speaking import LiveHearing
+                from fercam.voice.clip_microphone import ClipMicrophone
 
-                self._listener = MicrophoneListener().start()
+                clip = ClipMicrophone(self.microphone) if self.microphone else None
+                self._listener = LiveHearing(clip).start()
             except (ImportError, ValueError, RuntimeError, OSError) as exc:
                 self.store.update(voice=False)  # the menu and the page must not claim it is on
                 self.report(f"voice is off: {exc}")
         elif not settings.voice and self._listener is not None:
             self._listener.stop()
             self._listener = None
-        if self.runner is not None:
-            self.runner.voice_probs = self._listener.latest if self._listener is not None else None
+        if self.runner is not None and self._listener is not None:
+            self._listener.attach(self.runner)
+        elif self.runner is not None:
+            self.runner.voice_probs = self.runner.speaking = None
 
     def _output(self, settings: Settings):
         """The sink, reopened only when the output's format changes: a new camera keeps the same recording

@@ -89,6 +89,13 @@ def _add_run(sub) -> None:
     p.add_argument("--fps", type=_number(int, 1, "a whole number from 1 to 240", 240), help="output frame rate")
     p.add_argument("--mirror", action="store_true", help="mirror the output")
     p.add_argument("--serve", action="store_true", help="with --no-tray: serve the FER Cam window (live mode)")
+    p.add_argument(
+        "--microphone",
+        type=_given("a recording"),
+        metavar="CLIP",
+        help="with --no-tray: hear CLIP's sound as the microphone, in real time (live mode, the voice on: its emotion "
+        "on the face that speaks); for demos and tests",
+    )
     _add_port(p)
 
 
@@ -210,6 +217,12 @@ def _add_analysis(sub) -> None:
     )
     p.add_argument(
         "--analyze", metavar="CLIP", help="time `fercam analyze` on a recording, stage by stage (CPU ms a frame)"
+    )
+    p.add_argument(
+        "--microphone",
+        type=_given("a recording"),
+        metavar="CLIP",
+        help="measure with the voice on: CLIP's sound heard as the microphone, looped (voice emotion, who is speaking)",
     )
     p.add_argument(
         "--voice",

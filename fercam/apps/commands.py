@@ -35,13 +35,17 @@ def run(args) -> int:
     headless = args.no_tray or not has_display()
     settings = _settings(args, saved=not headless)
     source = args.source or settings.camera
+    if args.microphone:
+        _check_microphone(args, headless)
+        settings = settings.replace(voice=True)
     if args.serve and headless:
-        return _serve(SettingsStore(initial=settings), source, args.sink, args.vcam_backend, args.port)
+        store = SettingsStore(initial=settings)
+        return _serve(store, source, args.sink, args.vcam_backend, args.port, microphone=args.microphone)
     if not headless:
         store = SettingsStore(default_settings_path(), initial=settings)
         return _run_tray(store, source, args.sink, args.vcam_backend, args.port)
     _check_outputs(source, args.sink, args.events, args.overwrite)
-    mode = Mode(args.mode) if args.mode else choose_mode(source, args.sink)
+    mode = Mode(args.mode) if args.mode else Mode.LIVE if args.microphone else choose_mode(source, args.sink)
     if mode is Mode.LIVE:
         size, rate = f"{settings.width}x{settings.height}", f"{settings.fps} fps"
     else:  # every frame of the source into a file: its own rate, and its size unless --size
@@ -61,9 +65,21 @@ def run(args) -> int:
         overwrite=args.overwrite,
         size=args.size,
         notify=_notify,
+        microphone=args.microphone,
     )
     print(f"{frames} frames from {source} -> {args.sink}")
     return 0
+
+
+def _check_microphone(args, headless: bool) -> None:
+    """`--microphone CLIP`: a recording with sound, heard live, without the tray (which keeps the user's settings)."""
+    from fercam.voice.clip_microphone import check_clip
+
+    if not headless:
+        raise ValueError("--microphone needs --no-tray (with or without --serve)")
+    if args.mode and args.mode != "live":
+        raise ValueError(f"--microphone is heard in real time: it needs --mode live, not --mode {args.mode}")
+    check_clip(args.microphone)
 
 
 def _file_size(size: tuple[int, int]) -> str:
@@ -124,7 +140,14 @@ def _run_tray(store: SettingsStore, source: str | None, sink: str, vcam_backend:
 
 
 def _serve(
-    store: SettingsStore, source: str | None, sink: str, vcam_backend: str | None, port: int, *, open_now: bool = False
+    store: SettingsStore,
+    source: str | None,
+    sink: str,
+    vcam_backend: str | None,
+    port: int,
+    *,
+    open_now: bool = False,
+    microphone: str | None = None,
 ) -> int:
     """FER Cam without a tray: the window is the whole interface (`run --serve`, `fercam window`)."""
     import threading
@@ -137,7 +160,9 @@ def _serve(
 
     _refuse_highgui(sink)
     done = threading.Event()
-    app = App(store, sink_spec=sink, vcam_backend=vcam_backend, source_spec=source, notify=_notify)
+    app = App(
+        store, sink_spec=sink, vcam_backend=vcam_backend, source_spec=source, notify=_notify, microphone=microphone
+    )
     cameras = list_cameras() if source is None or is_camera_index(source) else []
     server = start_window(app, quit=done.set, cameras=cameras, port=port)
     print(f"FER Cam window: {server.url}", flush=True)
@@ -231,7 +256,13 @@ def bench(args) -> int:
     if not source:
         source, which = live.default_source()
         print(f"fercam bench: {which}", file=sys.stderr)  # stdout stays one JSON object with --json
-    config = live.BenchConfig(source, args.size, args.faces, args.detector, args.seconds, compare=args.compare)
+    if args.microphone:
+        from fercam.voice.clip_microphone import check_clip
+
+        check_clip(args.microphone)
+    config = live.BenchConfig(
+        source, args.size, args.faces, args.detector, args.seconds, compare=args.compare, microphone=args.microphone
+    )
     soak = live.run_soak(config.__class__(**{**config.__dict__, "seconds": args.soak})) if args.soak else None
     if args.matrix:
         return live.print_matrix(source, args.seconds, soak, report=args.report, as_json=args.json)

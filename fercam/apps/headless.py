@@ -8,7 +8,7 @@ from collections.abc import Callable
 from contextlib import nullcontext
 
 from fercam.devices import has_display
-from fercam.events import EventLog
+from fercam.events import EventLog, analysis_record
 from fercam.live import LiveRunner, one_opencv_thread
 from fercam.media import count_video_packets
 from fercam.pipeline import Mode, ReaderConfig, make_face_reader, make_live_reader, run_offline
@@ -81,8 +81,10 @@ def run_headless(
     overwrite: bool = False,
     size: tuple[int, int] | None = None,
     notify: Callable[[str], None] = log.warning,
+    microphone: str | None = None,
 ) -> int:
-    """Run until the source ends (or `max_frames`); returns the number of frames sent.
+    """Run until the source ends (or `max_frames`); returns the number of frames sent. `microphone`: a recording
+    whose sound is heard as the microphone (LIVE mode), its voice drawn on the face that speaks.
 
     Offline, a file keeps the source's own rate (every frame is written, so any other rate would change
     its length) and size, or `size` when given; live outputs run at the settings' size and rate."""
@@ -110,7 +112,7 @@ def run_headless(
             runner = LiveRunner(
                 source, sink, SettingsStore(initial=settings), make_live_reader, on_analysis=on_analysis
             )
-            return runner.run(max_frames=max_frames)
+            return _run_live(runner, microphone, event_log, max_frames)
         # outside the frame loop: a model error is not a frame error
         reader = make_face_reader(ReaderConfig.from_settings(settings), mode)
         try:
@@ -124,6 +126,30 @@ def run_headless(
         if isinstance(sink, VideoFileSink) and count_video_packets(sink.path) < sink.frames:
             raise SinkError(f"{sink.path} could not be written whole ({_why_cut(sink.path)}); {_held(sink)}")
         return frames
+
+
+def _run_live(runner: LiveRunner, microphone: str | None, event_log: EventLog | None, max_frames: int) -> int:
+    """The live runner, with a recording's sound as its microphone when one is given (events then say who speaks)."""
+    if microphone is None:
+        return runner.run(max_frames=max_frames)
+    from fercam.live.speaking import LiveHearing
+    from fercam.speaking.heard import heard_fields
+    from fercam.voice.clip_microphone import ClipMicrophone
+
+    hearing = LiveHearing(ClipMicrophone(microphone))
+    hearing.attach(runner)
+    if event_log is not None:
+
+        def write(analysis, _frame) -> None:
+            per_face, extra = heard_fields(analysis, hearing.listener.latest(), hearing.speaking.now())
+            event_log.write_record(analysis_record(analysis, per_face, **extra))
+
+        runner.on_analysis = write
+    hearing.start()
+    try:
+        return runner.run(max_frames=max_frames)
+    finally:
+        hearing.stop()
 
 
 def _held(sink: VideoFileSink) -> str:

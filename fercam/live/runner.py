@@ -85,6 +85,7 @@ class LiveRunner:
         self.min_analysis_gap_s = 1.0 / max_analysis_hz  # boxes follow at this rate; more buys nothing visible
         self.on_analysis = on_analysis
         self.voice_probs: Callable[[], np.ndarray | str | None] | None = None  # the microphone's newest reading
+        self.speaking = None  # who speaks (`fercam.live.speaking.LiveSpeaking`), while the voice is on
         self.stats = LiveStats()
         self.started_at = time.monotonic()
         self.analyses = LatestSlot()  # the newest Analysis: for the window, the overlay page and tests
@@ -201,7 +202,10 @@ class LiveRunner:
         analysis, stale = self._fresh_analysis(frame)
         voice = self.voice_probs() if self.voice_probs is not None else None
         body = self.body_cues.get() if settings.body_cues else None
-        image = render(frame, analysis, settings, stale=stale, voice=voice, body=body)
+        if self.speaking is not None:
+            self.speaking.saw(frame, captured)
+        speaking = self.speaking.now() if self.speaking is not None and voice is not None else None
+        image = render(frame, analysis, settings, stale=stale, voice=voice, body=body, speaking=speaking)
         self.stats.charge("render", cpu)
         self._send(image, captured)
         if analysis is not None and not stale and self.stats.first_annotated_at is None:
@@ -272,6 +276,8 @@ class LiveRunner:
         self.stats.analysis_times.append(time.monotonic())
         self.stats.analysis_ms.append(busy_ms)
         self.analyses.put(analysis)
+        if self.speaking is not None:
+            self.speaking.offer(analysis, frame)
         if self.store.get().body_cues:
             self._read_body(analysis, frame)
         if self.on_analysis:

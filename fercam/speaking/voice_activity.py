@@ -12,7 +12,16 @@ from collections import deque
 
 import numpy as np
 
-from fercam.voice.audio import DEFAULT_RATE, SILENCE_DB, VAD_CHUNK, VAD_CHUNK_S, SpeechDetector, resample, to_float
+from fercam.voice.audio import (
+    DEFAULT_RATE,
+    SILENCE_DB,
+    VAD_CHUNK,
+    VAD_CHUNK_S,
+    SpeechDetector,
+    enough_speech,
+    resample,
+    to_float,
+)
 
 SPEECH_BAND = (300.0, 3000.0)  # Hz: where opening the mouth changes the voice most (formants, not the voicing hum)
 _WINDOW = np.hanning(VAD_CHUNK)
@@ -40,6 +49,7 @@ class VoiceActivity:
         self._detector = SpeechDetector()
         self._rest = np.zeros(0, np.float32)
         self._chunks = 0  # chunks fed since `start`, kept or not
+        self.last_speech = float("-inf")  # where the newest chunk judged speech ends, on the stream's clock
 
     @property
     def end(self) -> float:
@@ -55,7 +65,24 @@ class VoiceActivity:
         self._rest = x[count * VAD_CHUNK :]
         self._db.extend(np.maximum(band_db(x[: count * VAD_CHUNK].reshape(count, VAD_CHUNK)), SILENCE_DB).tolist())
         self._speech.extend(flags.tolist())
+        if flags.any():
+            self.last_speech = self.start + (self._chunks + int(np.flatnonzero(flags)[-1]) + 1) * VAD_CHUNK_S
         self._chunks += count
+
+    def heard_speech(self, seconds: float = 2.0) -> bool:
+        """Did the newest `seconds` of sound hold at least 0.3 s of speech? (What the voice listener asks before
+        it names an emotion: so one detector serves both.)"""
+        count = round(seconds / VAD_CHUNK_S)
+        return enough_speech(np.array(list(self._speech)[-count:], bool))
+
+    def clear(self) -> None:
+        """Forget everything heard; the clock goes on from where the fed sound ended."""
+        self.start, self._chunks = self.end, 0
+        self._db.clear()
+        self._speech.clear()
+        self._detector.clear()
+        self._rest = np.zeros(0, np.float32)
+        self.last_speech = float("-inf")
 
     def loudness(self, times: np.ndarray) -> np.ndarray:
         """dBFS at `times`, between chunk centres by interpolation; `SILENCE_DB` where no sound is kept."""

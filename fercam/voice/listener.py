@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 import numpy as np
 
@@ -34,13 +35,20 @@ class MicrophoneListener:
         classifier: VoiceClassifier | None = None,
         *,
         device: int | str | None = None,
+        microphone=None,
+        speech=None,
         hop_s: float = 0.5,
+        listen_s: float = 0.1,
         memory: float = 240.0,
     ) -> None:
-        self._classifier, self._device, self._hop_s = classifier, device, hop_s
+        """`microphone`: what to hear instead of the input `device` (`start()`, `stop()`, `audio`: a recording's
+        sound, `fercam.voice.clip_microphone.ClipMicrophone`); `speech`: the voice-activity detector, fed every
+        `listen_s` (`feed(samples, rate)`, `heard_speech()`, `clear()`), which who-is-speaking shares."""
+        self._classifier, self._device, self._hop_s, self._listen_s = classifier, device, hop_s, listen_s
         self.voice = RunningStats(memory)
-        self._audio, self._speech = RecentAudio(WINDOW_S, SAMPLE_RATE), SpeechStream(WINDOW_S)
-        self._microphone: Microphone | None = None
+        self._audio, self._speech = RecentAudio(WINDOW_S, SAMPLE_RATE), speech or SpeechStream(WINDOW_S)
+        self._given = microphone
+        self._microphone = None
         self._latest: np.ndarray | None = None
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -48,7 +56,7 @@ class MicrophoneListener:
     def start(self) -> MicrophoneListener:
         """Open the microphone (`fercam.voice.microphone.MicrophoneError` if there is none) and start classifying."""
         self._model()
-        self._microphone = Microphone(WINDOW_S, device=self._device).start()
+        self._microphone = (self._given or Microphone(WINDOW_S, device=self._device)).start()
         self._audio = self._microphone.audio
         self._stopping.clear()
         self._thread = threading.Thread(target=self._run, name="fercam-voice", daemon=True)
@@ -76,6 +84,10 @@ class MicrophoneListener:
         """Append mono samples at the listener's rate (16 kHz unless `start()` opened a device)."""
         self._audio.push(samples)
 
+    def listen(self) -> None:
+        """Hand what was heard since the last call to the voice-activity detector (the thread: every `listen_s`)."""
+        self._speech.feed(self._audio.read_fresh()[1], self._audio.sample_rate)
+
     def update(self) -> np.ndarray | str | None:
         """Classify the buffered audio now (the background thread calls this every `hop_s`)."""
         (window, fresh), rate = self._audio.read_fresh(), self._audio.sample_rate
@@ -99,8 +111,13 @@ class MicrophoneListener:
         return self._classifier
 
     def _run(self) -> None:
-        while not self._stopping.wait(self._hop_s):
+        due = time.monotonic() + self._hop_s
+        while not self._stopping.wait(min(self._listen_s, self._hop_s)):
             try:
+                if time.monotonic() < due:
+                    self.listen()
+                    continue
+                due += self._hop_s
                 self.update()
             except Exception:  # keep listening: one bad window must not end live input
                 log.exception("voice classification failed")

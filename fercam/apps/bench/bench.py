@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fercam.apps.bench import listening
 from fercam.apps.bench.goals import SCENARIOS, START_GOALS, WORDS, goals_for, met
 from fercam.apps.bench.parts import (
     CountingBackend,
@@ -48,6 +49,7 @@ class BenchConfig:
     seconds: float = 10.0
     fps: int = 30
     compare: bool = False
+    microphone: str | None = None  # a recording whose sound is heard as the microphone (listening.py)
 
 
 def default_source() -> tuple[str, str]:
@@ -82,7 +84,8 @@ def _runner(config: BenchConfig, timers: dict) -> LiveRunner:
         reader.classifier = timers["classifier"] = TimedReading(reader.classifier)
         return reader
 
-    store = SettingsStore(initial=Settings(detector=config.detector, width=width, height=height, fps=config.fps))
+    settings = Settings(detector=config.detector, width=width, height=height, fps=config.fps)
+    store = SettingsStore(initial=settings.replace(voice=config.microphone is not None))
     return LiveRunner(source, sink, store, timed_reader)
 
 
@@ -105,10 +108,17 @@ def run_bench(config: BenchConfig) -> dict:
     origin = time.monotonic() - process_age_s()
     timers: dict = {}
     runner = _runner(config, timers)
+    hearing = listening.hear(runner, config.microphone) if config.microphone else None
     cpu_start = process_cpu_s()
-    end = _run(runner, config.seconds)
+    try:
+        end = _run(runner, config.seconds)
+    finally:
+        if hearing is not None:
+            hearing.stop()
     timers["cpu_s"] = process_cpu_s() - cpu_start
     result = _figures(runner, timers, origin, end, config)
+    if hearing is not None:
+        result.update(listening.figures(hearing, config.seconds, config.microphone))
     if config.compare:
         result.update(compare_reference(config, result))
     return result
@@ -234,6 +244,8 @@ def format_report(result: dict) -> str:
     )
     stages = ", ".join(f"{k} {v}" for k, v in result["cpu_cores_by_stage"].items())
     lines.append(f"  cores by stage: {stages}")
+    if "microphone" in result:
+        lines.append(listening.report_line(result))
     return "\n".join(lines)
 
 

@@ -16,6 +16,7 @@ from aiohttp import WSCloseCode, web
 
 from fercam.apps.window.access import CONTROL
 from fercam.events import face_record
+from fercam.speaking.heard import heard_fields
 from fercam.types import EMOTIONS, Analysis
 
 PREVIEW_WIDTH = 960  # enough to judge the overlays; keeps JPEG encoding cheap
@@ -32,11 +33,18 @@ def jpeg(image: np.ndarray) -> bytes:
     return cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])[1].tobytes()
 
 
-def analysis_message(analysis: Analysis, size: tuple[int, int]) -> dict:
-    """Boxes in the pixels of the analysed image, whose size travels along so pages can scale them."""
-    records = [face_record(face) for face in analysis.faces]  # as --events and timeline.csv write them
-    faces = [{**record, "probs": list(record["probs"].values())} for record in records]  # in "emotions" order
-    return {"type": "analysis", "time": time.time(), "size": list(size), "faces": faces, "emotions": list(EMOTIONS)}
+def analysis_message(analysis: Analysis, size: tuple[int, int], runner=None) -> dict:
+    """Boxes in the pixels of the analysed image, whose size travels along so pages can scale them; while the voice
+    is on, each face's `speaking` and `person` and the frame's `voice`, as `fercam run --events` writes them."""
+    per_face, extra = {}, {}
+    if runner is not None and runner.speaking is not None and runner.voice_probs is not None:
+        per_face, extra = heard_fields(analysis, runner.voice_probs(), runner.speaking.now())
+    faces = []
+    for face in analysis.faces:
+        record = face_record(face)  # as --events and timeline.csv write them; probabilities in "emotions" order
+        faces.append({**record, "probs": list(record["probs"].values()), **per_face.get(face.id, {})})
+    message = {"type": "analysis", "time": time.time(), "size": list(size), "faces": faces, "emotions": list(EMOTIONS)}
+    return {**message, **extra}
 
 
 class Feeds:
@@ -122,6 +130,7 @@ class Feeds:
                 await ws.send_json({"type": "status", **status()})
                 next_status = time.monotonic() + STATUS_EVERY_S
             seen, analysis = await self._newest(lambda runner: runner.analyses, seen)
-            image = self.app.runner.sent.get() if analysis is not None and self.app.runner else None
+            runner = self.app.runner
+            image = runner.sent.get() if analysis is not None and runner else None
             if image is not None and not ws.closed:
-                await ws.send_json(analysis_message(analysis, (image.shape[1], image.shape[0])))
+                await ws.send_json(analysis_message(analysis, (image.shape[1], image.shape[0]), runner))

@@ -1,16 +1,24 @@
-// Per-face emotion charts over the last minute, drawn from the analysis stream.
+// Per-face emotion charts over the last minute, drawn from the analysis stream; while the voice is on, a strip
+// under each face's lines shows its voice (the voice's emotion while that face spoke) and its legend the person.
 "use strict";
 const Charts = (() => {
   const WINDOW_MS = 60000;
-  const history = new Map(); // face id -> [{t, probs}]
+  const SPEAKS = 0.5; // as fercam/speaking/heard.py
+  const history = new Map(); // face id -> [{t, probs, voice}]
   let emotions = [];
+
+  // While this face speaks: the voice's emotion ("unsure" where it names none) and the person's reading.
+  function voiceOf(face, message) {
+    if (!(face.speaking >= SPEAKS) || !message.voice) return null;
+    return { emotion: message.voice.confidence === null ? "unsure" : message.voice.emotion, person: face.person };
+  }
 
   function add(message) {
     emotions = message.emotions;
     const now = Date.now();
     for (const face of message.faces) {
       if (!history.has(face.id)) history.set(face.id, []);
-      history.get(face.id).push({ t: now, probs: face.probs });
+      history.get(face.id).push({ t: now, probs: face.probs, voice: voiceOf(face, message) });
     }
     for (const [id, points] of history) {
       while (points.length && now - points[0].t > WINDOW_MS) points.shift();
@@ -33,6 +41,9 @@ const Charts = (() => {
       span.textContent = name;
       title.append(span);
     }
+    const voice = document.createElement("span");
+    voice.className = "voice";
+    title.append(voice);
     const canvas = document.createElement("canvas");
     box.append(title, canvas);
     container.append(box);
@@ -77,6 +88,24 @@ const Charts = (() => {
       points.forEach((point, i) => (i ? ctx.lineTo : ctx.moveTo).call(ctx, x(point.t), y(point.probs[k])));
       ctx.stroke();
     });
+    for (const point of points) { // the voice strip: when this face spoke, in the voice's colour
+      if (!point.voice) continue;
+      ctx.fillStyle = FERCAM.COLORS[point.voice.emotion] || "#ebebeb";
+      ctx.fillRect(x(point.t), canvas.height - BOTTOM - 6, 3, 6);
+    }
+  }
+
+  // The legend's voice: what this face's voice says while it speaks, with the person's reading (amber when the two
+  // disagree); afterwards, when it last spoke and what its voice said then.
+  function legend(box, points, now) {
+    const span = box.querySelector(".voice");
+    const last = points.findLast((point) => point.voice);
+    const person = last && last.voice.person;
+    const speaking = last && last === points[points.length - 1];
+    const said = last ? "voice " + last.voice.emotion + (person ? " \u2013 " + person.label : "") : "";
+    const ago = last ? Math.round((now - last.t) / 1000) : 0;
+    span.textContent = !last ? "" : speaking ? "speaking, " + said : "spoke " + ago + " s ago, " + said;
+    span.style.color = speaking && person && person.disagree ? "#ffb000" : "";
   }
 
   function draw(container) {
@@ -85,7 +114,11 @@ const Charts = (() => {
       if (!history.has(Number(box.dataset.face))) box.remove();
     }
     if (history.size) container.querySelector("p.hint")?.remove();
-    for (const [id, points] of history) plot(chartFor(container, id), points, now);
+    for (const [id, points] of history) {
+      const canvas = chartFor(container, id);
+      plot(canvas, points, now);
+      legend(canvas.parentElement, points, now);
+    }
   }
 
   // Another source: its faces are other people, whatever ids the new tracker gives them.

@@ -4,10 +4,13 @@
 "use strict";
 const STALE_MS = 1000;
 const UNSURE_COLOR = "#ebebeb";
+const SPEAKS = 0.5; // a face's speaking probability from which it is shown speaking (fercam/speaking/heard.py)
+const MARK_COLOR = "#78e678", AMBER = "#ffb000";
 const canvas = document.getElementById("overlay");
 const emoji = {};
 let latest = null, receivedAt = 0;
 let labels = []; // the label tabs last drawn, [x, y, width, height] each
+let marks = []; // the speaking marks last drawn, {id, rect: [x, y, width, height], text}
 let show = { show_boxes: true, show_labels: true, show_emoji: true, unsure_faces: "unsure" };
 
 function emojiImage(name) {
@@ -24,6 +27,7 @@ function draw() {
   canvas.height = innerHeight;
   ctx.clearRect(0, 0, canvas.width, canvas.height);
   labels = [];
+  marks = [];
   if (!latest || performance.now() - receivedAt > STALE_MS) return;
   const [w, h] = latest.size;
   const scale = Math.min(canvas.width / w, canvas.height / h);
@@ -56,7 +60,52 @@ function draw() {
       const left = x2 + side * 1.1 > canvas.width ? x1 - side * 1.1 : x2 + side * 0.1; // the side with room
       ctx.drawImage(image, left, y1, side, side); // beside the box, clear of the label
     }
+    if (face.speaking >= SPEAKS) drawSpeaking(ctx, face, x1, y1, size);
   }
+  if (latest.voice && latest.voice.off_screen) drawOffScreen(ctx, latest.voice);
+}
+
+// A sound-wave glyph `size` across at (x, y): a dot and two arcs opening to the right.
+function drawMark(ctx, x, y, size) {
+  const ox = x + size * 0.2, oy = y + size / 2;
+  ctx.strokeStyle = ctx.fillStyle = MARK_COLOR;
+  ctx.lineWidth = Math.max(1.5, size / 10);
+  ctx.beginPath();
+  ctx.arc(ox, oy, size / 9, 0, 2 * Math.PI);
+  ctx.fill();
+  for (const r of [size / 3, (2 * size) / 3]) {
+    ctx.beginPath();
+    ctx.arc(ox, oy, r, -Math.PI / 4, Math.PI / 4);
+    ctx.stroke();
+  }
+}
+
+// The face that speaks: the mark and the person's reading (face and voice pooled) above its label.
+function drawSpeaking(ctx, face, x1, y1, size) {
+  const text = face.person ? face.person.label : "speaking";
+  ctx.font = "bold " + size + "px system-ui, sans-serif";
+  const h = size * 1.4, w = h + ctx.measureText(text).width + size * 0.6;
+  const rect = [Math.max(0, Math.min(x1, canvas.width - w)), Math.max(0, y1 - h * (show.show_labels ? 2 : 1)), w, h];
+  ctx.fillStyle = "rgba(0, 0, 0, 0.6)";
+  ctx.fillRect(...rect);
+  drawMark(ctx, rect[0] + size * 0.2, rect[1] + (h - size) / 2, size);
+  ctx.fillStyle = face.person && face.person.disagree ? AMBER : "#e8e8e8";
+  ctx.fillText(text, rect[0] + h, rect[1] + size * 1.05);
+  marks.push({ id: face.id, rect, text });
+}
+
+// A voice that no visible face matches: said in the top-left corner.
+function drawOffScreen(ctx, voice) {
+  const size = Math.max(12, canvas.height / 30);
+  const named = voice.confidence === null ? voice.emotion || "" : voice.emotion + " " + Math.round(voice.confidence * 100) + "%";
+  const text = "voice (off screen)" + (named ? ": " + named : "");
+  ctx.font = "bold " + size + "px system-ui, sans-serif";
+  const rect = [4, 4, ctx.measureText(text).width + size * 0.8, size * 1.4];
+  ctx.fillStyle = "rgba(0, 0, 0, 0.6)";
+  ctx.fillRect(...rect);
+  ctx.fillStyle = "#e8e8e8";
+  ctx.fillText(text, rect[0] + size * 0.4, rect[1] + size * 1.05);
+  marks.push({ id: null, rect, text });
 }
 
 FERCAM.socket("/ws/events", (text) => {
@@ -70,4 +119,4 @@ FERCAM.socket("/ws/events", (text) => {
   }
 });
 setInterval(draw, 250); // clears the layer when the analyses stop
-window.fercamOverlay = { last: () => latest, settings: () => show, labels: () => labels };
+window.fercamOverlay = { last: () => latest, settings: () => show, labels: () => labels, marks: () => marks };

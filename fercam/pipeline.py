@@ -30,7 +30,6 @@ from fercam.types import EMOTIONS, Analysis, Detection, Face, Frame
 log = logging.getLogger(__name__)
 
 
-
 class Mode(Enum):
     OFFLINE = "offline"
     IMAGE = "image"
@@ -159,7 +158,7 @@ def make_face_reader(config: ReaderConfig, mode: Mode = Mode.OFFLINE) -> FaceRea
     LIVE: one thread per model (the video thread needs the other core), alternating views and a cadence.
     IMAGE: unrelated photos, read as `fercam.analyze_image` reads them: where the detector finds no face, the
     fallback detector the combined reading was fitted with looks."""
-    from fercam.combined import load_combined_reading
+    from fercam.combined import LIVE_REFRESH, load_combined_reading
     from fercam.detection import load_detector
     from fercam.detection.fallback import load_picture_detector
 
@@ -170,7 +169,7 @@ def make_face_reader(config: ReaderConfig, mode: Mode = Mode.OFFLINE) -> FaceRea
             return FaceReader(detector, reading, mode=mode)
         return FaceReader(load_detector(config.detector), reading)
     options = {"num_threads": 1} if config.detector == "mtcnn" else {}
-    reading = load_combined_reading(num_threads=1, views="alternating")
+    reading = load_combined_reading(num_threads=1, views="alternating", refresh=LIVE_REFRESH)
     return FaceReader(load_detector(config.detector, **options), reading, cadence=Cadence(), mode=mode)
 
 

@@ -114,4 +114,6 @@ def profile_analyze(spec: str, *, refresh="shipped", detector: str = "mtcnn", on
         "cpu_ms_per_frame_by_stage": per_frame,
         "faces_read": faces[0],  # one a face a frame
         "second_opinions": reading.second_reads,
+        "second_opinions_per_s": round(reading.second_reads / frames_s, 1) if frames_s > 0 else 0.0,
+        "second_opinion_reasons": reading.refresh_reasons,
     }

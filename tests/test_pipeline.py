@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import numpy as np
@@ -120,6 +121,24 @@ def test_offline_mode_analyses_every_frame_in_order():
     )
     assert count == 12 and len(sink.frames) == 12
     assert seen == list(range(12))
+
+
+def test_live_mode_loads_the_models_while_the_camera_opens():
+    loaded = threading.Event()
+
+    class SlowCamera(ArraySource):
+        def read(self):
+            if self._index == 0:
+                self.loaded_first = loaded.wait(timeout=5)  # the camera's first frame takes as long as it takes
+            return super().read()
+
+    def make_reader(config):
+        loaded.set()
+        return FaceReader(FakeDetector([BOX]), FakeClassifier())
+
+    camera = SlowCamera(3, fps=30)
+    LiveRunner(camera, ListSink(), SettingsStore(initial=Settings()), make_reader).run()
+    assert camera.loaded_first  # not only once a frame has come
 
 
 def test_live_mode_keeps_full_rate_with_a_slow_classifier():

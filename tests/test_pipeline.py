@@ -123,6 +123,23 @@ def test_offline_mode_analyses_every_frame_in_order():
     assert seen == list(range(12))
 
 
+def test_offline_mode_reads_each_face_in_one_view_a_frame_the_mirror_on_the_next(media_dir):
+    import cv2
+
+    from fercam.pipeline import Mode, ReaderConfig, make_face_reader
+
+    reader = make_face_reader(ReaderConfig(), Mode.OFFLINE)
+    model = reader.classifier.classifier._model
+    inputs, run = [], model.run
+    model.run = lambda batch: inputs.append(batch.copy()) or run(batch)
+    image = cv2.imread(str(media_dir / "fr_obama.jpg"))
+    for index in range(2):
+        reader.read(Frame(image, index, index / 30))
+    assert [len(batch) for batch in inputs] == [1, 1]  # both views in one frame would be a batch of 2
+    first, second = inputs
+    assert np.abs(second - first[:, :, ::-1]).mean() < np.abs(second - first).mean() / 2  # the mirror image
+
+
 def test_live_mode_loads_the_models_while_the_camera_opens():
     loaded = threading.Event()
 

@@ -101,7 +101,8 @@ def features(ours: np.ndarray, second: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class Look:
     """What a face looks like in one frame, as far as the refresh rule cares: its box, its landmarks' shape
-    (`pose_shape`) and our model's reading of it."""
+    (`pose_shape`) and our model's reading of it (for a known face, the mean of its last two readings: LIVE reads
+    the face and its mirror image on alternate calls, and the two views alone differ by more than a moved face)."""
 
     box: Box
     shape: np.ndarray | None
@@ -117,17 +118,19 @@ class Remembered:
     then: Look
     seen: Box
     seen_at: float
+    ours: np.ndarray  # our model's newest reading of it: half of the next `Look.ours`
 
 
 @dataclass(frozen=True)
 class RefreshRule:
     """When a face's second opinion is read again, in every mode: a new face, a face that moved or turned, a face
     whose reading by our model moved, a close call between two emotions, and otherwise every `every_s` (media time
-    offline, camera time live). The zoo model costs several times ours, and its reading of the same face in the
-    same pose barely changes from one frame to the next; a face is known again by its box overlapping
-    (IoU > 0.5) where it was last seen."""
+    offline, camera time live); never sooner than `soonest_s` after the last reading of a known face. The zoo
+    model costs several times ours, and its reading of the same face in the same pose barely changes from one
+    frame to the next; a face is known again by its box overlapping (IoU > 0.5) where it was last seen."""
 
     every_s: float = 1.0
+    soonest_s: float = 0.0  # LIVE: 0.15, so a face that keeps moving costs at most 7 readings a second
     ours_moved: float = 0.25  # total-variation distance of our model's reading since the refresh
     box_moved: float = 0.6  # IoU with the box at the refresh under this: the face moved, or came closer
     turned: float = 0.12  # change of the landmarks' shape (see `pose_shape`) since the refresh
@@ -135,16 +138,36 @@ class RefreshRule:
 
     def due(self, face: Remembered, look: Look, now: float, combined: np.ndarray) -> bool:
         """Whether `face`, which looks like `look` at `now` and reads `combined` with its kept opinion, is due."""
-        then = face.then
+        return self.reason(face, look, now, combined) is not None
+
+    def reason(self, face: Remembered, look: Look, now: float, combined: np.ndarray) -> str | None:
+        """Why `face` is due (the first condition that holds, by name), or None."""
+        then, age = face.then, now - face.at
+        if 0 <= age < self.soonest_s:
+            return None
         top, second = np.sort(combined)[-2:][::-1]
-        return (
-            not 0 <= now - face.at < self.every_s
-            or top - second < self.close
-            or 0.5 * float(np.abs(look.ours - then.ours).sum()) > self.ours_moved
-            or look.box.iou(then.box) < self.box_moved
-            or (look.shape is None) != (then.shape is None)
-            or (look.shape is not None and float(np.abs(look.shape - then.shape).max()) > self.turned)
-        )
+        if not 0 <= age < self.every_s:  # or time went back: a new recording
+            return "every_s"
+        if top - second < self.close:
+            return "close"
+        if 0.5 * float(np.abs(look.ours - then.ours).sum()) > self.ours_moved:
+            return "ours_moved"
+        if look.box.iou(then.box) < self.box_moved:
+            return "box_moved"
+        if _turned(then.shape, look.shape) > self.turned:
+            return "turned"
+        return None
+
+
+def _turned(then: np.ndarray | None, now: np.ndarray | None) -> float:
+    """How far the landmarks' shape moved; infinite where landmarks came or went."""
+    if then is None or now is None:
+        return 0.0 if then is None and now is None else np.inf
+    return float(np.abs(now - then).max())
+
+
+# LIVE reads a face 12-14 times a second, alternating its views: a face that keeps moving is asked at most ~7 times
+LIVE_REFRESH = RefreshRule(soonest_s=0.15)
 
 
 def pose_shape(detection: Detection) -> np.ndarray | None:
@@ -170,7 +193,8 @@ class CombinedReading:
     A face without landmarks keeps our model's reading alone. Grey pictures stored as BGR are read the same
     way (most of the development set's photographs are grey, and the rule was fitted on them). Given the
     frame's `timestamp`, a face's second opinion is reused until `refresh` says it is due; without one (a
-    single picture) every face is read afresh. `second_reads` counts the faces the zoo model read."""
+    single picture) every face is read afresh. `second_reads` counts the faces the zoo model read, and
+    `refresh_reasons` why (faces that could not be aligned included)."""
 
     def __init__(
         self,
@@ -184,6 +208,7 @@ class CombinedReading:
         self.unsure_below = combiner.unsure_below
         self.refresh = refresh  # None: the second opinion on every face of every frame
         self.second_reads = 0
+        self.refresh_reasons: dict[str, int] = {}  # why faces were read again, counted ("new": not known)
         self._memory: list[Remembered] = []
 
     def classify(
@@ -211,15 +236,18 @@ class CombinedReading:
         remember = now is not None and self.refresh is not None
         if remember:  # faces not seen for a while are other faces by now
             self._memory = [m for m in self._memory if 0 <= now - m.seen_at < self.refresh.every_s]
-        looks = [Look(d.box, pose_shape(d), p) for d, p in zip(detections, ours)]
         known, todo = self._known(detections) if remember else [None] * len(detections), []
+        looks = [
+            Look(d.box, pose_shape(d), p if face is None else (p + face.ours) / 2)
+            for d, p, face in zip(detections, ours, known)
+        ]
         for i, (look, face) in enumerate(zip(looks, known)):
-            if face is None or self.refresh.due(
-                face, look, now, self.combiner.combine(look.ours[None], face.second[None])[0]
-            ):
+            reason = "new" if face is None else self.refresh.reason(face, look, now, self._combine(look, face))
+            if reason is not None:
                 todo.append(i)
+                self.refresh_reasons[reason] = self.refresh_reasons.get(reason, 0) + 1
             else:
-                out[i], face.seen, face.seen_at = face.second, look.box, now
+                out[i], face.seen, face.seen_at, face.ours = face.second, look.box, now, ours[i]
         aligned = aligned_faces(bgr_image, [detections[i] for i in todo])
         read = [i for i, face in zip(todo, aligned) if face is not None]
         if read:
@@ -230,9 +258,13 @@ class CombinedReading:
         if remember:
             stale = {id(known[i]) for i in todo if known[i] is not None}
             self._memory = [m for m in self._memory if id(m) not in stale] + [
-                Remembered(out[i], now, looks[i], looks[i].box, now) for i in read
+                Remembered(out[i], now, looks[i], looks[i].box, now, ours[i]) for i in read
             ]
         return out
+
+    def _combine(self, look: Look, face: Remembered) -> np.ndarray:
+        """The combined reading of `look` with the face's kept opinion: is it a close call?"""
+        return self.combiner.combine(look.ours[None], face.second[None])[0]
 
     def _known(self, detections: Sequence[Detection]) -> list[Remembered | None]:
         """Each detection's remembered face: the best overlap of a half or more with where a face was last seen,

@@ -214,6 +214,9 @@ def test_bench_analyze_times_every_stage_of_analyze(media_dir, capsys):
     assert abs(sum(v for k, v in stages.items() if k != "voice") - result["cpu_ms_per_frame"]) < 0.1
     # one face in every frame: the second opinion on the first and again when it changed, not on every frame
     assert 0 < result["second_opinions"] < result["faces_read"] // 2 and result["faces_read"] >= result["frames"] - 5
+    # how often a second, and why: the face was new once, then each reading has a reason
+    assert result["second_opinions_per_s"] > 0 and result["second_opinion_reasons"]["new"] >= 1
+    assert sum(result["second_opinion_reasons"].values()) >= result["second_opinions"]
 
 
 def test_bench_without_a_source_takes_the_first_webcam_that_opens(monkeypatch):

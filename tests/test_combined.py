@@ -285,7 +285,7 @@ def test_the_rule_reads_again_when_our_models_reading_moves_or_the_call_is_close
     box = Box(100, 100, 200, 200)
     calm = np.array([0.05, 0, 0, 0.1, 0.05, 0.1, 0.7], np.float32)
     then = Look(box, np.array([0.0, 0.5, 0.8]), calm)
-    face = Remembered(np.full(7, 1 / 7), 0.0, then, box, 0.0)
+    face = Remembered(np.full(7, 1 / 7), 0.0, then, box, 0.0, calm)
     clear = calm  # the combined reading: neutral well ahead
     assert not rule.due(face, then, 0.5, clear)
     smile = np.array([0.05, 0, 0, 0.5, 0.05, 0.1, 0.3], np.float32)  # 0.4 of the probability moved
@@ -295,6 +295,35 @@ def test_the_rule_reads_again_when_our_models_reading_moves_or_the_call_is_close
     assert rule.due(face, then, -0.1, clear)  # time went back (a new recording)
     tie = np.array([0.05, 0, 0, 0.42, 0.05, 0.1, 0.38], np.float32)  # a close call: a stale opinion could flip it
     assert rule.due(face, then, 0.5, tie) and not rule.due(face, then, 0.5, np.roll(calm, 1))
+    floor = RefreshRule(every_s=1.0, soonest_s=0.15)  # never sooner than 0.15 s after the last reading
+    assert not floor.due(face, Look(box, then.shape, smile), 0.1, tie) and floor.due(face, then, 0.2, tie)
+    assert floor.reason(face, Look(box, then.shape, smile), 0.2, clear) == "ours_moved"
+    assert floor.reason(face, then, -0.1, clear) == "every_s"
+
+
+def test_a_face_read_in_alternating_views_is_not_read_again_for_the_views_difference():
+    """LIVE reads a face and its mirror image on alternate calls: two readings 0.3 apart, neither moving."""
+    image = np.random.default_rng(0).integers(0, 256, (200, 200, 3), dtype=np.uint8)
+    landmarks = ((80.0, 90.0), (120.0, 90.0), (100.0, 110.0), (85.0, 130.0), (115.0, 130.0))
+    detection = Detection(Box(50, 50, 150, 150), 0.99, landmarks)
+    views = [[0.1, 0, 0, 0.45, 0.25, 0.1, 0.1], [0.1, 0, 0, 0.15, 0.55, 0.1, 0.1]]
+
+    class Alternating:
+        calls = 0
+
+        def predict_faces(self, crops):
+            self.calls += 1
+            return np.array([views[self.calls % 2]], np.float32)
+
+    second = CountingModel()
+    reading = CombinedReading(Alternating(), second, Combiner.load(), refresh=RefreshRule(every_s=10.0, close=0.0))
+    for frame in range(8):
+        reading.classify(image, [detection], frame / 30)
+    assert second.calls == 1 and reading.refresh_reasons == {"new": 1}
+    views[:] = [[0.1, 0, 0, 0.75, 0.0, 0.05, 0.1]] * 2  # both views now read a smile: that is seen
+    for frame in range(8, 10):
+        reading.classify(image, [detection], frame / 30)
+    assert second.calls == 2 and reading.refresh_reasons == {"new": 1, "ours_moved": 1}
 
 
 def test_the_shipped_second_model_reads_a_frames_faces_in_one_call_as_one_by_one(media_dir):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import numpy as np
@@ -120,6 +121,41 @@ def test_offline_mode_analyses_every_frame_in_order():
     )
     assert count == 12 and len(sink.frames) == 12
     assert seen == list(range(12))
+
+
+def test_offline_mode_reads_each_face_in_one_view_a_frame_the_mirror_on_the_next(media_dir):
+    import cv2
+
+    from fercam.pipeline import Mode, ReaderConfig, make_face_reader
+
+    reader = make_face_reader(ReaderConfig(), Mode.OFFLINE)
+    model = reader.classifier.classifier._model
+    inputs, run = [], model.run
+    model.run = lambda batch: inputs.append(batch.copy()) or run(batch)
+    image = cv2.imread(str(media_dir / "fr_obama.jpg"))
+    for index in range(2):
+        reader.read(Frame(image, index, index / 30))
+    assert [len(batch) for batch in inputs] == [1, 1]  # both views in one frame would be a batch of 2
+    first, second = inputs
+    assert np.abs(second - first[:, :, ::-1]).mean() < np.abs(second - first).mean() / 2  # the mirror image
+
+
+def test_live_mode_loads_the_models_while_the_camera_opens():
+    loaded = threading.Event()
+
+    class SlowCamera(ArraySource):
+        def read(self):
+            if self._index == 0:
+                self.loaded_first = loaded.wait(timeout=5)  # the camera's first frame takes as long as it takes
+            return super().read()
+
+    def make_reader(config):
+        loaded.set()
+        return FaceReader(FakeDetector([BOX]), FakeClassifier())
+
+    camera = SlowCamera(3, fps=30)
+    LiveRunner(camera, ListSink(), SettingsStore(initial=Settings()), make_reader).run()
+    assert camera.loaded_first  # not only once a frame has come
 
 
 def test_live_mode_keeps_full_rate_with_a_slow_classifier():

@@ -178,7 +178,8 @@ def time_fercam_e2e(clip: Path, round_no: int) -> Run:
     fercam = _import_fercam()
     with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stderr(io.StringIO()):  # no progress bar
         start, cpu = time.perf_counter(), time.process_time()
-        result = fercam.apps.analyze.analyze.analyze_one(str(clip), Path(tmp) / clip.stem, video=True)
+        options = fercam.apps.analyze.results.Options(progress=False)
+        result = fercam.apps.analyze.analyze.analyze_one(str(clip), Path(tmp) / clip.stem, options)
         seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
         written = sorted(p.name for p in (Path(tmp) / clip.stem).iterdir())
     if "annotated.mp4" not in written:

@@ -54,9 +54,9 @@ class FrameClock:
 class LiveRunner:
     """Runs LIVE mode until stopped, the source ends, or the sink is closed.
 
-    `make_reader(config)` runs on the inference thread, so models load while the raw video
-    already flows, and again when the user picks another detector; `make_cue_reader()` likewise, the first
-    time the body cues are switched on.
+    `make_reader(config)` runs on the inference thread as it starts, so models load while the camera opens
+    and the raw video already flows, and again when the user picks another detector; `make_cue_reader()`
+    likewise, the first time the body cues are switched on.
     """
 
     def __init__(
@@ -237,7 +237,9 @@ class LiveRunner:
 
     # -- inference thread -------------------------------------------------------------
     def _infer_loop(self) -> None:
-        reader, loaded_for, seen = None, None, 0
+        # The models load now, while the camera opens and its first frames are shown raw, not after the first frame
+        loaded_for = ReaderConfig.from_settings(self.store.get())
+        reader, seen = self._load(loaded_for), 0
         while not self._stop.is_set():
             seen, frame = self._prepared.wait_newer(seen, timeout=0.2)
             if frame is None or self._stop.is_set():

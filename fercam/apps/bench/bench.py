@@ -151,6 +151,7 @@ def _figures(runner: LiveRunner, timers: dict, origin: float, end: float, config
         "second_opinion_hz_per_face": per_s(getattr(classifier.inner, "second_reads", 0) / config.faces)
         if classifier
         else 0.0,
+        "second_opinion_reasons": getattr(classifier.inner, "refresh_reasons", {}) if classifier else {},
         "first_frame_s": round(stats.first_frame_at - origin, 3) if stats.first_frame_at else None,
         "first_annotated_s": round(stats.first_annotated_at - origin, 3) if stats.first_annotated_at else None,
         "rss_mb": peak_rss_mb(),
@@ -266,7 +267,9 @@ def print_analyze_profile(spec: str, detector: str, *, as_json: bool) -> int:
         f"  on {machine()}\n"
         f"  CPU ms a frame: {result['cpu_ms_per_frame']}: "
         + ", ".join(f"{k} {v}" for k, v in stages.items())
-        + f"\n  second opinion on {result['second_opinions']} of {result['faces_read']} face readings ({share:.0%})"
+        + f"\n  second opinion on {result['second_opinions']} of {result['faces_read']} face readings ({share:.0%}), "
+        f"{result['second_opinions_per_s']} a second; why: "
+        + ", ".join(f"{k} {v}" for k, v in sorted(result["second_opinion_reasons"].items()))
     )
     return 0
 

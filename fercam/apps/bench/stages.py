@@ -52,7 +52,7 @@ def profile_analyze(spec: str, *, refresh="shipped", detector: str = "mtcnn", on
     """`fercam analyze`'s pipeline over one recording (the same reader, writers, annotated video and voice, into
     a temporary folder), timed: frames per second (wall) and CPU milliseconds per frame in each stage ("other":
     crops, alignment, overlay, bookkeeping). `refresh`: the second opinion's `RefreshRule` (None: every face of
-    every frame), "shipped" for the app's own."""
+    every frame, our model on both views), "shipped" for the app's own (and its views)."""
     import tempfile
 
     from fercam.apps.analyze.analyze import InputResult, Options
@@ -61,13 +61,16 @@ def profile_analyze(spec: str, *, refresh="shipped", detector: str = "mtcnn", on
     from fercam.body.timeline import BodyTimelineWriter
     from fercam.combined import load_combined_reading
     from fercam.detection import load_detector
-    from fercam.pipeline import FaceReader, run_offline
+    from fercam.pipeline import OFFLINE_VIEWS, FaceReader, run_offline
     from fercam.settings import Settings
     from fercam.sinks import VideoFileSink
     from fercam.sources import open_source
 
     clock, settings = StageClock(), Settings(detector=detector)
-    reading = load_combined_reading() if refresh == "shipped" else load_combined_reading(refresh=refresh)
+    if refresh == "shipped":
+        reading = load_combined_reading(views=OFFLINE_VIEWS)
+    else:
+        reading = load_combined_reading(refresh=refresh, views="both")
     reading.classifier = clock.wrap("classify", reading.classifier, "predict_faces")
     reading.second = clock.wrap("second opinion", reading.second, "predict_aligned", "read_aligned")
     reader = FaceReader(clock.wrap("detect", load_detector(detector), "detect", "detect_near"), reading)
@@ -114,4 +117,6 @@ def profile_analyze(spec: str, *, refresh="shipped", detector: str = "mtcnn", on
         "cpu_ms_per_frame_by_stage": per_frame,
         "faces_read": faces[0],  # one a face a frame
         "second_opinions": reading.second_reads,
+        "second_opinions_per_s": round(reading.second_reads / frames_s, 1) if frames_s > 0 else 0.0,
+        "second_opinion_reasons": reading.refresh_reasons,
     }

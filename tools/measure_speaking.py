@@ -1,12 +1,18 @@
 """Who-is-speaking on 2x2 GRID galleries: per turn, each tile's mean `speaking` and whether the turn came out right,
-plus the cost (docs/speaking.md). Needs ffmpeg and ../shared/media/grid.
+the arrangement held out from tuning apart, plus the cost (docs/speaking.md). Needs ffmpeg and ../shared/media/grid.
 
-    PYTHONPATH=. python tools/measure_speaking.py [--out DIR]
+    PYTHONPATH=. python tools/measure_speaking.py [--cache DIR] [--set window_s=2.0 ...]
+
+The mouths are measured as `fercam analyze` measures them (`SpeakingReader` hands every frame to its
+`SpeakingStream`). With `--cache` each gallery and its frames' boxes and mouths are kept, and a later run with the
+same folder replays them through a `SpeakingStream` without the detector or the mesh: the attribution's options
+(`--set`) are re-scored in seconds.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -18,10 +24,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from speaking_galleries import GRID, TURN_S, build_gallery  # noqa: E402
 
-from fercam.speaking.clip import SpeakingReader  # noqa: E402
+from fercam.speaking.clip import SpeakingFrame, SpeakingReader, SpeakingStream  # noqa: E402
+from fercam.types import Box  # noqa: E402
 
 CLIPS = ["bbaf2n", "brbk7n", "id2_vcd_swwp2s", "lbax4n", "lbbc2a", "pwij3p", "sbia1a"]
 STAGGERED = [0.0, 0.75, 1.5, 2.25]  # every tile talks, each a quarter of a clip after the last
+HELD_OUT = 4  # the arrangement never tuned on: tiles lbbc2a, pwij3p, sbia1a, bbaf2n; brbk7n from off screen
 
 
 def galleries() -> list[tuple[str, list[str], list[str | None], list[float] | None]]:
@@ -101,40 +109,84 @@ def reader_box(image):
     return load_detector().detect(image)[0].box
 
 
+class Replayed:
+    """A mouth meter for replaying a recorded run: the stream is handed the frame's recorded mouths as its image."""
+
+    def measure(self, mouths: dict[int, float], crops: dict[int, Box]) -> dict[int, float]:
+        assert set(mouths) == set(crops), "the replay measures other frames or faces than the recorded run"
+        return mouths
+
+
+def frames_of(video: Path, record: Path | None, reader, options: dict) -> tuple[list[SpeakingFrame], float | None]:
+    """The gallery's frames and the whole reader's ms a frame: replayed from `record` if it exists (None: not
+    timed), else read (and recorded there)."""
+    if record is not None and record.exists():
+        stream, frames = SpeakingStream(video, Replayed(), **options), []
+        for t, boxes, mouths in json.loads(record.read_text()):
+            boxes = {int(face): Box(*box) for face, box in boxes.items()}
+            mouths = {int(face): opening for face, opening in mouths.items()}
+            frames.append(SpeakingFrame(t, boxes, *stream.read(t, mouths, boxes)))
+        stream.close()
+        return frames, None
+    started = time.perf_counter()
+    frames = list(reader().read(video))
+    frame_ms = (time.perf_counter() - started) / len(frames) * 1000
+    if record is not None:
+        rows = [(f.t, {i: [b.x1, b.y1, b.x2, b.y2] for i, b in f.boxes.items()}, f.mouths) for f in frames]
+        record.write_text(json.dumps(rows))
+    return frames, frame_ms
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default="", help="run the galleries whose name starts with this")
+    parser.add_argument("--cache", type=Path, help="keep the galleries and their mouths here; replay them if there")
+    parser.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE", help="the attributor's options")
     parser.add_argument("--cost", action="store_true", help="only time the parts")
     args = parser.parse_args()
     if args.cost:
         cost()
         return
-    reader = SpeakingReader()
-    tally: dict[str, list[int]] = {}
+    options = {name: float(value) for name, value in (item.split("=") for item in args.set)}
+    readers: list[SpeakingReader] = []
+
+    def reader() -> SpeakingReader:  # the detector and the mesh load only when a gallery is not cached
+        readers[:] = readers or [SpeakingReader(**options)]
+        return readers[0]
+
+    tally: dict[str, list[bool]] = {}
     frame_ms: list[float] = []
-    with tempfile.TemporaryDirectory() as folder:
-        for name, tiles, sounds, phases in galleries():
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = args.cache or Path(scratch)
+        folder.mkdir(parents=True, exist_ok=True)
+        for index, (name, tiles, sounds, phases) in enumerate(galleries()):
             if not name.startswith(args.only):
                 continue
-            path = build_gallery(Path(folder) / f"{name}.mp4", tiles, sounds, phases=phases)
-            started, frames = time.perf_counter(), []
-            for frame in reader.read(path):
-                frames.append(frame)
-            frame_ms.append((time.perf_counter() - started) / len(frames) * 1000)
+            video = folder / f"{name}.mp4"
+            if not video.exists():
+                build_gallery(video, tiles, sounds, phases=phases)
+            frames, ms = frames_of(video, args.cache and folder / f"{name}.json", reader, options)
+            frame_ms += [ms] if ms is not None else []
             means = turn_means(frames, len(sounds))
             kind = name.rsplit("-", 1)[0]
+            part = "held out" if index // 3 == HELD_OUT else "tuning"  # three kinds an arrangement
             for k, sound in enumerate(sounds):
                 speaker = tiles.index(sound) if sound in tiles else None
                 ok = right(means[k], speaker)
-                tally.setdefault(kind, []).append(ok)
+                tally.setdefault(f"{kind}, {part}: turns right", []).append(ok)
                 if speaker is not None:  # is the voice's own face at least the likeliest one?
-                    tally.setdefault(f"{kind} (highest mean)", []).append(int(np.argmax(means[k][:4])) == speaker)
+                    tally.setdefault(f"{kind}, {part}: highest mean", []).append(
+                        int(np.argmax(means[k][:4])) == speaker
+                    )
+                elif sound is not None:
+                    tally.setdefault(f"{kind}, {part}: off screen", []).append(ok)
                 who = "nobody" if sound is None else ("off screen" if speaker is None else f"tile {speaker}")
                 row = " ".join(f"{m:.2f}" for m in means[k])
                 print(f"{name:11s} turn {k} {who:10s} {row}" + ("" if ok else "  WRONG"))
-    for kind, oks in tally.items():
-        print(f"{kind}: {sum(oks)}/{len(oks)} turns right")
-    print(f"whole reader (detect + track + mesh + attribution): {np.mean(frame_ms):.1f} ms a 4-face frame")
+    for label, oks in sorted(tally.items()):
+        print(f"{label} {sum(oks)}/{len(oks)}")
+    if frame_ms:
+        print(f"whole reader (detect + track + mesh near speech + attribution): {np.mean(frame_ms):.1f} ms a frame")
 
 
 if __name__ == "__main__":

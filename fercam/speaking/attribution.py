@@ -77,6 +77,7 @@ class SpeakerAttributor:
         mouth_floor: float = 0.008,
         min_speech: float = 0.1,
         min_seen: float = 0.8,
+        min_history_s: float = 0.5,
         match_at: float = 0.2,
         match_scale: float = 0.07,
         rival_margin: float = 0.0,
@@ -87,6 +88,7 @@ class SpeakerAttributor:
         self.window_s, self.max_lag_s, self.hangover_s = window_s, max_lag_s, hangover_s
         self._moving = max(2, round(moving_s * GRID_HZ))
         self.mouth_floor, self.min_speech, self.min_seen = mouth_floor, min_speech, min_seen
+        self._min_history = round(min_history_s * GRID_HZ)
         self.match_at, self.match_scale, self.rival_margin = match_at, match_scale, rival_margin
         self._n = max(4, round(window_s * GRID_HZ))
         self._lags = round(max_lag_s * GRID_HZ)
@@ -127,8 +129,11 @@ class SpeakerAttributor:
         history = np.array(self._mouths[face_id], np.float64).reshape(-1, 2)
         seen = history[~np.isnan(history[:, 1])]
         window = grid[inside]
-        covered = np.mean(nearest_gap(seen[:, 0], window) <= 1.5 / GRID_HZ) if len(seen) else 0.0
-        if covered < self.min_seen:
+        # a face first seen within the window (a recording's start, a face coming in) is judged on its history so
+        # far once that is long enough; one seen before must have been seen over most of the window
+        since = window[window >= seen[0, 0] - 1.5 / GRID_HZ] if len(seen) else window[:0]
+        covered = np.mean(nearest_gap(seen[:, 0], since) <= 1.5 / GRID_HZ) if len(since) else 0.0
+        if covered < self.min_seen or len(since) < self._min_history:
             return float("nan"), 0.0
         half = self._width // 2
         video_grid = grid[self._lags : len(grid) - self._lags]  # the window and the high-pass margin

@@ -1,12 +1,11 @@
 """Who speaks in a whole recording, frame by frame: the offline paths.
 
-`SpeakingStream.judge(t, image, boxes)` is `fercam analyze`'s: it is given the frames and faces the analysis found,
+`SpeakingStream.read(t, image, boxes)` is `fercam analyze`'s: it is given the frames and faces the analysis found,
 reads the sound alongside, and measures the mouths only near speech. `SpeakingReader.read(path)` (tests,
-measurements) decodes the picture and the sound together (the sound fed up to each frame's time,
-so memory holds a few seconds whatever the length), finds and tracks the faces, measures each mouth and asks a
-`SpeakerAttributor` who speaks. Faces are searched for in the whole frame every `scan_every` frames and near
-where they were every `near_every` frames (MTCNN's cheap `detect_near`), and kept where they were in between, as
-the live cadence does for faces that do not move.
+measurements) decodes the picture, finds and tracks the faces and hands each frame to a `SpeakingStream`, so it
+measures mouths exactly as `fercam analyze` does. Faces are searched for in the whole frame every `scan_every`
+frames and near where they were every `near_every` frames (MTCNN's cheap `detect_near`), and kept where they were
+in between, as the live cadence does for faces that do not move.
 """
 
 from __future__ import annotations
@@ -59,7 +58,7 @@ class SpeakingFrame:
 
 class SpeakingReader:
     """`read(path) -> SpeakingFrame per video frame` for a recording with sound (`MediaError` for one without a
-    picture, `AudioError` for one without sound)."""
+    picture, `AudioError` for one without sound); `options` go to the `SpeakerAttributor`."""
 
     def __init__(
         self,
@@ -74,22 +73,19 @@ class SpeakingReader:
 
         self.detector = detector or load_detector()
         self.meter = meter or MouthMeter()
-        self.scan_every, self.near_every, self.options = scan_every, near_every, options  # options: the attributor's
+        self.scan_every, self.near_every, self.options = scan_every, near_every, options
 
     def read(self, path: str | Path) -> Iterator[SpeakingFrame]:
         video = VideoReader(path)
         try:
-            audio = AudioFile(path)  # AudioError, with the reason, for a recording without sound
+            stream = SpeakingStream(path, self.meter, **self.options)  # AudioError, with the reason, without sound
         except Exception:
             video.close()
             raise
-        attributor = SpeakerAttributor(VoiceActivity(start=audio.offset), **self.options)
-        blocks, tracker = audio.blocks(block_s=0.5), FaceTracker()
+        tracker = FaceTracker()
         try:
             for index, (image, t) in enumerate(video.frames()):
                 t = index / video.fps if t is None else t
-                while attributor.voice.end < t + 1.0 and (block := next(blocks, None)) is not None:
-                    attributor.voice.feed(block, audio.sample_rate)  # the sound a little ahead of the picture
                 near = tracker.boxes
                 if index % self.scan_every == 0 or not near or not hasattr(self.detector, "detect_near"):
                     found = self.detector.detect(image)
@@ -98,21 +94,19 @@ class SpeakingReader:
                 else:
                     found = tracker.detections()
                 unknown = np.full((len(found), len(EMOTIONS)), np.nan)  # no emotion here: identities only
-                faces = tracker.update(found, unknown, t)
-                boxes = {face.id: face.box for face in faces}
-                mouths = self.meter.measure(image, boxes)
-                yield SpeakingFrame(t, boxes, mouths, attributor.update(t, mouths))
+                boxes = {face.id: face.box for face in tracker.update(found, unknown, t)}
+                yield SpeakingFrame(t, boxes, *stream.read(t, image, boxes))
         finally:
             video.close()
-            audio.close()
+            stream.close()
 
 
 class SpeakingStream:
-    """`judge(t, image, {face id: box}) -> {face id: speaking 0..1}` over a recording's frames in time order: its
-    sound is read alongside in 0.5-s blocks up to `AHEAD_S` ahead, so memory holds a few seconds whatever the
-    length; the mouths are measured (the mesh, a few ms a face) only near speech, elsewhere every face is 0 at no
-    cost; each face's crop is held still while its box wavers (`steady`). `AudioError` for a recording without
-    sound."""
+    """`judge(t, image, {face id: box}) -> {face id: speaking 0..1}` over a recording's frames in time order (`read`
+    also gives the mouths measured and the whole `Speaking`): its sound is read alongside in 0.5-s blocks up to
+    `AHEAD_S` ahead, so memory holds a few seconds whatever the length; the mouths are measured (the mesh, a few ms
+    a face) only near speech, elsewhere every face is 0 at no cost; each face's crop is held still while its box
+    wavers (`steady`). `AudioError` for a recording without sound."""
 
     def __init__(self, path: str | Path, meter: MouthMeter | None = None, **options) -> None:
         self._audio = AudioFile(path)
@@ -123,15 +117,20 @@ class SpeakingStream:
         self._crops: dict[int, Box] = {}
 
     def judge(self, t: float, image: np.ndarray, boxes: dict[int, Box]) -> dict[int, float]:
+        return dict(self.read(t, image, boxes)[1].faces)
+
+    def read(self, t: float, image: np.ndarray, boxes: dict[int, Box]) -> tuple[dict[int, float], Speaking]:
+        """The mouths measured at `t` (none away from speech) and who speaks."""
         voice = self.attributor.voice
         while voice.end < t + AHEAD_S and (block := next(self._blocks, None)) is not None:
             voice.feed(block, self._audio.sample_rate)
         near = voice.speech(np.arange(t - MOUTH_AFTER_S, t + MOUTH_BEFORE_S, VAD_CHUNK_S / 2)).max() > 0
         if not boxes or not near:
-            return dict.fromkeys(boxes, 0.0)
+            return {}, Speaking(t, dict.fromkeys(boxes, 0.0))
         self.measured += 1
         self._crops = {face_id: steady(self._crops.get(face_id), box) for face_id, box in boxes.items()}
-        return dict(self.attributor.update(t, self.meter.measure(image, self._crops)).faces)
+        mouths = self.meter.measure(image, self._crops)
+        return mouths, self.attributor.update(t, mouths)
 
     def close(self) -> None:
         self._audio.close()

@@ -217,7 +217,7 @@ def test_the_overlay_page_shows_the_mark_on_the_face_that_speaks_and_the_voice_o
     clip = tmp_path / "two_turns.mp4"  # the top-right face speaks for 6 s, then a voice from off screen
     subprocess.run(["ffmpeg", "-v", "error", "-i", str(gallery), "-t", "9", "-c", "copy", str(clip)], check=True)
     args = ["run", "--no-tray", "--serve", "--port", "0", "--source", str(clip), "--microphone", str(clip)]
-    args += ["--sink", f"file:{tmp_path / 'out.mp4'}", "--size", f"{WIDTH}x{HEIGHT}", "--fps", "25"]
+    args += ["--sink", f"file:{tmp_path / 'out.mp4'}", "--size", f"{WIDTH}x{HEIGHT}", "--fps", "15"]
     with sync_playwright() as playwright:
         browser = launch_browser(playwright)  # before FER Cam: the clip plays from the moment it starts
         proc, url = start_fercam(args, {"FERCAM_CONFIG_DIR": str(tmp_path / "config")}, tmp_path / "fercam.log")

@@ -174,7 +174,7 @@ def test_the_mouths_are_measured_only_near_speech_and_the_readings_are_those_of_
 
 
 def test_a_face_box_that_wavers_keeps_its_crop_and_one_that_moves_gets_a_new_one():
-    from fercam.speaking.clip import steady
+    from fercam.speaking.lips import steady
 
     held = Box(127, 106, 250, 273)  # the tracker's box of a still GRID face and its wavering (measured)
     assert steady(held, Box(132, 105, 251, 268)) is held and steady(None, held) is held

@@ -18,7 +18,7 @@ import numpy as np
 
 from fercam.live.slots import LatestSlot
 from fercam.speaking.attribution import SpeakerAttributor, Speaking
-from fercam.speaking.lips import MouthMeter
+from fercam.speaking.lips import MouthMeter, SteadyCrops
 from fercam.speaking.voice_activity import VoiceActivity
 from fercam.types import Analysis, Frame
 
@@ -99,7 +99,7 @@ class LiveSpeaking:
         self.min_gap_s = 0.8 / max_hz  # every other analysis at 22-30 Hz, every one when analyses are slower
         self.awake_s, self.fresh_s = awake_s, fresh_s
         self.cpu_s, self.measured = 0.0, 0  # for `fercam bench`
-        self._clock = CameraClock()
+        self._clock, self._crops = CameraClock(), SteadyCrops()  # crops held as in `fercam analyze`: boxes waver
         self._last_offered = float("-inf")
         self._offered = LatestSlot()  # (time, image, {face id: box})
         self._said = LatestSlot()  # the newest Speaking
@@ -135,7 +135,7 @@ class LiveSpeaking:
     def forget(self) -> None:
         """Another camera: its tracker's faces are other people, whatever ids they get."""
         self.attributor = SpeakerAttributor(self.voice.activity)
-        self._clock, self._last_offered = CameraClock(), float("-inf")
+        self._clock, self._crops, self._last_offered = CameraClock(), SteadyCrops(), float("-inf")
         self._said.put(None)
 
     def now(self) -> Speaking | None:
@@ -161,7 +161,7 @@ class LiveSpeaking:
     def _judge(self, t: float, image: np.ndarray, boxes: dict) -> None:
         if self._meter is None:
             self._meter = self.make_meter()
-        mouths = self._meter.measure(image, boxes)
+        mouths = self._meter.measure(image, self._crops.hold(boxes))
         with self.voice.lock:
             said = self.attributor.update(t, mouths)
         self.measured += 1

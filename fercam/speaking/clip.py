@@ -19,7 +19,7 @@ import numpy as np
 from fercam.contracts import Detector
 from fercam.media import VideoReader
 from fercam.speaking.attribution import SpeakerAttributor, Speaking
-from fercam.speaking.lips import MouthMeter
+from fercam.speaking.lips import MouthMeter, SteadyCrops
 from fercam.speaking.voice_activity import VoiceActivity
 from fercam.tracking import FaceTracker
 from fercam.types import EMOTIONS, Box
@@ -30,20 +30,6 @@ from fercam.voice.audio import VAD_CHUNK_S, AudioFile
 # MOUTH_BEFORE_S before any speech to MOUTH_AFTER_S after it, and measuring it only then changes no reading.
 MOUTH_BEFORE_S, MOUTH_AFTER_S = 2.0, 0.5
 AHEAD_S = 3.0  # how far the sound is decoded ahead of the picture: past MOUTH_BEFORE_S, to see speech coming
-# The mesh's mouth opening moves by about a tenth when its crop shifts by 4% of the face (measured: 0.239 against
-# 0.264 on a still face), as much as a syllable; so a face's crop is held until its box moves or resizes by more
-# than this share of its size, and a tracker's box that wavers by a few pixels does not make a still mouth talk.
-STEADY = 0.1
-
-
-def steady(held: Box | None, box: Box) -> Box:
-    """`held` while `box` stays within `STEADY` of it, else `box`."""
-    if held is None:
-        return box
-    size = max(held.width, held.height, 1.0)
-    (hx, hy), (x, y) = held.center, box.center
-    moved = max(abs(hx - x), abs(hy - y), abs(held.width - box.width), abs(held.height - box.height))
-    return held if moved <= STEADY * size else box
 
 
 @dataclass(frozen=True)
@@ -106,7 +92,7 @@ class SpeakingStream:
     also gives the mouths measured and the whole `Speaking`): its sound is read alongside in 0.5-s blocks up to
     `AHEAD_S` ahead, so memory holds a few seconds whatever the length; the mouths are measured (the mesh, a few ms
     a face) only near speech, elsewhere every face is 0 at no cost; each face's crop is held still while its box
-    wavers (`steady`). `AudioError` for a recording without sound."""
+    wavers (`SteadyCrops`). `AudioError` for a recording without sound."""
 
     def __init__(self, path: str | Path, meter: MouthMeter | None = None, **options) -> None:
         self._audio = AudioFile(path)
@@ -114,7 +100,7 @@ class SpeakingStream:
         self.attributor = SpeakerAttributor(VoiceActivity(start=self._audio.offset), **options)
         self.meter = meter or MouthMeter()
         self.measured = 0  # frames whose mouths were measured
-        self._crops: dict[int, Box] = {}
+        self._crops = SteadyCrops()
 
     def judge(self, t: float, image: np.ndarray, boxes: dict[int, Box]) -> dict[int, float]:
         return dict(self.read(t, image, boxes)[1].faces)
@@ -128,8 +114,7 @@ class SpeakingStream:
         if not boxes or not near:
             return {}, Speaking(t, dict.fromkeys(boxes, 0.0))
         self.measured += 1
-        self._crops = {face_id: steady(self._crops.get(face_id), box) for face_id, box in boxes.items()}
-        mouths = self.meter.measure(image, self._crops)
+        mouths = self.meter.measure(image, self._crops.hold(boxes))
         return mouths, self.attributor.update(t, mouths)
 
     def close(self) -> None:

@@ -472,3 +472,28 @@ def test_silero_runs_on_one_thread_and_leaves_the_environment_as_it_was():
     assert ours[0] == 0, "Silero's OpenMP started a team of threads that spin between chunks"
     assert ours[1] == "None", "the OpenMP limit leaked into the user's environment"
     assert ours[2] == plain[2], "one thread must give the very same speech probabilities"
+
+
+def test_a_worker_runs_its_loop_until_stopped_and_starts_again():
+    import threading
+
+    from fercam.worker import Worker
+
+    laps, names = [], []
+
+    def loop() -> None:
+        names.append(threading.current_thread().name)
+        while not worker.stopping.wait(0.01):
+            laps.append(1)
+
+    worker = Worker("fercam-test-loop", loop)
+    for _ in range(2):
+        worker.start()
+        while len(laps) < 3:
+            worker.stopping.wait(0.01)
+        worker.stop()
+        stopped_at = len(laps)
+        worker.stopping.wait(0.05)
+        assert len(laps) == stopped_at, "the loop went on after stop()"
+        laps.clear()
+    assert names == ["fercam-test-loop"] * 2

@@ -21,6 +21,7 @@ from fercam.speaking.attribution import SpeakerAttributor, Speaking
 from fercam.speaking.lips import MouthMeter, SteadyCrops
 from fercam.speaking.voice_activity import VoiceActivity
 from fercam.types import Analysis, Frame
+from fercam.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -103,20 +104,14 @@ class LiveSpeaking:
         self._last_offered = float("-inf")
         self._offered = LatestSlot()  # (time, image, {face id: box})
         self._said = LatestSlot()  # the newest Speaking
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._worker = Worker("fercam-speaking", self._run, join_s=2)
 
     def start(self) -> LiveSpeaking:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="fercam-speaking", daemon=True)
-        self._thread.start()
+        self._worker.start()
         return self
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=2)
-            self._thread = None
+        self._worker.stop()
 
     def offer(self, analysis: Analysis, frame: Frame) -> None:
         """The newest analysis and its frame; taken only while someone was heard lately and the last is not too
@@ -145,7 +140,7 @@ class LiveSpeaking:
 
     def _run(self) -> None:
         seen = 0
-        while not self._stop.is_set():
+        while not self._worker.stopping.is_set():
             version, offered = self._offered.wait_newer(seen, 0.2)
             if version == seen:
                 continue
@@ -155,7 +150,7 @@ class LiveSpeaking:
             except Exception as exc:  # who speaks is an extra: its failure costs only the mark
                 log.error("who is speaking failed: %s", f"{type(exc).__name__}: {exc}".splitlines()[0])
                 log.debug("who is speaking failed", exc_info=exc)
-                self._stop.wait(1.0)
+                self._worker.stopping.wait(1.0)
             self.cpu_s += time.thread_time() - cpu
 
     def _judge(self, t: float, image: np.ndarray, boxes: dict) -> None:

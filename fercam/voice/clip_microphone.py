@@ -7,13 +7,13 @@ so whatever listens to it waits for it exactly as for a real microphone.
 
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 
 from fercam.voice.audio import DEFAULT_RATE, AudioError, AudioFile, load_audio
 from fercam.voice.features import WINDOW_S
 from fercam.voice.microphone import MicrophoneError, RecentAudio
+from fercam.worker import Worker
 
 PIECE_S = 0.02  # what a sound card hands over at a time
 
@@ -37,29 +37,23 @@ class ClipMicrophone:
             raise MicrophoneError(f"--microphone {exc}") from None
         self.path, self.loop = Path(path), loop
         self.audio = RecentAudio(seconds, DEFAULT_RATE)
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._worker = Worker("fercam-clip-microphone", self._play)
 
     def start(self) -> ClipMicrophone:
-        self._stopping.clear()
-        self._thread = threading.Thread(target=self._play, name="fercam-clip-microphone", daemon=True)
-        self._thread.start()
+        self._worker.start()
         return self
 
     def stop(self) -> None:
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+        self._worker.stop()
 
     def _play(self) -> None:
         sound = self._sound
         piece, started, played = round(PIECE_S * DEFAULT_RATE), time.monotonic(), 0  # samples pushed since `started`
-        while not self._stopping.is_set():
+        while not self._worker.stopping.is_set():
             for at in range(0, len(sound), piece):
                 chunk = sound[at : at + piece]
                 played += len(chunk)
-                if self._stopping.wait(max(0.0, started + played / DEFAULT_RATE - time.monotonic())):
+                if self._worker.stopping.wait(max(0.0, started + played / DEFAULT_RATE - time.monotonic())):
                     return
                 self.audio.push(chunk)
             if not self.loop:

@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
 
 import numpy as np
@@ -17,6 +16,7 @@ from fercam.voice.calibration import NO_SPEECH, UNSURE
 from fercam.voice.classifier import VoiceClassifier, load_voice_classifier
 from fercam.voice.features import SAMPLE_RATE, WINDOW_S, RunningStats, voice_features
 from fercam.voice.microphone import Microphone, RecentAudio
+from fercam.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -50,25 +50,19 @@ class MicrophoneListener:
         self._given = microphone
         self._microphone = None
         self._latest: np.ndarray | None = None
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._worker = Worker("fercam-voice", self._run)
 
     def start(self) -> MicrophoneListener:
         """Open the microphone (`fercam.voice.microphone.MicrophoneError` if there is none) and start classifying."""
         self._model()
         self._microphone = (self._given or Microphone(WINDOW_S, device=self._device)).start()
         self._audio = self._microphone.audio
-        self._stopping.clear()
-        self._thread = threading.Thread(target=self._run, name="fercam-voice", daemon=True)
-        self._thread.start()
+        self._worker.start()
         return self
 
     def stop(self) -> None:
         """Stop classifying and close the microphone; the buffered audio is dropped."""
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+        self._worker.stop()
         if self._microphone is not None:
             self._microphone.stop()
             self._microphone = None
@@ -112,7 +106,7 @@ class MicrophoneListener:
 
     def _run(self) -> None:
         due = time.monotonic() + self._hop_s
-        while not self._stopping.wait(min(self._listen_s, self._hop_s)):
+        while not self._worker.stopping.wait(min(self._listen_s, self._hop_s)):
             try:
                 if time.monotonic() < due:
                     self.listen()

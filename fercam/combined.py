@@ -136,8 +136,8 @@ class RefreshRule:
     turned: float = 0.12  # change of the landmarks' shape (see `pose_shape`) since the refresh
     close: float = 0.1  # the combined reading's two top emotions this close: a stale opinion could flip the label
     # At most this many known faces read again in one call (0: all that are due), the longest kept first; the others
-    # wait a frame. LIVE: 1, as the faces of a call are often due together, and reading five at once holds the
-    # analysis back 50 ms and costs more a face than one at a time (1080p, five faces: p95 latency 32 ms).
+    # wait a call. LIVE: 1, as the faces of a call are often due together, and reading five at once holds the
+    # analysis back 50-100 ms and costs more a face than one at a time (models/README.md).
     at_once: int = 0
 
     def due(self, face: Remembered, look: Look, now: float, combined: np.ndarray) -> bool:

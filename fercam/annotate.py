@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from fercam.emoji import paste, render_emoji
+from fercam.emoji import paste_emoji
 from fercam.settings import Settings
 from fercam.types import EMOTIONS, Analysis, Emotion, Face
 
@@ -127,7 +127,7 @@ class EmojiAnnotator:
             size = max(16, round(face.box.width / 3))
             x1, y1, x2, _ = face.box.as_ints()
             x = x2 + 4 if x2 + 4 + size <= image.shape[1] else x1 - size - 4
-            paste(image, render_emoji(face.top, size), x, y1)
+            paste_emoji(image, face.top, size, x, y1)
         return image
 
 
@@ -261,7 +261,7 @@ def draw_voice_badge(
     left = 6 if not _covers(faces, 6, width, height) else image.shape[1] - 6 - width
     cv2.rectangle(image, (left, 6), (left + width, 6 + height), (30, 30, 30), -1)
     if emotion is not None:
-        paste(image, render_emoji(emotion, size), left + 4, 10)
+        paste_emoji(image, emotion, size, left + 4, 10)
     cv2.putText(image, text, (left + 8 + icon, 10 + (size + th) // 2), _FONT, scale, (240, 240, 240), 2, cv2.LINE_AA)
 
 

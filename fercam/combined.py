@@ -135,6 +135,10 @@ class RefreshRule:
     box_moved: float = 0.6  # IoU with the box at the refresh under this: the face moved, or came closer
     turned: float = 0.12  # change of the landmarks' shape (see `pose_shape`) since the refresh
     close: float = 0.1  # the combined reading's two top emotions this close: a stale opinion could flip the label
+    # At most this many known faces read again in one call (0: all that are due), the longest kept first; the others
+    # wait a call. LIVE: 1, as the faces of a call are often due together, and reading five at once holds the
+    # analysis back 50-100 ms and costs more a face than one at a time (models/README.md).
+    at_once: int = 0
 
     def due(self, face: Remembered, look: Look, now: float, combined: np.ndarray) -> bool:
         """Whether `face`, which looks like `look` at `now` and reads `combined` with its kept opinion, is due."""
@@ -167,7 +171,7 @@ def _turned(then: np.ndarray | None, now: np.ndarray | None) -> float:
 
 
 # LIVE reads a face 12-14 times a second, alternating its views: a face that keeps moving is asked at most ~7 times
-LIVE_REFRESH = RefreshRule(soonest_s=0.15)
+LIVE_REFRESH = RefreshRule(soonest_s=0.15, at_once=1)
 
 
 def pose_shape(detection: Detection) -> np.ndarray | None:
@@ -236,16 +240,19 @@ class CombinedReading:
         remember = now is not None and self.refresh is not None
         if remember:  # faces not seen for a while are other faces by now
             self._memory = [m for m in self._memory if 0 <= now - m.seen_at < self.refresh.every_s]
-        known, todo = self._known(detections) if remember else [None] * len(detections), []
+        known = self._known(detections) if remember else [None] * len(detections)
         looks = [
             Look(d.box, pose_shape(d), p if face is None else (p + face.ours) / 2)
             for d, p, face in zip(detections, ours, known)
         ]
+        reasons = [
+            "new" if face is None else self.refresh.reason(face, look, now, self._combine(look, face))
+            for look, face in zip(looks, known)
+        ]
+        todo = self._chosen(reasons, known)
         for i, (look, face) in enumerate(zip(looks, known)):
-            reason = "new" if face is None else self.refresh.reason(face, look, now, self._combine(look, face))
-            if reason is not None:
-                todo.append(i)
-                self.refresh_reasons[reason] = self.refresh_reasons.get(reason, 0) + 1
+            if i in todo:
+                self.refresh_reasons[reasons[i]] = self.refresh_reasons.get(reasons[i], 0) + 1
             else:
                 out[i], face.seen, face.seen_at, face.ours = face.second, look.box, now, ours[i]
         aligned = aligned_faces(bgr_image, [detections[i] for i in todo])
@@ -261,6 +268,13 @@ class CombinedReading:
                 Remembered(out[i], now, looks[i], looks[i].box, now, ours[i]) for i in read
             ]
         return out
+
+    def _chosen(self, reasons: list[str | None], known: list[Remembered | None]) -> list[int]:
+        """The faces read now: every new one, and of the known ones due, the longest kept first, up to `at_once`."""
+        due = sorted((i for i, face in enumerate(known) if face is not None and reasons[i]), key=lambda i: known[i].at)
+        if self.refresh is not None and self.refresh.at_once:
+            due = due[: self.refresh.at_once]
+        return sorted([i for i, face in enumerate(known) if face is None] + due)
 
     def _combine(self, look: Look, face: Remembered) -> np.ndarray:
         """The combined reading of `look` with the face's kept opinion: is it a close call?"""

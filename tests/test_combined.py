@@ -326,6 +326,33 @@ def test_a_face_read_in_alternating_views_is_not_read_again_for_the_views_differ
     assert second.calls == 2 and reading.refresh_reasons == {"new": 1, "ours_moved": 1}
 
 
+def test_faces_due_together_are_read_again_one_a_call_the_longest_kept_first():
+    """LIVE: the faces of a call are often due at once; reading them all in one frame is a spike in latency."""
+    image = np.random.default_rng(0).integers(0, 256, (200, 600, 3), dtype=np.uint8)
+    landmarks = ((30.0, 40.0), (70.0, 40.0), (50.0, 60.0), (35.0, 80.0), (65.0, 80.0))
+    detections = [
+        Detection(Box(x, 0, x + 100, 100), 0.99, tuple((px + x, py) for px, py in landmarks)) for x in (0, 200, 400)
+    ]
+
+    class Steady:
+        def predict_faces(self, crops):
+            return np.tile(np.array([0.1, 0, 0, 0.6, 0.1, 0.1, 0.1], np.float32), (len(crops), 1))
+
+    second = CountingModel()
+    rule = RefreshRule(every_s=1.0, close=0.0, at_once=1)
+    reading = CombinedReading(Steady(), second, Combiner.load(), refresh=rule)
+    reading.classify(image, detections, 0.0)
+    assert second.calls == 3  # new faces have no opinion to keep: all read at once
+    reads = []
+    for now in (0.5, 1.0, 1.05, 1.1, 1.15):  # all three due at 1.0: one a call
+        before = second.calls
+        reading.classify(image, detections, now)
+        reads.append(second.calls - before)
+    assert reads == [0, 1, 1, 1, 0]
+    assert sorted(face.at for face in reading._memory) == [1.0, 1.05, 1.1]
+    assert reading.refresh_reasons == {"new": 3, "every_s": 3}
+
+
 def test_the_shipped_second_model_reads_a_frames_faces_in_one_call_as_one_by_one(media_dir):
     image = cv2.imread(str(media_dir / "two_people.jpg"))
     faces = [f for f in aligned_faces(image, fercam.load_detector().detect(image)) if f is not None]

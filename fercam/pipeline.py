@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 # frame, the same cost: 90.3%): consecutive frames barely differ, and the tracker averages the two views over time.
 OFFLINE_VIEWS = "alternating"
 
+
 class Mode(Enum):
     OFFLINE = "offline"
     IMAGE = "image"

@@ -15,7 +15,8 @@ from speaking_galleries import GRID, TURN_S, build_gallery
 from fercam.speaking.attribution import GRID_HZ, SpeakerAttributor, Speaking
 from fercam.speaking.voice_activity import VoiceActivity
 from fercam.types import Box
-from fercam.voice.audio import SILENCE_DB, VAD_CHUNK_S
+from fercam.voice.audio import SILENCE_DB
+from fercam.voice.speech import VAD_CHUNK_S
 
 RATE = 16000
 

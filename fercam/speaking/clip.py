@@ -23,7 +23,8 @@ from fercam.speaking.lips import MouthMeter, SteadyCrops
 from fercam.speaking.voice_activity import VoiceActivity
 from fercam.tracking import FaceTracker
 from fercam.types import EMOTIONS, Box
-from fercam.voice.audio import VAD_CHUNK_S, AudioFile
+from fercam.voice.audio import AudioFile
+from fercam.voice.speech import VAD_CHUNK_S
 
 # The attribution reads each mouth over about the last 1.8 s (its 1.5-s window plus the high-pass's and the lags'
 # margins) and finds a speaker only within its 0.4-s hangover after speech; so a mouth is needed from

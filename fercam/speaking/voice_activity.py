@@ -12,16 +12,8 @@ from collections import deque
 
 import numpy as np
 
-from fercam.voice.audio import (
-    DEFAULT_RATE,
-    SILENCE_DB,
-    VAD_CHUNK,
-    VAD_CHUNK_S,
-    SpeechDetector,
-    enough_speech,
-    resample,
-    to_float,
-)
+from fercam.voice.audio import DEFAULT_RATE, SILENCE_DB, resample, to_float
+from fercam.voice.speech import VAD_CHUNK, VAD_CHUNK_S, SpeechDetector, enough_speech
 
 SPEECH_BAND = (300.0, 3000.0)  # Hz: where opening the mouth changes the voice most (formants, not the voicing hum)
 _WINDOW = np.hanning(VAD_CHUNK)

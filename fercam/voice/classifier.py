@@ -23,7 +23,7 @@ import numpy as np
 from fercam.litert import LiteRTModel, ModelError
 from fercam.paths import model_file
 from fercam.types import EMOTIONS
-from fercam.voice.audio import VAD_CHUNK, SpeechDetector, enough_speech, resample, to_float
+from fercam.voice.audio import resample, to_float
 from fercam.voice.calibration import NO_SPEECH, UNSURE, temperature_scale
 from fercam.voice.features import (
     N_FEATURES,
@@ -35,6 +35,7 @@ from fercam.voice.features import (
     norm_file,
     voice_features,
 )
+from fercam.voice.speech import VAD_CHUNK, SpeechDetector, enough_speech
 
 DEFAULT_MODEL = "voice_mlp.tflite"
 

@@ -11,11 +11,12 @@ import time
 
 import numpy as np
 
-from fercam.voice.audio import SpeechStream, resample
+from fercam.voice.audio import resample
 from fercam.voice.calibration import NO_SPEECH, UNSURE
 from fercam.voice.classifier import VoiceClassifier, load_voice_classifier
 from fercam.voice.features import SAMPLE_RATE, WINDOW_S, RunningStats, voice_features
 from fercam.voice.microphone import Microphone, RecentAudio
+from fercam.voice.speech import SpeechStream
 from fercam.worker import Worker
 
 log = logging.getLogger(__name__)

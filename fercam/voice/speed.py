@@ -44,9 +44,9 @@ def speech_window(seconds: float = 2.0) -> np.ndarray:
 def bench_voice(model: str | None = None, *, repeats: int = 200) -> dict:
     """Median and p90 ms per 2 s window: features, model, both (the live budget), the Silero VAD; and the VAD
     per 0.5 s hop as the live listener streams it."""
-    from fercam.voice.audio import SpeechStream, speech_chunks
     from fercam.voice.classifier import load_voice_classifier
     from fercam.voice.features import voice_features
+    from fercam.voice.speech import SpeechStream, speech_chunks
 
     classifier = load_voice_classifier(model)
     window = speech_window()

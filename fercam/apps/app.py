@@ -12,7 +12,7 @@ from pathlib import Path
 from fercam.contracts import Closing, SourceError
 from fercam.errors import one_line
 from fercam.live import LiveRunner, one_opencv_thread
-from fercam.live.runner import FrameClock
+from fercam.live.clocks import FrameClock
 from fercam.pipeline import make_live_reader
 from fercam.settings import CAMERA_HELP, Settings, SettingsStore
 from fercam.sinks import SinkError, open_with_fallback

@@ -251,7 +251,9 @@ def bench(args) -> int:
     if args.voice is not None or args.model is not None:
         return live.print_model_bench(args.voice, args.model, as_json=args.json)
     if args.analyze:
-        return live.print_analyze_profile(args.analyze, args.detector, as_json=args.json)
+        from fercam.apps.bench.stages import print_analyze_profile
+
+        return print_analyze_profile(args.analyze, args.detector, as_json=args.json)
     source = args.source
     if not source:
         source, which = live.default_source()

@@ -21,6 +21,7 @@ import numpy as np
 
 from fercam.annotate import message_frame
 from fercam.contracts import CueReader, Sink, Source
+from fercam.live.clocks import FrameClock
 from fercam.live.slots import LatestSlot
 from fercam.live.stats import LiveStats
 from fercam.pipeline import FaceReader, ReaderConfig, make_cue_reader, prepare, render
@@ -37,18 +38,6 @@ def one_opencv_thread() -> None:
     threads, sized when a capture opens: so call this before opening the source) only adds wake-ups and
     hand-offs on a 2-core laptop (720p, one face: 0.36 -> 0.27 CPU cores in `fercam bench`)."""
     cv2.setNumThreads(1)
-
-
-class FrameClock:
-    """When the picture being sent was captured (time.monotonic()): a recording's clock. One per output, shared by
-    every runner that feeds it, so the time a settings change takes is a pause in the file, not a cut, and a
-    24 fps camera's frames are 1/24 s apart whatever the output's rate."""
-
-    def __init__(self) -> None:
-        self.time = time.monotonic()
-
-    def __call__(self) -> float:
-        return self.time
 
 
 class LiveRunner:

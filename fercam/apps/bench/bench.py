@@ -250,30 +250,6 @@ def format_report(result: dict) -> str:
     return "\n".join(lines)
 
 
-def print_analyze_profile(spec: str, detector: str, *, as_json: bool) -> int:
-    """`fercam bench --analyze CLIP`: `fercam analyze`'s pipeline on one recording, per stage."""
-    from fercam.apps.bench.perfpage import machine
-    from fercam.apps.bench.stages import profile_analyze
-
-    result = profile_analyze(spec, detector=detector)
-    if as_json:
-        print(json.dumps(result))
-        return 0
-    stages = result["cpu_ms_per_frame_by_stage"]
-    share = result["second_opinions"] / max(1, result["faces_read"])
-    print(
-        f"fercam bench --analyze {spec}: {result['frames']} frames at {result['fps']} fps "
-        f"({result['fps_with_voice']} fps counting the voice stage)\n"
-        f"  on {machine()}\n"
-        f"  CPU ms a frame: {result['cpu_ms_per_frame']}: "
-        + ", ".join(f"{k} {v}" for k, v in stages.items())
-        + f"\n  second opinion on {result['second_opinions']} of {result['faces_read']} face readings ({share:.0%}), "
-        f"{result['second_opinions_per_s']} a second; why: "
-        + ", ".join(f"{k} {v}" for k, v in sorted(result["second_opinion_reasons"].items()))
-    )
-    return 0
-
-
 def print_model_bench(voice: str | None, model: str | None, *, as_json: bool) -> int:
     """`fercam bench --voice` / `--model`: a model alone, at batch size 1."""
     if voice is not None:

@@ -7,6 +7,7 @@ per-model timers): this measures the offline analysis, and `tools/second_opinion
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -120,3 +121,26 @@ def profile_analyze(spec: str, *, refresh="shipped", detector: str = "mtcnn", on
         "second_opinions_per_s": round(reading.second_reads / frames_s, 1) if frames_s > 0 else 0.0,
         "second_opinion_reasons": reading.refresh_reasons,
     }
+
+
+def print_analyze_profile(spec: str, detector: str, *, as_json: bool) -> int:
+    """`fercam bench --analyze CLIP`: `fercam analyze`'s pipeline on one recording, per stage."""
+    from fercam.apps.bench.perfpage import machine
+
+    result = profile_analyze(spec, detector=detector)
+    if as_json:
+        print(json.dumps(result))
+        return 0
+    stages = result["cpu_ms_per_frame_by_stage"]
+    share = result["second_opinions"] / max(1, result["faces_read"])
+    print(
+        f"fercam bench --analyze {spec}: {result['frames']} frames at {result['fps']} fps "
+        f"({result['fps_with_voice']} fps counting the voice stage)\n"
+        f"  on {machine()}\n"
+        f"  CPU ms a frame: {result['cpu_ms_per_frame']}: "
+        + ", ".join(f"{k} {v}" for k, v in stages.items())
+        + f"\n  second opinion on {result['second_opinions']} of {result['faces_read']} face readings ({share:.0%}), "
+        f"{result['second_opinions_per_s']} a second; why: "
+        + ", ".join(f"{k} {v}" for k, v in sorted(result["second_opinion_reasons"].items()))
+    )
+    return 0

@@ -240,15 +240,18 @@ def voice_timeline(
     return timeline.windows()
 
 
-def write_voice_csv(windows: list[VoiceWindow], path: str | Path) -> Path:
+def write_voice_csv(
+    windows: list[VoiceWindow], path: str | Path, *, columns: Sequence[str] = (), cells: Sequence[Sequence] = ()
+) -> Path:
     """One row per window: start_s, end_s, speech, emotion ("no speech" / "unsure" / the emotion), confidence,
-    then the 7 probabilities (also for unsure windows)."""
+    then the 7 probabilities (also for unsure windows); then the caller's `columns`, with each window's `cells`
+    (`fercam analyze`: the face that spoke it)."""
     path = Path(path)
-    with path.open("w", newline="") as handle:
+    with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["start_s", "end_s", "speech", "emotion", "confidence", *EMOTIONS])
-        for w in windows:
+        writer.writerow(["start_s", "end_s", "speech", "emotion", "confidence", *EMOTIONS, *columns])
+        for w, extra in zip(windows, cells or [()] * len(windows), strict=True):
             probs = [f"{p:.4f}" for p in w.probs] if w.probs is not None else [""] * len(EMOTIONS)
             confidence = f"{w.confidence:.4f}" if w.probs is not None else ""
-            writer.writerow([f"{w.start:.3f}", f"{w.end:.3f}", int(w.speech), w.label, confidence, *probs])
+            writer.writerow([f"{w.start:.3f}", f"{w.end:.3f}", int(w.speech), w.label, confidence, *probs, *extra])
     return path

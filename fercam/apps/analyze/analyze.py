@@ -183,7 +183,7 @@ def _analyze_video(clock: MediaClock, spec: str, folder: Path, *, options: Optio
         has_sound = not spec.lower().startswith(STREAM_SCHEMES) and has_audio(spec)
         result.notes += ["voice skipped: the run was stopped in the frame stage"] if has_sound else []
     else:
-        voice = analyze_voice(spec, folder, result, options, position, until_s=end if cut else None)
+        voice = analyze_voice(spec, result, options, position, until_s=end if cut else None)
         has_sound = voice is not None
     if result.interrupted and voice is not None and voice.until < end:  # stopped in the voice stage: all end there
         end, cut = voice.until, True
@@ -194,7 +194,7 @@ def _analyze_video(clock: MediaClock, spec: str, folder: Path, *, options: Optio
         body.rows = [row for row in body.rows if row[0] < end]
         speaking.cut(end)
     owners = own_windows(voice.windows, speaking.rows, timeline.rows) if voice else []
-    if voice is not None:  # the voice stage's file again, with each window's speaker
+    if voice is not None:  # each window with its speaker
         write_voice_timeline(voice.windows, owners, folder / "voice_timeline.csv")
     video_file = folder / "annotated.mp4"
     if video_file.exists() and has_sound:  # the sound kept, cut where the pictures stop
@@ -275,7 +275,7 @@ def _analyze_audio_only(spec: str, out_dir: Path, *, options: Options, position:
     if spec.lower().startswith(STREAM_SCHEMES):  # `analyze_voice` reads files only
         raise ValueError(f"{spec}: the sound of a stream is not analysed: save it to a file and analyse that")
     result = InputResult(spec, out_dir=str(out_dir), notes=notes)
-    voice = analyze_voice(spec, out_dir, result, options, position, until_s=options.duration or None, audio_only=True)
+    voice = analyze_voice(spec, result, options, position, until_s=options.duration or None, audio_only=True)
     if voice is None:
         raise ValueError(result.notes[-1])
     write_voice_timeline(voice.windows, [None] * len(voice.windows), out_dir / "voice_timeline.csv")  # no faces

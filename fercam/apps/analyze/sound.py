@@ -24,17 +24,16 @@ class Voice:
     unsure_below: float = 0.0  # a speech window whose top probability is under this is "unsure"
 
 
-def analyze_voice(
-    spec: str, out_dir: Path, result: InputResult, options: Options, position: int, *, until_s=None, audio_only=False
-):
+def analyze_voice(spec: str, result: InputResult, options: Options, position: int, *, until_s=None, audio_only=False):
     """The voice timeline of the input's sound up to `until_s`, or None (no sound, or unusable sound: noted).
-    Streamed in blocks with a progress bar; a stop request ends it at the next block (about a second)."""
+    Streamed in blocks with a progress bar; a stop request ends it at the next block (about a second). Its file,
+    voice_timeline.csv, is written once the faces are known (`speakers.write_voice_timeline`)."""
     from tqdm import tqdm
 
     from fercam.emotion import ModelError
     from fercam.media import has_audio
     from fercam.voice.audio import AudioError, AudioFile
-    from fercam.voice.classifier import VoiceTimeline, load_voice_classifier, write_voice_csv
+    from fercam.voice.classifier import VoiceTimeline, load_voice_classifier
 
     if spec.lower().startswith(STREAM_SCHEMES) or not (audio_only or has_audio(spec)):
         return None
@@ -71,7 +70,6 @@ def analyze_voice(
     except (AudioError, ModelError) as exc:  # the face outputs still complete without the voice
         result.notes.append(f"voice skipped: {exc}")
         return None
-    write_voice_csv(windows, out_dir / "voice_timeline.csv")
     if not any(w.speech for w in windows):
         result.notes.append("no speech found in the sound track")
     return Voice(windows, timeline.offset + timeline.seconds, timeline.classifier.unsure_below)

@@ -5,7 +5,6 @@ person reading (summary.json), drawn in its lane of timeline.png. How the attrib
 
 from __future__ import annotations
 
-import csv
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,12 +13,11 @@ import numpy as np
 
 from fercam.pictures import ImageSource
 from fercam.source_specs import STREAM_SCHEMES
+from fercam.speaking.attribution import SPEAKS
 from fercam.speaking.person import PersonReading, pool
 from fercam.types import EMOTIONS
 
 MIN_FPS = 12.0  # analysed frames a second under which the lips' syllables (4-5 Hz) cannot be followed
-SPEAKS = 0.5  # a face this likely to speak is speaking; a window's face owns it at this mean
-VOICE_COLUMNS = ["start_s", "end_s", "speech", "emotion", "confidence", *EMOTIONS]  # as `write_voice_csv` writes
 OWNER_COLUMNS = ["face_id", "person_emotion", "person_confidence", "disagree"]
 
 
@@ -118,18 +116,13 @@ def own_windows(windows, speaking_rows, face_rows) -> list[Owner | None]:
 def write_voice_timeline(windows, owners: list[Owner | None], path: Path) -> None:
     """voice_timeline.csv: each window as `write_voice_csv` writes it, then its owner and person reading (empty when
     no face owns it)."""
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(VOICE_COLUMNS + OWNER_COLUMNS)
-        for w, owner in zip(windows, owners, strict=True):
-            probs = [f"{p:.4f}" for p in w.probs] if w.probs is not None else [""] * len(EMOTIONS)
-            confidence = f"{w.confidence:.4f}" if w.probs is not None else ""
-            row = [f"{w.start:.3f}", f"{w.end:.3f}", int(w.speech), w.label, confidence, *probs]
-            if owner is None:
-                writer.writerow(row + [""] * len(OWNER_COLUMNS))
-            else:
-                person = owner.person
-                writer.writerow(row + [owner.face_id, person.emotion, f"{person.confidence:.4f}", int(person.disagree)])
+    from fercam.voice.classifier import write_voice_csv
+
+    cells = [
+        [o.face_id, o.person.emotion, f"{o.person.confidence:.4f}", int(o.person.disagree)] if o else [""] * 4
+        for o in owners
+    ]
+    write_voice_csv(windows, path, columns=OWNER_COLUMNS, cells=cells)
 
 
 def summarize_speakers(faces: dict, stage: SpeakingStage, voice, owners: list[Owner | None], face_rows) -> None:

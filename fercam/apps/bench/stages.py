@@ -103,7 +103,7 @@ def profile_analyze(spec: str, *, refresh="shipped", detector: str = "mtcnn", on
             body.close()
             source.close()
         frames_s, frames_cpu_s = time.perf_counter() - start, time.process_time() - cpu_start
-        analyze_voice(spec, folder, InputResult(spec), Options(progress=False), 0)
+        analyze_voice(spec, InputResult(spec), Options(progress=False), 0)
         voice_s = time.perf_counter() - start - frames_s
         clock.spent["voice"] = time.process_time() - cpu_start - frames_cpu_s
     n = max(1, frames)

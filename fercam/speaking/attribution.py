@@ -23,6 +23,7 @@ import numpy as np
 
 from fercam.speaking.voice_activity import VoiceActivity
 
+SPEAKS = 0.5  # a face this likely to speak is speaking (two can); a voice this likely off screen is off screen
 GRID_HZ = 25.0  # the common clock of mouth and voice: near every camera's rate, finer than syllables (4-5 Hz)
 
 
@@ -42,7 +43,7 @@ class Speaking:
     def speaker(self) -> int | None:
         """The face most likely speaking, if at least even odds; None for nobody or a voice from off screen."""
         best = max(self.faces, key=self.faces.get, default=None)
-        return best if best is not None and self.faces[best] >= 0.5 else None
+        return best if best is not None and self.faces[best] >= SPEAKS else None
 
 
 def highpass(x: np.ndarray, width: int) -> np.ndarray:

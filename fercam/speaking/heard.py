@@ -12,11 +12,9 @@ import math
 
 import numpy as np
 
-from fercam.speaking.attribution import Speaking
+from fercam.speaking.attribution import SPEAKS, Speaking
 from fercam.speaking.person import PersonReading, pool
 from fercam.types import EMOTIONS, Analysis, Face
-
-SPEAKS = 0.5  # a face's speaking probability from which it is shown speaking; the same for a voice off screen
 
 
 def speakers(speaking: Speaking | None) -> set[int]:

@@ -35,7 +35,8 @@ def draw_heard_voice(
     if voice is None or not settings.voice or settings.paused:
         return
     faces = analysis.faces if analysis is not None else ()
-    talking = [face for face in faces if face.id in speakers(speaking)] if not stale else []
+    talking_ids = speakers(speaking) if not stale else set()
+    talking = [face for face in faces if face.id in talking_ids]
     for face in talking:
         draw_face_voice(image, face, voice)
     if not talking:

@@ -72,15 +72,13 @@ class LiveSpeaking:
         self, *, make_meter=MouthMeter, max_hz: float = 15.0, awake_s: float = 5.0, fresh_s: float = 1.0
     ) -> None:
         self.voice = HeardVoice()
-        self.attributor = SpeakerAttributor(self.voice.activity)
         self.make_meter, self._meter = make_meter, None  # Face Mesh loads on this thread, the first time it is needed
         self.min_gap_s = 0.8 / max_hz  # every other analysis at 22-30 Hz, every one when analyses are slower
         self.awake_s, self.fresh_s = awake_s, fresh_s
         self.cpu_s, self.measured = 0.0, 0  # for `fercam bench`
-        self._clock, self._crops = CameraClock(), SteadyCrops()  # crops held as in `fercam analyze`: boxes waver
-        self._last_offered = float("-inf")
         self._offered = LatestSlot()  # (time, image, {face id: box})
         self._said = LatestSlot()  # the newest Speaking
+        self._start_afresh()
         self._worker = Worker("fercam-speaking", self._run, join_s=2)
 
     def start(self) -> LiveSpeaking:
@@ -106,9 +104,13 @@ class LiveSpeaking:
 
     def forget(self) -> None:
         """Another camera: its tracker's faces are other people, whatever ids they get."""
-        self.attributor = SpeakerAttributor(self.voice.activity)
-        self._clock, self._crops, self._last_offered = CameraClock(), SteadyCrops(), float("-inf")
+        self._start_afresh()
         self._said.put(None)
+
+    def _start_afresh(self) -> None:
+        self.attributor = SpeakerAttributor(self.voice.activity)
+        self._clock, self._crops = CameraClock(), SteadyCrops()  # crops held as in `fercam analyze`: boxes waver
+        self._last_offered = float("-inf")
 
     def now(self) -> Speaking | None:
         """Who speaks, if it was judged within the last `fresh_s` (else None: nobody was heard lately)."""

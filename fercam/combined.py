@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -90,7 +91,12 @@ class Combiner:
         x = features(ours, second[:, :k])
         if self.reads_features:
             x = np.hstack([x, second[:, k:].astype(np.float64)])
-        return x @ self.weights.T + self.bias - self.tau * np.log(self.class_share)
+        return x @ self.weights.T + self.offset
+
+    @cached_property
+    def offset(self) -> np.ndarray:
+        """The bias with the logit adjustment folded in, once per rule rather than per call."""
+        return self.bias - self.tau * np.log(self.class_share)
 
 
 def features(ours: np.ndarray, second: np.ndarray) -> np.ndarray:

@@ -253,7 +253,7 @@ def draw_voice_badge(
     "voice: happy 70%", or "voice: unsure" / "voice: no speech" (`who`: "voice (off screen)", say)."""
     size = max(24, image.shape[0] // 14)
     emotion = None if isinstance(voice, str) else Emotion(int(np.argmax(voice)))
-    text = f"{who}: {voice}" if emotion is None else f"{who}: {emotion.label} {float(np.max(voice)):.0%}"
+    text = voice_text(voice, who)
     scale = size / 40
     (tw, th), _ = cv2.getTextSize(text, _FONT, scale, 2)
     icon = 0 if emotion is None else size
@@ -263,6 +263,13 @@ def draw_voice_badge(
     if emotion is not None:
         paste_emoji(image, emotion, size, left + 4, 10)
     cv2.putText(image, text, (left + 8 + icon, 10 + (size + th) // 2), _FONT, scale, (240, 240, 240), 2, cv2.LINE_AA)
+
+
+def voice_text(voice: np.ndarray | str, who: str = "voice") -> str:
+    """ "voice: happy 70%", or "voice: unsure" / "voice: no speech" for a window that names no emotion."""
+    if isinstance(voice, str):
+        return f"{who}: {voice}"
+    return f"{who}: {Emotion(int(np.argmax(voice))).label} {float(np.max(voice)):.0%}"
 
 
 def _covers(faces: tuple[Face, ...], left: int, width: int, height: int) -> bool:

@@ -208,8 +208,6 @@ def render(
 ) -> np.ndarray:
     """The image the sinks receive: the frame with the chosen overlays (`body`: cues per face id; `speaking`: who
     speaks, live, which takes the voice badge to that face: `fercam.voice_marks`)."""
-    if speaking is None:
-        return annotate(frame.image, analysis, settings, stale=stale, voice=voice, body=body)
     image = annotate(frame.image, analysis, settings, stale=stale, body=body)
     draw_heard_voice(image, analysis, settings, voice, speaking, stale=stale)
     return image

@@ -9,11 +9,11 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from fercam.annotate import _inside, _place, _scale, draw_voice_badge
+from fercam.annotate import _inside, _place, _scale, draw_voice_badge, voice_text
 from fercam.settings import Settings
 from fercam.speaking.attribution import Speaking
 from fercam.speaking.heard import off_screen, person_reading, speakers
-from fercam.types import Analysis, Emotion, Face
+from fercam.types import Analysis, Face
 
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 _FILL, _TEXT = (30, 30, 30), (240, 240, 240)
@@ -41,12 +41,6 @@ def draw_heard_voice(
         draw_face_voice(image, face, voice)
     if not talking:
         draw_voice_badge(image, voice, faces, who="voice (off screen)" if off_screen(speaking) else "voice")
-
-
-def voice_text(voice: np.ndarray | str) -> str:
-    if isinstance(voice, str):
-        return f"voice: {voice}"
-    return f"voice: {Emotion(int(np.argmax(voice))).label} {float(np.max(voice)):.0%}"
 
 
 def draw_face_voice(image: np.ndarray, face: Face, voice: np.ndarray | str) -> None:

@@ -8,8 +8,8 @@ log-probabilities and, if the rule file says so, the zoo model's 512 penultimate
 `wild_faces_dev` and `sfew_train` and chosen by nested held-out-persons-and-films folds
 (`python -m fercam.training.fit_combiner`), turns the two readings into one; it ships as a JSON file and
 runs here with numpy alone. The same file holds the confidence under which a reading is called "unsure".
-This module holds that rule, when a face's second opinion is read again (`RefreshRule`), and the reading
-that runs both models and the rule on a frame's faces.
+This module holds that rule and the reading that runs both models and the rule on a frame's faces; when a face's
+second opinion is read again is `fercam.refresh.RefreshRule`.
 """
 
 from __future__ import annotations
@@ -26,9 +26,10 @@ from fercam.contracts import EmotionClassifier
 from fercam.crops import face_crops
 from fercam.litert import ModelError
 from fercam.paths import model_file
+from fercam.refresh import DEFAULT_REFRESH, Look, RefreshRule, Remembered, pose_shape
 from fercam.second_opinion import FEATURES, AlignedEmotionModel, aligned_faces, softmax
 from fercam.tracking import greedy_match
-from fercam.types import EMOTIONS, Box, Detection
+from fercam.types import EMOTIONS, Detection
 
 COMBINER = "fer_combiner.json"
 EPS = 1e-4  # floor under probabilities before a log: one model's certainty must not overrule everything
@@ -104,99 +105,6 @@ def features(ours: np.ndarray, second: np.ndarray) -> np.ndarray:
     return np.log(np.maximum(np.concatenate([ours, second], axis=1).astype(np.float64), EPS))
 
 
-@dataclass(frozen=True)
-class Look:
-    """What a face looks like in one frame, as far as the refresh rule cares: its box, its landmarks' shape
-    (`pose_shape`) and our model's reading of it (for a known face, the mean of its last two readings: LIVE reads
-    the face and its mirror image on alternate calls, and the two views alone differ by more than a moved face)."""
-
-    box: Box
-    shape: np.ndarray | None
-    ours: np.ndarray
-
-
-@dataclass
-class Remembered:
-    """A face's second opinion, when and how the face looked when it was read, and where it was last seen."""
-
-    second: np.ndarray  # its probabilities, then its 512 features where the rule reads them
-    at: float
-    then: Look
-    seen: Box
-    seen_at: float
-    ours: np.ndarray  # our model's newest reading of it: half of the next `Look.ours`
-
-
-@dataclass(frozen=True)
-class RefreshRule:
-    """When a face's second opinion is read again, in every mode: a new face, a face that moved or turned, a face
-    whose reading by our model moved, a close call between two emotions, and otherwise every `every_s` (media time
-    offline, camera time live); never sooner than `soonest_s` after the last reading of a known face. The zoo
-    model costs several times ours, and its reading of the same face in the same pose barely changes from one
-    frame to the next; a face is known again by its box overlapping (IoU > 0.5) where it was last seen."""
-
-    every_s: float = 1.0
-    soonest_s: float = 0.0  # LIVE: 0.15, so a face that keeps moving costs at most 7 readings a second
-    ours_moved: float = 0.25  # total-variation distance of our model's reading since the refresh
-    box_moved: float = 0.6  # IoU with the box at the refresh under this: the face moved, or came closer
-    turned: float = 0.12  # change of the landmarks' shape (see `pose_shape`) since the refresh
-    close: float = 0.1  # the combined reading's two top emotions this close: a stale opinion could flip the label
-    # At most this many known faces read again in one call (0: all that are due), the longest kept first; the others
-    # wait a call. LIVE: 1, as the faces of a call are often due together, and reading five at once holds the
-    # analysis back 50-100 ms and costs more a face than one at a time (models/README.md).
-    at_once: int = 0
-
-    def due(self, face: Remembered, look: Look, now: float, combined: np.ndarray) -> bool:
-        """Whether `face`, which looks like `look` at `now` and reads `combined` with its kept opinion, is due."""
-        return self.reason(face, look, now, combined) is not None
-
-    def reason(self, face: Remembered, look: Look, now: float, combined: np.ndarray) -> str | None:
-        """Why `face` is due (the first condition that holds, by name), or None."""
-        then, age = face.then, now - face.at
-        if 0 <= age < self.soonest_s:
-            return None
-        top, second = np.sort(combined)[-2:][::-1]
-        if not 0 <= age < self.every_s:  # or time went back: a new recording
-            return "every_s"
-        if top - second < self.close:
-            return "close"
-        if 0.5 * float(np.abs(look.ours - then.ours).sum()) > self.ours_moved:
-            return "ours_moved"
-        if look.box.iou(then.box) < self.box_moved:
-            return "box_moved"
-        if _turned(then.shape, look.shape) > self.turned:
-            return "turned"
-        return None
-
-
-def _turned(then: np.ndarray | None, now: np.ndarray | None) -> float:
-    """How far the landmarks' shape moved; infinite where landmarks came or went."""
-    if then is None or now is None:
-        return 0.0 if then is None and now is None else np.inf
-    return float(np.abs(now - then).max())
-
-
-# LIVE reads a face 12-14 times a second, alternating its views: a face that keeps moving is asked at most ~7 times
-LIVE_REFRESH = RefreshRule(soonest_s=0.15, at_once=1)
-
-
-def pose_shape(detection: Detection) -> np.ndarray | None:
-    """Where the nose sits between the eyes (across and down) and how wide the mouth is, in eye distances:
-    it changes when the head turns or nods, or the mouth widens (a smile); None without five landmarks."""
-    points = np.asarray(detection.landmarks, np.float64)
-    if points.shape != (5, 2):
-        return None
-    left_eye, right_eye, nose, mouth_left, mouth_right = points
-    eyes = right_eye - left_eye
-    span = float(np.hypot(*eyes))
-    if span < 1e-6:
-        return None
-    across, down = eyes / span, np.array([-eyes[1], eyes[0]]) / span
-    offset = nose - (left_eye + right_eye) / 2
-    mouth = float(np.hypot(*(mouth_right - mouth_left)))
-    return np.array([offset @ across / span, offset @ down / span, mouth / span])
-
-
 class CombinedReading:
     """Our grey-crop model and the aligned colour model on the same detections, combined (a `FaceClassifier`).
 
@@ -212,7 +120,7 @@ class CombinedReading:
         second: AlignedEmotionModel,
         combiner: Combiner,
         *,
-        refresh: RefreshRule | None = RefreshRule(),
+        refresh: RefreshRule | None = DEFAULT_REFRESH,
     ) -> None:
         self.classifier, self.second, self.combiner = classifier, second, combiner
         self.unsure_below = combiner.unsure_below
@@ -295,7 +203,7 @@ class CombinedReading:
 
 
 def load_combined_reading(
-    classifier: EmotionClassifier | None = None, *, refresh: RefreshRule | None = RefreshRule(), **options
+    classifier: EmotionClassifier | None = None, *, refresh: RefreshRule | None = DEFAULT_REFRESH, **options
 ) -> CombinedReading:
     """The shipped combined reading: our model (or `classifier`; else `load_classifier(**options)`),
     the zoo model and `fer_combiner.json`; `refresh` None reads every face with both models every time."""

@@ -94,7 +94,7 @@ class FaceClassifier(Protocol):
         self, bgr_image: np.ndarray, detections: Sequence[Detection], timestamp: float | None = None
     ) -> np.ndarray:
         """(N, 7) probabilities, one row per detection; with the frame's time in seconds the reading may
-        reuse what it read of the same face recently (`fercam.combined.RefreshRule`)."""
+        reuse what it read of the same face recently (`fercam.refresh.RefreshRule`)."""
 
     def forget(self) -> None:
         """Reuse nothing read so far: the next picture is unrelated."""

@@ -165,9 +165,10 @@ def make_face_reader(config: ReaderConfig, mode: Mode = Mode.OFFLINE) -> FaceRea
     LIVE: one thread per model (the video thread needs the other core), alternating views and a cadence.
     IMAGE: unrelated photos, read as `fercam.analyze_image` reads them: where the detector finds no face, the
     fallback detector the combined reading was fitted with looks."""
-    from fercam.combined import LIVE_REFRESH, load_combined_reading
+    from fercam.combined import load_combined_reading
     from fercam.detection import load_detector
     from fercam.detection.fallback import load_picture_detector
+    from fercam.refresh import LIVE_REFRESH
 
     if mode is Mode.IMAGE:
         reading = load_combined_reading()

@@ -17,11 +17,12 @@ import fercam
 from fercam.annotate import LabelAnnotator, annotators_for
 from fercam.apps.analyze.analyze import analyze_inputs
 from fercam.apps.cli import main
-from fercam.combined import CombinedReading, Combiner, Look, RefreshRule, Remembered, load_combined_reading
+from fercam.combined import CombinedReading, Combiner, load_combined_reading
 from fercam.emotion import load_classifier
 from fercam.litert import LiteRTModel, ModelError
 from fercam.paths import model_file
 from fercam.pipeline import face_crops, read_image
+from fercam.refresh import Look, RefreshRule, Remembered
 from fercam.second_opinion import RAF_TO_FER, SECOND_MODEL, AlignedEmotionModel, aligned_faces, softmax
 from fercam.settings import Settings
 from fercam.training import combiner_rule, fit_combiner, nested

@@ -306,9 +306,10 @@ def test_image_mode_reuses_no_second_opinion_from_one_picture_to_the_next(media_
     (a second apart, under the rule's 10 s) the second frame keeps the first frame's second opinion."""
     import shutil
 
-    from fercam.combined import RefreshRule, load_combined_reading
+    from fercam.combined import load_combined_reading
     from fercam.detection import load_detector
     from fercam.pipeline import Mode
+    from fercam.refresh import RefreshRule
     from fercam.sources import open_source
 
     for name in ("a.jpg", "b.jpg"):

@@ -11,6 +11,8 @@ Every mode runs the same steps, written once here: `prepare` (mirror), the FaceR
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from enum import Enum
@@ -226,20 +228,69 @@ def run_offline(
     on_analysis: Callable[[Analysis, Frame], None] | None = None,
 ) -> int:
     """OFFLINE or IMAGE mode (the reader's): every frame in order; analyses every `every`-th. Returns the frame
-    count."""
+    count.
+
+    Two threads share the work, one a core: this one reads and analyses each frame, an `InOrder` stage draws it,
+    sends it to the sinks (files, never a window: those are live) and calls `on_analysis`, a few frames behind and
+    in the same order. Whatever was read before a stop or an error is still written; an error in the sinks or in
+    `on_analysis` stops the run at the next frame and is raised here."""
     analysis, count = None, 0
-    while not max_frames or count < max_frames:
-        frame = source.read()
-        if frame is None or (max_seconds and frame.timestamp >= max_seconds):
-            break
-        frame = prepare(frame, settings)
-        fresh = count % every == 0
-        if fresh:
-            analysis = reader.read(frame)
+
+    def finish(frame: Frame, analysis: Analysis, fresh: bool) -> None:
         image = render(frame, analysis, settings)
         for sink in sinks:
             sink.send(image)
-        count += 1
         if fresh and on_analysis:  # after the sinks: a run stopped midway has no row for a frame it never wrote
             on_analysis(analysis, frame)
+
+    behind = InOrder(finish)
+    try:
+        while not max_frames or count < max_frames:
+            frame = source.read()
+            if frame is None or (max_seconds and frame.timestamp >= max_seconds):
+                break
+            frame = prepare(frame, settings)
+            fresh = count % every == 0
+            if fresh:
+                analysis = reader.read(frame)
+            behind.put(frame, analysis, fresh)
+            count += 1
+    finally:
+        behind.close()
+    behind.check()
     return count
+
+
+class InOrder:
+    """`step(*item)` for each `put` item, in order, on its own thread, at most `depth` items behind the caller.
+    The first exception `step` raises (a full disk, a stop asked for at a frame boundary) is kept: `put` and
+    `check` raise it in the caller's thread, and the items after it are dropped."""
+
+    _END = object()
+
+    def __init__(self, step: Callable[..., None], depth: int = 4) -> None:
+        self._step, self._queue, self.error = step, queue.Queue(maxsize=depth), None
+        self._thread = threading.Thread(target=self._loop, name="fercam-in-order", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while (item := self._queue.get()) is not self._END:
+            if self.error is None:  # after an error the rest is only taken off the queue, so `put` never blocks
+                try:
+                    self._step(*item)
+                except BaseException as exc:  # KeyboardInterrupt included: the caller's thread raises it
+                    self.error = exc
+
+    def put(self, *item) -> None:
+        self.check()
+        self._queue.put(item)
+
+    def check(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def close(self) -> None:
+        """Wait until every item put so far is done (or dropped after an error)."""
+        if self._thread.is_alive():
+            self._queue.put(self._END)
+            self._thread.join()

@@ -123,6 +123,28 @@ def test_offline_mode_analyses_every_frame_in_order():
     assert seen == list(range(12))
 
 
+def test_offline_mode_writes_on_its_own_thread_and_a_sink_error_stops_the_run_with_what_was_written():
+    """The sinks and `on_analysis` run a few frames behind the reader, on another thread: a failing sink (a full
+    disk) is raised to the caller, the frames before it are written whole, and the reader stops soon after."""
+    from fercam.recording import SinkError
+
+    class FullAfter(ListSink):
+        def send(self, image):
+            if len(self.frames) == 5:
+                raise SinkError("disk full")
+            self.threads.add(threading.current_thread().name)
+            super().send(image)
+
+    sink, seen, source = FullAfter(), [], ArraySource(500)
+    sink.threads = set()
+    reader = FaceReader(FakeDetector([BOX]), FakeClassifier())
+    with pytest.raises(SinkError, match="disk full"):
+        run_offline(source, reader, [sink], Settings(), on_analysis=lambda a, f: seen.append(a.frame_index))
+    assert len(sink.frames) == 5 and seen == list(range(5))  # each frame whole: its video and its row
+    assert sink.threads == {"fercam-in-order"} and threading.current_thread().name not in sink.threads
+    assert source._index < 20  # the reader stopped within a few frames of the error
+
+
 def test_offline_mode_reads_each_face_in_one_view_a_frame_the_mirror_on_the_next(media_dir):
     import cv2
 

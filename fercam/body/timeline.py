@@ -46,7 +46,11 @@ class BodyTimelineWriter:
     """Runs the body-cue stage on each analysis; one CSV row per face per pose run, flushed as it goes."""
 
     def __init__(self, path: Path, reader: BodyCueReader | None = None) -> None:
-        self.reader = reader or BodyCueReader()
+        if reader is None:
+            from fercam.body.pose import BlazePose
+
+            reader = BodyCueReader(BlazePose(num_threads=1))  # `run_offline` keeps both cores busy with its threads
+        self.reader = reader
         self._file = path.open("w", newline="", encoding="utf-8")
         self._csv = csv.writer(self._file)
         self._csv.writerow(BODY_COLUMNS)

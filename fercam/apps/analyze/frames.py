@@ -54,8 +54,10 @@ def run_frames(source, out_dir, writers, result: InputResult, options: Options, 
     bar = tqdm(total=total, unit="frame", desc=name, position=position, leave=True, disable=not options.progress)
     sinks = [_ProgressSink(bar, result)]
     if video:
-        # each frame at its time in the source: the clock noted it as the frame was read, just before it is sent
-        sinks.insert(0, VideoFileSink(out_dir / "annotated.mp4", fps=source.fps, media_time=lambda: source.times[-1]))
+        # each frame at its time in the source, as the clock noted it when the frame was read: frames are sent
+        # one each, in the order they were read, while the reader may be a few frames ahead
+        video = VideoFileSink(out_dir / "annotated.mp4", fps=source.fps, media_time=lambda: source.times[video.frames])
+        sinks.insert(0, video)
     try:
         return run_offline(
             source,

@@ -203,11 +203,18 @@ class CombinedReading:
 
 
 def load_combined_reading(
-    classifier: EmotionClassifier | None = None, *, refresh: RefreshRule | None = DEFAULT_REFRESH, **options
+    classifier: EmotionClassifier | None = None,
+    *,
+    refresh: RefreshRule | None = DEFAULT_REFRESH,
+    num_threads: int = 2,
+    **options,
 ) -> CombinedReading:
     """The shipped combined reading: our model (or `classifier`; else `load_classifier(**options)`),
-    the zoo model and `fer_combiner.json`; `refresh` None reads every face with both models every time."""
+    the zoo model and `fer_combiner.json`; `refresh` None reads every face with both models every time.
+    `num_threads` for each model: LIVE gives one (the video thread needs the other core); offline a frame's faces
+    are one batch, which two threads read faster."""
     from fercam.emotion import load_classifier
 
-    classifier = classifier or load_classifier(**options)
-    return CombinedReading(classifier, AlignedEmotionModel(), Combiner.load(), refresh=refresh)
+    classifier = classifier or load_classifier(num_threads=num_threads, **options)
+    second = AlignedEmotionModel(num_threads=num_threads)
+    return CombinedReading(classifier, second, Combiner.load(), refresh=refresh)

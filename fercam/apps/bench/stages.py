@@ -70,7 +70,7 @@ def profile_analyze(spec: str, *, refresh="shipped", detector: str = "mtcnn", on
     clock, settings = StageClock(), Settings(detector=detector)
     reader = make_face_reader(ReaderConfig(detector=detector))  # as analyze reads: its models, views and threads
     if refresh != "shipped":
-        reader.classifier = load_combined_reading(refresh=refresh, views="both", num_threads=1)
+        reader.classifier = load_combined_reading(refresh=refresh, views="both")
     reading = reader.classifier
     reading.classifier = clock.wrap("classify", reading.classifier, "predict_faces")
     reading.second = clock.wrap("second opinion", reading.second, "predict_aligned", "read_aligned")

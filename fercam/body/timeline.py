@@ -77,11 +77,20 @@ def plot_body_cues(ax, rows: list[tuple[float, int, BodyCues]], face_id: int) ->
     samples = [(t, body) for t, i, body in rows if i == face_id]
     seen: set[str] = set()
     for k, name in enumerate(CUE_NAMES):
+        bands: dict[str, list[list[float]]] = {}  # each state's spans, one draw call a state (one a sample is slow)
+        last = None
         for (t, body), nxt in zip(samples, samples[1:] + [None]):
             state = getattr(body, name).state
             width = (nxt[0] - t) if nxt else (t - samples[-2][0] if len(samples) > 1 else 0.3)
-            ax.broken_barh([(t, width)], (k - 0.4, 0.8), **_band_style(state))
-            seen.add(state)
+            spans = bands.setdefault(state, [])
+            if state == last:
+                spans[-1][1] += width  # the state goes on: one longer band
+            else:
+                spans.append([t, width])
+            last = state
+        for state, spans in bands.items():
+            ax.broken_barh(spans, (k - 0.4, 0.8), **_band_style(state))
+        seen.update(bands)
     ax.set(ylim=(-0.6, len(CUE_NAMES) - 0.4), yticks=range(len(CUE_NAMES)), ylabel=f"face {face_id} body")
     ax.set_yticklabels([name.replace("_", " ") for name in CUE_NAMES], fontsize=7)
     handles = [Patch(**_band_style(state), label=STATE_MEANINGS[state]) for state in STATE_COLORS if state in seen]

@@ -230,11 +230,13 @@ def run_offline(
     """OFFLINE or IMAGE mode (the reader's): every frame in order; analyses every `every`-th. Returns the frame
     count.
 
-    Two threads share the work, one a core: this one reads and analyses each frame, an `InOrder` stage draws it,
-    sends it to the sinks (files, never a window: those are live) and calls `on_analysis`, a few frames behind and
-    in the same order. Whatever was read before a stop or an error is still written; an error in the sinks or in
-    `on_analysis` stops the run at the next frame and is raised here."""
+    The work is shared by threads, so both cores work: `ReadAhead` decodes a few frames ahead, this thread
+    analyses each frame, and an `InOrder` stage draws it, sends it to the sinks (files, never a window: those are
+    live) and calls `on_analysis`, a few frames behind and in the same order. Whatever was analysed before a stop or
+    an error is still written; an error in the sinks or in `on_analysis` stops the run at the next frame and is
+    raised here, as is an error in reading."""
     analysis, count = None, 0
+    source = ReadAhead(source)
 
     def finish(frame: Frame, analysis: Analysis, fresh: bool) -> None:
         image = render(frame, analysis, settings)
@@ -256,9 +258,51 @@ def run_offline(
             behind.put(frame, analysis, fresh)
             count += 1
     finally:
+        source.close()
         behind.close()
     behind.check()
     return count
+
+
+class ReadAhead:
+    """`source.read()` on its own thread, up to `depth` frames ahead of the caller's `read`. An exception in
+    reading is raised by the `read` that would have returned that frame. `close` stops reading ahead; it does not
+    close `source`, which stays its opener's."""
+
+    def __init__(self, source: Source, depth: int = 4) -> None:
+        self._source, self._queue, self._stopping = source, queue.Queue(maxsize=depth), threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="fercam-read-ahead", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                item = self._source.read()
+            except BaseException as exc:  # raised in the caller's thread, at this frame
+                item = _Failed(exc)
+            while not self._stopping.is_set():  # a full queue waits for the caller, or for `close`
+                try:
+                    self._queue.put(item, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+            if item is None or isinstance(item, _Failed):
+                return
+
+    def read(self) -> Frame | None:
+        item = self._queue.get()
+        if isinstance(item, _Failed):
+            raise item.error
+        return item
+
+    def close(self) -> None:
+        self._stopping.set()
+        self._thread.join()
+
+
+@dataclass(frozen=True)
+class _Failed:
+    error: BaseException
 
 
 class InOrder:

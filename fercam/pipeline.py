@@ -11,8 +11,6 @@ Every mode runs the same steps, written once here: `prepare` (mirror), the FaceR
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from enum import Enum
@@ -25,6 +23,7 @@ from fercam.cadence import Cadence, MotionMeter
 from fercam.contracts import CueReader, Detector, EmotionClassifier, FaceClassifier, Sink, Source
 from fercam.crops import face_crops
 from fercam.defaults import DEFAULT_DETECTOR
+from fercam.overlap import InOrder, ReadAhead
 from fercam.settings import Settings
 from fercam.tracking import FaceTracker
 from fercam.types import EMOTIONS, Analysis, Detection, Face, Frame
@@ -226,9 +225,11 @@ def run_offline(
     max_frames: int = 0,
     max_seconds: float = 0,
     on_analysis: Callable[[Analysis, Frame], None] | None = None,
+    before_frame: Callable[[], None] | None = None,
 ) -> int:
     """OFFLINE or IMAGE mode (the reader's): every frame in order; analyses every `every`-th. Returns the frame
-    count.
+    count. `before_frame` is called before each frame is taken: what it raises (a stop asked for) ends the run
+    there, every frame before it written.
 
     The work is shared by threads, so both cores work: `ReadAhead` decodes a few frames ahead, this thread
     analyses each frame, and an `InOrder` stage draws it, sends it to the sinks (files, never a window: those are
@@ -248,6 +249,8 @@ def run_offline(
     behind = InOrder(finish)
     try:
         while not max_frames or count < max_frames:
+            if before_frame:
+                before_frame()
             frame = source.read()
             if frame is None or (max_seconds and frame.timestamp >= max_seconds):
                 break
@@ -262,79 +265,3 @@ def run_offline(
         behind.close()
     behind.check()
     return count
-
-
-class ReadAhead:
-    """`source.read()` on its own thread, up to `depth` frames ahead of the caller's `read`. An exception in
-    reading is raised by the `read` that would have returned that frame. `close` stops reading ahead; it does not
-    close `source`, which stays its opener's."""
-
-    def __init__(self, source: Source, depth: int = 4) -> None:
-        self._source, self._queue, self._stopping = source, queue.Queue(maxsize=depth), threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="fercam-read-ahead", daemon=True)
-        self._thread.start()
-
-    def _loop(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                item = self._source.read()
-            except BaseException as exc:  # raised in the caller's thread, at this frame
-                item = _Failed(exc)
-            while not self._stopping.is_set():  # a full queue waits for the caller, or for `close`
-                try:
-                    self._queue.put(item, timeout=0.1)
-                    break
-                except queue.Full:
-                    continue
-            if item is None or isinstance(item, _Failed):
-                return
-
-    def read(self) -> Frame | None:
-        item = self._queue.get()
-        if isinstance(item, _Failed):
-            raise item.error
-        return item
-
-    def close(self) -> None:
-        self._stopping.set()
-        self._thread.join()
-
-
-@dataclass(frozen=True)
-class _Failed:
-    error: BaseException
-
-
-class InOrder:
-    """`step(*item)` for each `put` item, in order, on its own thread, at most `depth` items behind the caller.
-    The first exception `step` raises (a full disk, a stop asked for at a frame boundary) is kept: `put` and
-    `check` raise it in the caller's thread, and the items after it are dropped."""
-
-    _END = object()
-
-    def __init__(self, step: Callable[..., None], depth: int = 4) -> None:
-        self._step, self._queue, self.error = step, queue.Queue(maxsize=depth), None
-        self._thread = threading.Thread(target=self._loop, name="fercam-in-order", daemon=True)
-        self._thread.start()
-
-    def _loop(self) -> None:
-        while (item := self._queue.get()) is not self._END:
-            if self.error is None:  # after an error the rest is only taken off the queue, so `put` never blocks
-                try:
-                    self._step(*item)
-                except BaseException as exc:  # KeyboardInterrupt included: the caller's thread raises it
-                    self.error = exc
-
-    def put(self, *item) -> None:
-        self.check()
-        self._queue.put(item)
-
-    def check(self) -> None:
-        if self.error is not None:
-            raise self.error
-
-    def close(self) -> None:
-        """Wait until every item put so far is done (or dropped after an error)."""
-        if self._thread.is_alive():
-            self._queue.put(self._END)
-            self._thread.join()

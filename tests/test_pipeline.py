@@ -145,6 +145,26 @@ def test_offline_mode_writes_on_its_own_thread_and_a_sink_error_stops_the_run_wi
     assert source._index < 20  # the reader stopped within a few frames of the error
 
 
+def test_offline_mode_decodes_ahead_on_its_own_thread_and_a_read_error_comes_at_its_frame():
+    """Frames are read a few ahead, on another thread; a source that fails (a cut stream) fails the run at that
+    frame, after the frames before it were analysed and written."""
+
+    class FailsAtFive(ArraySource):
+        def read(self):
+            self.threads.add(threading.current_thread().name)
+            if self._index == 5:
+                raise OSError("stream cut")
+            return super().read()
+
+    sink, seen, source = ListSink(), [], FailsAtFive(50)
+    source.threads = set()
+    reader = FaceReader(FakeDetector([BOX]), FakeClassifier())
+    with pytest.raises(OSError, match="stream cut"):
+        run_offline(source, reader, [sink], Settings(), on_analysis=lambda a, f: seen.append(a.frame_index))
+    assert len(sink.frames) == 5 and seen == list(range(5))
+    assert source.threads == {"fercam-read-ahead"}
+
+
 def test_offline_mode_reads_each_face_in_one_view_a_frame_the_mirror_on_the_next(media_dir):
     import cv2
 

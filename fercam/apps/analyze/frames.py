@@ -67,6 +67,7 @@ def run_frames(source, out_dir, writers, result: InputResult, options: Options, 
             every=options.every,
             max_seconds=options.duration,
             on_analysis=lambda analysis, frame: [writer.write(analysis, frame) for writer in writers],
+            before_frame=check_stop,  # a stop ends on a whole frame: the video, the timeline and the count agree
         )
     finally:
         for sink in sinks:
@@ -74,7 +75,7 @@ def run_frames(source, out_dir, writers, result: InputResult, options: Options, 
 
 
 class _ProgressSink:
-    """Counts frames into a tqdm bar and the input's result; stops at a frame boundary when asked to."""
+    """Counts frames into a tqdm bar and the input's result."""
 
     closed = False
 
@@ -84,7 +85,6 @@ class _ProgressSink:
     def send(self, _image) -> None:
         self.bar.update(1)
         self.result.frames += 1
-        check_stop()  # the last sink of a frame: a stop here leaves video, timeline and count in step
 
     def close(self) -> None:
         self.bar.close()

@@ -53,8 +53,9 @@ ANALYZE_STAGES = ("decode", "detect", "classify", "second opinion", "track", "bo
 def profile_analyze(spec: str, *, refresh="shipped", detector: str = "mtcnn", on_analysis=None) -> dict:
     """`fercam analyze`'s pipeline over one recording (the same reader, writers, annotated video and voice, into
     a temporary folder), timed: frames per second (wall) and CPU milliseconds per frame in each stage ("other":
-    crops, alignment, overlay, bookkeeping, and the models' and FFmpeg's worker threads). `refresh`: the second opinion's `RefreshRule` (None: every face of
-    every frame, our model on both views), "shipped" for the app's own (and its views)."""
+    crops, alignment, overlay, bookkeeping, and the models' and FFmpeg's worker threads). `refresh`: the second
+    opinion's `RefreshRule` (None: every face of every frame, our model on both views), "shipped" for the app's own
+    (and its views)."""
     import tempfile
 
     from fercam.apps.analyze.analyze import InputResult, Options

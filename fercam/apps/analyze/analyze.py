@@ -89,8 +89,11 @@ def _in_process(tasks: list[tuple[str, Path]], options: Options) -> list[InputRe
 def _in_pool(tasks: list[tuple[str, Path]], options: Options, jobs: int) -> list[InputResult]:
     """Inputs on `jobs` processes. On a stop request this process sets `stop`: each running input finishes
     its outputs at its next frame, and the inputs not started are cancelled."""
-    stop = multiprocessing.Event()
-    pool = ProcessPoolExecutor(max_workers=jobs, initializer=worker_init, initargs=(stop,))
+    # Workers start from a fresh process, never a fork of this one: a fork copies models whose worker threads it
+    # does not copy, and freeing one there crashes (seen in a test process that had analysed in-process before).
+    context = multiprocessing.get_context("spawn" if os.name == "nt" else "forkserver")
+    stop = context.Event()
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=worker_init, initargs=(stop,))
     futures = [pool.submit(try_analyze, spec, folder, options, i) for i, (spec, folder) in enumerate(tasks)]
     try:
         while wait(futures, timeout=0.2).not_done and not stop_requested():

@@ -51,6 +51,7 @@ class VideoReader:
         """`timeout_s` bounds each wait for the network (opening, then each read) for a URL: FFmpeg's HTTP
         waits for ever, and a stalled server would hold the video thread."""
         import av
+        from av.video.reformatter import VideoReformatter
 
         self.path = str(path)
         try:
@@ -65,6 +66,7 @@ class VideoReader:
             raise NoVideoError(f"{path} has no video track ({what})", has_sound=has_sound)
         self._stream = self._container.streams.video[0]
         self._stream.thread_type = "AUTO"
+        self._to_bgr = VideoReformatter()  # one pixel converter for the whole stream (`upright`)
         start = self._container.start_time
         self._origin = start / 1e6 if start is not None else 0.0
         rate = self._stream.average_rate or self._stream.guessed_rate
@@ -115,7 +117,7 @@ class VideoReader:
                     continue
                 for frame in frames:
                     time = frame.time
-                    yield upright(frame), None if time is None else time - self._origin
+                    yield upright(frame, self._to_bgr), None if time is None else time - self._origin
         except (av.FFmpegError, OSError) as exc:  # a cut file: what decoded stays
             self.failed = _reason(exc)
 
@@ -143,10 +145,14 @@ class VideoReader:
         self._container.close()
 
 
-def upright(frame) -> np.ndarray:
+def upright(frame, reformatter) -> np.ndarray:
     """A decoded frame as BGR, turned as its display matrix says (a phone stores its video sideways and
-    flags the turn): what players show, so faces stand upright for the detector and the annotated video."""
-    image = frame.to_ndarray(format="bgr24")
+    flags the turn): what players show, so faces stand upright for the detector and the annotated video.
+
+    `reformatter` (a `VideoReformatter` kept for the stream) converts it on this thread: `to_ndarray` alone
+    builds a new scaler for every frame, which starts and stops two slice threads each time (a 596x336 clip:
+    0.35 ms of CPU a frame against 0.1 ms, the same pixels)."""
+    image = reformatter.reformat(frame, format="bgr24", threads=1).to_ndarray()
     turns = round(frame.rotation / 90) % 4  # counter-clockwise quarter turns
     return np.ascontiguousarray(np.rot90(image, turns)) if turns else image
 

@@ -64,3 +64,17 @@ def test_the_voice_badge_leaves_a_face_in_the_top_left_corner_visible():
     assert alone[:60, :200].any() and not alone[:60, 440:].any()  # top-left, where no face is
     assert out[:60, 440:].any()  # moved to the top-right
     assert (out[4:10, 14:40] == (235, 235, 235)).all(axis=2).mean() > 0.5  # the face's "unsure" tab shows
+
+
+
+@pytest.mark.parametrize("box", [(600, 300, 760, 460), (0, 0, 40, 40), (1200, 650, 1280, 720), (100, 100, 700, 700)])
+def test_a_label_tab_drawn_once_and_pasted_matches_one_drawn_on_the_picture(box, monkeypatch):
+    """LabelAnnotator pastes a cached tab (twice: made, then reused): the pixels of one drawn on a noisy picture."""
+    import fercam.annotate as annotate_module
+
+    image = np.random.default_rng(1).integers(0, 255, (720, 1280, 3), np.uint8)
+    analysis = Analysis(0, 0.0, (Face(1, Box(*map(float, box)), 0.99, PROBS),))
+    pasted = [annotate_module.LabelAnnotator().annotate(image.copy(), analysis) for _ in range(2)]
+    monkeypatch.setattr(annotate_module, "_label_tab", lambda *args: None)  # no cached tab: drawn on the picture
+    drawn_here = annotate_module.LabelAnnotator().annotate(image.copy(), analysis)
+    assert all(np.array_equal(image, drawn_here) for image in pasted)

@@ -21,7 +21,7 @@ from fercam.settings import Settings
 from fercam.speaking.attribution import Speaking
 from fercam.speaking.heard import heard_fields
 from fercam.types import Analysis, Box, Emotion, Face, Frame
-from fercam.voice_marks import AMBER, MARK, draw_heard_voice
+from fercam.voice_marks import AMBER, MARK, draw_corner_badge, draw_heard_voice
 
 TILES = ["lbbc2a", "pwij3p", "sbia1a", "bbaf2n"]  # pwij3p's and bbaf2n's voices the voice model names surely
 SOUNDS = [TILES[1], TILES[1], "brbk7n", TILES[3]]  # top right twice, a voice from off screen, bottom right
@@ -82,6 +82,20 @@ def test_a_voice_no_face_matches_is_said_in_the_corner_as_off_screen():
     assert np.array_equal(drawn(angry, Speaking(0.0, {1: 0.01, 2: 0.02}, voice=1.0, off_screen=0.97)), expected)
     assert np.array_equal(drawn(angry, None), as_before)  # nobody heard lately: the corner badge as ever
     assert not np.array_equal(expected, as_before)
+
+
+def test_the_corner_badge_pasted_from_its_first_drawing_is_the_badge_drawn_afresh():
+    rng = np.random.default_rng(0)
+    left_corner = Face(3, Box(10, 40, 200, 240), 0.99, one_hot(Emotion.SAD))
+    for height, width in ((576, 720), (720, 1280), (1080, 1920)):
+        for voice, who in ((one_hot(Emotion.ANGRY), "voice"), ("unsure", "voice (off screen)"), ("no speech", "voice")):
+            for faces in ((), FACES, (left_corner,), (left_corner, *FACES)):
+                for _ in range(2):  # drawn, then pasted
+                    frame = rng.integers(0, 256, (height, width, 3), np.uint8)
+                    expected, pasted = frame.copy(), frame.copy()
+                    draw_voice_badge(expected, voice, faces, who=who)
+                    draw_corner_badge(pasted, voice, faces, who=who)
+                    assert np.array_equal(pasted, expected), (height, voice, who, faces)
 
 
 def test_events_say_who_speaks_and_the_person_reading():

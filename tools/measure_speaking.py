@@ -16,6 +16,7 @@ import json
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from speaking_galleries import GRID, TURN_S, build_gallery  # noqa: E402
 
+from fercam.live.speaking import MouthPace  # noqa: E402
+from fercam.speaking.attribution import Speaking  # noqa: E402
 from fercam.speaking.clip import SpeakingFrame, SpeakingReader, SpeakingStream  # noqa: E402
 from fercam.types import Box  # noqa: E402
 
@@ -117,15 +120,25 @@ class Replayed:
         return mouths
 
 
-def frames_of(video: Path, record: Path | None, reader, options: dict) -> tuple[list[SpeakingFrame], float | None]:
+def frames_of(
+    video: Path, record: Path | None, reader, options: dict, live_hz: float | None = None
+) -> tuple[list[SpeakingFrame], float | None]:
     """The gallery's frames and the whole reader's ms a frame: replayed from `record` if it exists (None: not
-    timed), else read (and recorded there)."""
+    timed), else read (and recorded there). `live_hz`: the replay measures mouths only on the frames live's
+    `MouthPace` would take, and every other frame shows the newest judgement, as the live badge does."""
     if record is not None and record.exists():
         stream, frames = SpeakingStream(video, Replayed(), **options), []
+        pace, said = (MouthPace(live_hz) if live_hz else None), None
         for t, boxes, mouths in json.loads(record.read_text()):
             boxes = {int(face): Box(*box) for face, box in boxes.items()}
             mouths = {int(face): opening for face, opening in mouths.items()}
-            frames.append(SpeakingFrame(t, boxes, *stream.read(t, mouths, boxes)))
+            if pace is None or not mouths or pace.take(t):  # no mouths: away from speech, nothing to measure
+                measured, said = stream.read(t, mouths, boxes)
+            else:  # not measured now: the newest judgement, for the faces still there
+                measured = {}
+                said = said or Speaking(t, dict.fromkeys(boxes, 0.0))
+            faces = {face: said.faces.get(face, 0.0) for face in boxes}
+            frames.append(SpeakingFrame(t, boxes, measured, replace(said, faces=faces)))
         stream.close()
         return frames, None
     started = time.perf_counter()
@@ -143,6 +156,7 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, help="keep the galleries and their mouths here; replay them if there")
     parser.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE", help="the attributor's options")
     parser.add_argument("--cost", action="store_true", help="only time the parts")
+    parser.add_argument("--live-hz", type=float, help="with --cache: mouths measured at most this often, as live")
     args = parser.parse_args()
     if args.cost:
         cost()
@@ -165,7 +179,7 @@ def main() -> None:
             video = folder / f"{name}.mp4"
             if not video.exists():
                 build_gallery(video, tiles, sounds, phases=phases)
-            frames, ms = frames_of(video, args.cache and folder / f"{name}.json", reader, options)
+            frames, ms = frames_of(video, args.cache and folder / f"{name}.json", reader, options, args.live_hz)
             frame_ms += [ms] if ms is not None else []
             means = turn_means(frames, len(sounds))
             kind = name.rsplit("-", 1)[0]

@@ -4,8 +4,9 @@
 emotion) and `LiveSpeaking` (whose voice it is), sharing one voice-activity detector, so each sample of sound is
 judged by Silero once. `LiveSpeaking` runs on a thread of its own: the inference thread offers it each analysis
 (`offer`, which only copies references), and it measures the faces' mouths (Face Mesh) at most `max_hz` times a
-second, and only while speech was heard in the last `awake_s`: silence costs nothing. The video thread reads the
-newest `Speaking` (`now`). Everything is bounded (the last few seconds of mouths and sound); nothing is stored.
+second (`MouthPace`), and only while speech was heard in the last `awake_s`: silence costs nothing. The video thread
+reads the newest `Speaking` (`now`). Everything is bounded (the last few seconds of mouths and sound); nothing is
+stored.
 """
 
 from __future__ import annotations
@@ -64,6 +65,22 @@ class HeardVoice:
             self._started = False
 
 
+class MouthPace:
+    """`take(t)`: are the mouths of a frame at `t` (seconds, in order) to be measured? Not within 0.8 / `max_hz` of the
+    last one taken: every other analysis at 22-30 Hz, each one when analyses are slower. (Fewer hurt: replayed at 11
+    and 10 a second, the still galleries of tools/measure_speaking.py lost 3 of 35 turns; docs/speaking.md.)"""
+
+    def __init__(self, max_hz: float) -> None:
+        self.gap = 0.8 / max_hz
+        self._last = float("-inf")
+
+    def take(self, t: float) -> bool:
+        if t - self._last < self.gap:
+            return False
+        self._last = t
+        return True
+
+
 class LiveSpeaking:
     """`offer(analysis, frame)` from the inference thread, `saw(frame)` and `now() -> Speaking | None` from the
     video thread; `voice` is the voice-activity detector to give the microphone listener."""
@@ -73,7 +90,7 @@ class LiveSpeaking:
     ) -> None:
         self.voice = HeardVoice()
         self.make_meter, self._meter = make_meter, None  # Face Mesh loads on this thread, the first time it is needed
-        self.min_gap_s = 0.8 / max_hz  # every other analysis at 22-30 Hz, every one when analyses are slower
+        self.max_hz = max_hz
         self.awake_s, self.fresh_s = awake_s, fresh_s
         self.cpu_s, self.measured = 0.0, 0  # for `fercam bench`
         self._offered = LatestSlot()  # (time, image, {face id: box})
@@ -92,9 +109,8 @@ class LiveSpeaking:
         """The newest analysis and its frame; taken only while someone was heard lately and the last is not too
         recent. Cheap: the measuring happens on this object's thread."""
         t = self._clock.at(frame.timestamp)
-        if not analysis.faces or t - self._last_offered < self.min_gap_s or not self.voice.heard_within(self.awake_s):
+        if not analysis.faces or not self.voice.heard_within(self.awake_s) or not self._pace.take(t):
             return
-        self._last_offered = t
         self._offered.put((t, frame.image, {face.id: face.box for face in analysis.faces}))
 
     def saw(self, frame: Frame, captured: float) -> None:
@@ -110,7 +126,7 @@ class LiveSpeaking:
     def _start_afresh(self) -> None:
         self.attributor = SpeakerAttributor(self.voice.activity)
         self._clock, self._crops = CameraClock(), SteadyCrops()  # crops held as in `fercam analyze`: boxes waver
-        self._last_offered = float("-inf")
+        self._pace = MouthPace(self.max_hz)
 
     def now(self) -> Speaking | None:
         """Who speaks, if it was judged within the last `fresh_s` (else None: nobody was heard lately)."""

@@ -95,6 +95,9 @@ class SpeakerAttributor:
         self._lags = round(max_lag_s * GRID_HZ)
         self._width = max(1, round(highpass_s * GRID_HZ)) | 1  # odd: a centred average
         self._margin = self._width // 2 + self._lags
+        # the window's grid indices at each lag, one row a lag: every lag is judged in one product, not a loop
+        lags = np.arange(-self._lags, self._lags + 1)[:, None]
+        self._at_lags = self._margin + lags + np.arange(self._n)[None, :]
         self._mouths: dict[int, deque[tuple[float, float]]] = {}
 
     def update(self, t: float, mouths: Mapping[int, float]) -> Speaking:
@@ -108,16 +111,28 @@ class SpeakerAttributor:
         # the window ends max_lag_s early, so the voice is known at every lag
         grid = now - self.max_lag_s + (np.arange(-self._n - self._margin + 1, self._margin + 1) / GRID_HZ)
         inside = slice(self._margin, self._margin + self._n)
-        speaking = float(np.mean(self.voice.speech(grid[inside]))) >= self.min_speech
-        heard = self.voice.speech(grid) >= 0.5
+        on_grid = self.voice.speech(grid)  # read once: the window's share and the words' edges both come from it
+        speaking = float(np.mean(on_grid[inside])) >= self.min_speech
+        heard = on_grid >= 0.5
         heard[1:] |= heard[:-1].copy()  # a grid step either side: the edges of words
         heard[:-1] |= heard[1:].copy()
-        sound = (highpass(self.voice.loudness(grid), self._width), heard) if speaking else None
+        sound = self._voice_at_lags(highpass(self.voice.loudness(grid), self._width), heard) if speaking else None
         judged = {face_id: self._match(face_id, grid, inside, sound) for face_id in mouths}
         match = {face_id: r for face_id, (r, _) in judged.items()}
         faces = {face_id: voice * moving * self._probability(face_id, match) for face_id, (_, moving) in judged.items()}
         off_screen = voice * math.prod(1 - p for p in faces.values())
         return Speaking(t, faces, voice, off_screen, match)
+
+    def _voice_at_lags(self, loudness: np.ndarray, heard: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per lag, the voice's loudness over the window less its mean while someone speaks (0 elsewhere), and
+        which lags can be judged (at least 4 grid steps heard, some change): the same for every face, so found once."""
+        on, loudness = heard[self._at_lags], loudness[self._at_lags]
+        count = on.sum(axis=1)
+        mean = (loudness * on).sum(axis=1) / np.maximum(count, 1)
+        voice = np.where(on, loudness - mean[:, None], 0.0)
+        norm = np.sqrt((voice**2).sum(axis=1))
+        usable = (count >= 4) & (norm > 0)
+        return voice[usable] / norm[usable, None], usable
 
     def _match(
         self, face_id: int, grid: np.ndarray, inside: slice, sound: tuple[np.ndarray, np.ndarray] | None
@@ -143,20 +158,11 @@ class SpeakerAttributor:
         recent = float(np.var(mouth[-self._moving :]))
         moving = recent / (recent + (self.mouth_floor / 2) ** 2)
         mouth_norm = math.sqrt(float(mouth @ mouth) + len(mouth) * self.mouth_floor**2)
-        loudness, heard = sound
-        best = -1.0
-        for lag in range(-self._lags, self._lags + 1):
-            at = slice(self._margin + lag, self._margin + lag + self._n)
-            on = heard[at]
-            if on.sum() < 4:
-                continue
-            # the covariance only while someone speaks (a voice's onset out of silence would swamp the syllables),
-            # the mouth's own spread over the whole window (a mouth moving in the silences is not this voice's)
-            voice, lips = loudness[at][on], mouth[on]
-            voice, lips = voice - voice.mean(), lips - lips.mean()
-            voice_norm = math.sqrt(float(voice @ voice))
-            if voice_norm > 0:
-                best = max(best, float(lips @ voice) / (mouth_norm * voice_norm))
+        # the covariance only while someone speaks (a voice's onset out of silence would swamp the syllables; the
+        # voice is 0 elsewhere and sums to 0 where heard, so the mouth needs no centring of its own there), the
+        # mouth's own spread over the whole window (a mouth moving in the silences is not this voice's)
+        voice, usable = sound
+        best = float((voice @ mouth).max()) / mouth_norm if usable.any() else -1.0
         return best, moving
 
     def _probability(self, face_id: int, match: Mapping[int, float]) -> float:

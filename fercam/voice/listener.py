@@ -81,7 +81,7 @@ class MicrophoneListener:
 
     def listen(self) -> None:
         """Hand what was heard since the last call to the voice-activity detector (the thread: every `listen_s`)."""
-        self._speech.feed(self._audio.read_fresh()[1], self._audio.sample_rate)
+        self._speech.feed(self._audio.read_new(), self._audio.sample_rate)
 
     def update(self) -> np.ndarray | str | None:
         """Classify the buffered audio now (the background thread calls this every `hop_s`)."""

@@ -18,20 +18,27 @@ class MicrophoneError(RuntimeError):
 
 
 class RecentAudio:
-    """The newest `seconds` of a mono stream, in memory only; written by one thread, read by another."""
+    """The newest `seconds` of a mono stream, in memory only; written by one thread, read by another. A ring: a
+    push copies only its own samples (a sound card's pieces come 50-100 times a second)."""
 
     def __init__(self, seconds: float, sample_rate: int = DEFAULT_RATE) -> None:
         self.sample_rate = sample_rate
         self._buffer = np.zeros(round(seconds * sample_rate), np.float32)
+        self._end = 0  # samples ever pushed: the newest is at (_end - 1) % size
         self._filled = self._fresh = 0
         self._lock = threading.Lock()
 
     def push(self, samples: np.ndarray) -> None:
-        chunk = to_float(samples)[-len(self._buffer) :]
+        size = len(self._buffer)
+        chunk = to_float(samples)[-size:]
         with self._lock:
-            self._buffer = np.concatenate([self._buffer[len(chunk) :], chunk])
-            self._filled = min(self._filled + len(chunk), len(self._buffer))
-            self._fresh = min(self._fresh + len(chunk), len(self._buffer))
+            at = self._end % size
+            head = min(len(chunk), size - at)
+            self._buffer[at : at + head] = chunk[:head]
+            self._buffer[: len(chunk) - head] = chunk[head:]
+            self._end += len(chunk)
+            self._filled = min(self._filled + len(chunk), size)
+            self._fresh = min(self._fresh + len(chunk), size)
 
     def read(self) -> np.ndarray:
         """A copy of what has been heard, up to `seconds` long."""
@@ -40,8 +47,20 @@ class RecentAudio:
     def read_fresh(self) -> tuple[np.ndarray, np.ndarray]:
         """(what has been heard, the part of it pushed since the last read), both copies."""
         with self._lock:
-            heard, fresh, self._fresh = self._buffer[len(self._buffer) - self._filled :].copy(), self._fresh, 0
+            heard, fresh, self._fresh = self._newest(self._filled), self._fresh, 0
         return heard, heard[len(heard) - fresh :]
+
+    def read_new(self) -> np.ndarray:
+        """A copy of what was pushed since the last read only (the listener's tenth of a second, not its 2 s)."""
+        with self._lock:
+            new, self._fresh = self._newest(self._fresh), 0
+        return new
+
+    def _newest(self, count: int) -> np.ndarray:
+        size, at = len(self._buffer), self._end % len(self._buffer)
+        if count <= at:
+            return self._buffer[at - count : at].copy()
+        return np.concatenate([self._buffer[size - (count - at) :], self._buffer[:at]])
 
     def clear(self) -> None:
         with self._lock:

@@ -66,7 +66,6 @@ def test_the_voice_badge_leaves_a_face_in_the_top_left_corner_visible():
     assert (out[4:10, 14:40] == (235, 235, 235)).all(axis=2).mean() > 0.5  # the face's "unsure" tab shows
 
 
-
 @pytest.mark.parametrize("box", [(600, 300, 760, 460), (0, 0, 40, 40), (1200, 650, 1280, 720), (100, 100, 700, 700)])
 def test_a_label_tab_drawn_once_and_pasted_matches_one_drawn_on_the_picture(box, monkeypatch):
     """LabelAnnotator pastes a cached tab (twice: made, then reused): the pixels of one drawn on a noisy picture."""

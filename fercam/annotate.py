@@ -110,10 +110,7 @@ class LabelAnnotator:
             )
             color = face_color(face, self.stale, self.honest)
             tab = _label_tab(text, scale, thickness, color)
-            region = image[top : top + tab_h + 1, x : x + tab_w + 1]
-            if tab is not None and region.shape == tab.shape:
-                region[:] = tab
-            else:
+            if not paste_patch(image, tab, x, top):
                 _draw_tab(image, text, (x, top), scale, thickness, color)
         return image
 
@@ -129,18 +126,37 @@ def _draw_tab(image: np.ndarray, text: str, at: tuple[int, int], scale: float, t
 @lru_cache(maxsize=64)
 def _label_tab(text: str, scale: float, thickness: int, color: tuple[int, int, int]) -> np.ndarray | None:
     """The tab as `_draw_tab` draws it, made once for the frames that show the same label (antialiased text is
-    a third of the overlays' cost: 0.1-0.15 ms a label); None where the text's rim would run past the tab, onto
-    picture pixels that it would blend with."""
+    a third of the overlays' cost: 0.1-0.15 ms a label)."""
     (tw, th), base = cv2.getTextSize(text, _FONT, scale, thickness)
-    margin, height, width = 8, th + base + 7, tw + 9
-    ink = np.zeros((height + 2 * margin, width + 2 * margin), np.uint8)
-    cv2.putText(ink, text, (margin + 4, margin + th + 3), _FONT, scale, 255, thickness, cv2.LINE_AA)
-    if ink.sum() != ink[margin : margin + height, margin : margin + width].sum():
+    return opaque_patch(tw + 9, th + base + 7, lambda canvas, at: _draw_tab(canvas, text, at, scale, thickness, color))
+
+
+def opaque_patch(width: int, height: int, draw) -> np.ndarray | None:
+    """What `draw(canvas, (x, y))` paints in the `width` x `height` box at (x, y), when it covers that box whole and
+    paints nothing outside it: pasting the patch then gives the same pixels as drawing on any picture. None when
+    it does not (anti-aliased text whose rim runs past its box blends with the picture)."""
+    margin, painted = 8, []
+    for ground in (0, 255):  # drawn on black and on white: what shows the ground is not opaque
+        canvas = np.full((height + 2 * margin, width + 2 * margin, 3), ground, np.uint8)
+        draw(canvas, (margin, margin))
+        patch = canvas[margin : margin + height, margin : margin + width].copy()
+        canvas[margin : margin + height, margin : margin + width] = ground
+        if (canvas != ground).any():
+            return None
+        painted.append(patch)
+    if not np.array_equal(*painted):
         return None
-    tab = np.empty((height, width, 3), np.uint8)
-    _draw_tab(tab, text, (0, 0), scale, thickness, color)
-    tab.flags.writeable = False
-    return tab
+    painted[0].flags.writeable = False
+    return painted[0]
+
+
+def paste_patch(image: np.ndarray, patch: np.ndarray | None, x: int, y: int) -> bool:
+    """Copy `patch` into `image` at (x, y); False (nothing copied) for no patch or one that does not fit whole."""
+    region = image[max(y, 0) : y + patch.shape[0], max(x, 0) : x + patch.shape[1]] if patch is not None else None
+    if region is None or region.shape != patch.shape:
+        return False
+    region[:] = patch
+    return True
 
 
 @dataclass(frozen=True)
@@ -263,50 +279,15 @@ def annotate(
     settings: Settings,
     *,
     stale: bool = False,
-    voice: np.ndarray | str | None = None,
     body: Mapping[int, BodyCues] | None = None,
 ) -> np.ndarray:
-    """A copy of `image` with every chosen overlay drawn for `analysis` (the voice badge, the body cues)."""
+    """A copy of `image` with every chosen overlay drawn for `analysis` (the body cues too); the voice's badge is
+    `fercam.voice_marks`'."""
     out = image.copy()
     if analysis is not None:
         for annotator in annotators_for(settings, stale=stale, body=body):
             annotator.annotate(out, analysis)
-    if voice is not None and settings.voice and not settings.paused:
-        draw_voice_badge(out, voice, faces=analysis.faces if analysis is not None else ())
     return out
-
-
-def draw_voice_badge(
-    image: np.ndarray, voice: np.ndarray | str, faces: tuple[Face, ...] = (), *, who: str = "voice"
-) -> None:
-    """The voice in the top-left corner (top-right when a face's box or label is there): an emoji and
-    "voice: happy 70%", or "voice: unsure" / "voice: no speech" (`who`: "voice (off screen)", say)."""
-    size = max(24, image.shape[0] // 14)
-    emotion = None if isinstance(voice, str) else Emotion(int(np.argmax(voice)))
-    text = voice_text(voice, who)
-    scale = size / 40
-    (tw, th), _ = cv2.getTextSize(text, _FONT, scale, 2)
-    icon = 0 if emotion is None else size
-    width, height = 12 + icon + tw, 8 + size
-    left = 6 if not _covers(faces, 6, width, height) else image.shape[1] - 6 - width
-    cv2.rectangle(image, (left, 6), (left + width, 6 + height), (30, 30, 30), -1)
-    if emotion is not None:
-        paste_emoji(image, emotion, size, left + 4, 10)
-    cv2.putText(image, text, (left + 8 + icon, 10 + (size + th) // 2), _FONT, scale, (240, 240, 240), 2, cv2.LINE_AA)
-
-
-def voice_text(voice: np.ndarray | str, who: str = "voice") -> str:
-    """ "voice: happy 70%", or "voice: unsure" / "voice: no speech" for a window that names no emotion."""
-    if isinstance(voice, str):
-        return f"{who}: {voice}"
-    return f"{who}: {Emotion(int(np.argmax(voice))).label} {float(np.max(voice)):.0%}"
-
-
-def _covers(faces: tuple[Face, ...], left: int, width: int, height: int) -> bool:
-    """A badge at (left, 6) would hide a face's box or the label tab above it (about 30 px)."""
-    return any(
-        f.box.x1 < left + width and f.box.x2 > left and f.box.y1 - 30 < 6 + height and f.box.y2 > 6 for f in faces
-    )
 
 
 def message_frame(text: str, width: int, height: int) -> np.ndarray:

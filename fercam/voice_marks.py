@@ -6,14 +6,17 @@ nobody judged speaking, the corner badge is as before. Body cues are drawn apart
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import cv2
 import numpy as np
 
-from fercam.annotate import _covers, _inside, _place, _scale, draw_voice_badge, voice_text
+from fercam.annotate import _inside, _place, _scale, opaque_patch, paste_patch
+from fercam.emoji import paste_emoji
 from fercam.settings import Settings
 from fercam.speaking.attribution import Speaking
 from fercam.speaking.heard import off_screen, person_reading, speakers
-from fercam.types import Analysis, Box, Face
+from fercam.types import Analysis, Emotion, Face
 
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 _FILL, _TEXT = (30, 30, 30), (240, 240, 240)
@@ -40,45 +43,59 @@ def draw_heard_voice(
     for face in talking:
         draw_face_voice(image, face, voice)
     if not talking:
-        draw_corner_badge(image, voice, faces, who="voice (off screen)" if off_screen(speaking) else "voice")
+        draw_voice_badge(image, voice, faces, who="voice (off screen)" if off_screen(speaking) else "voice")
 
 
-class _CornerBadges:
-    """`draw_voice_badge`'s pixels, drawn once per text, image size and corner and pasted after: the badge is
-    opaque, so its patch is the same on every frame (drawing it, emoji and anti-aliased text, took 0.25 ms a frame,
-    0.008 of a core at 30 fps; the copy a few µs). Which corner still follows the faces, by annotate's own rule."""
-
-    def __init__(self, keep: int = 16) -> None:
-        self.keep = keep
-        self._patches: dict[tuple, tuple[int, np.ndarray]] = {}  # (text, shape, right) -> (left, patch)
-
-    def draw(self, image: np.ndarray, voice: np.ndarray | str, faces: tuple[Face, ...], who: str) -> None:
-        text = voice_text(voice, who)
-        _, patch = self._patch(image.shape, voice, text, who, right=False)
-        height, width = patch.shape[0] - 1, patch.shape[1] - 1  # the rectangle's corners are both drawn
-        left, patch = self._patch(image.shape, voice, text, who, right=_covers(faces, 6, width, height))
-        image[6 : 6 + patch.shape[0], left : left + patch.shape[1]] = patch
-
-    def _patch(self, shape: tuple, voice, text: str, who: str, *, right: bool) -> tuple[int, np.ndarray]:
-        key = (text, shape, right)
-        if key not in self._patches:
-            if len(self._patches) >= self.keep:  # a new reading every half second: keep only the latest few
-                self._patches.clear()
-            canvas = np.zeros(shape, np.uint8)
-            everywhere = (Face(0, Box(0, 0, shape[1], shape[0]), 1.0, np.full(7, 1 / 7)),) if right else ()
-            draw_voice_badge(canvas, voice, everywhere, who=who)
-            columns = np.flatnonzero(canvas[6].any(axis=1))  # the badge's filled rectangle starts at row 6
-            rows = np.flatnonzero(canvas[:, columns[0]].any(axis=1))
-            self._patches[key] = (int(columns[0]), canvas[6 : rows[-1] + 1, columns[0] : columns[-1] + 1].copy())
-        return self._patches[key]
+def draw_voice_badge(
+    image: np.ndarray, voice: np.ndarray | str, faces: tuple[Face, ...] = (), *, who: str = "voice"
+) -> None:
+    """The voice in the top-left corner (top-right when a face's box or label is there): an emoji and
+    "voice: happy 70%", or "voice: unsure" / "voice: no speech" (`who`: "voice (off screen)", say). Pasted from its
+    first drawing (`_badge`): drawing it, emoji and anti-aliased text, took 0.25 ms a frame, the copy a few µs."""
+    text = voice_text(voice, who)
+    emotion = None if isinstance(voice, str) else Emotion(int(np.argmax(voice)))
+    size = max(24, image.shape[0] // 14)
+    width, height, _ = _badge_size(text, emotion, size)
+    left = 6 if not _covers(faces, 6, width, height) else image.shape[1] - 6 - width
+    if not paste_patch(image, _badge(text, emotion, size), left, 6):
+        _draw_badge(image, text, emotion, size, (left, 6))
 
 
-_BADGES = _CornerBadges()
+def voice_text(voice: np.ndarray | str, who: str = "voice") -> str:
+    """ "voice: happy 70%", or "voice: unsure" / "voice: no speech" for a window that names no emotion."""
+    if isinstance(voice, str):
+        return f"{who}: {voice}"
+    return f"{who}: {Emotion(int(np.argmax(voice))).label} {float(np.max(voice)):.0%}"
 
 
-def draw_corner_badge(image: np.ndarray, voice: np.ndarray | str, faces: tuple[Face, ...], who: str = "voice") -> None:
-    """`draw_voice_badge(image, voice, faces, who=who)`, pasted from its first drawing (`_CornerBadges`)."""
-    _BADGES.draw(image, voice, faces, who)
+def _badge_size(text: str, emotion: Emotion | None, size: int) -> tuple[int, int, int]:
+    """The badge's width and height and its text's height, for an emoji of `size` px."""
+    (tw, th), _ = cv2.getTextSize(text, _FONT, size / 40, 2)
+    return 12 + (0 if emotion is None else size) + tw, 8 + size, th
+
+
+def _draw_badge(image: np.ndarray, text: str, emotion: Emotion | None, size: int, at: tuple[int, int]) -> None:
+    left, top = at
+    width, height, th = _badge_size(text, emotion, size)
+    icon = 0 if emotion is None else size
+    cv2.rectangle(image, (left, top), (left + width, top + height), _FILL, -1)
+    if emotion is not None:
+        paste_emoji(image, emotion, size, left + 4, top + 4)
+    cv2.putText(image, text, (left + 8 + icon, top + 4 + (size + th) // 2), _FONT, size / 40, _TEXT, 2, cv2.LINE_AA)
+
+
+@lru_cache(maxsize=32)
+def _badge(text: str, emotion: Emotion | None, size: int) -> np.ndarray | None:
+    """The badge as `_draw_badge` draws it (a new reading every half second: the latest few are kept)."""
+    width, height, _ = _badge_size(text, emotion, size)
+    return opaque_patch(width + 1, height + 1, lambda canvas, at: _draw_badge(canvas, text, emotion, size, at))
+
+
+def _covers(faces: tuple[Face, ...], left: int, width: int, height: int) -> bool:
+    """A badge at (left, 6) would hide a face's box or the label tab above it (about 30 px)."""
+    return any(
+        f.box.x1 < left + width and f.box.x2 > left and f.box.y1 - 30 < 6 + height and f.box.y2 > 6 for f in faces
+    )
 
 
 def draw_face_voice(image: np.ndarray, face: Face, voice: np.ndarray | str) -> None:

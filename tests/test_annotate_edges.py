@@ -7,8 +7,9 @@ import pytest
 
 from fercam.annotate import annotate, bars_rect
 from fercam.body.cues import BodyCues, Cue
+from fercam.pipeline import render
 from fercam.settings import Settings
-from fercam.types import Analysis, Box, Face
+from fercam.types import Analysis, Box, Face, Frame
 
 PROBS = np.array([0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0], np.float32)  # happy: its bar is all yellow
 CUES = BodyCues(
@@ -59,8 +60,9 @@ def test_probability_names_read_on_a_yellow_bar():
 def test_the_voice_badge_leaves_a_face_in_the_top_left_corner_visible():
     face = Face(1, Box(10.0, 2.0, 120.0, 110.0), 0.99, PROBS, unsure=True)
     settings = Settings(show_emoji=False, voice=True)
-    alone = annotate(np.zeros((360, 640, 3), np.uint8), Analysis(0, 0.0, ()), settings, voice="unsure")
-    out = annotate(np.zeros((360, 640, 3), np.uint8), Analysis(0, 0.0, (face,)), settings, voice="unsure")
+    frame = Frame(np.zeros((360, 640, 3), np.uint8), 0, 0.0)
+    alone = render(frame, Analysis(0, 0.0, ()), settings, voice="unsure")
+    out = render(frame, Analysis(0, 0.0, (face,)), settings, voice="unsure")
     assert alone[:60, :200].any() and not alone[:60, 440:].any()  # top-left, where no face is
     assert out[:60, 440:].any()  # moved to the top-right
     assert (out[4:10, 14:40] == (235, 235, 235)).all(axis=2).mean() > 0.5  # the face's "unsure" tab shows

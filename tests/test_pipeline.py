@@ -12,7 +12,7 @@ from conftest import FakeClassifier, FakeDetector, ListSink
 from fercam.annotate import annotate
 from fercam.emoji import render_emoji
 from fercam.live import LatestSlot, LiveRunner
-from fercam.pipeline import FaceReader, face_crops, run_offline
+from fercam.pipeline import FaceReader, face_crops, render, run_offline
 from fercam.settings import Settings, SettingsStore
 from fercam.tracking import FaceTracker
 from fercam.types import Analysis, Box, Detection, Emotion, Face, Frame
@@ -321,10 +321,11 @@ def test_a_reopen_that_hangs_does_not_stall_the_video():
 def test_voice_badge_shows_only_when_voice_is_on():
     image = np.full((360, 640, 3), 127, np.uint8)
     happy = np.eye(7, dtype=np.float32)[3]
-    on = annotate(image, None, Settings(voice=True), voice=happy)
+    frame = Frame(image, 0, 0.0)
+    on = render(frame, None, Settings(voice=True), voice=happy)
     assert (on[:40, :200] != 127).any() and (on[60:] == 127).all()
-    assert np.array_equal(annotate(image, None, Settings(voice=False), voice=happy), image)
-    assert np.array_equal(annotate(image, None, Settings(voice=True, paused=True), voice=happy), image)
+    assert np.array_equal(render(frame, None, Settings(voice=False), voice=happy), image)
+    assert np.array_equal(render(frame, None, Settings(voice=True, paused=True), voice=happy), image)
 
 
 def test_voice_toggle_without_a_microphone_tells_the_user_and_keeps_going(tmp_path, monkeypatch):

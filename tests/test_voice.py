@@ -410,7 +410,7 @@ def test_bad_audio_in_analyze_gives_one_line_and_the_other_outputs(tmp_path, kin
 
 
 def test_voice_badge_says_unsure_and_no_speech():
-    from fercam.annotate import draw_voice_badge
+    from fercam.voice_marks import draw_voice_badge
 
     blank = np.full((360, 640, 3), 127, np.uint8)
     badges = {}

@@ -53,12 +53,9 @@ class RefreshRule:
     # analysis back 50-100 ms and costs more a face than one at a time (models/README.md).
     at_once: int = 0
 
-    def due(self, face: Remembered, look: Look, now: float, combined: np.ndarray) -> bool:
-        """Whether `face`, which looks like `look` at `now` and reads `combined` with its kept opinion, is due."""
-        return self.reason(face, look, now, combined) is not None
-
     def reason(self, face: Remembered, look: Look, now: float, combined: np.ndarray) -> str | None:
-        """Why `face` is due (the first condition that holds, by name), or None."""
+        """Why `face`, which looks like `look` at `now` and reads `combined` with its kept opinion, is due (the
+        first condition that holds, by name), or None when it is not."""
         then, age = face.then, now - face.at
         if 0 <= age < self.soonest_s:
             return None

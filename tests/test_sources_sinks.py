@@ -8,6 +8,7 @@ import time
 import cv2
 import numpy as np
 import pytest
+from clips import write_clip
 from conftest import MjpegCamera
 
 from fercam.contracts import SourceError
@@ -120,6 +121,21 @@ def test_size_resizes_every_frame(clip):
     frames = read_all(source, limit=3)
     source.close()
     assert [f.image.shape for f in frames] == [(180, 320, 3)] * 3
+
+
+def test_a_video_larger_than_1080p_gives_every_frame_in_order(tmp_path):
+    # Up to 1080p a video decodes on one thread; larger ones on FFmpeg's frame threads, which hold frames back
+    # and must still give every one, in order, at the end of the file.
+    shades = [0, 40, 80, 120, 160, 200]
+    write_clip(
+        tmp_path / "uhd.mp4", [np.full((2160, 3840, 3), s, np.uint8) for s in shades], np.zeros(8000, np.int16), 25
+    )
+    source = VideoFileSource(tmp_path / "uhd.mp4")
+    frames = read_all(source)
+    source.close()
+    assert [f.image.shape for f in frames] == [(2160, 3840, 3)] * len(shades)
+    assert [round(float(f.image.mean())) for f in frames] == pytest.approx(shades, abs=6)  # video levels round a little
+    assert [f.timestamp for f in frames] == pytest.approx([i / 25 for i in range(len(shades))], abs=1e-3)
 
 
 def test_image_source_gives_the_image_once(media_dir):

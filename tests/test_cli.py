@@ -301,3 +301,21 @@ def test_the_performance_page_names_the_machine_and_marks_each_goal():
     model = {"ms_per_face": 2.0, "file_mb": 1.2, "load_s": 0.01}
     page = performance_page([result], model, None, "fercam bench --matrix")
     assert machine().split(",")[0] in page and "| 1280x720 | 1 | 30.0 ✓ |" in page and "0.35 ✗" in page
+
+
+def test_a_regenerated_performance_page_keeps_the_sections_it_did_not_measure():
+    from fercam.apps.bench.perfpage import performance_page
+
+    result = {"size": "1280x720", "faces": 1, "goals_met": {}, "cpu_cores_by_stage": {"analysis": 0.1}}
+    result.update({key: 1.0 for key in ("output_fps", "latency_p95_ms", "analysis_hz", "cpu_cores", "rss_mb")})
+    result.update({"emotion_refresh_hz_per_face": 12.0, "first_frame_s": 0.3, "first_annotated_s": 0.4})
+    model = {"ms_per_face": 2.0, "file_mb": 1.2, "load_s": 0.01}
+    old = performance_page([result], model, None, "old", "")
+    old += "\n## Offline analysis, hand-kept\n\nmeasured by hand\n\n## Soak: 600 s at 1280x720, one face\n\nold soak\n"
+    page = performance_page([result], model, None, "new", old)
+    assert page.count("# Performance") == 1 and "`new`" in page and "`old`" not in page
+    assert "measured by hand" in page and "old soak" in page  # no new soak: the last one stays
+    soak = {"seconds": 60, "size": "1280x720", "frames_sent": 1800, "rss_mb_after_warmup": 160, "rss_mb_end": 161}
+    soak.update({"rss_growth_pct": 0.6, "fps_start": 30.0, "fps_end": 29.9})
+    page = performance_page([result], model, soak, "new", old)
+    assert "measured by hand" in page and "old soak" not in page and "## Soak: 60 s" in page

@@ -301,6 +301,8 @@ def test_the_rule_reads_again_when_our_models_reading_moves_or_the_call_is_close
     assert due(rule, face, then, -0.1, clear)  # time went back (a new recording)
     tie = np.array([0.05, 0, 0, 0.42, 0.05, 0.1, 0.38], np.float32)  # a close call: a stale opinion could flip it
     assert due(rule, face, then, 0.5, tie) and not due(rule, face, then, 0.5, np.roll(calm, 1))
+    assert not due(rule, face, then, 0.04, tie)  # a close call waits for the frame after next (`close_every_s`)
+    assert due(rule, face, Look(box, then.shape, smile), 0.04, tie)  # ...a changed face does not
     floor = RefreshRule(every_s=1.0, soonest_s=0.15)  # never sooner than 0.15 s after the last reading
     assert not due(floor, face, Look(box, then.shape, smile), 0.1, tie) and due(floor, face, then, 0.2, tie)
     assert floor.reason(face, Look(box, then.shape, smile), 0.2, clear) == "ours_moved"

@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -271,8 +272,8 @@ def print_matrix(source: str, seconds: float, soak: dict | None, *, report: str 
     if report:
         soaked = f" --soak {soak['seconds']:g}" if soak else ""
         command = f"fercam bench --matrix{soaked} --seconds {seconds:g} --source SOURCE --report {report}"
-        with open(report, "w", encoding="utf-8") as page:
-            page.write(performance_page(matrix, bench_model(), soak, command))
+        previous = Path(report).read_text(encoding="utf-8") if Path(report).is_file() else ""
+        Path(report).write_text(performance_page(matrix, bench_model(), soak, command, previous), encoding="utf-8")
     lines = []
     for r in matrix:
         missed = [k for k, ok in r["goals_met"].items() if not ok]

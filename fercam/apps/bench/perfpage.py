@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 
 def machine() -> str:
@@ -45,8 +46,10 @@ def _cell(result: dict, key: str) -> str:
     return f"{result[key]}{mark}"
 
 
-def performance_page(matrix: list[dict], model: dict, soak: dict | None, command: str) -> str:
-    """docs/PERFORMANCE.md: the machine, the scenarios against their goals, the model, the soak."""
+def performance_page(matrix: list[dict], model: dict, soak: dict | None, command: str, previous: str = "") -> str:
+    """docs/PERFORMANCE.md: the machine, the scenarios against their goals, the model, the soak; then the `##`
+    sections of the `previous` page that this run does not measure (the last soak when there is no new one,
+    hand-kept measurements), as they were."""
     lines = [
         "# Performance",
         "",
@@ -74,4 +77,6 @@ def performance_page(matrix: list[dict], model: dict, soak: dict | None, command
             f"{soak['rss_mb_end']} MB at the end ({soak['rss_growth_pct']:+.2f}%); output {soak['fps_start']} fps "
         ]
         lines += [f"in the first interval, {soak['fps_end']} fps in the last."]
-    return "\n".join(lines) + "\n"
+    kept = [part for part in re.split(r"(?m)^(?=## )", previous) if part.startswith("## ")]
+    kept = [part.rstrip("\n") for part in kept if not (soak and part.startswith("## Soak"))]
+    return "\n".join(lines + [f"\n{part}" for part in kept]) + "\n"

@@ -54,8 +54,8 @@ def profile_analyze(spec: str, *, refresh="shipped", detector: str = "mtcnn", on
     """`fercam analyze`'s pipeline over one recording (the same reader, writers, annotated video and voice, into
     a temporary folder), timed: frames per second (wall) and CPU milliseconds per frame in each stage ("other":
     crops, alignment, overlay, bookkeeping, and the models' and FFmpeg's worker threads). `refresh`: the second
-    opinion's `RefreshRule` (None: every face of every frame, our model on both views), "shipped" for the app's own
-    (and its views)."""
+    opinion's `RefreshRule` (with the app's views), None: every face of every frame, our model on both views, or
+    "shipped" for the app's own."""
     import tempfile
 
     from fercam.apps.analyze.analyze import InputResult, Options
@@ -70,8 +70,10 @@ def profile_analyze(spec: str, *, refresh="shipped", detector: str = "mtcnn", on
 
     clock, settings = StageClock(), Settings(detector=detector)
     reader = make_face_reader(ReaderConfig(detector=detector))  # as analyze reads: its models, views and threads
-    if refresh != "shipped":
-        reader.classifier = load_combined_reading(refresh=refresh, views="both")
+    if refresh is None:
+        reader.classifier = load_combined_reading(refresh=None, views="both")
+    elif refresh != "shipped":
+        reader.classifier.refresh = refresh
     reading = reader.classifier
     reading.classifier = clock.wrap("classify", reading.classifier, "predict_faces")
     reading.second = clock.wrap("second opinion", reading.second, "predict_aligned", "read_aligned")

@@ -112,17 +112,21 @@ class VideoReader:
 
     def _decode(self) -> Iterator[tuple[np.ndarray, float | None]]:
         """Packet by packet, as FFmpeg does: a damaged packet is skipped (and noted in `skipped`), the
-        decoder goes on at the next one it can use; a demuxer that fails (a cut file) ends it."""
+        decoder goes on at the next one it can use; a demuxer that fails (a cut file) ends it. Damaged packets
+        that no good one follows are not noted: they are where a cut file broke off, and a short file says so."""
         import av
 
+        trailing: list[float | None] = []  # damaged packets since the last good one
         try:
             for packet in self._container.demux(self._stream):
                 try:
                     frames = packet.decode()
                 except av.InvalidDataError:
                     time = None if packet.pts is None else float(packet.pts * packet.time_base) - self._origin
-                    self.skipped.append(time)
+                    trailing.append(time)
                     continue
+                if packet.size:  # not the empty packet that drains the decoder at the end
+                    self.skipped, trailing = self.skipped + trailing, []
                 for frame in frames:
                     time = frame.time
                     yield upright(frame, self._to_bgr), None if time is None else time - self._origin

@@ -62,6 +62,9 @@ class InOrder:
 
     def __init__(self, step: Callable[..., None], depth: int = 4) -> None:
         self._step, self._queue, self.error = step, queue.Queue(maxsize=depth), None
+        # Waited on instead of joining the thread: a join interrupted by Ctrl-C marks the thread as ended while it
+        # still runs (CPython 3.11), so a second join would not wait.
+        self._done = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="fercam-in-order", daemon=True)
         self._thread.start()
 
@@ -72,6 +75,7 @@ class InOrder:
                     self._step(*item)
                 except BaseException as exc:  # KeyboardInterrupt included: the caller's thread raises it
                     self.error = exc
+        self._done.set()
 
     def put(self, *item) -> None:
         self.check()
@@ -82,7 +86,22 @@ class InOrder:
             raise self.error
 
     def close(self) -> None:
-        """Wait until every item put so far is done (or dropped after an error)."""
-        if self._thread.is_alive():
-            self._queue.put(self._END)
-            self._thread.join()
+        """Wait until every item put so far is done (or dropped after an error). A Ctrl-C meanwhile (the second,
+        which stops at once) is raised once they are: the few frames in hand are written whole, not cut off by
+        the caller closing the files under them."""
+        if not self._done.is_set():
+            _uninterrupted(lambda: self._queue.put(self._END), self._done.wait)
+
+
+def _uninterrupted(*steps: Callable[[], None]) -> None:
+    """Each step to its end, then the first KeyboardInterrupt that came meanwhile, if any."""
+    interrupted = None
+    for step in steps:
+        while True:
+            try:
+                step()
+                break
+            except KeyboardInterrupt as exc:
+                interrupted = interrupted or exc
+    if interrupted is not None:
+        raise interrupted

@@ -261,7 +261,9 @@ def run_offline(
             behind.put(frame, analysis, fresh)
             count += 1
     finally:
-        source.close()
-        behind.close()
+        try:
+            source.close()
+        finally:  # the writing is finished whatever stopped the reading
+            behind.close()
     behind.check()
     return count

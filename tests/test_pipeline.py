@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 
@@ -143,6 +145,30 @@ def test_offline_mode_writes_on_its_own_thread_and_a_sink_error_stops_the_run_wi
     assert len(sink.frames) == 5 and seen == list(range(5))  # each frame whole: its video and its row
     assert sink.threads == {"fercam-in-order"} and threading.current_thread().name not in sink.threads
     assert source._index < 20  # the reader stopped within a few frames of the error
+
+
+def test_a_ctrl_c_while_the_last_frames_are_written_comes_after_they_are():
+    """The second Ctrl-C stops at once, but not in the middle of the frames already handed to the writer: the caller
+    closes the files next, and a frame cut off there would leave a video without its end."""
+    release = threading.Event()
+
+    class Slow(ListSink):
+        def send(self, image):
+            release.wait(5)
+            super().send(image)
+
+    def interrupt() -> None:  # while the caller waits for the writer (the sends are held until after the signal)
+        time.sleep(0.3)
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.1)
+        release.set()
+
+    sink, seen = Slow(), []
+    reader = FaceReader(FakeDetector([BOX]), FakeClassifier())
+    threading.Thread(target=interrupt, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt):
+        run_offline(ArraySource(3), reader, [sink], Settings(), on_analysis=lambda a, f: seen.append(a.frame_index))
+    assert len(sink.frames) == 3 and seen == [0, 1, 2]
 
 
 def test_offline_mode_decodes_ahead_on_its_own_thread_and_a_read_error_comes_at_its_frame():

@@ -38,10 +38,10 @@ class Remembered:
 class RefreshRule:
     """When a face's second opinion is read again, in every mode: a new face, a face that moved or turned, a face
     whose reading by our model moved, a close call between two emotions (at most every `close_every_s`), and
-    otherwise every `every_s` (media time
-    offline, camera time live); never sooner than `soonest_s` after the last reading of a known face. The zoo
-    model costs several times ours, and its reading of the same face in the same pose barely changes from one
-    frame to the next; a face is known again by its box overlapping (IoU > 0.5) where it was last seen."""
+    otherwise every `every_s` (media time offline, camera time live); never sooner than `soonest_s` after the last
+    reading of a known face. The zoo model costs several times ours, and its reading of the same face in the same
+    pose barely changes from one frame to the next; a face is known again by its box overlapping (IoU > 0.5) where
+    it was last seen."""
 
     every_s: float = 1.0
     soonest_s: float = 0.0  # LIVE: 0.15, so a face that keeps moving costs at most 7 readings a second

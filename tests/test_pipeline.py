@@ -165,9 +165,14 @@ def test_a_ctrl_c_while_the_last_frames_are_written_comes_after_they_are():
 
     sink, seen = Slow(), []
     reader = FaceReader(FakeDetector([BOX]), FakeClassifier())
-    threading.Thread(target=interrupt, daemon=True).start()
-    with pytest.raises(KeyboardInterrupt):
-        run_offline(ArraySource(3), reader, [sink], Settings(), on_analysis=lambda a, f: seen.append(a.frame_index))
+    # Ctrl-C as Python has it: a command run in this process before may have left its own handler installed
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        threading.Thread(target=interrupt, daemon=True).start()
+        with pytest.raises(KeyboardInterrupt):
+            run_offline(ArraySource(3), reader, [sink], Settings(), on_analysis=lambda a, f: seen.append(a.frame_index))
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert len(sink.frames) == 3 and seen == [0, 1, 2]
 
 

@@ -101,25 +101,27 @@ class LabelAnnotator:
             text = reading + (" (stale)" if self.stale else "")
             scale = 0.6 * _scale(face)
             thickness = max(1, round(2 * _scale(face)))
-            (tw, th), base = cv2.getTextSize(text, _FONT, scale, thickness)
             x1, y1, _, _ = face.box.as_ints()
-            tab_w, tab_h = tw + 8, th + base + 6
-            x, top = (
-                _inside(x1, tab_w, image.shape[1]),
-                _inside(y1 - tab_h if y1 >= tab_h else y1, tab_h, image.shape[0]),
-            )
+            tab_w, tab_h, _ = _tab_size(text, scale, thickness)
+            x = _inside(x1, tab_w, image.shape[1])
+            top = _inside(y1 - tab_h if y1 >= tab_h else y1, tab_h, image.shape[0])
             color = face_color(face, self.stale, self.honest)
-            tab = _label_tab(text, scale, thickness, color)
-            if not paste_patch(image, tab, x, top):
+            if not paste_patch(image, _label_tab(text, scale, thickness, color), x, top):
                 _draw_tab(image, text, (x, top), scale, thickness, color)
         return image
 
 
+def _tab_size(text: str, scale: float, thickness: int) -> tuple[int, int, int]:
+    """A label tab's width and height (its far corner's offsets: it covers one pixel more) and its text's height."""
+    (tw, th), base = cv2.getTextSize(text, _FONT, scale, thickness)
+    return tw + 8, th + base + 6, th
+
+
 def _draw_tab(image: np.ndarray, text: str, at: tuple[int, int], scale: float, thickness: int, color) -> None:
     """A label's tab, its top-left corner `at`: a filled rectangle around the text (`LabelAnnotator`)."""
-    (tw, th), base = cv2.getTextSize(text, _FONT, scale, thickness)
+    width, height, th = _tab_size(text, scale, thickness)
     x, top = at
-    cv2.rectangle(image, (x, top), (x + tw + 8, top + th + base + 6), color, -1)
+    cv2.rectangle(image, (x, top), (x + width, top + height), color, -1)
     cv2.putText(image, text, (x + 4, top + th + 3), _FONT, scale, (20, 20, 20), thickness, cv2.LINE_AA)
 
 
@@ -127,8 +129,8 @@ def _draw_tab(image: np.ndarray, text: str, at: tuple[int, int], scale: float, t
 def _label_tab(text: str, scale: float, thickness: int, color: tuple[int, int, int]) -> np.ndarray | None:
     """The tab as `_draw_tab` draws it, made once for the frames that show the same label (antialiased text is
     a third of the overlays' cost: 0.1-0.15 ms a label)."""
-    (tw, th), base = cv2.getTextSize(text, _FONT, scale, thickness)
-    return opaque_patch(tw + 9, th + base + 7, lambda canvas, at: _draw_tab(canvas, text, at, scale, thickness, color))
+    width, height, _ = _tab_size(text, scale, thickness)
+    return opaque_patch(width + 1, height + 1, lambda canvas, at: _draw_tab(canvas, text, at, scale, thickness, color))
 
 
 def opaque_patch(width: int, height: int, draw) -> np.ndarray | None:
@@ -161,8 +163,7 @@ def paste_patch(image: np.ndarray, patch: np.ndarray | None, x: int, y: int) -> 
 
 @dataclass(frozen=True)
 class EmojiAnnotator:
-    """An emoji a third of the face wide, beside the top-right corner of the box (none for an unsure face
-    when `honest`)."""
+    """An emoji a third of the face wide, by the top-right corner of the box (none on an unsure face if `honest`)."""
 
     honest: bool = False
 

@@ -65,8 +65,7 @@ class InOrder:
         # Waited on instead of joining the thread: a join interrupted by Ctrl-C marks the thread as ended while it
         # still runs (CPython 3.11), so a second join would not wait.
         self._done = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="fercam-in-order", daemon=True)
-        self._thread.start()
+        threading.Thread(target=self._loop, name="fercam-in-order", daemon=True).start()
 
     def _loop(self) -> None:
         while (item := self._queue.get()) is not self._END:

@@ -24,8 +24,8 @@ class RecentAudio:
     def __init__(self, seconds: float, sample_rate: int = DEFAULT_RATE) -> None:
         self.sample_rate = sample_rate
         self._buffer = np.zeros(round(seconds * sample_rate), np.float32)
-        self._end = 0  # samples ever pushed: the newest is at (_end - 1) % size
-        self._filled = self._fresh = 0
+        self._end = 0  # samples pushed since the start (or `clear`): the newest is at (_end - 1) % size
+        self._fresh = 0  # of them, pushed since the last read
         self._lock = threading.Lock()
 
     def push(self, samples: np.ndarray) -> None:
@@ -37,7 +37,6 @@ class RecentAudio:
             self._buffer[at : at + head] = chunk[:head]
             self._buffer[: len(chunk) - head] = chunk[head:]
             self._end += len(chunk)
-            self._filled = min(self._filled + len(chunk), size)
             self._fresh = min(self._fresh + len(chunk), size)
 
     def read(self) -> np.ndarray:
@@ -47,7 +46,7 @@ class RecentAudio:
     def read_fresh(self) -> tuple[np.ndarray, np.ndarray]:
         """(what has been heard, the part of it pushed since the last read), both copies."""
         with self._lock:
-            heard, fresh, self._fresh = self._newest(self._filled), self._fresh, 0
+            heard, fresh, self._fresh = self._newest(min(self._end, len(self._buffer))), self._fresh, 0
         return heard, heard[len(heard) - fresh :]
 
     def read_new(self) -> np.ndarray:
@@ -64,7 +63,7 @@ class RecentAudio:
 
     def clear(self) -> None:
         with self._lock:
-            self._buffer[:], self._filled, self._fresh = 0.0, 0, 0
+            self._buffer[:], self._end, self._fresh = 0.0, 0, 0
 
 
 def _import_sounddevice():

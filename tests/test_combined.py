@@ -522,3 +522,38 @@ def test_fercam_evaluate_scores_a_labelled_photo_folder(media_dir, tmp_path, cap
     (folder / "labels.csv").write_text(f"file,label\n{files[0]},grumpy\n")
     assert main(["evaluate", "--data", str(folder), "--out", str(tmp_path / "r2")]) != 0
     assert "line 2: label 'grumpy'" in capsys.readouterr().err
+
+
+def _tool(name: str):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).parents[1] / "tools" / f"{name}.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    return tool
+
+
+def test_the_face_mesh_opinion_reads_a_face_by_its_shape_not_its_size_or_a_slight_tilt():
+    """The mesh tool's aligned shape: the same face tilted 5 degrees and shrunk reads as itself, a different
+    person as someone else (what lets the shape stand for the expression). The crop is not turned upright,
+    so a larger tilt moves the mesh itself (15 degrees: half the distance to another person; models/README.md)."""
+    tool = _tool("mesh_third_opinion")
+    mesh, detector = tool.MeshReader(), fercam.load_detector("mtcnn")
+
+    def shape(image):
+        face = max(detector.detect(image), key=lambda d: d.box.width * d.box.height)
+        return mesh.read(image, face.box)
+
+    obama = cv2.imread(str(Path(__file__).parent / "media" / "fr_obama.jpg"))
+    height, width = obama.shape[:2]
+    turn = cv2.getRotationMatrix2D((width / 2, height / 2), 5, 0.7)
+    turned = cv2.warpAffine(obama, turn, (width, height), borderMode=cv2.BORDER_REPLICATE)
+    other = cv2.imread(str(Path(__file__).parent / "media" / "fer_justin.jpg"))
+    a, b, c = tool.aligned_shapes(np.stack([shape(obama), shape(turned), shape(other)]))
+    assert np.linalg.norm(a - b) < 0.5 * np.linalg.norm(a - c)
+    # and exactly invariant to a similarity transform of the points themselves
+    points = shape(obama)
+    moved = points.copy()
+    moved[:, :2] = 2.5 * points[:, :2] @ np.array([[0.8, -0.6], [0.6, 0.8]]) + [40, -7]
+    moved[:, 2] = 2.5 * points[:, 2] + 3
+    np.testing.assert_allclose(*tool.aligned_shapes(np.stack([points, moved, shape(other)]))[:2], atol=1e-4)

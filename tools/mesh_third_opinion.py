@@ -4,7 +4,7 @@ For every picture of the development folders, the largest MTCNN (and YuNet) face
 the crop `fercam.speaking.lips` uses; its points, aligned to their mean shape by a similarity transform, enter the
 rule as one more feature block (whitened principal components, as the zoo features do). Then either the shipped
 recipe scored on the shared folds with and without the block (quick), or, with `--nested`, the whole nested
-estimate with the mesh among the candidates (every choice inside, as `fit_combiner` runs it; about 10 minutes).
+estimate with the mesh among the candidates (every choice inside, as `fit_combiner` runs it; about 5 minutes).
 
     PYTHONPATH=. python tools/mesh_third_opinion.py [--components 16] [--nested]
 

@@ -125,8 +125,9 @@ class VideoReader:
                     time = None if packet.pts is None else float(packet.pts * packet.time_base) - self._origin
                     trailing.append(time)
                     continue
-                if packet.size:  # not the empty packet that drains the decoder at the end
-                    self.skipped, trailing = self.skipped + trailing, []
+                if trailing and packet.size:  # not the empty packet that drains the decoder at the end
+                    self.skipped += trailing
+                    trailing = []
                 for frame in frames:
                     time = frame.time
                     yield upright(frame, self._to_bgr), None if time is None else time - self._origin

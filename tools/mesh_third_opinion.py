@@ -77,10 +77,11 @@ def aligned_shapes(points: np.ndarray, rounds: int = 3) -> np.ndarray:
 
 
 def faces_with_mesh(cache: Path) -> rule.Faces:
+    """The development faces with the mesh's aligned shape as one more per-face output, "mesh" (`Faces.blocks`)."""
     faces = rule.load_faces(FOLDERS, cache, log=lambda *_: None)
     parts = [mesh_points(folder) for folder in FOLDERS]
     for name in ("mtcnn", "yunet"):
-        faces.outputs[f"{name}_mesh_feat"] = aligned_shapes(np.concatenate([p[f"{name}_mesh"] for p in parts]))
+        faces.outputs[f"{name}_mesh"] = aligned_shapes(np.concatenate([p[f"{name}_mesh"] for p in parts]))
     return faces
 
 
@@ -91,18 +92,6 @@ def main() -> None:
     parser.add_argument("--cache", default="runs/wild_cache")
     args = parser.parse_args()
     faces = faces_with_mesh(Path(args.cache))
-    # The mesh as one more block of `Faces.blocks`, from YuNet's face where MTCNN found none (as the others).
-    plain = rule.Faces.blocks
-
-    def blocks(self, names, fallback):
-        made = plain(self, tuple(n for n in names if n != "mesh"), fallback)
-        if "mesh" in names:
-            o = self.outputs
-            yunet = (fallback & ~o["mtcnn_found"] & o["yunet_found"])[:, None]
-            made.append(np.where(yunet, o["yunet_mesh_feat"], o["mtcnn_mesh_feat"]))
-        return made
-
-    rule.Faces.blocks = blocks
     rule.PCA["mesh"] = args.components
     rule.INPUTS[WITH_MESH] = ("ours", "zoo", "zoo_features", "mesh")
     if args.nested:

@@ -60,7 +60,9 @@ class Faces:
         return self.outputs["mtcnn_found"] | (fallback & self.outputs["yunet_found"])
 
     def blocks(self, names: tuple[str, ...], fallback: bool) -> list[np.ndarray]:
-        """The raw input blocks of a candidate, from YuNet's face where MTCNN found none (with `fallback`)."""
+        """The raw input blocks of a candidate, from YuNet's face where MTCNN found none (with `fallback`). A name
+        not listed here is a per-face output by that name (`mtcnn_<name>`, `yunet_<name>`) as it is: a tool's
+        extra opinion (`tools/mesh_third_opinion.py`)."""
         o = self.outputs
         use_yunet = (fallback & ~o["mtcnn_found"] & o["yunet_found"])[:, None]
 
@@ -74,7 +76,7 @@ class Faces:
             "zoo_features": lambda: pick("second_feat"),
             "ours_features": lambda: pick("ours_feat"),
         }
-        return [made[name]() for name in names]
+        return [made[name]() if name in made else pick(name) for name in names]
 
 
 def _logp(p: np.ndarray) -> np.ndarray:

@@ -54,15 +54,13 @@ def profile_analyze(spec: str, *, refresh="shipped", detector: str = "mtcnn", on
     """`fercam analyze`'s pipeline over one recording (the same reader, writers, annotated video and voice, into
     a temporary folder), timed: frames per second (wall) and CPU milliseconds per frame in each stage ("other":
     crops, alignment, overlay, bookkeeping, and the models' and FFmpeg's worker threads). `refresh`: the second
-    opinion's `RefreshRule` (with the app's views), None: every face of every frame, our model on both views, or
-    "shipped" for the app's own."""
+    opinion's `RefreshRule` in place of the app's own ("shipped"); the app's views either way."""
     import tempfile
 
     from fercam.apps.analyze.analyze import InputResult, Options
     from fercam.apps.analyze.report import TimelineWriter
     from fercam.apps.analyze.sound import analyze_voice
     from fercam.body.timeline import BodyTimelineWriter
-    from fercam.combined import load_combined_reading
     from fercam.pipeline import ReaderConfig, make_face_reader, run_offline
     from fercam.settings import Settings
     from fercam.sinks import VideoFileSink
@@ -70,9 +68,7 @@ def profile_analyze(spec: str, *, refresh="shipped", detector: str = "mtcnn", on
 
     clock, settings = StageClock(), Settings(detector=detector)
     reader = make_face_reader(ReaderConfig(detector=detector))  # as analyze reads: its models, views and threads
-    if refresh is None:
-        reader.classifier = load_combined_reading(refresh=None, views="both")
-    elif refresh != "shipped":
+    if refresh != "shipped":
         reader.classifier.refresh = refresh
     reading = reader.classifier
     reading.classifier = clock.wrap("classify", reading.classifier, "predict_faces")

@@ -557,3 +557,30 @@ def test_the_face_mesh_opinion_reads_a_face_by_its_shape_not_its_size_or_a_sligh
     moved[:, :2] = 2.5 * points[:, :2] @ np.array([[0.8, -0.6], [0.6, 0.8]]) + [40, -7]
     moved[:, 2] = 2.5 * points[:, 2] + 3
     np.testing.assert_allclose(*tool.aligned_shapes(np.stack([points, moved, shape(other)]))[:2], atol=1e-4)
+
+
+def test_the_zoo_model_split_for_fine_tuning_reads_faces_as_the_shipped_model_does():
+    """`tools/zoo_last_layers.py` fine-tunes the zoo network's head on the trunk's cached maps: split after its last
+    residual block and run with the zoo's own head weights, it must read real aligned faces (both views) as the
+    shipped LiteRT file does, or the fine-tuning would start from another model."""
+    tool = _tool("zoo_last_layers")
+    zoo, detector, shipped = tool.SplitZoo(), fercam.load_detector("mtcnn"), AlignedEmotionModel()
+    faces = []
+    for name in ("fr_obama.jpg", "fer_justin.jpg"):
+        image = cv2.imread(str(Path(__file__).parent / "media" / name))
+        face = max(detector.detect(image), key=lambda d: d.box.width * d.box.height)
+        aligned = aligned_faces(image, [face])[0]
+        faces += [aligned, aligned[:, ::-1]]
+    maps = zoo.trunk(np.stack(faces))
+    assert maps.shape == (4, 7, 7, 128)
+    logits, features = zoo.head(maps)
+    probs, expected_features = shipped.read_aligned(faces)
+    np.testing.assert_allclose(softmax(logits.numpy()[:, RAF_TO_FER]), probs, atol=1e-4)
+    np.testing.assert_allclose(features.numpy(), expected_features, atol=1e-3)
+    # the head reads the weights it is given (what the fine-tuning trains): without its classifier's matrix,
+    # every face reads the same, its bias alone
+    weights = dict(zoo.head_weights)
+    classifier = next(name for name, value in weights.items() if value.shape == (512, 7))
+    weights[classifier] = np.zeros_like(weights[classifier])
+    logits, _ = zoo.head(maps, weights)
+    assert np.ptp(logits.numpy(), axis=0).max() < 1e-6 < np.ptp(probs, axis=0).max()

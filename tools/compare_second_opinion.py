@@ -7,7 +7,10 @@ runtime: ms per face (its probabilities and the 512 features the rule reads, one
 agreement with the int8 graph and the largest probability difference, and the combined reading's agreement and
 accuracy against the labels (with the shipped `fer_combiner.json`).
 
-    PYTHONPATH=. python tools/compare_second_opinion.py [../shared/data/wild_faces_dev] [--json]
+    PYTHONPATH=. python tools/compare_second_opinion.py [../shared/data/wild_faces_dev] [--json] [--litert FILE ...]
+
+`--litert FILE` (repeatable) adds a row for another LiteRT file of the network, one face a call on one thread: a
+variant `tools/zoo_fer_to_litert.py --weights` writes (float16 or int8 weights).
 
 Needs `onnx` for the float ONNX row (as `tools/dequantize_zoo_fer.py` does). CPU milliseconds per face (process
 time, both threads counted): far less sensitive to other load on a shared machine than wall time.
@@ -70,7 +73,7 @@ class OpenCVModel:
         return softmax(logits.astype(np.float64))[:, RAF_TO_FER], features.reshape(len(faces), -1)
 
 
-def runtimes():
+def runtimes(variants: list[str]):
     """(name, model, batch, threads) in the order they are compared; the first is the reference."""
     import onnx
     from dequantize_zoo_fer import dequantize
@@ -82,6 +85,8 @@ def runtimes():
     yield "float32 ONNX, OpenCV", OpenCVModel(fp32), 4, 1
     for batch, threads in [(1, 1), (4, 1), (1, 2), (4, 2)]:
         yield "float32 LiteRT (shipped)", AlignedEmotionModel(num_threads=threads), batch, threads
+    for path in variants:
+        yield f"LiteRT {Path(path).name}", AlignedEmotionModel(path), 1, 1
 
 
 def timed(model, faces: list, batch: int) -> tuple[np.ndarray, float, float]:
@@ -95,11 +100,12 @@ def timed(model, faces: list, batch: int) -> tuple[np.ndarray, float, float]:
 
 
 def main(argv: list[str]) -> int:
-    folder = Path(next((a for a in argv if not a.startswith("--")), DATA))
+    variants = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--litert"]
+    folder = Path(next((a for a in argv if not a.startswith("--") and a not in variants), DATA))
     aligned, first, labels = faces_of(folder)
     combiner = Combiner.load()
     rows, reference = [], None
-    for name, model, batch, threads in runtimes():
+    for name, model, batch, threads in runtimes(variants):
         cv2.setNumThreads(threads)
         second, cpu_ms, wall_ms = timed(model, aligned, batch)
         reference = second if reference is None else reference

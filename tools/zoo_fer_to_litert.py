@@ -8,9 +8,13 @@ convolution's weights. It has two named outputs: `logits`, the same (N, 7) RAF-D
 `features`, the (N, 512) penultimate features its last layer reads (what the combined reading's rule reads beside
 the probabilities); the tool checks both against the ONNX graph on random faces before it writes the file.
 
-Build-time only: needs `onnx` and TensorFlow (the train extra); e.g. a venv that sees the project's one plus
-`pip install --no-deps onnx`.
-    PYTHONPATH=. python tools/zoo_fer_to_litert.py [IN_int8.onnx] [OUT.tflite]
+Build-time only: needs the train extra (TensorFlow and `onnx`).
+    PYTHONPATH=. python tools/zoo_fer_to_litert.py [IN_int8.onnx] [OUT.tflite] [--weights float16|int8]
+
+`--weights` writes a variant for `tools/compare_second_opinion.py --litert` to measure, not the shipped file:
+float16 weights, or int8 weights with float activations (LiteRT's dynamic-range quantisation, the int8 graph's
+own weights quantised again). Their outputs differ from the ONNX graph's by more than the float check allows, so
+the check is skipped for them; the comparison measures how much.
 """
 
 from __future__ import annotations
@@ -33,11 +37,12 @@ OUT = ROOT / "models" / "fer_mobilefacenet_2022july.tflite"
 SIZE = 112
 
 
-def build(model: onnx.ModelProto):
-    """A tf.function over NHWC BGR pixels that runs the ONNX graph's Conv/PRelu/Add/Flatten/MatMul nodes and
-    returns {"logits": the graph's output, "features": the input of its last MatMul}."""
+def run_nodes(model: onnx.ModelProto, values: dict, nodes=None, weights: dict | None = None) -> dict:
+    """Run the ONNX graph's Conv/PRelu/Add/Flatten/MatMul `nodes` (default: all of them, in order) in TensorFlow on
+    `values` (tensors by name, the nodes' inputs among them) and return `values` with every node's output added.
+    `weights` replaces initializers by name (tf.Variables a fine-tuning trains: `tools/zoo_last_layers.py`)."""
     graph = model.graph
-    init = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    init = {t.name: numpy_helper.to_array(t) for t in graph.initializer} | (weights or {})
     first_conv = next(n for n in graph.node if n.op_type == "Conv")
 
     def conv(x, node):
@@ -51,37 +56,50 @@ def build(model: onnx.ModelProto):
             x = tf.pad(x, [[0, 0], [pads[0], pads[2]], [pads[1], pads[3]], [0, 0]])
         strides = [1, stride[0], stride[1], 1]
         if group == 1:
-            y = tf.nn.conv2d(x, np.ascontiguousarray(w.transpose(2, 3, 1, 0)), strides, "VALID")
+            y = tf.nn.conv2d(x, tf.transpose(w, (2, 3, 1, 0)), strides, "VALID")
         elif group == w.shape[0] and w.shape[1] == 1:
-            y = tf.nn.depthwise_conv2d(x, np.ascontiguousarray(w.transpose(2, 3, 0, 1)), strides, "VALID")
+            y = tf.nn.depthwise_conv2d(x, tf.transpose(w, (2, 3, 0, 1)), strides, "VALID")
         else:
             raise ValueError(f"{node.name}: grouped convolution with {group} groups is not handled")
         return tf.nn.bias_add(y, bias)
 
     def prelu(x, slope):
-        alpha = slope.reshape(-1).astype(np.float32)
+        alpha = tf.reshape(tf.cast(slope, tf.float32), [-1])
         return tf.nn.relu(x) + (-alpha) * tf.nn.relu(-x)  # the pattern the converter turns into one PRELU
+
+    for node in graph.node if nodes is None else nodes:
+        i = [values.get(name) for name in node.input]
+        if node.op_type == "Conv":
+            out = conv(i[0], node)
+        elif node.op_type == "PRelu":
+            out = prelu(i[0], init[node.input[1]])
+        elif node.op_type == "Add":
+            out = i[0] + (i[1] if i[1] is not None else init[node.input[1]])
+        elif node.op_type == "Flatten":
+            out = tf.reshape(i[0], [-1, int(np.prod(i[0].shape[1:]))])
+        elif node.op_type == "MatMul":
+            out = tf.matmul(i[0], init[node.input[1]])
+        elif node.op_type == "Identity":
+            out = i[0]
+        else:
+            raise ValueError(f"{node.op_type}: not an op this tool handles")
+        values[node.output[0]] = out
+    return values
+
+
+def normalised(faces):
+    """BGR pixels 0-255 as the zoo network's input: its normalisation ((x - 127.5) / 127.5)."""
+    return (faces - 127.5) * (1 / 127.5)
+
+
+def build(model: onnx.ModelProto):
+    """A tf.function over NHWC BGR pixels that runs the ONNX graph's nodes and returns {"logits": the graph's
+    output, "features": the input of its last MatMul}."""
+    graph = model.graph
 
     @tf.function(input_signature=[tf.TensorSpec([None, SIZE, SIZE, 3], tf.float32, name="faces")])
     def run(faces):
-        values = {graph.input[0].name: (faces - 127.5) * (1 / 127.5)}
-        for node in graph.node:
-            i = [values.get(name) for name in node.input]
-            if node.op_type == "Conv":
-                out = conv(i[0], node)
-            elif node.op_type == "PRelu":
-                out = prelu(i[0], init[node.input[1]])
-            elif node.op_type == "Add":
-                out = i[0] + (i[1] if i[1] is not None else init[node.input[1]])
-            elif node.op_type == "Flatten":
-                out = tf.reshape(i[0], [-1, int(np.prod(i[0].shape[1:]))])
-            elif node.op_type == "MatMul":
-                out = tf.matmul(i[0], init[node.input[1]])
-            elif node.op_type == "Identity":
-                out = i[0]
-            else:
-                raise ValueError(f"{node.op_type}: not an op this tool handles")
-            values[node.output[0]] = out
+        values = run_nodes(model, {graph.input[0].name: normalised(faces)})
         return {"logits": values[graph.output[0].name], "features": values[feature_tensor(model)]}
 
     return run
@@ -92,13 +110,18 @@ def feature_tensor(model: onnx.ModelProto) -> str:
     return [n for n in model.graph.node if n.op_type == "MatMul"][-1].input[0]
 
 
-def convert(model: onnx.ModelProto) -> bytes:
-    """The LiteRT model, saved through a SavedModel so that it keeps its signature: inputs and outputs by name."""
+def convert(model: onnx.ModelProto, weights: str = "float32") -> bytes:
+    """The LiteRT model, saved through a SavedModel so that it keeps its signature: inputs and outputs by name;
+    `weights` float32 (shipped), float16 or int8 (dynamic range)."""
     module = tf.Module()
     module.run = build(model)
     with tempfile.TemporaryDirectory() as saved:
         tf.saved_model.save(module, saved, signatures={"serving_default": module.run.get_concrete_function()})
-        return tf.lite.TFLiteConverter.from_saved_model(saved).convert()
+        converter = tf.lite.TFLiteConverter.from_saved_model(saved)
+        if weights != "float32":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.target_spec.supported_types = [tf.float16] if weights == "float16" else []
+        return converter.convert()
 
 
 def check(tflite: bytes, model: onnx.ModelProto) -> dict[str, float]:
@@ -118,11 +141,19 @@ def check(tflite: bytes, model: onnx.ModelProto) -> dict[str, float]:
 
 
 def main(argv: list[str]) -> int:
-    src, dst = (Path(argv[0]), Path(argv[1])) if len(argv) == 2 else (IN, OUT)
+    weights = argv[argv.index("--weights") + 1] if "--weights" in argv else "float32"
+    if weights not in ("float32", "float16", "int8"):
+        print(f"--weights must be float32, float16 or int8, not {weights}", file=sys.stderr)
+        return 2
+    paths = [a for i, a in enumerate(argv) if not a.startswith("--") and (i == 0 or argv[i - 1] != "--weights")]
+    src, dst = (Path(paths[0]), Path(paths[1])) if len(paths) == 2 else (IN, OUT)
+    if weights != "float32" and dst == OUT:
+        print("a variant is for measuring: give it a path of its own, not the shipped file's", file=sys.stderr)
+        return 2
     model = dequantize(onnx.load(str(src)))
-    tflite = convert(model)
+    tflite = convert(model, weights)
     differences = check(tflite, model)
-    if max(differences.values()) > 1e-3:
+    if weights == "float32" and max(differences.values()) > 1e-3:
         print(f"LiteRT and ONNX outputs differ by {differences}: not written", file=sys.stderr)
         return 1
     dst.write_bytes(tflite)

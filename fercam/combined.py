@@ -211,8 +211,8 @@ def load_combined_reading(
 ) -> CombinedReading:
     """The shipped combined reading: our model (or `classifier`; else `load_classifier(**options)`),
     the zoo model and `fer_combiner.json`; `refresh` None reads every face with both models every time.
-    `num_threads` for each model: LIVE gives one (the video thread needs the other core); offline a frame's faces
-    are one batch, which two threads read faster."""
+    `num_threads` for each model: LIVE gives one (the video thread needs the other core); offline two, which read
+    a frame's faces faster (our model all in one batch, the zoo model one face an invoke: `AlignedEmotionModel`)."""
     from fercam.emotion import load_classifier
 
     classifier = classifier or load_classifier(num_threads=num_threads, **options)

@@ -584,3 +584,24 @@ def test_the_zoo_model_split_for_fine_tuning_reads_faces_as_the_shipped_model_do
     weights[classifier] = np.zeros_like(weights[classifier])
     logits, _ = zoo.head(maps, weights)
     assert np.ptp(logits.numpy(), axis=0).max() < 1e-6 < np.ptp(probs, axis=0).max()
+
+
+def test_the_zoo_model_reads_a_crowd_without_growing_the_process():
+    """A photo of thirty faces is read one face an invoke: the process does not keep an interpreter arena thirty
+    faces deep (one batch of thirty grew it by 145 MB for good). Readings in one call equal those one by one:
+    `test_the_shipped_second_model_reads_a_frames_faces_in_one_call_as_one_by_one`."""
+    model = AlignedEmotionModel()
+    photo = cv2.imread(str(Path(__file__).parent / "media" / "fr_obama.jpg"))
+    face = max(fercam.load_detector("mtcnn").detect(photo), key=lambda d: d.box.width * d.box.height)
+    aligned = aligned_faces(photo, [face])[0]
+    crowd = [np.roll(aligned, shift, axis=1) for shift in range(30)]  # thirty slightly different faces
+    model.read_aligned(crowd[:1])  # the arena for one face exists before measuring
+
+    def resident_mb() -> float:
+        return int(Path("/proc/self/statm").read_text().split()[1]) * 4096 / 1e6
+
+    before = resident_mb()
+    probs, features = model.read_aligned(crowd)
+    assert resident_mb() - before < 40
+    assert probs.shape == (30, 7) and features.shape == (30, 512)
+    assert np.allclose(probs.sum(axis=1), 1, atol=1e-5) and not np.allclose(features[0], features[15], atol=0.01)

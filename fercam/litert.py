@@ -53,8 +53,10 @@ class LiteRTModel:
     `outputs=7`, its one `(N, 7)` output, which `run` returns; or `outputs={"logits": 7, "features": 512}`,
     the outputs of the model's signature by name and width, which `run` returns as a tuple in that order.
 
-    `what` names the expected input in errors, e.g. "48x48x1 faces". Thread-safe: a LiteRT
-    interpreter is not, so every run holds a lock.
+    `what` names the expected input in errors, e.g. "48x48x1 faces". `max_batch` (None: any) is the most rows one
+    invoke reads; `run` reads a longer batch in parts of that size, so that the interpreter's arena, which stays as
+    deep as the largest batch it ever read, keeps that size. Thread-safe: a LiteRT interpreter is not, so every run
+    holds a lock.
     """
 
     def __init__(
@@ -65,6 +67,7 @@ class LiteRTModel:
         outputs: int | dict[str, int],
         num_threads: int = 1,
         what: str = "",
+        max_batch: int | None = None,
     ) -> None:
         self.path = Path(path)
         self.input_shape = tuple(input_shape)
@@ -80,7 +83,7 @@ class LiteRTModel:
             shown = {n: w for n, w in zip(self.outputs, got_out)} if self.named else got_out[0]
             wanted = self.outputs if self.named else self.outputs[""]
             raise ModelError(f"{self.path}: expects {list(got_in)} -> {shown}, not {what or expected} -> {wanted}")
-        self._batch = got_in[0]
+        self._batch, self.max_batch = got_in[0], max_batch
         self._lock = threading.Lock()
 
     def _declared_outputs(self) -> list[dict | None]:
@@ -102,12 +105,18 @@ class LiteRTModel:
         elif batch.shape[1:] != self.input_shape:
             raise ValueError(f"{self.path.name}: input must be (N, {self.input_shape}), got {batch.shape}")
         else:
+            step = self.max_batch or len(batch)
             with self._lock:
-                if len(batch) != self._batch:
-                    self._interpreter.resize_tensor_input(self._input["index"], batch.shape)
-                    self._interpreter.allocate_tensors()
-                    self._batch = len(batch)
-                self._interpreter.set_tensor(self._input["index"], batch)
-                self._interpreter.invoke()
-                got = [self._interpreter.get_tensor(d["index"]).copy() for d in self._output]
+                parts = [self._invoke(batch[start : start + step]) for start in range(0, len(batch), step)]
+            got = [np.concatenate(outputs) for outputs in zip(*parts)] if len(parts) > 1 else parts[0]
         return tuple(got) if self.named else got[0]
+
+    def _invoke(self, batch: np.ndarray) -> list[np.ndarray]:
+        """Each declared output for `batch`, in one invoke (the caller holds the lock)."""
+        if len(batch) != self._batch:
+            self._interpreter.resize_tensor_input(self._input["index"], batch.shape)
+            self._interpreter.allocate_tensors()
+            self._batch = len(batch)
+        self._interpreter.set_tensor(self._input["index"], batch)
+        self._interpreter.invoke()
+        return [self._interpreter.get_tensor(d["index"]).copy() for d in self._output]

@@ -57,10 +57,10 @@ class AlignedEmotionModel:
     buys nothing at these sizes). `predict_aligned(faces) -> (N, 7)`: probabilities in FER2013 order for
     112x112 BGR aligned faces; `read_aligned` adds its (N, 512) features.
 
-    The network reads one face an invoke, whatever the number asked for: its memory then stays that of one face
-    (five in one invoke grew the process by 20 MB for good, and a crowd photo's thirty would grow it by six times
-    that), no invoke re-plans the network for another batch size, and a batch saves nothing a face on one thread
-    (5.9 CPU ms a face alone, 7.0 four at a time on an AVX-512 Xeon; 9.6 and 10.2 on an AVX2 EPYC)."""
+    The network reads one face an invoke (`max_batch` 1), whatever the number asked for: its memory then stays
+    that of one face (five in one invoke grew the process by 20 MB for good, and a crowd photo's thirty would grow
+    it by six times that), no invoke re-plans the network for another batch size, and a batch saves nothing a face
+    on one thread (5.9 CPU ms a face alone, 7.0 four at a time on an AVX-512 Xeon; 9.6 and 10.2 on an AVX2 EPYC)."""
 
     def __init__(self, path: str | Path | None = None, *, num_threads: int = 1) -> None:
         self.path = Path(path) if path is not None else model_file(SECOND_MODEL)
@@ -68,7 +68,7 @@ class AlignedEmotionModel:
             raise ModelError(f"model file not found: {self.path}")
         shape = (ALIGNED_SIZE, ALIGNED_SIZE, 3)
         self._model = LiteRTModel(
-            self.path, input_shape=shape, outputs=OUTPUTS, num_threads=num_threads, what="112x112x3 faces"
+            self.path, input_shape=shape, outputs=OUTPUTS, num_threads=num_threads, what="112x112x3 faces", max_batch=1
         )
 
     def predict_aligned(self, faces: Sequence[np.ndarray]) -> np.ndarray:
@@ -76,10 +76,8 @@ class AlignedEmotionModel:
 
     def read_aligned(self, faces: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """(N, 7) probabilities and (N, 512) penultimate features (the inputs of its last layer), one pass."""
-        if not len(faces):
-            logits, features = self._model.run(np.zeros((0, ALIGNED_SIZE, ALIGNED_SIZE, 3)))
-        else:  # BGR 0-255 (run makes it float32): the model normalises
-            logits, features = (np.concatenate(part) for part in zip(*(self._model.run(f[None]) for f in faces)))
+        batch = np.stack(faces) if len(faces) else np.zeros((0, ALIGNED_SIZE, ALIGNED_SIZE, 3))
+        logits, features = self._model.run(batch)  # BGR 0-255 (run makes it float32): the model normalises
         return softmax(logits.astype(np.float64))[:, RAF_TO_FER], features
 
 

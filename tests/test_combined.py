@@ -605,3 +605,13 @@ def test_the_zoo_model_reads_a_crowd_without_growing_the_process():
     assert resident_mb() - before < 40
     assert probs.shape == (30, 7) and features.shape == (30, 512)
     assert np.allclose(probs.sum(axis=1), 1, atol=1e-5) and not np.allclose(features[0], features[15], atol=0.01)
+
+
+def test_a_model_with_a_batch_limit_reads_a_longer_batch_in_parts_as_one():
+    """`max_batch`: a batch longer than the limit is read in parts (the last one shorter) and comes back whole,
+    row for row what one invoke gives."""
+    faces = np.random.default_rng(1).integers(0, 256, (5, 48, 48, 1)).astype(np.float32)
+    whole = LiteRTModel(model_file("fer_cnn.tflite"), input_shape=(48, 48, 1), outputs=7).run(faces)
+    parted = LiteRTModel(model_file("fer_cnn.tflite"), input_shape=(48, 48, 1), outputs=7, max_batch=2).run(faces)
+    assert parted.shape == (5, 7) and np.allclose(parted, whole, atol=1e-5)
+    assert not np.allclose(parted[0], parted[4], atol=1e-3)

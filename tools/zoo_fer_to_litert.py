@@ -37,12 +37,18 @@ OUT = ROOT / "models" / "fer_mobilefacenet_2022july.tflite"
 SIZE = 112
 
 
+def initializers(model: onnx.ModelProto) -> dict:
+    """The graph's constant tensors (weights, biases, slopes) as arrays, by name."""
+    return {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+
+
 def run_nodes(model: onnx.ModelProto, values: dict, nodes=None, weights: dict | None = None) -> dict:
     """Run the ONNX graph's Conv/PRelu/Add/Flatten/MatMul `nodes` (default: all of them, in order) in TensorFlow on
     `values` (tensors by name, the nodes' inputs among them) and return `values` with every node's output added.
-    `weights` replaces initializers by name (tf.Variables a fine-tuning trains: `tools/zoo_last_layers.py`)."""
+    `weights`: every initializer by name (default: `initializers(model)`), for a caller that runs the graph many
+    times or trains some of them as tf.Variables (`tools/zoo_last_layers.py`)."""
     graph = model.graph
-    init = {t.name: numpy_helper.to_array(t) for t in graph.initializer} | (weights or {})
+    init = initializers(model) if weights is None else weights
     first_conv = next(n for n in graph.node if n.op_type == "Conv")
 
     def conv(x, node):

@@ -32,7 +32,6 @@ import cv2
 import numpy as np
 import onnx
 import tensorflow as tf
-from onnx import numpy_helper
 
 from fercam.second_opinion import RAF_TO_FER, aligned_faces, softmax
 from fercam.training import combiner_rule as rules
@@ -43,7 +42,7 @@ from fercam.types import EMOTIONS
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from dequantize_zoo_fer import dequantize  # noqa: E402
-from zoo_fer_to_litert import IN, feature_tensor, normalised, run_nodes  # noqa: E402
+from zoo_fer_to_litert import IN, feature_tensor, initializers, normalised, run_nodes  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = [ROOT.parent / "shared" / "data" / name for name in ("wild_faces_dev", "sfew_train")]
@@ -59,24 +58,25 @@ class SplitZoo:
     def __init__(self, path: Path = IN) -> None:
         self.model = dequantize(onnx.load(str(path)))
         nodes = list(self.model.graph.node)
-        initial = {t.name: t for t in self.model.graph.initializer}
+        self.weights = initializers(self.model)  # converted once: the graph runs once a face, then once a batch
         # the last residual sum: an Add of two computed tensors (the classifier's bias is an Add of a constant)
-        cut = max(i for i, n in enumerate(nodes) if n.op_type == "Add" and not set(n.input) & set(initial))
+        cut = max(i for i, n in enumerate(nodes) if n.op_type == "Add" and not set(n.input) & set(self.weights))
         self.cut, self._trunk, self._head = nodes[cut].output[0], nodes[: cut + 1], nodes[cut + 1 :]
         self.head_weights = {
-            name: numpy_helper.to_array(initial[name]).astype(np.float32)
+            name: self.weights[name].astype(np.float32)
             for node in self._head
             for name in node.input[1:]
-            if name in initial
+            if name in self.weights
         }
         self._features = feature_tensor(self.model)
 
     def trunk(self, faces: np.ndarray) -> np.ndarray:
         values = {self.model.graph.input[0].name: normalised(tf.constant(faces, tf.float32))}
-        return run_nodes(self.model, values, self._trunk)[self.cut].numpy()
+        return run_nodes(self.model, values, self._trunk, self.weights)[self.cut].numpy()
 
     def head(self, maps, weights: dict | None = None):
-        values = run_nodes(self.model, {self.cut: maps}, self._head, weights or self.head_weights)
+        """`weights`: the head's, by name (default: the zoo's own, `head_weights`)."""
+        values = run_nodes(self.model, {self.cut: maps}, self._head, self.weights | (weights or {}))
         return values[self.model.graph.output[0].name], values[self._features]
 
 

@@ -615,3 +615,53 @@ def test_a_model_with_a_batch_limit_reads_a_longer_batch_in_parts_as_one():
     parted = LiteRTModel(model_file("fer_cnn.tflite"), input_shape=(48, 48, 1), outputs=7, max_batch=2).run(faces)
     assert parted.shape == (5, 7) and np.allclose(parted, whole, atol=1e-5)
     assert not np.allclose(parted[0], parted[4], atol=1e-3)
+
+
+def test_the_idle_penalty_tool_times_each_live_part_back_to_back_and_paced(media_dir):
+    """`tools/idle_penalty.py` (docs/PERFORMANCE.md): every part of a live frame's work gets a CPU time back to back and
+    one with a camera period of sleep before each call, and the bench's camera is timed as a share of a core."""
+    import os
+    import re
+    import subprocess
+    import sys
+
+    root = Path(__file__).parents[1]
+    args = ["--clip", str(media_dir / "fer_woman2.mp4"), "--calls", "3", "--camera-s", "0.5"]
+    done = subprocess.run(
+        [sys.executable, str(root / "tools" / "idle_penalty.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = re.findall(r"^(.+?)\s+([\d.]+) ms\s+([\d.]+) ms\s+([\d.]+)$", done.stdout, re.M)
+    assert [name.strip() for name, *_ in rows] == [
+        "decode the clip's next frame",
+        "scale it to 1280x720",
+        "copy a 1280x720 frame",
+        "second opinion, one face",
+        "our model, one face",
+    ]
+    assert all(float(busy) > 0 and float(paced) > 0 for _, busy, paced, _ in rows)
+    camera = re.search(r"paced at 30 fps\): ([\d.]+) of a core", done.stdout)
+    assert camera and 0 < float(camera.group(1)) < 2
+
+
+def test_the_second_opinion_ceiling_gives_the_zoo_model_less_of_the_face():
+    """`tools/second_opinion_ceiling.py` measures what a cheaper student could keep: each mode must take away what
+    it says (the colour, the detail above N px) and nothing else, or the ceiling it reports is another's."""
+    tool = _tool("second_opinion_ceiling")
+    photo = cv2.imread(str(Path(__file__).parent / "media" / "fr_obama.jpg"))
+    face = max(fercam.load_detector("mtcnn").detect(photo), key=lambda d: d.box.width * d.box.height)
+    aligned = aligned_faces(photo, [face])[0]
+    assert tool.less_of(aligned, "none") is aligned
+    grey = tool.less_of(aligned, "grey")
+    assert grey.shape == aligned.shape and (grey == grey[:, :, :1]).all() and not (aligned == aligned[:, :, :1]).all()
+    for size in (56, 64):
+        small = tool.less_of(aligned, f"down{size}")
+        assert small.shape == aligned.shape and np.abs(small.astype(int) - aligned).mean() > 1  # detail lost
+        again = cv2.resize(cv2.resize(small, (size, size), interpolation=cv2.INTER_AREA), (112, 112))
+        assert np.abs(again.astype(int) - small).mean() < np.abs(small.astype(int) - aligned).mean()  # no more
+    both = tool.less_of(aligned, "grey56")
+    assert (both == both[:, :, :1]).all() and np.abs(both.astype(int) - grey).mean() > 1

@@ -26,7 +26,7 @@ from fercam.contracts import EmotionClassifier
 from fercam.crops import face_crops
 from fercam.litert import ModelError
 from fercam.paths import model_file
-from fercam.refresh import DEFAULT_REFRESH, Look, RefreshRule, Remembered, pose_shape
+from fercam.refresh import DEFAULT_REFRESH, STEADY, Look, RefreshRule, Remembered, pose_shape
 from fercam.second_opinion import FEATURES, AlignedEmotionModel, aligned_faces, softmax
 from fercam.tracking import greedy_match
 from fercam.types import EMOTIONS, Detection
@@ -184,8 +184,12 @@ class CombinedReading:
         return out
 
     def _chosen(self, reasons: list[str | None], known: list[Remembered | None]) -> list[int]:
-        """The faces read now: every new one, and of the known ones due, the longest kept first, up to `at_once`."""
-        due = sorted((i for i, face in enumerate(known) if face is not None and reasons[i]), key=lambda i: known[i].at)
+        """The faces read now: every new one, and of the known ones due, up to `at_once`: those that changed first
+        (`refresh.STEADY`), then the longest kept."""
+        due = sorted(
+            (i for i, face in enumerate(known) if face is not None and reasons[i]),
+            key=lambda i: (reasons[i] in STEADY, known[i].at),
+        )
         if self.refresh is not None and self.refresh.at_once:
             due = due[: self.refresh.at_once]
         return sorted([i for i, face in enumerate(known) if face is None] + due)

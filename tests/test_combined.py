@@ -361,6 +361,24 @@ def test_faces_due_together_are_read_again_one_a_call_the_longest_kept_first():
     assert reading.refresh_reasons == {"new": 3, "every_s": 3}
 
 
+def test_of_the_faces_due_those_that_changed_are_read_before_those_only_due_by_time_or_a_close_call():
+    """LIVE reads one known face a call: a face that moved, turned or whose reading moved goes before faces that are
+    only due by the clock or by a close call, even those kept longer (which wait a call); new faces come at once."""
+    box = Box(0, 0, 100, 100)
+    look = Look(box, None, np.full(7, 1 / 7, np.float32))
+
+    def kept(at: float) -> Remembered:
+        return Remembered(np.zeros(7, np.float32), at, look, box, at, look.ours)
+
+    reading = CombinedReading(None, None, Combiner.load(), refresh=RefreshRule(at_once=1))
+    known = [kept(0.0), kept(0.5), kept(0.7), None, kept(0.1)]
+    assert reading._chosen(["close", "ours_moved", "turned", "new", "every_s"], known) == [1, 3]
+    assert reading._chosen(["close", None, "box_moved", "new", "every_s"], known) == [2, 3]
+    assert reading._chosen(["close", None, None, "new", "every_s"], known) == [0, 3]  # then the longest kept
+    everyone = CombinedReading(None, None, Combiner.load(), refresh=RefreshRule())
+    assert everyone._chosen(["close", "ours_moved", None, "new", "every_s"], known) == [0, 1, 3, 4]
+
+
 def test_the_shipped_second_model_reads_a_frames_faces_in_one_call_as_one_by_one(media_dir):
     image = cv2.imread(str(media_dir / "two_people.jpg"))
     faces = [f for f in aligned_faces(image, fercam.load_detector().detect(image)) if f is not None]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from fercam.contracts import Closing, SourceError
 from fercam.errors import one_line
-from fercam.live import LiveRunner, one_opencv_thread
+from fercam.live import LiveRunner, set_up_for_live_threads
 from fercam.live.clocks import FrameClock
 from fercam.pipeline import make_live_reader
 from fercam.settings import CAMERA_HELP, Settings, SettingsStore
@@ -244,7 +244,7 @@ class App:
         """The source `spec` names. As a setting (the window can change it), a file must be a regular one (a FIFO
         or a device could block the open) or a folder of photos, and a missing or unreadable one gets the same
         words: no notice tells which files exist."""
-        one_opencv_thread()
+        set_up_for_live_threads()
         kind = SOURCES.kind_of(spec).name
         a_file = as_setting and kind not in ("camera", "stream")
         try:

@@ -9,7 +9,7 @@ from contextlib import nullcontext
 
 from fercam.devices import has_display
 from fercam.events import EventLog, analysis_record
-from fercam.live import LiveRunner, one_opencv_thread
+from fercam.live import LiveRunner, set_up_for_live_threads
 from fercam.media import count_video_packets
 from fercam.pipeline import Mode, ReaderConfig, make_face_reader, make_live_reader, run_offline
 from fercam.recording import VideoFileSink
@@ -90,7 +90,7 @@ def run_headless(
     its length) and size, or `size` when given; live outputs run at the settings' size and rate."""
     mode = mode or choose_mode(source_spec, sink_spec)
     if mode is Mode.LIVE:
-        one_opencv_thread()
+        set_up_for_live_threads()
     offline = mode is not Mode.LIVE
     with (
         open_source(

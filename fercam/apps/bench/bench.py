@@ -35,7 +35,7 @@ from fercam.apps.bench.parts import (
     process_cpu_s,
 )
 from fercam.defaults import DEFAULT_DETECTOR
-from fercam.live import LiveRunner, one_opencv_thread
+from fercam.live import LiveRunner, set_up_for_live_threads
 from fercam.settings import Settings, SettingsStore
 
 BENCH_BACKEND = "fercam-bench"
@@ -74,7 +74,7 @@ def _runner(config: BenchConfig, timers: dict) -> LiveRunner:
     from fercam.sinks import VirtualCameraSink
 
     pyvirtualcam.register_backend(BENCH_BACKEND, CountingBackend)
-    one_opencv_thread()
+    set_up_for_live_threads()
     width, height = config.size
     source = TiledSource(config.source, config.size, config.faces, config.fps)
     sink = VirtualCameraSink(width=width, height=height, fps=config.fps, backend=BENCH_BACKEND)

@@ -46,7 +46,8 @@ def set_up_for_live_threads() -> None:
 
     And on Linux, at most two malloc arenas: glibc gives a thread that allocates while another does an arena of its
     own (up to eight a core), each keeping the frames freed into it, while these threads hand frames to one another
-    (1080p, five faces: peak RSS 248 -> 242 MB, the same CPU; `MALLOC_ARENA_MAX` in the environment still wins)."""
+    (1080p, five faces: peak RSS 245-248 -> 236-241 MB, the same CPU; `MALLOC_ARENA_MAX` in the environment still
+    wins)."""
     cv2.setNumThreads(1)
     if sys.platform.startswith("linux") and "MALLOC_ARENA_MAX" not in os.environ:
         try:

@@ -11,15 +11,11 @@ Three threads, joined by one-slot boxes that drop stale values instead of queuei
 
 from __future__ import annotations
 
-import ctypes
 import logging
-import os
-import sys
 import threading
 import time
 from collections.abc import Callable
 
-import cv2
 import numpy as np
 
 from fercam.annotate import message_frame
@@ -36,28 +32,9 @@ log = logging.getLogger(__name__)
 DISCONNECTED = "Camera disconnected - waiting for it to come back"
 
 
-M_ARENA_MAX = -8  # glibc's malloc.h
-
-
-def set_up_for_live_threads() -> None:
-    """LIVE mode's threads are its parallelism: OpenCV's own pool on top of them (and FFmpeg's decoding
-    threads, sized when a capture opens: so call this before opening the source) only adds wake-ups and
-    hand-offs on a 2-core laptop (720p, one face: 0.36 -> 0.27 CPU cores in `fercam bench`).
-
-    And on Linux, at most two malloc arenas: glibc gives a thread that allocates while another does an arena of its
-    own (up to eight a core), each keeping the frames freed into it, while these threads hand frames to one another
-    (1080p, five faces: peak RSS 245-248 -> 236-241 MB, the same CPU; `MALLOC_ARENA_MAX` in the environment still
-    wins)."""
-    cv2.setNumThreads(1)
-    if sys.platform.startswith("linux") and "MALLOC_ARENA_MAX" not in os.environ:
-        try:
-            ctypes.CDLL(None).mallopt(M_ARENA_MAX, 2)
-        except (OSError, AttributeError):  # a C library without mallopt: its own arenas stay
-            pass
-
-
 class LiveRunner:
-    """Runs LIVE mode until stopped, the source ends, or the sink is closed.
+    """Runs LIVE mode until stopped, the source ends, or the sink is closed. Its caller calls
+    `set_up_for_live_threads()` once, before opening the source (FFmpeg sizes its threads then).
 
     `make_reader(config)` runs on the inference thread as it starts, so models load while the camera opens
     and the raw video already flows, and again when the user picks another detector; `make_cue_reader()`
@@ -115,7 +92,6 @@ class LiveRunner:
 
     def run(self, *, max_frames: int = 0) -> int:
         """Run until stopped, the source ends, or `max_frames` were sent; returns the frames sent."""
-        set_up_for_live_threads()
         threads = [
             threading.Thread(target=self._capture_loop, name="fercam-capture", daemon=True),
             threading.Thread(target=self._infer_loop, name="fercam-infer", daemon=True),

@@ -683,3 +683,22 @@ def test_the_second_opinion_ceiling_gives_the_zoo_model_less_of_the_face():
         assert np.abs(again.astype(int) - small).mean() < np.abs(small.astype(int) - aligned).mean()  # no more
     both = tool.less_of(aligned, "grey56")
     assert (both == both[:, :, :1]).all() and np.abs(both.astype(int) - grey).mean() > 1
+
+
+def test_the_class_offset_tool_lifts_a_rare_class_to_its_floor_only_where_accuracy_allows():
+    """`tools/class_offsets.py` (tried, not adopted): the smallest offset in its steps that gives the class the
+    recall floor, and none when that costs more accuracy than the cap."""
+    tool = _tool("class_offsets")
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 7, 700)
+    logits = rng.normal(0, 1, (700, 7)) + 3 * np.eye(7)[y]
+    logits[:, 1] -= 2.6  # disgust is read too rarely
+    found = np.ones(700, bool)
+    before = tool.scored(tool.softmax(logits), found, y)["recall"]["disgust"]
+    lifted = tool.offsets_for(logits, found, y, [1], floor=0.6, cap=1.0)
+    assert before < 0.6 and lifted[1] > 0 and not np.delete(lifted, 1).any()
+    after = tool.scored(tool.softmax(logits + lifted), found, y)["recall"]["disgust"]
+    smaller = lifted.copy()
+    smaller[1] -= 0.25
+    assert after >= 0.6 > tool.scored(tool.softmax(logits + smaller), found, y)["recall"]["disgust"]
+    assert not tool.offsets_for(logits, found, y, [1], floor=0.99, cap=0.0).any()  # too dear: left alone

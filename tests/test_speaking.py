@@ -261,3 +261,34 @@ def test_a_recording_without_sound_is_refused_with_the_reason(reader, tmp_path):
     subprocess.run(command, check=True, timeout=60)
     with pytest.raises(AudioError, match="has no audio track"):
         next(reader.read(silent))
+
+
+def test_the_voice_to_mouth_filter_tool_learns_which_band_and_lag_the_mouth_follows(spoken_clips):
+    """`tools/voice_mouth_filter.py` (tried, not adopted; docs/speaking.md): fitted on a mouth that follows one
+    band of a real voice two grid steps late, the filter puts its weight there and predicts that mouth, and the
+    voice it hears through (`FilteredVoice`) gives the same prediction on the attribution's grid, in pieces."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "tools" / "voice_mouth_filter.py"
+    spec = importlib.util.spec_from_file_location("voice_mouth_filter", path)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    voice = tool.FilteredVoice(keep_s=30)
+    sound = np.concatenate(spoken_clips[:3])
+    for piece in np.array_split(sound, 37):  # a stream's blocks, not one whole clip
+        voice.feed(piece, RATE)
+    times = np.arange(0.1, voice.end - 0.1, 1 / GRID_HZ)
+    inputs = tool.lagged(voice.bands(times))
+    band, late = 5, 2
+    followed = inputs[:, (tool.LAGS - late) * tool.BANDS + band]  # the band as it was `late` steps before
+    mouth = 0.01 * followed + np.random.default_rng(0).normal(0, 0.01, len(times))
+    learnt = tool.VoiceFilter(inputs, mouth)
+    strongest = int(np.argmax(np.abs(learnt.weights)))
+    assert strongest == (tool.LAGS - late) * tool.BANDS + band
+    assert np.corrcoef(learnt.predict(inputs), followed)[0, 1] > 0.9
+    tool.FilteredVoice.voice_filter = learnt
+    try:
+        assert np.allclose(voice.loudness(times), learnt.predict(inputs))
+    finally:
+        tool.FilteredVoice.voice_filter = None

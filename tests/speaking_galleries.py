@@ -2,9 +2,11 @@
 tools/measure_speaking.py).
 
 A gallery is a row of 3-second turns; each turn plays the sound of one clip (shown or not) or a quiet room. With
-`phases=None` the tiles are still (their first frame, frozen) except the one whose sound plays, which talks in
-step with it; with a phase per tile every tile talks all along (its clip looped from that point), and its own
-sound, when it plays, is in step with it: the other tiles then talk out of step.
+`phases=None` the tiles are still except the one whose sound plays, which talks in step with it: frozen (their
+first frame), or with `alive=True` a listener's face (the clip's last `ALIVE_FRAMES` frames, after its sentence,
+played forward and back: it blinks and shifts, its mouth shut); with a phase per tile every tile talks all along
+(its clip looped from that point), and its own sound, when it plays, is in step with it: the other tiles then talk
+out of step.
 """
 
 from __future__ import annotations
@@ -21,9 +23,12 @@ TURN_S = 3.0  # every GRID clip is 3 s: 75 frames at 25 fps
 FPS, TILE = 25, (360, 288)
 RATE = 16000
 OFF_SCREEN_PHASE = 0.4  # where a clip not shown starts: out of step with a tile that talks from 0
+ALIVE_FRAMES = 10  # every clip's sentence has ended 0.4 s before its end (the seven clips' speech ends by frame 63)
 
 
-def build_gallery(out: Path, tiles: list[str], sounds: list[str | None], *, phases: list[float] | None = None) -> Path:
+def build_gallery(
+    out: Path, tiles: list[str], sounds: list[str | None], *, phases: list[float] | None = None, alive: bool = False
+) -> Path:
     """`tiles`: four clip names (top left, top right, bottom left, bottom right); `sounds`: per turn the clip
     whose sound plays (None: a quiet room). Writes an H.264 + AAC mp4 at 720x576, 25 fps."""
     clips = sorted({*tiles, *(s for s in sounds if s)})
@@ -55,6 +60,15 @@ def build_gallery(out: Path, tiles: list[str], sounds: list[str | None], *, phas
             part = f"t{j}_{k}"
             if sound == name:  # this tile's own turn: it talks, in step with its sound
                 graph.append(f"[{video_of(name)}]trim=duration={TURN_S},setpts=PTS-STARTPTS[{part}]")
+            elif alive:  # a listener: its last frames forward and back, over and over
+                first, frames = round(TURN_S * FPS) - ALIVE_FRAMES, round(TURN_S * FPS)
+                ahead, back = f"{part}f", f"{part}b"
+                graph.append(
+                    f"[{video_of(name)}]trim=start_frame={first}:end_frame={frames},setpts=N/{FPS}/TB,split[{ahead}][{back}]"
+                )
+                graph.append(f"[{back}]reverse[{back}r]")
+                cycle = f"loop=loop=-1:size={2 * ALIVE_FRAMES}:start=0,setpts=N/{FPS}/TB,trim=duration={TURN_S}"
+                graph.append(f"[{ahead}][{back}r]concat=n=2:v=1:a=0,{cycle},setpts=PTS-STARTPTS[{part}]")
             else:  # still: its first frame, held for the turn
                 held = f"loop=loop={round(TURN_S * FPS) - 1}:size=1"
                 graph.append(f"[{video_of(name)}]trim=end_frame=1,{held},setpts=N/{FPS}/TB[{part}]")

@@ -215,9 +215,12 @@ def turn_right(means: np.ndarray, speaker: int | None) -> bool:
 TILES = ["lbbc2a", "pwij3p", "sbia1a", "bbaf2n"]  # four people; brbk7n is heard but never shown
 
 
-def test_with_the_other_faces_still_every_turn_goes_to_the_right_face(reader, tmp_path):
+@pytest.mark.parametrize("alive", [False, True], ids=["frozen", "listening"])
+def test_with_the_other_faces_still_every_turn_goes_to_the_right_face(reader, tmp_path, alive):
+    """The others frozen, or listening (their own faces after their sentence, back and forth: blinks, small
+    shifts, a mouth that stays shut), as a call's gallery is never frozen."""
     sounds = [TILES[2], TILES[0], None, "brbk7n", TILES[3]]  # a silent turn, then a voice from off screen
-    gallery = build_gallery(tmp_path / "still.mp4", TILES, sounds)
+    gallery = build_gallery(tmp_path / "still.mp4", TILES, sounds, alive=alive)
     frames = list(reader.read(gallery))
     assert len(frames) == 375 and {len(f.boxes) for f in frames} == {4}
     means = turn_means(frames, len(sounds))

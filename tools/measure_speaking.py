@@ -42,6 +42,7 @@ def galleries() -> list[tuple[str, list[str], list[str | None], list[float] | No
         order = CLIPS[shift:] + CLIPS[:shift]
         tiles, hidden = order[:4], order[4]
         found.append((f"still-{shift}", tiles, [tiles[0], tiles[1], None, tiles[3], hidden], None))
+        found.append((f"alive-{shift}", tiles, [tiles[0], tiles[1], None, tiles[3], hidden], None))
         found.append((f"moving-{shift}", tiles, [tiles[2], hidden, tiles[0], tiles[3], tiles[1]], STAGGERED))
         found.append((f"in-phase-{shift}", tiles, [tiles[1], tiles[3], hidden, tiles[0], tiles[2]], [0.0] * 4))
     return found
@@ -173,17 +174,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         folder = args.cache or Path(scratch)
         folder.mkdir(parents=True, exist_ok=True)
-        for index, (name, tiles, sounds, phases) in enumerate(galleries()):
+        for name, tiles, sounds, phases in galleries():
             if not name.startswith(args.only):
                 continue
+            kind = name.rsplit("-", 1)[0]
             video = folder / f"{name}.mp4"
             if not video.exists():
-                build_gallery(video, tiles, sounds, phases=phases)
+                build_gallery(video, tiles, sounds, phases=phases, alive=kind == "alive")
             frames, ms = frames_of(video, args.cache and folder / f"{name}.json", reader, options, args.live_hz)
             frame_ms += [ms] if ms is not None else []
             means = turn_means(frames, len(sounds))
-            kind = name.rsplit("-", 1)[0]
-            part = "held out" if index // 3 == HELD_OUT else "tuning"  # three kinds an arrangement
+            part = "held out" if int(name.rsplit("-", 1)[1]) == HELD_OUT else "tuning"
             for k, sound in enumerate(sounds):
                 speaker = tiles.index(sound) if sound in tiles else None
                 ok = right(means[k], speaker)

@@ -542,6 +542,24 @@ def test_fercam_evaluate_scores_a_labelled_photo_folder(media_dir, tmp_path, cap
     assert "line 2: label 'grumpy'" in capsys.readouterr().err
 
 
+def _run_tool(name: str, *args: str, timeout: float = 120):
+    """Run `tools/NAME.py ARGS` as its README says (this tree on the path); it must succeed."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).parents[1]
+    done = subprocess.run(
+        [sys.executable, str(root / "tools" / f"{name}.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done
+
+
 def _tool(name: str):
     import importlib.util
 
@@ -638,21 +656,9 @@ def test_a_model_with_a_batch_limit_reads_a_longer_batch_in_parts_as_one():
 def test_the_idle_penalty_tool_times_each_live_part_back_to_back_and_paced(media_dir):
     """`tools/idle_penalty.py` (docs/PERFORMANCE.md): every part of a live frame's work gets a CPU time back to back and
     one with a camera period of sleep before each call, and the bench's camera is timed as a share of a core."""
-    import os
     import re
-    import subprocess
-    import sys
 
-    root = Path(__file__).parents[1]
-    args = ["--clip", str(media_dir / "fer_woman2.mp4"), "--calls", "3", "--camera-s", "0.5"]
-    done = subprocess.run(
-        [sys.executable, str(root / "tools" / "idle_penalty.py"), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "PYTHONPATH": str(root)},
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
+    done = _run_tool("idle_penalty", "--clip", str(media_dir / "fer_woman2.mp4"), "--calls", "3", "--camera-s", "0.5")
     rows = re.findall(r"^(.+?)\s+([\d.]+) ms\s+([\d.]+) ms\s+([\d.]+)$", done.stdout, re.M)
     assert [name.strip() for name, *_ in rows] == [
         "decode the clip's next frame",
@@ -664,6 +670,29 @@ def test_the_idle_penalty_tool_times_each_live_part_back_to_back_and_paced(media
     assert all(float(busy) > 0 and float(paced) > 0 for _, busy, paced, _ in rows)
     camera = re.search(r"paced at 30 fps\): ([\d.]+) of a core", done.stdout)
     assert camera and 0 < float(camera.group(1)) < 2
+
+
+def test_bench_against_runs_each_build_in_turn_and_the_floor_reads_each_face_once(media_dir):
+    """`tools/bench_against.py` (docs/PERFORMANCE.md): another commit (here HEAD, in a worktree of its own), this
+    tree, and this tree with the second opinion read once a face, each a real `fercam bench` in its own process;
+    the floor reads the zoo model far less often than the shipped rule, and the worktree is gone afterwards."""
+    import re
+    import subprocess
+
+    root = Path(__file__).parents[1]
+    if not (root / ".git").exists():
+        pytest.skip("not a git checkout: no other commit to check out")
+    before = subprocess.run(["git", "-C", str(root), "worktree", "list"], capture_output=True, text=True).stdout
+    args = ["--commit", "HEAD", "--rounds", "1", "--seconds", "3", "--source", str(media_dir / "fer_woman2.mp4")]
+    done = _run_tool("bench_against", *args, timeout=300)
+    reads = dict(re.findall(r"^round 1 (HEAD|this|once a face)\s.*second opinion ([\d.]+) a second", done.stdout, re.M))
+    assert set(reads) == {"HEAD", "this", "once a face"}, done.stdout
+    assert float(reads["once a face"]) < 0.5 * float(reads["this"])
+    means = re.findall(r"^(HEAD|this|once a face)\s+mean ([\d.]+) of a core, ([\d.]+)x HEAD$", done.stdout, re.M)
+    assert [name for name, *_ in means] == ["HEAD", "this", "once a face"] and means[0][2] == "1.00"
+    assert all(0 < float(cores) < 2 for _, cores, _ in means)
+    after = subprocess.run(["git", "-C", str(root), "worktree", "list"], capture_output=True, text=True).stdout
+    assert after == before
 
 
 def test_the_second_opinion_ceiling_gives_the_zoo_model_less_of_the_face():

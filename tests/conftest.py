@@ -217,6 +217,16 @@ def count_frames(path) -> int:
     return count
 
 
+def load_tool(name: str):
+    """`tools/NAME.py` as a module, for tests of its functions (tools/ is not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).parents[1] / "tools" / f"{name}.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    return tool
+
+
 class MjpegCamera:
     """An MJPEG camera on localhost (as IP cameras and phone webcam apps serve video) that can be stopped,
     dropping its connections, and started again on the same port."""

@@ -11,7 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import SHARED
+from conftest import SHARED, load_tool
 
 import fercam
 from fercam.annotate import LabelAnnotator, annotators_for
@@ -560,20 +560,11 @@ def _run_tool(name: str, *args: str, timeout: float = 120):
     return done
 
 
-def _tool(name: str):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).parents[1] / "tools" / f"{name}.py")
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool
-
-
 def test_the_face_mesh_opinion_reads_a_face_by_its_shape_not_its_size_or_a_slight_tilt():
     """The mesh tool's aligned shape: the same face tilted 5 degrees and shrunk reads as itself, a different
     person as someone else (what lets the shape stand for the expression). The crop is not turned upright,
     so a larger tilt moves the mesh itself (15 degrees: half the distance to another person; models/README.md)."""
-    tool = _tool("mesh_third_opinion")
+    tool = load_tool("mesh_third_opinion")
     mesh, detector = tool.MeshReader(), fercam.load_detector("mtcnn")
 
     def shape(image):
@@ -599,7 +590,7 @@ def test_the_zoo_model_split_for_fine_tuning_reads_faces_as_the_shipped_model_do
     """`tools/zoo_last_layers.py` fine-tunes the zoo network's head on the trunk's cached maps: split after its last
     residual block and run with the zoo's own head weights, it must read real aligned faces (both views) as the
     shipped LiteRT file does, or the fine-tuning would start from another model."""
-    tool = _tool("zoo_last_layers")
+    tool = load_tool("zoo_last_layers")
     zoo, detector, shipped = tool.SplitZoo(), fercam.load_detector("mtcnn"), AlignedEmotionModel()
     faces = []
     for name in ("fr_obama.jpg", "fer_justin.jpg"):
@@ -698,7 +689,7 @@ def test_bench_against_runs_each_build_in_turn_and_the_floor_reads_each_face_onc
 def test_the_second_opinion_ceiling_gives_the_zoo_model_less_of_the_face():
     """`tools/second_opinion_ceiling.py` measures what a cheaper student could keep: each mode must take away what
     it says (the colour, the detail above N px) and nothing else, or the ceiling it reports is another's."""
-    tool = _tool("second_opinion_ceiling")
+    tool = load_tool("second_opinion_ceiling")
     photo = cv2.imread(str(Path(__file__).parent / "media" / "fr_obama.jpg"))
     face = max(fercam.load_detector("mtcnn").detect(photo), key=lambda d: d.box.width * d.box.height)
     aligned = aligned_faces(photo, [face])[0]
@@ -717,7 +708,7 @@ def test_the_second_opinion_ceiling_gives_the_zoo_model_less_of_the_face():
 def test_the_class_offset_tool_lifts_a_rare_class_to_its_floor_only_where_accuracy_allows():
     """`tools/class_offsets.py` (tried, not adopted): the smallest offset in its steps that gives the class the
     recall floor, kept only when the accuracy it costs is within the cap."""
-    tool = _tool("class_offsets")
+    tool = load_tool("class_offsets")
     rng = np.random.default_rng(0)
     y = rng.integers(0, 7, 700)
     # disgust's faces barely look like disgust: lifting it to a high recall takes other classes' faces

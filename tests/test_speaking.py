@@ -9,7 +9,7 @@ import subprocess
 import cv2
 import numpy as np
 import pytest
-from conftest import requires_system_packages
+from conftest import load_tool, requires_system_packages
 from speaking_galleries import GRID, TURN_S, build_gallery
 
 from fercam.speaking.attribution import GRID_HZ, SpeakerAttributor, Speaking
@@ -270,13 +270,7 @@ def test_the_voice_to_mouth_filter_tool_learns_which_band_and_lag_the_mouth_foll
     """`tools/voice_mouth_filter.py` (tried, not adopted; docs/speaking.md): fitted on a mouth that follows one
     band of a real voice two grid steps late, the filter puts its weight there and predicts that mouth, and the
     voice it hears through (`FilteredVoice`) gives the same prediction on the attribution's grid, in pieces."""
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).parents[1] / "tools" / "voice_mouth_filter.py"
-    spec = importlib.util.spec_from_file_location("voice_mouth_filter", path)
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool("voice_mouth_filter")
     voice = tool.FilteredVoice(keep_s=30)
     sound = np.concatenate(spoken_clips[:3])
     for piece in np.array_split(sound, 37):  # a stream's blocks, not one whole clip

@@ -268,14 +268,9 @@ def test_train_cli_rejects_a_missing_data_file(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_the_backbone_comparison_tool_times_an_epoch(fer_npz):
-    import importlib.util
-    from pathlib import Path
+    from conftest import load_tool
 
-    spec = importlib.util.spec_from_file_location(
-        "compare_backbones", Path(__file__).parents[1] / "tools/compare_backbones.py"
-    )
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool("compare_backbones")
     config = TrainConfig(data=str(fer_npz), out="unused", limit=640, batch_size=32, precision="float32")
     seconds = tool.epoch_seconds(config)
     assert 0 < seconds < 600  # the command in docs/BACKBONES.md runs (it raised TypeError before)

@@ -30,7 +30,7 @@ import measure_speaking  # noqa: E402
 from speaking_galleries import GRID  # noqa: E402  (measure_speaking puts tests/ on the path)
 
 from fercam.speaking.attribution import highpass  # noqa: E402
-from fercam.speaking.voice_activity import _WINDOW, VoiceActivity  # noqa: E402
+from fercam.speaking.voice_activity import FREQUENCIES, VoiceActivity, power_spectrum  # noqa: E402
 from fercam.voice.audio import DEFAULT_RATE, resample, to_float  # noqa: E402
 from fercam.voice.speech import VAD_CHUNK  # noqa: E402
 
@@ -42,13 +42,12 @@ HIGHPASS = 7  # grid steps, as the attribution's 0.28 s
 WINDOW, MIN_SPEECH, SCORE_LAGS = 37, 0.3, 2  # 1.5 s windows with 30% speech; best of lags +-0.08 s
 
 _EDGES = np.geomspace(100.0, 5000.0, BANDS + 1)
-_FREQUENCIES = np.fft.rfftfreq(VAD_CHUNK, 1 / DEFAULT_RATE)
-_MASKS = [(_FREQUENCIES >= lo) & (_FREQUENCIES < hi) for lo, hi in zip(_EDGES[:-1], _EDGES[1:])]
+_MASKS = [(FREQUENCIES >= lo) & (FREQUENCIES < hi) for lo, hi in zip(_EDGES[:-1], _EDGES[1:])]
 
 
 def bands_db(chunks: np.ndarray) -> np.ndarray:
     """(N, 512) chunks at 16 kHz -> (N, BANDS) log energies."""
-    spectrum = np.abs(np.fft.rfft(chunks.astype(np.float64) * _WINDOW, axis=1)) ** 2
+    spectrum = power_spectrum(chunks)
     return np.stack([10 * np.log10(spectrum[:, m].sum(axis=1) + 1e-10) for m in _MASKS], axis=1)
 
 

@@ -17,15 +17,19 @@ from fercam.voice.speech import VAD_CHUNK, VAD_CHUNK_S, SpeechDetector, enough_s
 
 SPEECH_BAND = (300.0, 3000.0)  # Hz: where opening the mouth changes the voice most (formants, not the voicing hum)
 _WINDOW = np.hanning(VAD_CHUNK)
-_FREQUENCIES = np.fft.rfftfreq(VAD_CHUNK, 1 / DEFAULT_RATE)
-_IN_BAND = (_FREQUENCIES >= SPEECH_BAND[0]) & (_FREQUENCIES <= SPEECH_BAND[1])
+FREQUENCIES = np.fft.rfftfreq(VAD_CHUNK, 1 / DEFAULT_RATE)
+_IN_BAND = (FREQUENCIES >= SPEECH_BAND[0]) & (FREQUENCIES <= SPEECH_BAND[1])
+
+
+def power_spectrum(chunks: np.ndarray) -> np.ndarray:
+    """(N, 512) chunks at 16 kHz -> (N, 257) Hann-windowed power at `FREQUENCIES`."""
+    return np.abs(np.fft.rfft(chunks.astype(np.float64) * _WINDOW, axis=1)) ** 2
 
 
 def band_db(chunks: np.ndarray) -> np.ndarray:
     """(N, 512) chunks at 16 kHz -> each one's mean square within `SPEECH_BAND`, in dBFS (a full-scale 1 kHz sine:
     -3 dB, as `frame_db` says of it). The lips followed it better than the whole band's loudness (docs/speaking.md)."""
-    spectrum = np.abs(np.fft.rfft(chunks.astype(np.float64) * _WINDOW, axis=1)) ** 2
-    power = 2 * spectrum[:, _IN_BAND].sum(axis=1) / (VAD_CHUNK * np.sum(_WINDOW**2))
+    power = 2 * power_spectrum(chunks)[:, _IN_BAND].sum(axis=1) / (VAD_CHUNK * np.sum(_WINDOW**2))
     return 10 * np.log10(power + 1e-12)
 
 

@@ -7,8 +7,9 @@ The other commit is checked out in a temporary `git worktree`; each build runs `
 process, with its own tree first on the path and this tree's virtual environment after it (`python -S`), on the
 same clip, round after round (a machine's speed drifts within minutes, so only interleaved rounds compare). "once a
 face" is this tree with `LIVE_REFRESH` replaced by a rule that reads a face's second opinion when the face is new
-and never again: the floor of any refresh rule. Prints each run's CPU cores, stages and second-opinion reads, then
-each build's mean and its ratio to the other commit's. docs/PERFORMANCE.md has the figures.
+and never again: the floor of any refresh rule. Prints each run's CPU cores, stages, second-opinion reads, p95
+latency, peak memory and output rate, then each build's mean cores and its ratio to the other commit's.
+docs/PERFORMANCE.md has the figures.
 """
 
 from __future__ import annotations
@@ -73,7 +74,9 @@ def main() -> None:
                     reads = result.get("second_opinion_hz_per_face")
                     print(
                         f"round {round_ + 1} {name:12s} {args.size} {args.faces} face(s): {result['cpu_cores']} of a "
-                        f"core, by stage {result['cpu_cores_by_stage']}, second opinion {reads} a second a face",
+                        f"core, by stage {result['cpu_cores_by_stage']}, second opinion {reads} a second a face; "
+                        f"p95 latency {result['latency_p95_ms']} ms, peak RSS {result['rss_mb']} MB, "
+                        f"{result['output_fps']} fps out",
                         flush=True,
                     )
         finally:
